@@ -1,0 +1,17 @@
+//! Sésame's database schema, one migration per file, written once for SQLite and PostgreSQL.
+//!
+//! Times are stored as Unix seconds (`BIGINT`) so that both backends compare them the same
+//! way; JSON documents (rights, options, lists of URIs) are stored as `TEXT`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_initial::Migration)]
+    }
+}

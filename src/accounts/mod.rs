@@ -1,0 +1,115 @@
+//! Accounts: identity, state, and access to each application with its initials, rights
+//! and options. The rules (normalisation, uniqueness, catalogue checks) live here; HTTP
+//! and the CLI call these functions.
+
+mod repository;
+mod rules;
+
+pub use repository::*;
+pub use rules::{normalize_email, normalize_phone, normalize_username};
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::storage::entities::account;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub initials: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub archived: bool,
+    pub two_factor_required: bool,
+    pub account_admin: bool,
+    pub failed_logins: i32,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Account {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+    }
+
+    /// Seconds left before a locked account may try again.
+    pub fn locked_for(&self, now: i64) -> Option<i64> {
+        self.locked_until.filter(|until| *until > now).map(|until| until - now)
+    }
+}
+
+impl From<account::Model> for Account {
+    fn from(row: account::Model) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            password_hash: row.password_hash,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            initials: row.initials,
+            email: row.email,
+            phone: row.phone,
+            address: row.address,
+            archived: row.archived,
+            two_factor_required: row.two_factor_required,
+            account_admin: row.account_admin,
+            failed_logins: row.failed_logins,
+            locked_until: row.locked_until,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// How the password of an account is given: in clear (hashed here) or already hashed.
+#[derive(Debug, Clone)]
+pub enum PasswordInput {
+    Plain(String),
+    Hash(String),
+}
+
+/// What an operator declares for an account (import, CLI, later the console).
+#[derive(Debug, Clone, Default)]
+pub struct AccountInput {
+    pub username: String,
+    pub password: Option<PasswordInput>,
+    pub first_name: String,
+    pub last_name: String,
+    pub initials: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub archived: bool,
+    pub two_factor_required: bool,
+    pub account_admin: bool,
+    /// `None` leaves the account's access as it is.
+    pub access: Option<Vec<AccessInput>>,
+}
+
+/// Access of an account to one application, named by its code.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccessInput {
+    pub application: String,
+    pub allowed: bool,
+    pub initials: String,
+    pub rights: Vec<String>,
+    pub options: BTreeMap<String, Value>,
+}
+
+/// An account's access to an application, as tokens carry it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Access {
+    pub application_id: String,
+    pub application_code: String,
+    pub allowed: bool,
+    pub initials: String,
+    pub rights: Vec<String>,
+    pub options: BTreeMap<String, Value>,
+}

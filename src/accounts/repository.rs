@@ -1,0 +1,366 @@
+//! Reading and writing accounts and their access.
+
+use std::collections::BTreeMap;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionSession, TransactionTrait,
+};
+
+use super::{Access, AccessInput, Account, AccountInput, PasswordInput, rules};
+use crate::applications::{self, Application};
+use crate::config::LoginConfig;
+use crate::crypto::password::PasswordHasherService;
+use crate::domain::{Change, DomainError, from_json_text, to_json_text};
+use crate::storage::{
+    Db, is_unique_violation,
+    entities::{account, account_access},
+};
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>, DomainError> {
+    Ok(account::Entity::find_by_id(id.to_string()).one(db).await?.map(Account::from))
+}
+
+/// Looks an account up by identifier, whatever its case.
+pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<Account>, DomainError> {
+    Ok(account::Entity::find()
+        .filter(account::Column::UsernameKey.eq(username.trim().to_lowercase()))
+        .one(db)
+        .await?
+        .map(Account::from))
+}
+
+pub async fn list(db: &Db) -> Result<Vec<Account>, DomainError> {
+    Ok(account::Entity::find()
+        .order_by_asc(account::Column::UsernameKey)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Account::from)
+        .collect())
+}
+
+/// The account's access to every application it has a record for.
+pub async fn access_of(db: &impl ConnectionTrait, account_id: &str) -> Result<Vec<Access>, DomainError> {
+    let rows = account_access::Entity::find()
+        .filter(account_access::Column::AccountId.eq(account_id))
+        .all(db)
+        .await?;
+    let applications: BTreeMap<String, String> = crate::storage::entities::application::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|app| (app.id, app.code))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(Access {
+                application_code: applications.get(&row.application_id)?.clone(),
+                application_id: row.application_id,
+                allowed: row.allowed,
+                initials: row.initials,
+                rights: from_json_text(&row.rights),
+                options: from_json_text(&row.options),
+            })
+        })
+        .collect())
+}
+
+/// Validated, normalised fields ready to be compared and written.
+struct Prepared {
+    username: String,
+    username_key: String,
+    email: Option<String>,
+    phone: Option<String>,
+    access: Option<Vec<(Application, AccessInput)>>,
+}
+
+async fn prepare(db: &impl ConnectionTrait, input: &AccountInput, own_id: Option<&str>) -> Result<Prepared, DomainError> {
+    let (username, username_key) = rules::normalize_username(&input.username)?;
+    let email = rules::normalize_email(input.email.as_deref())?;
+    let phone = rules::normalize_phone(input.phone.as_deref())?;
+    for (field, value) in [("first_name", &input.first_name), ("last_name", &input.last_name), ("initials", &input.initials)] {
+        if value.chars().count() > 100 {
+            return Err(DomainError::invalid(field, "at most 100 characters"));
+        }
+    }
+    ensure_unique(db, account::Column::UsernameKey, Some(&username_key), own_id, "username", "this identifier is already used by another account").await?;
+    ensure_unique(db, account::Column::Email, email.as_deref(), own_id, "email", "this email address is already used by another account").await?;
+    ensure_unique(db, account::Column::Phone, phone.as_deref(), own_id, "phone", "this phone number is already used by another account").await?;
+    let access = match &input.access {
+        None => None,
+        Some(list) => Some(prepare_access(db, list).await?),
+    };
+    Ok(Prepared { username, username_key, email, phone, access })
+}
+
+async fn ensure_unique(
+    db: &impl ConnectionTrait,
+    column: account::Column,
+    value: Option<&str>,
+    own_id: Option<&str>,
+    field: &str,
+    message: &str,
+) -> Result<(), DomainError> {
+    let Some(value) = value else { return Ok(()) };
+    let mut condition = Condition::all().add(column.eq(value));
+    if let Some(id) = own_id {
+        condition = condition.add(account::Column::Id.ne(id));
+    }
+    if account::Entity::find().filter(condition).one(db).await?.is_some() {
+        return Err(DomainError::conflict(field, message));
+    }
+    Ok(())
+}
+
+/// Checks every right and option against the application's catalogue.
+async fn prepare_access(
+    db: &impl ConnectionTrait,
+    list: &[AccessInput],
+) -> Result<Vec<(Application, AccessInput)>, DomainError> {
+    let mut prepared = Vec::new();
+    for access in list {
+        let field = format!("access.{}", access.application);
+        let row = crate::storage::entities::application::Entity::find()
+            .filter(crate::storage::entities::application::Column::Code.eq(&access.application))
+            .one(db)
+            .await?
+            .ok_or_else(|| DomainError::invalid(&field, format!("no application has the code `{}`", access.application)))?;
+        let application = Application::from(row);
+        for right in &access.rights {
+            if !application.rights.iter().any(|r| &r.code == right) {
+                return Err(DomainError::invalid(
+                    format!("{field}.rights"),
+                    format!("`{right}` is not a right of {}", application.code),
+                ));
+            }
+        }
+        let mut access = access.clone();
+        for (key, value) in &access.options {
+            let definition = application.options.iter().find(|o| &o.key == key).ok_or_else(|| {
+                DomainError::invalid(format!("{field}.options"), format!("`{key}` is not an option of {}", application.code))
+            })?;
+            if !definition.accepts(value) {
+                return Err(DomainError::invalid(
+                    format!("{field}.options.{key}"),
+                    format!("expects a value of type {:?}", definition.kind).to_lowercase(),
+                ));
+            }
+        }
+        for definition in &application.options {
+            access.options.entry(definition.key.clone()).or_insert_with(|| definition.default.clone());
+        }
+        access.rights.sort();
+        access.rights.dedup();
+        prepared.push((application, access));
+    }
+    Ok(prepared)
+}
+
+/// Creates or updates the account with this identifier; nothing is written if any field
+/// is refused. A second call with the same input changes nothing.
+pub async fn upsert<C>(
+    db: &C,
+    hasher: &PasswordHasherService,
+    input: AccountInput,
+    now: i64,
+) -> Result<(Account, Change), DomainError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let existing = find_by_username(db, &input.username).await?;
+    let prepared = prepare(db, &input, existing.as_ref().map(|a| a.id.as_str())).await?;
+    let password_hash = match (&input.password, &existing) {
+        (Some(PasswordInput::Plain(plain)), Some(account)) if hasher.verify(plain, &account.password_hash) => {
+            account.password_hash.clone()
+        }
+        (Some(PasswordInput::Plain(plain)), _) => {
+            if plain.chars().count() < 8 {
+                return Err(DomainError::invalid("password", "a password has at least 8 characters"));
+            }
+            hasher.hash(plain).map_err(|e| DomainError::Crypto(e.to_string()))?
+        }
+        (Some(PasswordInput::Hash(phc)), _) => {
+            PasswordHasherService::check_phc(phc).map_err(|e| DomainError::invalid("password_hash", e.to_string()))?;
+            phc.clone()
+        }
+        (None, Some(account)) => account.password_hash.clone(),
+        (None, None) => return Err(DomainError::invalid("password", "a new account needs a password or password_hash")),
+    };
+
+    let txn = db.begin().await?;
+    let (account, mut change) = match existing {
+        None => {
+            let row = account::ActiveModel {
+                id: Set(uuid::Uuid::new_v4().to_string()),
+                username: Set(prepared.username.clone()),
+                username_key: Set(prepared.username_key.clone()),
+                password_hash: Set(password_hash),
+                first_name: Set(input.first_name.trim().to_string()),
+                last_name: Set(input.last_name.trim().to_string()),
+                initials: Set(input.initials.trim().to_string()),
+                email: Set(prepared.email.clone()),
+                phone: Set(prepared.phone.clone()),
+                address: Set(input.address.clone().filter(|a| !a.trim().is_empty())),
+                archived: Set(input.archived),
+                two_factor_required: Set(input.two_factor_required),
+                account_admin: Set(input.account_admin),
+                failed_logins: Set(0),
+                locked_until: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await
+            .map_err(unique_to_conflict)?;
+            (Account::from(row), Change::Created)
+        }
+        Some(current) => {
+            let wanted = Account {
+                username: prepared.username.clone(),
+                password_hash,
+                first_name: input.first_name.trim().to_string(),
+                last_name: input.last_name.trim().to_string(),
+                initials: input.initials.trim().to_string(),
+                email: prepared.email.clone(),
+                phone: prepared.phone.clone(),
+                address: input.address.clone().filter(|a| !a.trim().is_empty()),
+                archived: input.archived,
+                two_factor_required: input.two_factor_required,
+                account_admin: input.account_admin,
+                ..current.clone()
+            };
+            if wanted == current {
+                (current, Change::Unchanged)
+            } else {
+                let row = account::ActiveModel {
+                    id: Set(current.id.clone()),
+                    username: Set(wanted.username.clone()),
+                    password_hash: Set(wanted.password_hash.clone()),
+                    first_name: Set(wanted.first_name.clone()),
+                    last_name: Set(wanted.last_name.clone()),
+                    initials: Set(wanted.initials.clone()),
+                    email: Set(wanted.email.clone()),
+                    phone: Set(wanted.phone.clone()),
+                    address: Set(wanted.address.clone()),
+                    archived: Set(wanted.archived),
+                    two_factor_required: Set(wanted.two_factor_required),
+                    account_admin: Set(wanted.account_admin),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .update(&txn)
+                .await
+                .map_err(unique_to_conflict)?;
+                (Account::from(row), Change::Updated)
+            }
+        }
+    };
+    if let Some(access) = prepared.access
+        && write_access(&txn, &account.id, access).await?
+        && change == Change::Unchanged
+    {
+        change = Change::Updated;
+    }
+    txn.commit().await?;
+    Ok((account, change))
+}
+
+/// Replaces the account's access; returns whether anything differed.
+async fn write_access(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    wanted: Vec<(Application, AccessInput)>,
+) -> Result<bool, DomainError> {
+    let current = access_of(db, account_id).await?;
+    let same = current.len() == wanted.len()
+        && wanted.iter().all(|(app, input)| {
+            current.iter().any(|c| {
+                c.application_id == app.id
+                    && c.allowed == input.allowed
+                    && c.initials == input.initials
+                    && c.rights == input.rights
+                    && c.options == input.options
+            })
+        });
+    if same {
+        return Ok(false);
+    }
+    account_access::Entity::delete_many()
+        .filter(account_access::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    for (application, input) in wanted {
+        account_access::ActiveModel {
+            account_id: Set(account_id.to_string()),
+            application_id: Set(application.id),
+            allowed: Set(input.allowed),
+            initials: Set(input.initials),
+            rights: Set(to_json_text(&input.rights)),
+            options: Set(to_json_text(&input.options)),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// A unique index caught what the checks above missed (two writers at once).
+fn unique_to_conflict(error: sea_orm::DbErr) -> DomainError {
+    if is_unique_violation(&error) {
+        DomainError::conflict("account", "the identifier, email or phone is already used by another account")
+    } else {
+        DomainError::Storage(error)
+    }
+}
+
+/// Counts a failed password; returns the lock end when this failure locks the account.
+pub async fn record_login_failure(
+    db: &Db,
+    account: &Account,
+    now: i64,
+    policy: &LoginConfig,
+) -> Result<Option<i64>, DomainError> {
+    let failures = account.failed_logins.saturating_add(1);
+    let locked_until = if failures >= policy.max_failures.max(1) {
+        // Each further lockout doubles, up to a day.
+        let rounds = (failures / policy.max_failures.max(1) - 1).clamp(0, 16) as u32;
+        Some(now + (policy.lockout_seconds.saturating_mul(1 << rounds)).min(86_400))
+    } else {
+        None
+    };
+    account::ActiveModel {
+        id: Set(account.id.clone()),
+        failed_logins: Set(failures),
+        locked_until: Set(locked_until.or(account.locked_until)),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(locked_until)
+}
+
+pub async fn reset_login_failures(db: &Db, account: &Account) -> Result<(), DomainError> {
+    if account.failed_logins == 0 && account.locked_until.is_none() {
+        return Ok(());
+    }
+    account::ActiveModel {
+        id: Set(account.id.clone()),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// Whether the account may open the application; accounts of no application (a client
+/// not tied to one) are open to every active account.
+pub fn may_use(access: &[Access], application: Option<&applications::Application>) -> bool {
+    match application {
+        None => true,
+        Some(app) => access.iter().any(|a| a.application_id == app.id && a.allowed),
+    }
+}

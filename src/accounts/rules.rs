@@ -1,0 +1,93 @@
+//! Normalisation and validation of account fields, with no storage in sight.
+
+use crate::domain::DomainError;
+
+/// Identifiers compare without regard to case; the key is what uniqueness is checked on.
+pub fn normalize_username(username: &str) -> Result<(String, String), DomainError> {
+    let username = username.trim();
+    if username.is_empty() || username.chars().count() > 64 {
+        return Err(DomainError::invalid("username", "an identifier has 1 to 64 characters"));
+    }
+    if !username.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
+        return Err(DomainError::invalid(
+            "username",
+            "an identifier may hold letters, digits and . _ - @ only",
+        ));
+    }
+    Ok((username.to_string(), username.to_lowercase()))
+}
+
+/// Trimmed and lower-cased; an empty value means no address.
+pub fn normalize_email(email: Option<&str>) -> Result<Option<String>, DomainError> {
+    let Some(email) = email.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(None);
+    };
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+    if !valid {
+        return Err(DomainError::invalid("email", format!("`{email}` is not an email address")));
+    }
+    Ok(Some(email.to_lowercase()))
+}
+
+/// E.164 (`+33612345678`); numbers without a country code are French.
+pub fn normalize_phone(phone: Option<&str>) -> Result<Option<String>, DomainError> {
+    let Some(raw) = phone.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')')).collect();
+    let international = if let Some(rest) = compact.strip_prefix('+') {
+        rest.to_string()
+    } else if let Some(rest) = compact.strip_prefix("00") {
+        rest.to_string()
+    } else if let Some(rest) = compact.strip_prefix('0') {
+        format!("33{rest}")
+    } else {
+        String::new()
+    };
+    let valid = !international.is_empty()
+        && international.chars().all(|c| c.is_ascii_digit())
+        && (8..=15).contains(&international.len())
+        && !international.starts_with('0')
+        && (!international.starts_with("33") || international.len() == 11);
+    if !valid {
+        return Err(DomainError::invalid(
+            "phone",
+            format!("`{raw}` is not a phone number (for example 06 12 34 56 78 or +33 6 12 34 56 78)"),
+        ));
+    }
+    Ok(Some(format!("+{international}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_become_e164() {
+        assert_eq!(normalize_phone(Some("06 12 34 56 78")).unwrap().unwrap(), "+33612345678");
+        assert_eq!(normalize_phone(Some("+33 6 12 34 56 78")).unwrap().unwrap(), "+33612345678");
+        assert_eq!(normalize_phone(Some("0033612345678")).unwrap().unwrap(), "+33612345678");
+        assert_eq!(normalize_phone(Some("+1 415 555 0100")).unwrap().unwrap(), "+14155550100");
+        assert!(normalize_phone(Some("12345")).is_err());
+        assert!(normalize_phone(Some("06 12 34")).is_err());
+        assert_eq!(normalize_phone(Some("  ")).unwrap(), None);
+    }
+
+    #[test]
+    fn emails_are_checked_and_lowercased() {
+        assert_eq!(normalize_email(Some(" Pauline@Etude.Example ")).unwrap().unwrap(), "pauline@etude.example");
+        assert!(normalize_email(Some("pauline")).is_err());
+        assert!(normalize_email(Some("a b@c.d")).is_err());
+    }
+
+    #[test]
+    fn usernames_compare_without_case() {
+        assert_eq!(normalize_username("SoniaAIT").unwrap().1, "soniaait");
+        assert!(normalize_username("has space").is_err());
+        assert!(normalize_username("").is_err());
+    }
+}

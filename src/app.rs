@@ -1,0 +1,149 @@
+//! Assembling Sésame: the shared state, the router, and starting a server. The library
+//! entry points (`Sesame::open`, `Sesame::router`, `serve`) are what the binary and the
+//! integration tests use, and what another axum application mounts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::{Router, http::StatusCode, routing::get};
+use tokio::net::TcpListener;
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+
+use crate::clients::SecretHasher;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::{keys::KeyStore, password::PasswordHasherService, secretbox::SecretBox};
+use crate::storage::{self, Db};
+use crate::web::theme::Theme;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: Arc<KeyStore>,
+    pub passwords: Arc<PasswordHasherService>,
+    pub client_secrets: Arc<SecretHasher>,
+    pub theme: Arc<Theme>,
+    pub clock: Arc<dyn Clock>,
+    pub csrf_key: [u8; 32],
+    pub secrets: SecretBox,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Secrets(#[from] crate::crypto::secretbox::SecretBoxError),
+    #[error(transparent)]
+    Keys(#[from] crate::crypto::keys::KeyError),
+    #[error(transparent)]
+    Password(#[from] crate::crypto::password::PasswordError),
+    #[error(transparent)]
+    Theme(#[from] crate::web::theme::ThemeError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+    #[error("demo data: {0}")]
+    Demo(String),
+}
+
+/// Opens the database (migrating it), the master key, the signing keys and the theme.
+pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+    let db = storage::connect(&config.database_url()).await?;
+    storage::migrate(&db).await?;
+    let secrets = master_key(&config)?;
+    let keys = KeyStore::open(db.clone(), secrets.clone(), clock.now()).await?;
+    let passwords = PasswordHasherService::new(&config.password)?;
+    let theme = Theme::load(&config.theme)?;
+    Ok(AppState {
+        csrf_key: secrets.derive_key("csrf"),
+        client_secrets: Arc::new(SecretHasher::new(secrets.derive_key("client-secret"))),
+        secrets,
+        keys: Arc::new(keys),
+        passwords: Arc::new(passwords),
+        theme: Arc::new(theme),
+        config: Arc::new(config),
+        db,
+        clock,
+    })
+}
+
+/// The master key from configuration, else from (or into) `master.key` in the data directory.
+pub fn master_key(config: &Config) -> Result<SecretBox, crate::crypto::secretbox::SecretBoxError> {
+    if config.master_key.is_empty() {
+        SecretBox::from_file_or_create(&config.data_dir.join("master.key"))
+    } else {
+        SecretBox::from_base64(&config.master_key)
+    }
+}
+
+/// Every route of Sésame, ready to serve or to nest in another router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::oidc::routes())
+        .merge(crate::web::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> (StatusCode, &'static str) {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+    }
+}
+
+/// A running server: its address and the task serving it.
+pub struct RunningServer {
+    pub address: SocketAddr,
+    pub state: AppState,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `config.listen` (port 0 picks a free port) and serves in the background.
+pub async fn spawn(state: AppState) -> Result<RunningServer, StartError> {
+    let listen = state.config.listen.clone();
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|source| StartError::Listen { address: listen.clone(), source })?;
+    let address = listener.local_addr().map_err(|source| StartError::Listen { address: listen, source })?;
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await });
+    Ok(RunningServer { address, state, task })
+}
+
+/// Opens everything with the system clock and serves until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
+    let state = open_state(config, Arc::new(SystemClock)).await?;
+    let demo = crate::demo::should_seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
+    if demo {
+        crate::demo::seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
+    }
+    let server = spawn(state).await?;
+    tracing::info!(address = %server.address, issuer = server.state.config.issuer(), "Sésame is listening");
+    if demo {
+        crate::demo::print_instructions(&server.state);
+    } else {
+        println!("Sésame is listening on http://{} (issuer {})", server.address, server.state.config.issuer());
+    }
+    server.task.await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

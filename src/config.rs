@@ -1,0 +1,286 @@
+//! Configuration: `config/default.toml` semantics, an optional file given with `--config`,
+//! then `SESAME_*` environment variables (`SESAME_LISTEN`, `SESAME_TOKENS__ACCESS_TOKEN_TTL`…).
+//!
+//! Unknown keys are refused so that a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `SESAME_` prefix that are not configuration keys.
+const NON_CONFIG_ENV: [&str; 3] = ["config", "log", "master_key_file"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP server listens on.
+    pub listen: String,
+    /// Public base URL of this provider; the `iss` of every token.
+    pub issuer: String,
+    /// Where the SQLite database and local state (master key file, outboxes) go.
+    pub data_dir: PathBuf,
+    /// Empty: SQLite under `data_dir`. Otherwise `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Base64 of 32 random bytes encrypting secrets at rest. Empty: a key file in `data_dir`.
+    pub master_key: String,
+    /// Seed the demo accounts, applications and client at start. Unset: only when the
+    /// database has no account yet and the issuer is a loopback http URL (a developer's
+    /// machine), never on a deployment.
+    pub demo: Option<bool>,
+    pub theme: ThemeConfig,
+    pub tokens: TokenConfig,
+    pub session: SessionConfig,
+    pub password: PasswordConfig,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThemeConfig {
+    /// Name of the theme folder under `dir`.
+    pub name: String,
+    /// Folder holding theme folders; files missing there come from the built-in theme.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub authorization_code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    /// How long a login started at the authorization endpoint may take.
+    pub authorization_request_ttl: i64,
+    /// Algorithm of access tokens (ES256, RS256, PS256, EdDSA).
+    pub access_token_alg: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    /// A session not used for this long ends.
+    pub idle_timeout: i64,
+    /// A session ends this long after the login, used or not.
+    pub max_lifetime: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed password attempts before the account is locked.
+    pub max_failures: i32,
+    /// Lockout length in seconds; doubles with each further lockout.
+    pub lockout_seconds: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            master_key: String::new(),
+            demo: None,
+            theme: ThemeConfig::default(),
+            tokens: TokenConfig::default(),
+            session: SessionConfig::default(),
+            password: PasswordConfig::default(),
+            login: LoginConfig::default(),
+        }
+    }
+}
+
+impl Default for ThemeConfig {
+    fn default() -> Self {
+        Self { name: "default".into(), dir: PathBuf::from("themes") }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            authorization_code_ttl: 60,
+            access_token_ttl: 600,
+            id_token_ttl: 3600,
+            authorization_request_ttl: 1800,
+            access_token_alg: "ES256".into(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { cookie_name: "sesame_session".into(), idle_timeout: 8 * 3600, max_lifetime: 12 * 3600 }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self { argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_parallelism: 1 }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { max_failures: 5, lockout_seconds: 300 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration file {0} not found")]
+    FileNotFound(PathBuf),
+}
+
+impl Config {
+    /// Defaults, then the optional file, then `SESAME_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::FileNotFound(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("SESAME_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !key.starts_with("test_") && !NON_CONFIG_ENV.contains(&key.as_str())
+                })
+                .split("__"),
+        );
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::Invalid(format!("key `issuer`: `{}` is not a URL ({e})", self.issuer)))?;
+        if !matches!(issuer.scheme(), "https" | "http") || issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::Invalid(format!(
+                "key `issuer`: `{}` must be an http(s) URL without query or fragment",
+                self.issuer
+            )));
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "key `listen`: `{}` is not an address:port such as 127.0.0.1:8080",
+                self.listen
+            )));
+        }
+        for (key, value) in [
+            ("tokens.authorization_code_ttl", self.tokens.authorization_code_ttl),
+            ("tokens.access_token_ttl", self.tokens.access_token_ttl),
+            ("tokens.id_token_ttl", self.tokens.id_token_ttl),
+            ("tokens.authorization_request_ttl", self.tokens.authorization_request_ttl),
+            ("session.idle_timeout", self.session.idle_timeout),
+            ("session.max_lifetime", self.session.max_lifetime),
+            ("login.lockout_seconds", self.login.lockout_seconds),
+        ] {
+            if value <= 0 {
+                return Err(ConfigError::Invalid(format!("key `{key}` must be a positive number of seconds")));
+            }
+        }
+        if crate::crypto::jws::SigningAlg::parse(&self.tokens.access_token_alg).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "key `tokens.access_token_alg`: `{}` is not one of RS256, PS256, ES256, EdDSA",
+                self.tokens.access_token_alg
+            )));
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash, to which endpoint paths are appended.
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    /// The database URL, defaulting to a SQLite file under the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("sesame.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Whether the issuer is this machine over plain http (a developer's set-up).
+    pub fn issuer_is_local(&self) -> bool {
+        url::Url::parse(&self.issuer).is_ok_and(|url| {
+            url.scheme() == "http"
+                && matches!(url.host(), Some(url::Host::Domain("localhost")))
+                    | url.host().is_some_and(|h| match h {
+                        url::Host::Ipv4(ip) => ip.is_loopback(),
+                        url::Host::Ipv6(ip) => ip.is_loopback(),
+                        url::Host::Domain(_) => false,
+                    })
+        })
+    }
+
+    /// Whether cookies must carry `Secure`: the provider is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// Figment's messages name the key and the file; keep them, add what to do.
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let mut parts = Vec::new();
+    for e in error {
+        let mut text = e.to_string();
+        if !e.path.is_empty() {
+            text = format!("key `{}`: {text}", e.path.join("."));
+        }
+        if let Some(metadata) = &e.metadata {
+            text.push_str(&format!(" (from {})", metadata.name));
+            if let Some(source) = &metadata.source {
+                text.push_str(&format!(" {source}"));
+            }
+        }
+        parts.push(text);
+    }
+    ConfigError::Invalid(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn mistyped_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "listne = \"127.0.0.1:1\"\n").unwrap();
+        let error = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(error.contains("listne"), "{error}");
+    }
+
+    #[test]
+    fn sqlite_is_the_default_database() {
+        let config = Config::default();
+        assert!(config.database_url().starts_with("sqlite://"));
+    }
+}

@@ -1,0 +1,238 @@
+//! Compact JSON Web Signatures (RFC 7515) with the algorithms Sésame signs with:
+//! RS256, PS256, ES256 and EdDSA (Ed25519), on aws-lc.
+
+use aws_lc_rs::{
+    encoding::AsDer,
+    rand::SystemRandom,
+    rsa::KeySize,
+    signature::{
+        self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+        KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
+    },
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    Rs256,
+    Ps256,
+    Es256,
+    EdDsa,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 4] = [SigningAlg::Rs256, SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Ps256 => "PS256",
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::EdDsa => "EdDSA",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwsError {
+    #[error("key generation or parsing failed")]
+    Key,
+    #[error("signing failed")]
+    Sign,
+    #[error("malformed token")]
+    Malformed,
+    #[error("token signed with an unknown key")]
+    UnknownKey,
+    #[error("bad token signature")]
+    BadSignature,
+}
+
+enum KeyMaterial {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A private signing key with its key id.
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    material: KeyMaterial,
+}
+
+impl SigningKey {
+    /// A new key for `alg`, with its PKCS#8 encoding for storage.
+    pub fn generate(kid: String, alg: SigningAlg) -> Result<(Self, Zeroizing<Vec<u8>>), JwsError> {
+        let pkcs8 = match alg {
+            SigningAlg::Rs256 | SigningAlg::Ps256 => {
+                let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| JwsError::Key)?;
+                let der = pair.as_der().map_err(|_| JwsError::Key)?;
+                Zeroizing::new(der.as_ref().to_vec())
+            }
+            SigningAlg::Es256 => {
+                let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| JwsError::Key)?;
+                Zeroizing::new(pair.to_pkcs8v1().map_err(|_| JwsError::Key)?.as_ref().to_vec())
+            }
+            SigningAlg::EdDsa => {
+                let pair = Ed25519KeyPair::generate().map_err(|_| JwsError::Key)?;
+                Zeroizing::new(pair.to_pkcs8().map_err(|_| JwsError::Key)?.as_ref().to_vec())
+            }
+        };
+        let key = Self::from_pkcs8(kid, alg, &pkcs8)?;
+        Ok((key, pkcs8))
+    }
+
+    pub fn from_pkcs8(kid: String, alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, JwsError> {
+        let material = match alg {
+            SigningAlg::Rs256 | SigningAlg::Ps256 => {
+                KeyMaterial::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| JwsError::Key)?)
+            }
+            SigningAlg::Es256 => KeyMaterial::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(|_| JwsError::Key)?,
+            ),
+            SigningAlg::EdDsa => KeyMaterial::Ed(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| JwsError::Key)?),
+        };
+        Ok(Self { kid, alg, material })
+    }
+
+    /// The public half as a JWK (RFC 7517), with `kid`, `alg` and `use`.
+    pub fn public_jwk(&self) -> Value {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let mut jwk = match &self.material {
+            KeyMaterial::Rsa(pair) => {
+                let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                json!({"kty": "RSA", "n": b64(&components.n), "e": b64(&components.e)})
+            }
+            KeyMaterial::Ec(pair) => {
+                let point = pair.public_key().as_ref();
+                // Uncompressed point: 0x04 || x (32 bytes) || y (32 bytes).
+                let (x, y) = point.get(1..).unwrap_or_default().split_at(32.min(point.len().saturating_sub(1)));
+                json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)})
+            }
+            KeyMaterial::Ed(pair) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())})
+            }
+        };
+        jwk["kid"] = json!(self.kid);
+        jwk["alg"] = json!(self.alg.as_str());
+        jwk["use"] = json!("sig");
+        jwk
+    }
+
+    /// Signs `claims` as a compact JWS with header `{alg, kid, typ}`.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, JwsError> {
+        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| JwsError::Sign)?);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?);
+        let signing_input = format!("{header}.{payload}");
+        let signature = self.sign_bytes(signing_input.as_bytes())?;
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+
+    fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, JwsError> {
+        let rng = SystemRandom::new();
+        match &self.material {
+            KeyMaterial::Rsa(pair) => {
+                let padding: &'static dyn signature::RsaEncoding = match self.alg {
+                    SigningAlg::Ps256 => &signature::RSA_PSS_SHA256,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                let mut out = vec![0u8; pair.public_modulus_len()];
+                pair.sign(padding, &rng, message, &mut out).map_err(|_| JwsError::Sign)?;
+                Ok(out)
+            }
+            KeyMaterial::Ec(pair) => Ok(pair.sign(&rng, message).map_err(|_| JwsError::Sign)?.as_ref().to_vec()),
+            KeyMaterial::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
+
+    fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> bool {
+        let public = match &self.material {
+            KeyMaterial::Rsa(pair) => pair.public_key().as_ref().to_vec(),
+            KeyMaterial::Ec(pair) => pair.public_key().as_ref().to_vec(),
+            KeyMaterial::Ed(pair) => pair.public_key().as_ref().to_vec(),
+        };
+        let algorithm: &'static dyn signature::VerificationAlgorithm = match self.alg {
+            SigningAlg::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            SigningAlg::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+            SigningAlg::Es256 => &ECDSA_P256_SHA256_FIXED,
+            SigningAlg::EdDsa => &signature::ED25519,
+        };
+        UnparsedPublicKey::new(algorithm, public).verify(message, signature).is_ok()
+    }
+}
+
+/// The parts of a compact JWS, before its signature is checked.
+pub struct UnverifiedJws<'a> {
+    pub kid: Option<String>,
+    pub alg: String,
+    pub typ: Option<String>,
+    signing_input: &'a str,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl<'a> UnverifiedJws<'a> {
+    pub fn parse(token: &'a str) -> Result<Self, JwsError> {
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(JwsError::Malformed)?;
+        let (header, payload) = signing_input.split_once('.').ok_or(JwsError::Malformed)?;
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).map_err(|_| JwsError::Malformed)?)
+            .map_err(|_| JwsError::Malformed)?;
+        let text = |name: &str| header.get(name).and_then(Value::as_str).map(str::to_string);
+        Ok(Self {
+            kid: text("kid"),
+            alg: text("alg").ok_or(JwsError::Malformed)?,
+            typ: text("typ"),
+            signing_input,
+            payload: URL_SAFE_NO_PAD.decode(payload).map_err(|_| JwsError::Malformed)?,
+            signature: URL_SAFE_NO_PAD.decode(signature).map_err(|_| JwsError::Malformed)?,
+        })
+    }
+
+    /// Checks the signature with `key`, whose algorithm must be the header's (no `none`,
+    /// no algorithm confusion), and decodes the claims.
+    pub fn verify<T: DeserializeOwned>(&self, key: &SigningKey) -> Result<T, JwsError> {
+        if self.alg != key.alg.as_str() || !key.verify_bytes(self.signing_input.as_bytes(), &self.signature) {
+            return Err(JwsError::BadSignature);
+        }
+        serde_json::from_slice(&self.payload).map_err(|_| JwsError::Malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_signs_and_verifies() {
+        for alg in SigningAlg::ALL {
+            let (key, pkcs8) = SigningKey::generate("k1".into(), alg).unwrap();
+            let reloaded = SigningKey::from_pkcs8("k1".into(), alg, &pkcs8).unwrap();
+            let token = reloaded.sign("JWT", &json!({"sub": "x"})).unwrap();
+            let parsed = UnverifiedJws::parse(&token).unwrap();
+            assert_eq!(parsed.kid.as_deref(), Some("k1"));
+            let claims: Value = parsed.verify(&key).unwrap();
+            assert_eq!(claims["sub"], "x", "{alg:?}");
+            assert_eq!(key.public_jwk()["alg"], alg.as_str());
+        }
+    }
+
+    #[test]
+    fn tampered_or_confused_tokens_fail() {
+        let (rs, _) = SigningKey::generate("r".into(), SigningAlg::Rs256).unwrap();
+        let (es, _) = SigningKey::generate("e".into(), SigningAlg::Es256).unwrap();
+        let token = rs.sign("JWT", &json!({"sub": "x"})).unwrap();
+        let parsed = UnverifiedJws::parse(&token).unwrap();
+        assert!(parsed.verify::<Value>(&es).is_err());
+        let (head, _) = token.rsplit_once('.').unwrap();
+        let forged = format!("{head}.AAAA");
+        assert!(UnverifiedJws::parse(&forged).unwrap().verify::<Value>(&rs).is_err());
+    }
+}

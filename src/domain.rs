@@ -1,0 +1,48 @@
+//! The error of the domain layer (accounts, applications, clients, import): what was
+//! refused and which field, free of HTTP; each edge maps it to its own response.
+
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// A value is malformed or breaks a rule; `field` names it as the user knows it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// A value that must be unique is already used by another record.
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("storage error: {0}")]
+    Storage(#[from] DbErr),
+    #[error("{0}")]
+    Crypto(String),
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), message: message.into() }
+    }
+
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict { field: field.into(), message: message.into() }
+    }
+}
+
+/// Whether a record was written by an upsert (the import reports these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// JSON text of a value that always serialises (lists of strings, maps of values).
+pub fn to_json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// Parses JSON text written by [`to_json_text`]; a corrupt column reads as the default.
+pub fn from_json_text<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}

@@ -1,0 +1,242 @@
+//! `sesame import FILE.toml`: declarative upsert of applications, clients and accounts,
+//! the way an office keeps its set-up in version control. All or nothing: the file is
+//! applied in one transaction, and a second run of the same file changes nothing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sea_orm::TransactionTrait;
+use serde::Deserialize;
+use serde_json::Value;
+use toml::Spanned;
+
+use crate::accounts::{self, AccessInput, AccountInput, PasswordInput};
+use crate::app::AppState;
+use crate::applications::{self, ApplicationInput, OptionDef, Right};
+use crate::clients::{self, ClientInput, SecretInput};
+use crate::domain::{Change, DomainError};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFile {
+    #[serde(default)]
+    pub applications: Vec<ApplicationEntry>,
+    #[serde(default)]
+    pub clients: Vec<ClientEntry>,
+    #[serde(default)]
+    pub accounts: Vec<AccountEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationEntry {
+    pub code: Spanned<String>,
+    pub name: String,
+    #[serde(default)]
+    pub rights: Vec<Right>,
+    #[serde(default)]
+    pub options: Vec<OptionDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    pub client_id: Spanned<String>,
+    pub application: Option<String>,
+    pub name: Option<String>,
+    pub secret: Option<String>,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    pub first_party: bool,
+    pub id_token_signed_response_alg: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountEntry {
+    pub username: Spanned<String>,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub initials: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub two_factor_required: bool,
+    #[serde(default)]
+    pub account_admin: bool,
+    pub access: Option<Vec<AccessEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessEntry {
+    pub application: String,
+    #[serde(default = "yes")]
+    pub allowed: bool,
+    #[serde(default)]
+    pub initials: String,
+    #[serde(default)]
+    pub rights: Vec<String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}, line {line}, {what}: {error}")]
+    Entry { path: String, line: usize, what: String, error: DomainError },
+    #[error("storage error: {0}")]
+    Storage(#[from] sea_orm::DbErr),
+}
+
+/// How many records of each kind were created, updated or left as they were.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    pub applications: [usize; 3],
+    pub clients: [usize; 3],
+    pub accounts: [usize; 3],
+}
+
+impl ImportReport {
+    fn count(slot: &mut [usize; 3], change: Change) {
+        slot[match change {
+            Change::Created => 0,
+            Change::Updated => 1,
+            Change::Unchanged => 2,
+        }] += 1;
+    }
+
+    /// Whether the import wrote anything.
+    pub fn changed(&self) -> bool {
+        [self.applications, self.clients, self.accounts].iter().any(|c| c[0] + c[1] > 0)
+    }
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (name, c) in [("applications", self.applications), ("clients", self.clients), ("accounts", self.accounts)] {
+            writeln!(f, "{name}: {} created, {} updated, {} unchanged", c[0], c[1], c[2])?;
+        }
+        Ok(())
+    }
+}
+
+pub fn parse(path_label: &str, text: &str) -> Result<ImportFile, ImportError> {
+    toml::from_str(text).map_err(|e| ImportError::Syntax { path: path_label.to_string(), message: e.to_string() })
+}
+
+pub async fn import_file(state: &AppState, path: &Path) -> Result<ImportReport, ImportError> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read { path: label.clone(), source })?;
+    import_text(state, &label, &text).await
+}
+
+pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<ImportReport, ImportError> {
+    let file = parse(label, text)?;
+    let line_of = |offset: usize| text[..offset.min(text.len())].lines().count().max(1);
+    let now = state.clock.now();
+    let mut report = ImportReport::default();
+    let txn = state.db.begin().await?;
+    for entry in file.applications {
+        let what = format!("application `{}`", entry.code.get_ref());
+        let line = line_of(entry.code.span().start);
+        let input = ApplicationInput { code: entry.code.into_inner(), name: entry.name, rights: entry.rights, options: entry.options };
+        let (_, change) = applications::upsert(&txn, input, now)
+            .await
+            .map_err(|error| ImportError::Entry { path: label.to_string(), line, what, error })?;
+        ImportReport::count(&mut report.applications, change);
+    }
+    for entry in file.clients {
+        let what = format!("client `{}`", entry.client_id.get_ref());
+        let line = line_of(entry.client_id.span().start);
+        let entry_error = |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error };
+        let secret = match (entry.secret, entry.secret_hash) {
+            (Some(_), Some(_)) => return Err(entry_error(DomainError::invalid("secret", "give `secret` or `secret_hash`, not both"))),
+            (Some(plain), None) => Some(SecretInput::Plain(plain)),
+            (None, Some(hash)) => Some(SecretInput::Hash(hash)),
+            (None, None) => None,
+        };
+        let input = ClientInput {
+            client_id: entry.client_id.into_inner(),
+            application: entry.application,
+            name: entry.name,
+            secret,
+            redirect_uris: entry.redirect_uris,
+            post_logout_redirect_uris: entry.post_logout_redirect_uris,
+            grant_types: entry.grant_types,
+            scopes: entry.scopes,
+            token_endpoint_auth_method: entry.token_endpoint_auth_method,
+            first_party: entry.first_party,
+            id_token_signed_response_alg: entry.id_token_signed_response_alg,
+            backchannel_logout_uri: entry.backchannel_logout_uri,
+        };
+        let (_, change) = clients::upsert(&txn, &state.client_secrets, input, now).await.map_err(entry_error)?;
+        ImportReport::count(&mut report.clients, change);
+    }
+    for entry in file.accounts {
+        let what = format!("account `{}`", entry.username.get_ref());
+        let line = line_of(entry.username.span().start);
+        let entry_error = |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error };
+        let password = match (entry.password, entry.password_hash) {
+            (Some(_), Some(_)) => {
+                return Err(entry_error(DomainError::invalid("password", "give `password` or `password_hash`, not both")));
+            }
+            (Some(plain), None) => Some(PasswordInput::Plain(plain)),
+            (None, Some(hash)) => Some(PasswordInput::Hash(hash)),
+            (None, None) => None,
+        };
+        let input = AccountInput {
+            username: entry.username.into_inner(),
+            password,
+            first_name: entry.first_name,
+            last_name: entry.last_name,
+            initials: entry.initials,
+            email: entry.email,
+            phone: entry.phone,
+            address: entry.address,
+            archived: entry.archived,
+            two_factor_required: entry.two_factor_required,
+            account_admin: entry.account_admin,
+            access: entry.access.map(|list| {
+                list.into_iter()
+                    .map(|a| AccessInput {
+                        application: a.application,
+                        allowed: a.allowed,
+                        initials: a.initials,
+                        rights: a.rights,
+                        options: a.options,
+                    })
+                    .collect()
+            }),
+        };
+        let (_, change) = accounts::upsert(&txn, &state.passwords, input, now).await.map_err(entry_error)?;
+        ImportReport::count(&mut report.accounts, change);
+    }
+    txn.commit().await?;
+    Ok(report)
+}

@@ -1,0 +1,24 @@
+//! Sésame, an OpenID Connect identity provider for the software of an office.
+//!
+//! The crate is the whole server as a library: [`app::open_state`] opens the database,
+//! keys and theme; [`app::router`] gives the `axum::Router` to serve or mount;
+//! [`app::serve`] runs it standalone. See README.md for the map of the modules.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
+
+pub mod accounts;
+pub mod app;
+pub mod applications;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod domain;
+pub mod import;
+pub mod oidc;
+pub mod storage;
+pub mod web;

@@ -1,0 +1,83 @@
+//! Client authentication at the token endpoint (RFC 6749 2.3, OIDC Core 9):
+//! `client_secret_basic`, `client_secret_post`, and `none` for public clients. A client
+//! must use the method it registered; one method per request.
+
+use axum::http::{HeaderMap, header};
+use base64::{Engine, engine::general_purpose::STANDARD};
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::app::AppState;
+use crate::clients::{self, AuthMethod, Client};
+
+/// Credentials presented by the request, before they are checked.
+enum Presented {
+    Basic { client_id: String, secret: String },
+    Post { client_id: String, secret: String },
+    Public { client_id: String },
+}
+
+fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    match (basic, params.get("client_secret")) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not both Basic and client_secret")),
+        (Some(encoded), None) => {
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| OAuthError::invalid_client("the Basic credentials are not valid base64"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client("the Basic credentials have no ':'"))?;
+            // RFC 6749 2.3.1: both parts are form-urlencoded before base64.
+            let client_id = form_decode(id);
+            if params.get("client_id").is_some_and(|body_id| body_id != client_id) {
+                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+            }
+            Ok(Presented::Basic { client_id, secret: form_decode(secret) })
+        }
+        (None, Some(secret)) => {
+            let client_id = params.owned("client_id").ok_or_else(|| OAuthError::invalid_client("client_secret without client_id"))?;
+            Ok(Presented::Post { client_id, secret: secret.to_string() })
+        }
+        (None, None) => params
+            .owned("client_id")
+            .map(|client_id| Presented::Public { client_id })
+            .ok_or_else(|| OAuthError::invalid_client("the client must authenticate (HTTP Basic, client_secret_post, or client_id for public clients)")),
+    }
+}
+
+fn form_decode(value: &str) -> String {
+    url::form_urlencoded::parse(format!("x={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
+    let presented = presented(headers, params)?;
+    let (client_id, method, secret) = match &presented {
+        Presented::Basic { client_id, secret } => (client_id, AuthMethod::ClientSecretBasic, Some(secret)),
+        Presented::Post { client_id, secret } => (client_id, AuthMethod::ClientSecretPost, Some(secret)),
+        Presented::Public { client_id } => (client_id, AuthMethod::None, None),
+    };
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let client = clients::find(&state.db, client_id).await?.ok_or_else(failed)?;
+    if client.auth_method != method {
+        return Err(OAuthError::invalid_client(format!(
+            "this client is registered to authenticate with {}",
+            client.auth_method.as_str()
+        )));
+    }
+    if let Some(secret) = secret {
+        let stored = client.secret_hash.as_deref().ok_or_else(failed)?;
+        if !state.client_secrets.verify(secret, stored, &state.passwords) {
+            return Err(failed());
+        }
+    }
+    Ok(client)
+}

@@ -1,0 +1,61 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414) and the JWKS. The metadata
+//! advertises only what the endpoints implement.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{AUTHORIZE_PATH, JWKS_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims, response::ResponseMode};
+use crate::app::AppState;
+use crate::auth::acr;
+use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
+use crate::crypto::jws::SigningAlg;
+
+pub fn document(issuer: &str) -> Value {
+    let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}{AUTHORIZE_PATH}"),
+        "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+        "userinfo_endpoint": format!("{issuer}{USERINFO_PATH}"),
+        "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+        "scopes_supported": SUPPORTED_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ResponseMode::SUPPORTED,
+        "grant_types_supported": SUPPORTED_GRANTS,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": AuthMethod::SUPPORTED,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": claims::STANDARD_CLAIMS.iter().chain(["iss", "aud", "exp", "iat", "nonce", "sid", "azp", "at_hash"].iter()).collect::<Vec<_>>(),
+        "claim_types_supported": ["normal"],
+        "acr_values_supported": acr::SUPPORTED,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "display_values_supported": ["page", "popup", "touch"],
+        "ui_locales_supported": ["fr", "en"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "require_request_uri_registration": false,
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    cacheable(Json(document(state.config.issuer())))
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    cacheable(Json(state.keys.jwks().await))
+}
+
+fn cacheable(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}

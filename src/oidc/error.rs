@@ -1,0 +1,97 @@
+//! OAuth 2.0 error responses (RFC 6749 5.2, RFC 6750 3.1): a JSON body with `error` and
+//! `error_description`, the right status, and `WWW-Authenticate` where the RFCs ask.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+    pub www_authenticate: Option<String>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self { status, error, description: description.into(), www_authenticate: None }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 401 with a Basic challenge (RFC 6749 5.2).
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description);
+        error.www_authenticate = Some("Basic realm=\"sesame\", charset=\"UTF-8\"".into());
+        error
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+    }
+
+    pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+    }
+
+    /// A bearer token that is missing, malformed, expired or revoked (RFC 6750 3.1).
+    pub fn invalid_token(description: impl Into<String>) -> Self {
+        let description = description.into();
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description.clone());
+        error.www_authenticate = Some(format!(
+            "Bearer realm=\"sesame\", error=\"invalid_token\", error_description=\"{}\"",
+            description.replace('"', "'")
+        ));
+        error
+    }
+
+    /// No credentials at all: a bare challenge, no error code (RFC 6750 3.1).
+    pub fn missing_token() -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_request", "an access token is required");
+        error.www_authenticate = Some("Bearer realm=\"sesame\"".into());
+        error
+    }
+
+    pub fn insufficient_scope(description: impl Into<String>) -> Self {
+        let description = description.into();
+        let mut error = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description.clone());
+        error.www_authenticate =
+            Some(format!("Bearer realm=\"sesame\", error=\"insufficient_scope\", error_description=\"{description}\""));
+        error
+    }
+
+    pub fn server_error() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server could not complete the request; see its log")
+    }
+}
+
+impl From<crate::domain::DomainError> for OAuthError {
+    fn from(error: crate::domain::DomainError) -> Self {
+        tracing::error!(%error, "protocol request failed");
+        OAuthError::server_error()
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.error, "error_description": self.description}));
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}

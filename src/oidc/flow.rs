@@ -1,0 +1,275 @@
+//! The login flow between the authorization request and the code: is there a session
+//! good enough for this request, must the user log in, may the account open this
+//! application, has the user consented, then the authorization code.
+//!
+//! A request waiting for the user is stored server-side (`authorization_requests`),
+//! bound to the browser that started it, and consumed once.
+
+use axum::{
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::CookieJar;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::authorize::AuthorizationRequest;
+use super::response;
+use crate::accounts::{self, Account};
+use crate::app::AppState;
+use crate::applications;
+use crate::auth::session::{self, Session};
+use crate::clients::{self, Client};
+use crate::crypto;
+use crate::domain::{DomainError, to_json_text};
+use crate::storage::entities::{authorization_code, authorization_request, consent};
+use crate::web::{csrf, page_error::PageError, request};
+
+/// What a stored request waits for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    Login,
+    /// The user is logged in (this session) and must approve the client.
+    Consent { session_id: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub id: String,
+    pub request: AuthorizationRequest,
+    pub stage: Stage,
+}
+
+/// Entry from the authorization endpoint with a validated request.
+pub async fn start(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    client: Client,
+    request: AuthorizationRequest,
+    now: i64,
+) -> Response {
+    let current = match current_session(state, &jar, now).await {
+        Ok(current) => current,
+        Err(error) => return PageError::from(error).render(state, request::locale(headers, request.ui_locales.as_deref())),
+    };
+    let usable = current.filter(|(session, account)| {
+        !request.has_prompt("login")
+            && request.max_age.is_none_or(|max_age| now - session.auth_time <= max_age)
+            && request.hinted_subject.as_ref().is_none_or(|sub| sub == &account.id)
+    });
+    match usable {
+        Some((session, account)) => proceed(state, jar, headers, client, request, session, account, false, now).await,
+        None if request.has_prompt("none") => {
+            request.error("login_required", "the user must log in; retry without prompt=none").into_response(state)
+        }
+        None => {
+            let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
+            match save_pending(state, &browser, &request, Stage::Login, now).await {
+                Ok(id) => (jar, Redirect::to(&format!("/login?tx={id}"))).into_response(),
+                Err(error) => PageError::from(error).render(state, request::locale(headers, request.ui_locales.as_deref())),
+            }
+        }
+    }
+}
+
+/// The session behind the cookie and its account, if both are still valid.
+pub async fn current_session(state: &AppState, jar: &CookieJar, now: i64) -> Result<Option<(Session, Account)>, DomainError> {
+    let Some(token) = jar.get(&state.config.session.cookie_name).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    let Some(session) = session::find_active(&state.db, &token, now, &state.config.session).await? else {
+        return Ok(None);
+    };
+    match accounts::find_by_id(&state.db, &session.account_id).await? {
+        Some(account) if !account.archived => Ok(Some((session, account))),
+        _ => Ok(None),
+    }
+}
+
+/// With an authenticated user: check access, then consent, then issue the code.
+#[allow(clippy::too_many_arguments)]
+pub async fn proceed(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    client: Client,
+    request: AuthorizationRequest,
+    session: Session,
+    account: Account,
+    consent_given: bool,
+    now: i64,
+) -> Response {
+    let locale = request::locale(headers, request.ui_locales.as_deref());
+    match decide(state, &client, &request, &account, consent_given).await {
+        Err(error) => PageError::from(error).render(state, locale),
+        Ok(Decision::NoAccess { application }) => {
+            crate::audit::record(&state.db, now, crate::audit::AuditEvent {
+                event: "authorize.access_denied",
+                account_id: Some(&account.id),
+                client_id: Some(&client.client_id),
+                detail: Some(json!({"application": application})),
+                ..Default::default()
+            })
+            .await;
+            let refusal = request.error("access_denied", format!("this account has no access to {application}"));
+            if request.has_prompt("none") {
+                return refusal.into_response(state);
+            }
+            let back = response::to_client_url(state, &refusal);
+            let context = json!({
+                "title": state.theme.message(locale, "no_access_title"),
+                "message": state.theme.message(locale, "no_access"),
+                "application": application,
+                "back_url": back,
+            });
+            crate::web::page_error::html_page(state, locale, "error.html", context, StatusCode::FORBIDDEN)
+        }
+        Ok(Decision::Consent) if request.has_prompt("none") => {
+            request.error("consent_required", "the user must approve this application; retry without prompt=none").into_response(state)
+        }
+        Ok(Decision::Consent) => {
+            let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
+            match save_pending(state, &browser, &request, Stage::Consent { session_id: session.id.clone() }, now).await {
+                Ok(id) => (jar, Redirect::to(&format!("/consent?tx={id}"))).into_response(),
+                Err(error) => PageError::from(error).render(state, locale),
+            }
+        }
+        Ok(Decision::Issue) => match issue_code(state, &client, &request, &session, &account, now).await {
+            Ok(code) => {
+                let mut params = vec![("code", code)];
+                if let Some(value) = &request.state {
+                    params.push(("state", value.clone()));
+                }
+                (jar, response::to_client(state, &request.redirect_uri, request.response_mode, params)).into_response()
+            }
+            Err(error) => PageError::from(error).render(state, locale),
+        },
+    }
+}
+
+enum Decision {
+    NoAccess { application: String },
+    Consent,
+    Issue,
+}
+
+async fn decide(
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    account: &Account,
+    consent_given: bool,
+) -> Result<Decision, DomainError> {
+    let application = match &client.application_id {
+        Some(id) => applications::find_by_id(&state.db, id).await?,
+        None => None,
+    };
+    let access = accounts::access_of(&state.db, &account.id).await?;
+    if !accounts::may_use(&access, application.as_ref()) {
+        let name = application.map(|a| a.name).unwrap_or_default();
+        return Ok(Decision::NoAccess { application: name });
+    }
+    if client.first_party || consent_given {
+        return Ok(Decision::Issue);
+    }
+    if request.has_prompt("consent") {
+        return Ok(Decision::Consent);
+    }
+    let granted = consent::Entity::find_by_id((account.id.clone(), client.client_id.clone())).one(&state.db).await?;
+    let covered = granted.is_some_and(|g| {
+        let granted: Vec<&str> = g.scopes.split_whitespace().collect();
+        request.scopes.iter().all(|s| granted.contains(&s.as_str()))
+    });
+    Ok(if covered { Decision::Issue } else { Decision::Consent })
+}
+
+/// Records the user's approval of the client for these scopes.
+pub async fn grant_consent(state: &AppState, account_id: &str, client_id: &str, scopes: &[String], now: i64) -> Result<(), DomainError> {
+    consent::Entity::delete_by_id((account_id.to_string(), client_id.to_string())).exec(&state.db).await?;
+    consent::ActiveModel {
+        account_id: Set(account_id.to_string()),
+        client_id: Set(client_id.to_string()),
+        scopes: Set(scopes.join(" ")),
+        granted_at: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
+    Ok(())
+}
+
+async fn issue_code(
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    session: &Session,
+    account: &Account,
+    now: i64,
+) -> Result<String, DomainError> {
+    let code = crypto::random_token();
+    authorization_code::ActiveModel {
+        code_hash: Set(crypto::token_hash(&code)),
+        client_id: Set(client.client_id.clone()),
+        account_id: Set(account.id.clone()),
+        session_id: Set(session.id.clone()),
+        redirect_uri: Set(request.redirect_uri.clone()),
+        scope: Set(request.scopes.join(" ")),
+        nonce: Set(request.nonce.clone()),
+        code_challenge: Set(request.code_challenge.clone()),
+        auth_time: Set(session.auth_time),
+        acr: Set(session.acr.clone()),
+        amr: Set(to_json_text(&session.amr)),
+        sid: Set(session.sid.clone()),
+        created_at: Set(now),
+        expires_at: Set(now + state.config.tokens.authorization_code_ttl),
+        used_at: Set(None),
+    }
+    .insert(&state.db)
+    .await?;
+    Ok(code)
+}
+
+async fn save_pending(
+    state: &AppState,
+    browser: &str,
+    request: &AuthorizationRequest,
+    stage: Stage,
+    now: i64,
+) -> Result<String, DomainError> {
+    let id = crypto::random_token();
+    let pending = Pending { id: id.clone(), request: request.clone(), stage };
+    authorization_request::ActiveModel {
+        id: Set(id.clone()),
+        client_id: Set(request.client_id.clone()),
+        browser_hash: Set(csrf::browser_hash(browser)),
+        request: Set(to_json_text(&pending)),
+        created_at: Set(now),
+        expires_at: Set(now + state.config.tokens.authorization_request_ttl),
+    }
+    .insert(&state.db)
+    .await?;
+    Ok(id)
+}
+
+/// The pending request `id`, if it exists, has not expired and belongs to this browser.
+pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str, now: i64) -> Result<Option<(Pending, Client)>, DomainError> {
+    let Some(browser) = csrf::browser_id(jar) else { return Ok(None) };
+    let Some(row) = authorization_request::Entity::find_by_id(id.to_string()).one(&state.db).await? else {
+        return Ok(None);
+    };
+    let bound = crypto::constant_time_eq(row.browser_hash.as_bytes(), csrf::browser_hash(&browser).as_bytes());
+    if row.expires_at <= now || !bound {
+        return Ok(None);
+    }
+    let Ok(pending) = serde_json::from_str::<Pending>(&row.request) else { return Ok(None) };
+    let Some(client) = clients::find(&state.db, &row.client_id).await? else { return Ok(None) };
+    Ok(Some((pending, client)))
+}
+
+/// Consumes a pending request: it can be completed once.
+pub async fn take_pending(state: &AppState, id: &str) -> Result<bool, DomainError> {
+    let result = authorization_request::Entity::delete_by_id(id.to_string()).exec(&state.db).await?;
+    Ok(result.rows_affected == 1)
+}

@@ -1,0 +1,36 @@
+//! The OpenID Connect and OAuth 2.0 protocol endpoints. Handlers parse the request,
+//! call the flow or the domain, and answer in the protocol's terms.
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod flow;
+pub mod params;
+pub mod response;
+pub mod token;
+pub mod tokens;
+pub mod userinfo;
+
+use axum::{Router, routing::get};
+
+use crate::app::AppState;
+
+pub const AUTHORIZE_PATH: &str = "/authorize";
+pub const TOKEN_PATH: &str = "/token";
+pub const USERINFO_PATH: &str = "/userinfo";
+pub const JWKS_PATH: &str = "/jwks";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::metadata))
+        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route(JWKS_PATH, get(discovery::jwks))
+        .route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post))
+        .route(TOKEN_PATH, axum::routing::post(token::token))
+        .route(USERINFO_PATH, get(userinfo::get).post(userinfo::post))
+}
+
+/// Scopes Sésame understands; others are ignored (RFC 6749 3.3 lets the server narrow).
+pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "address"];

@@ -1,0 +1,77 @@
+//! The userinfo endpoint (OIDC Core 5.3), by GET and POST, with the access token in the
+//! `Authorization: Bearer` header or (POST) the `access_token` form field (RFC 6750 2).
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::claims;
+use super::error::OAuthError;
+use super::params::Params;
+use super::tokens::{self, TokenCheckError};
+use crate::accounts;
+use crate::app::AppState;
+
+pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    respond(&state, bearer_header(&headers), None).await
+}
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let from_body = if is_form {
+        match std::str::from_utf8(&body).ok().map(Params::parse) {
+            Some(Ok(params)) => params.owned("access_token"),
+            _ => return OAuthError::invalid_request("the body is not a valid form").into_response(),
+        }
+    } else {
+        None
+    };
+    respond(&state, bearer_header(&headers), from_body).await
+}
+
+fn bearer_header(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+async fn respond(state: &AppState, header_token: Option<String>, body_token: Option<String>) -> Response {
+    let token = match (header_token, body_token) {
+        (Some(_), Some(_)) => return OAuthError::invalid_request("send the access token once: in the header or the body").into_response(),
+        (Some(token), None) | (None, Some(token)) => token,
+        (None, None) => return OAuthError::missing_token().into_response(),
+    };
+    match userinfo(state, &token).await {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
+    let now = state.clock.now();
+    let claims = tokens::verify_access_token(state, token, now).await.map_err(|error| match error {
+        TokenCheckError::Storage(e) => OAuthError::from(crate::domain::DomainError::Storage(e)),
+        other => OAuthError::invalid_token(other.to_string()),
+    })?;
+    let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_string).collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(OAuthError::insufficient_scope("the access token was not granted the openid scope"));
+    }
+    let account = accounts::find_by_id(&state.db, &claims.sub)
+        .await?
+        .filter(|a| !a.archived)
+        .ok_or_else(|| OAuthError::invalid_token("the account of this token is no longer active"))?;
+    let mut body = json!({"sub": account.id});
+    for (name, value) in claims::for_scopes(&account, &scopes) {
+        body[name] = value;
+    }
+    Ok(body)
+}

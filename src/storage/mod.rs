@@ -1,0 +1,74 @@
+//! Storage: the database connection (SQLite by default, PostgreSQL for several nodes),
+//! migrations, and the sea-orm entities. Repositories live with the domain they serve.
+
+pub mod entities;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, sqlx};
+use sesame_migrations::{Migrator, MigratorTrait};
+
+pub type Db = DatabaseConnection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the database at {url}: {source}")]
+    Connect { url: String, source: DbErr },
+    #[error("database migration failed: {0}")]
+    Migrate(DbErr),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+}
+
+/// Opens the database at `url`, creating the SQLite file's folder if needed.
+pub async fn connect(url: &str) -> Result<Db, StorageError> {
+    if let Some(path) = sqlite_path(url) {
+        if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StorageError::DataDir { path: parent.display().to_string(), source })?;
+        }
+    } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return Err(StorageError::UnsupportedUrl(redact(url)));
+    }
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    Database::connect(options).await.map_err(|source| StorageError::Connect { url: redact(url), source })
+}
+
+/// Brings the schema up to date; safe to run on every start and from several nodes.
+pub async fn migrate(db: &Db) -> Result<(), StorageError> {
+    Migrator::up(db, None).await.map_err(StorageError::Migrate)
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split('?').next().unwrap_or(rest))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Whether `error` is a violation of a unique constraint (a concurrent insert won).
+pub fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

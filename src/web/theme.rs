@@ -1,0 +1,131 @@
+//! Themes: a folder of templates, translations and static assets under the configured
+//! themes directory; whatever a theme folder lacks comes from the built-in default theme
+//! compiled into the binary.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use minijinja::{Environment, value::Serde};
+use rust_embed::RustEmbed;
+use serde_json::Value;
+
+use super::i18n::Locale;
+use crate::app::AppState;
+use crate::config::ThemeConfig;
+
+#[derive(RustEmbed)]
+#[folder = "themes/default/"]
+struct BuiltinTheme;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    #[error("theme `{name}`: {message}")]
+    Invalid { name: String, message: String },
+}
+
+pub struct Theme {
+    env: Environment<'static>,
+    folder: Option<PathBuf>,
+    messages: HashMap<Locale, Value>,
+}
+
+/// A file of the theme: from its folder if it has one, else from the built-in theme.
+fn read_file(folder: Option<&PathBuf>, path: &str) -> Option<Vec<u8>> {
+    if path.split('/').any(|part| part == ".." || part.is_empty()) {
+        return None;
+    }
+    if let Some(folder) = folder
+        && let Ok(bytes) = std::fs::read(folder.join(path))
+    {
+        return Some(bytes);
+    }
+    BuiltinTheme::get(path).map(|file| file.data.into_owned())
+}
+
+impl Theme {
+    pub fn load(config: &ThemeConfig) -> Result<Self, ThemeError> {
+        let folder = config.dir.join(&config.name);
+        let folder = if folder.is_dir() {
+            Some(folder)
+        } else if config.name == "default" {
+            None
+        } else {
+            return Err(ThemeError::Invalid {
+                name: config.name.clone(),
+                message: format!("folder {} does not exist", folder.display()),
+            });
+        };
+        let mut env = Environment::new();
+        let loader_folder = folder.clone();
+        env.set_loader(move |name| {
+            Ok(read_file(loader_folder.as_ref(), &format!("templates/{name}")).and_then(|b| String::from_utf8(b).ok()))
+        });
+        let mut messages = HashMap::new();
+        for locale in Locale::ALL {
+            let path = format!("i18n/{}.toml", locale.code());
+            let text = read_file(folder.as_ref(), &path)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ThemeError::Invalid { name: config.name.clone(), message: format!("{path} is missing") })?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| ThemeError::Invalid { name: config.name.clone(), message: format!("{path}: {e}") })?;
+            let json = serde_json::to_value(table)
+                .map_err(|e| ThemeError::Invalid { name: config.name.clone(), message: format!("{path}: {e}") })?;
+            messages.insert(locale, json);
+        }
+        let theme = Self { env, folder, messages };
+        for template in ["login.html", "consent.html", "error.html", "form_post.html", "home.html"] {
+            theme.env.get_template(template).map_err(|e| ThemeError::Invalid {
+                name: config.name.clone(),
+                message: format!("template {template}: {e}"),
+            })?;
+        }
+        Ok(theme)
+    }
+
+    /// One message in `locale`, for texts built outside templates.
+    pub fn message(&self, locale: Locale, key: &str) -> String {
+        self.messages
+            .get(&locale)
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or(key)
+            .to_string()
+    }
+
+    /// Renders `template` with `context`, plus `t` (the messages) and `lang`.
+    pub fn render(&self, template: &str, locale: Locale, mut context: Value) -> Result<String, minijinja::Error> {
+        if let Value::Object(map) = &mut context {
+            map.insert("t".into(), self.messages.get(&locale).cloned().unwrap_or(Value::Null));
+            map.insert("lang".into(), Value::String(locale.code().into()));
+        }
+        self.env.get_template(template)?.render(Serde(context))
+    }
+}
+
+pub async fn static_asset(State(state): State<AppState>, Path(path): Path<String>) -> Response {
+    let Some(bytes) = read_file(state.theme.folder.as_ref(), &format!("static/{path}")) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let content_type = match path.rsplit('.').next() {
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        _ => "application/octet-stream",
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
