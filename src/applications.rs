@@ -1,7 +1,10 @@
 //! Applications of the office (INOTACTE, INOTCOMPTABILITE, …): their code, name and the
 //! catalogue of rights and options that accounts are granted in them.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -79,23 +82,38 @@ impl ApplicationInput {
     pub fn validate(&mut self) -> Result<(), DomainError> {
         self.code = self.code.trim().to_string();
         if self.code.is_empty()
-            || !self.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !self
+                .code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(DomainError::invalid("code", "use letters, digits, '-' or '_' (for example INOTACTE)"));
+            return Err(DomainError::invalid(
+                "code",
+                "use letters, digits, '-' or '_' (for example INOTACTE)",
+            ));
         }
         if self.name.trim().is_empty() {
-            return Err(DomainError::invalid("name", "an application needs a display name"));
+            return Err(DomainError::invalid(
+                "name",
+                "an application needs a display name",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for right in &self.rights {
             if right.code.trim().is_empty() || !seen.insert(right.code.as_str()) {
-                return Err(DomainError::invalid("rights", format!("right code `{}` is empty or repeated", right.code)));
+                return Err(DomainError::invalid(
+                    "rights",
+                    format!("right code `{}` is empty or repeated", right.code),
+                ));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for option in &mut self.options {
             if option.key.trim().is_empty() || !seen.insert(option.key.clone()) {
-                return Err(DomainError::invalid("options", format!("option key `{}` is empty or repeated", option.key)));
+                return Err(DomainError::invalid(
+                    "options",
+                    format!("option key `{}` is empty or repeated", option.key),
+                ));
             }
             if option.default.is_null() {
                 option.default = match option.kind {
@@ -114,7 +132,10 @@ impl ApplicationInput {
     }
 }
 
-pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<Application>, DomainError> {
+pub async fn find_by_code(
+    db: &impl ConnectionTrait,
+    code: &str,
+) -> Result<Option<Application>, DomainError> {
     Ok(application::Entity::find()
         .filter(application::Column::Code.eq(code))
         .one(db)
@@ -123,7 +144,10 @@ pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Optio
 }
 
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Application>, DomainError> {
-    Ok(application::Entity::find_by_id(id.to_string()).one(db).await?.map(Application::from))
+    Ok(application::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .map(Application::from))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Application>, DomainError> {
@@ -137,7 +161,11 @@ pub async fn list(db: &Db) -> Result<Vec<Application>, DomainError> {
 }
 
 /// Creates or updates the application with this code.
-pub async fn upsert(db: &impl ConnectionTrait, mut input: ApplicationInput, now: i64) -> Result<(Application, Change), DomainError> {
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    mut input: ApplicationInput,
+    now: i64,
+) -> Result<(Application, Change), DomainError> {
     input.validate()?;
     let existing = application::Entity::find()
         .filter(application::Column::Code.eq(&input.code))
@@ -160,7 +188,10 @@ pub async fn upsert(db: &impl ConnectionTrait, mut input: ApplicationInput, now:
         }
         Some(row) => {
             let current = Application::from(row.clone());
-            if current.name == input.name && current.rights == input.rights && current.options == input.options {
+            if current.name == input.name
+                && current.rights == input.rights
+                && current.options == input.options
+            {
                 return Ok((current, Change::Unchanged));
             }
             let mut active: application::ActiveModel = row.into();

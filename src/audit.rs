@@ -2,7 +2,7 @@
 //! administrative changes. Writing it never fails the request that caused it, and it
 //! never holds a secret.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ActiveValue::NotSet};
+use sea_orm::{ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set};
 use serde_json::Value;
 
 use crate::storage::{Db, entities::audit_event};
@@ -32,7 +32,10 @@ pub async fn record(db: &Db, now: i64, event: AuditEvent<'_>) {
         account_id: Set(event.account_id.map(str::to_string)),
         client_id: Set(event.client_id.map(str::to_string)),
         ip: Set(event.ip.map(str::to_string)),
-        detail: Set(event.detail.unwrap_or(Value::Object(Default::default())).to_string()),
+        detail: Set(event
+            .detail
+            .unwrap_or(Value::Object(Default::default()))
+            .to_string()),
     };
     if let Err(error) = row.insert(db).await {
         tracing::error!(%error, "could not write an audit event");

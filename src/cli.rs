@@ -15,7 +15,11 @@ use crate::config::Config;
 use crate::domain::Change;
 
 #[derive(Parser)]
-#[command(name = "sesame", version, about = "Sésame, an OpenID Connect identity provider for the software of an office")]
+#[command(
+    name = "sesame",
+    version,
+    about = "Sésame, an OpenID Connect identity provider for the software of an office"
+)]
 pub struct Cli {
     /// Configuration file (TOML); every key can also be set by a SESAME_* variable.
     #[arg(long, short, global = true, env = "SESAME_CONFIG")]
@@ -166,7 +170,9 @@ fn unreachable_serve() -> anyhow::Result<()> {
 fn read_password(fields: &UserFields) -> anyhow::Result<Option<String>> {
     if fields.password_stdin {
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
         return Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()));
     }
     Ok(fields.password.clone())
@@ -177,24 +183,42 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::List => {
             for account in accounts::list(&state.db).await? {
-                let flags = [(account.archived, "archived"), (account.account_admin, "admin"), (account.two_factor_required, "2fa")]
-                    .iter()
-                    .filter(|(on, _)| *on)
-                    .map(|(_, name)| *name)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                println!("{:<20} {:<30} {:<30} {}", account.username, account.full_name(), account.email.unwrap_or_default(), flags);
+                let flags = [
+                    (account.archived, "archived"),
+                    (account.account_admin, "admin"),
+                    (account.two_factor_required, "2fa"),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| *name)
+                .collect::<Vec<_>>()
+                .join(",");
+                println!(
+                    "{:<20} {:<30} {:<30} {}",
+                    account.username,
+                    account.full_name(),
+                    account.email.unwrap_or_default(),
+                    flags
+                );
             }
             Ok(())
         }
         UserCommand::Show { username } => {
-            let account = accounts::find_by_username(&state.db, &username).await?.with_context(|| format!("no account `{username}`"))?;
+            let account = accounts::find_by_username(&state.db, &username)
+                .await?
+                .with_context(|| format!("no account `{username}`"))?;
             println!("id:            {}", account.id);
             println!("username:      {}", account.username);
             println!("name:          {}", account.full_name());
             println!("initials:      {}", account.initials);
-            println!("email:         {}", account.email.clone().unwrap_or_default());
-            println!("phone:         {}", account.phone.clone().unwrap_or_default());
+            println!(
+                "email:         {}",
+                account.email.clone().unwrap_or_default()
+            );
+            println!(
+                "phone:         {}",
+                account.phone.clone().unwrap_or_default()
+            );
             println!("archived:      {}", account.archived);
             println!("two-factor:    {}", account.two_factor_required);
             println!("account admin: {}", account.account_admin);
@@ -211,10 +235,17 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UserCommand::Add(fields) => {
-            if accounts::find_by_username(&state.db, &fields.username).await?.is_some() {
-                bail!("account `{}` already exists; use `sesame user set`", fields.username);
+            if accounts::find_by_username(&state.db, &fields.username)
+                .await?
+                .is_some()
+            {
+                bail!(
+                    "account `{}` already exists; use `sesame user set`",
+                    fields.username
+                );
             }
-            let password = read_password(&fields)?.context("a new account needs --password or --password-stdin")?;
+            let password = read_password(&fields)?
+                .context("a new account needs --password or --password-stdin")?;
             let input = AccountInput {
                 username: fields.username.clone(),
                 password: Some(PasswordInput::Plain(password)),
@@ -251,8 +282,17 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 account_admin: fields.admin.unwrap_or(current.account_admin),
                 access: None,
             };
-            let (account, change) = accounts::upsert(&state.db, &state.passwords, input, now).await?;
-            println!("{} account {}", if change == Change::Unchanged { "unchanged" } else { "updated" }, account.username);
+            let (account, change) =
+                accounts::upsert(&state.db, &state.passwords, input, now).await?;
+            println!(
+                "{} account {}",
+                if change == Change::Unchanged {
+                    "unchanged"
+                } else {
+                    "updated"
+                },
+                account.username
+            );
             Ok(())
         }
     }
@@ -263,12 +303,20 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
     match command {
         ClientCommand::List => {
             for client in clients::list(&state.db).await? {
-                println!("{:<24} {:<20} {:<20} {}", client.client_id, client.name, client.auth_method.as_str(), client.redirect_uris.join(" "));
+                println!(
+                    "{:<24} {:<20} {:<20} {}",
+                    client.client_id,
+                    client.name,
+                    client.auth_method.as_str(),
+                    client.redirect_uris.join(" ")
+                );
             }
             Ok(())
         }
         ClientCommand::Show { client_id } => {
-            let client = clients::find(&state.db, &client_id).await?.with_context(|| format!("no client `{client_id}`"))?;
+            let client = clients::find(&state.db, &client_id)
+                .await?
+                .with_context(|| format!("no client `{client_id}`"))?;
             println!("client_id:      {}", client.client_id);
             println!("name:           {}", client.name);
             println!("auth method:    {}", client.auth_method.as_str());
@@ -280,7 +328,10 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
         }
         ClientCommand::Add(fields) => {
             if clients::find(&state.db, &fields.client_id).await?.is_some() {
-                bail!("client `{}` already exists; use `sesame client set`", fields.client_id);
+                bail!(
+                    "client `{}` already exists; use `sesame client set`",
+                    fields.client_id
+                );
             }
             let public = fields.auth_method.as_deref() == Some("none");
             let secret = (!public).then(clients::generate_secret);
@@ -309,15 +360,22 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
             let application = match fields.application {
                 Some(code) => Some(code),
                 None => match &current.application_id {
-                    Some(id) => crate::applications::find_by_id(&state.db, id).await?.map(|a| a.code),
+                    Some(id) => crate::applications::find_by_id(&state.db, id)
+                        .await?
+                        .map(|a| a.code),
                     None => None,
                 },
             };
-            let auth_method = fields.auth_method.unwrap_or_else(|| current.auth_method.as_str().to_string());
-            let new_secret = (fields.new_secret && auth_method != "none").then(clients::generate_secret);
+            let auth_method = fields
+                .auth_method
+                .unwrap_or_else(|| current.auth_method.as_str().to_string());
+            let new_secret =
+                (fields.new_secret && auth_method != "none").then(clients::generate_secret);
             let secret = match (&new_secret, &current.secret_hash) {
                 (Some(plain), _) => Some(SecretInput::Plain(plain.clone())),
-                (None, Some(hash)) if auth_method != "none" => Some(SecretInput::Hash(hash.clone())),
+                (None, Some(hash)) if auth_method != "none" => {
+                    Some(SecretInput::Hash(hash.clone()))
+                }
                 _ => None,
             };
             let input = ClientInput {
@@ -325,17 +383,34 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
                 application,
                 name: Some(fields.name.unwrap_or(current.name)),
                 secret,
-                redirect_uris: if fields.redirect_uris.is_empty() { current.redirect_uris } else { fields.redirect_uris },
+                redirect_uris: if fields.redirect_uris.is_empty() {
+                    current.redirect_uris
+                } else {
+                    fields.redirect_uris
+                },
                 post_logout_redirect_uris: current.post_logout_redirect_uris,
                 grant_types: current.grant_types,
                 scopes: current.scopes,
                 token_endpoint_auth_method: Some(auth_method),
                 first_party: fields.first_party.unwrap_or(current.first_party),
-                id_token_signed_response_alg: Some(fields.id_token_alg.unwrap_or_else(|| current.id_token_alg.as_str().to_string())),
+                id_token_signed_response_alg: Some(
+                    fields
+                        .id_token_alg
+                        .unwrap_or_else(|| current.id_token_alg.as_str().to_string()),
+                ),
                 backchannel_logout_uri: current.backchannel_logout_uri,
             };
-            let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
-            println!("{} client {}", if change == Change::Unchanged { "unchanged" } else { "updated" }, client.client_id);
+            let (client, change) =
+                clients::upsert(&state.db, &state.client_secrets, input, now).await?;
+            println!(
+                "{} client {}",
+                if change == Change::Unchanged {
+                    "unchanged"
+                } else {
+                    "updated"
+                },
+                client.client_id
+            );
             if let Some(secret) = new_secret {
                 println!("client secret (shown once, store it now): {secret}");
             }

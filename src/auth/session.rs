@@ -62,8 +62,16 @@ pub async fn create(
 }
 
 /// The live session behind a cookie token, its idle deadline pushed back.
-pub async fn find_active(db: &Db, token: &str, now: i64, config: &SessionConfig) -> Result<Option<Session>, DomainError> {
-    let Some(row) = session::Entity::find_by_id(crypto::token_hash(token)).one(db).await? else {
+pub async fn find_active(
+    db: &Db,
+    token: &str,
+    now: i64,
+    config: &SessionConfig,
+) -> Result<Option<Session>, DomainError> {
+    let Some(row) = session::Entity::find_by_id(crypto::token_hash(token))
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     if row.expires_at <= now {
@@ -83,6 +91,8 @@ pub async fn find_active(db: &Db, token: &str, now: i64, config: &SessionConfig)
 }
 
 pub async fn delete(db: &Db, session_id: &str) -> Result<(), DomainError> {
-    session::Entity::delete_by_id(session_id.to_string()).exec(db).await?;
+    session::Entity::delete_by_id(session_id.to_string())
+        .exec(db)
+        .await?;
     Ok(())
 }

@@ -34,7 +34,10 @@ impl PasswordHasherService {
             None,
         )
         .map_err(|e| PasswordError::Params(e.to_string()))?;
-        let mut service = Self { params, dummy_hash: String::new() };
+        let mut service = Self {
+            params,
+            dummy_hash: String::new(),
+        };
         service.dummy_hash = service.hash(&super::random_token())?;
         Ok(service)
     }
@@ -54,7 +57,10 @@ impl PasswordHasherService {
     /// Verifies a password against a stored PHC string; a malformed hash never matches.
     pub fn verify(&self, password: &str, phc: &str) -> bool {
         match PasswordHash::new(phc) {
-            Ok(parsed) => self.argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => self
+                .argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     }
@@ -66,7 +72,9 @@ impl PasswordHasherService {
 
     /// Checks that an operator-provided hash is a PHC string we can verify.
     pub fn check_phc(phc: &str) -> Result<(), PasswordError> {
-        PasswordHash::new(phc).map(|_| ()).map_err(|_| PasswordError::BadHash)
+        PasswordHash::new(phc)
+            .map(|_| ())
+            .map_err(|_| PasswordError::BadHash)
     }
 }
 

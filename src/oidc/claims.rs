@@ -6,8 +6,20 @@ use serde_json::{Map, Value, json};
 use crate::accounts::Account;
 
 pub const STANDARD_CLAIMS: [&str; 14] = [
-    "sub", "name", "given_name", "family_name", "preferred_username", "updated_at", "email",
-    "email_verified", "phone_number", "phone_number_verified", "address", "acr", "amr", "auth_time",
+    "sub",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "acr",
+    "amr",
+    "auth_time",
 ];
 
 /// The claims `scopes` release about `account` (`sub` excluded).

@@ -21,7 +21,10 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
     match (basic, params.get("client_secret")) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not both Basic and client_secret")),
         (Some(encoded), None) => {
@@ -58,15 +61,25 @@ fn form_decode(value: &str) -> String {
         .unwrap_or_default()
 }
 
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
     let (client_id, method, secret) = match &presented {
-        Presented::Basic { client_id, secret } => (client_id, AuthMethod::ClientSecretBasic, Some(secret)),
-        Presented::Post { client_id, secret } => (client_id, AuthMethod::ClientSecretPost, Some(secret)),
+        Presented::Basic { client_id, secret } => {
+            (client_id, AuthMethod::ClientSecretBasic, Some(secret))
+        }
+        Presented::Post { client_id, secret } => {
+            (client_id, AuthMethod::ClientSecretPost, Some(secret))
+        }
         Presented::Public { client_id } => (client_id, AuthMethod::None, None),
     };
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let client = clients::find(&state.db, client_id).await?.ok_or_else(failed)?;
+    let client = clients::find(&state.db, client_id)
+        .await?
+        .ok_or_else(failed)?;
     if client.auth_method != method {
         return Err(OAuthError::invalid_client(format!(
             "this client is registered to authenticate with {}",
@@ -75,7 +88,10 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params
     }
     if let Some(secret) = secret {
         let stored = client.secret_hash.as_deref().ok_or_else(failed)?;
-        if !state.client_secrets.verify(secret, stored, &state.passwords) {
+        if !state
+            .client_secrets
+            .verify(secret, stored, &state.passwords)
+        {
             return Err(failed());
         }
     }

@@ -18,7 +18,12 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into(), www_authenticate: None }
+        Self {
+            status,
+            error,
+            description: description.into(),
+            www_authenticate: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -41,13 +46,21 @@ impl OAuthError {
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            description,
+        )
     }
 
     /// A bearer token that is missing, malformed, expired or revoked (RFC 6750 3.1).
     pub fn invalid_token(description: impl Into<String>) -> Self {
         let description = description.into();
-        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description.clone());
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            description.clone(),
+        );
         error.www_authenticate = Some(format!(
             "Bearer realm=\"sesame\", error=\"invalid_token\", error_description=\"{}\"",
             description.replace('"', "'")
@@ -57,21 +70,34 @@ impl OAuthError {
 
     /// No credentials at all: a bare challenge, no error code (RFC 6750 3.1).
     pub fn missing_token() -> Self {
-        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_request", "an access token is required");
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "an access token is required",
+        );
         error.www_authenticate = Some("Bearer realm=\"sesame\"".into());
         error
     }
 
     pub fn insufficient_scope(description: impl Into<String>) -> Self {
         let description = description.into();
-        let mut error = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description.clone());
-        error.www_authenticate =
-            Some(format!("Bearer realm=\"sesame\", error=\"insufficient_scope\", error_description=\"{description}\""));
+        let mut error = Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            description.clone(),
+        );
+        error.www_authenticate = Some(format!(
+            "Bearer realm=\"sesame\", error=\"insufficient_scope\", error_description=\"{description}\""
+        ));
         error
     }
 
     pub fn server_error() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server could not complete the request; see its log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the server could not complete the request; see its log",
+        )
     }
 }
 
@@ -89,7 +115,10 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(challenge) = self
+            .www_authenticate
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response

@@ -32,7 +32,9 @@ use crate::web::{csrf, page_error::PageError, request};
 pub enum Stage {
     Login,
     /// The user is logged in (this session) and must approve the client.
-    Consent { session_id: String },
+    Consent {
+        session_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,34 +55,63 @@ pub async fn start(
 ) -> Response {
     let current = match current_session(state, &jar, now).await {
         Ok(current) => current,
-        Err(error) => return PageError::from(error).render(state, request::locale(headers, request.ui_locales.as_deref())),
+        Err(error) => {
+            return PageError::from(error).render(
+                state,
+                request::locale(headers, request.ui_locales.as_deref()),
+            );
+        }
     };
     let usable = current.filter(|(session, account)| {
         !request.has_prompt("login")
-            && request.max_age.is_none_or(|max_age| now - session.auth_time <= max_age)
-            && request.hinted_subject.as_ref().is_none_or(|sub| sub == &account.id)
+            && request
+                .max_age
+                .is_none_or(|max_age| now - session.auth_time <= max_age)
+            && request
+                .hinted_subject
+                .as_ref()
+                .is_none_or(|sub| sub == &account.id)
     });
     match usable {
-        Some((session, account)) => proceed(state, jar, headers, client, request, session, account, false, now).await,
-        None if request.has_prompt("none") => {
-            request.error("login_required", "the user must log in; retry without prompt=none").into_response(state)
+        Some((session, account)) => {
+            proceed(
+                state, jar, headers, client, request, session, account, false, now,
+            )
+            .await
         }
+        None if request.has_prompt("none") => request
+            .error(
+                "login_required",
+                "the user must log in; retry without prompt=none",
+            )
+            .into_response(state),
         None => {
             let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
             match save_pending(state, &browser, &request, Stage::Login, now).await {
                 Ok(id) => (jar, Redirect::to(&format!("/login?tx={id}"))).into_response(),
-                Err(error) => PageError::from(error).render(state, request::locale(headers, request.ui_locales.as_deref())),
+                Err(error) => PageError::from(error).render(
+                    state,
+                    request::locale(headers, request.ui_locales.as_deref()),
+                ),
             }
         }
     }
 }
 
 /// The session behind the cookie and its account, if both are still valid.
-pub async fn current_session(state: &AppState, jar: &CookieJar, now: i64) -> Result<Option<(Session, Account)>, DomainError> {
-    let Some(token) = jar.get(&state.config.session.cookie_name).map(|c| c.value().to_string()) else {
+pub async fn current_session(
+    state: &AppState,
+    jar: &CookieJar,
+    now: i64,
+) -> Result<Option<(Session, Account)>, DomainError> {
+    let Some(token) = jar
+        .get(&state.config.session.cookie_name)
+        .map(|c| c.value().to_string())
+    else {
         return Ok(None);
     };
-    let Some(session) = session::find_active(&state.db, &token, now, &state.config.session).await? else {
+    let Some(session) = session::find_active(&state.db, &token, now, &state.config.session).await?
+    else {
         return Ok(None);
     };
     match accounts::find_by_id(&state.db, &session.account_id).await? {
@@ -103,51 +134,82 @@ pub async fn proceed(
     now: i64,
 ) -> Response {
     let locale = request::locale(headers, request.ui_locales.as_deref());
-    match decide(state, &client, &request, &account, consent_given).await {
+    // The jar may carry a session cookie set by the login that led here: every branch
+    // answers with it.
+    let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let response = match decide(state, &client, &request, &account, consent_given).await {
         Err(error) => PageError::from(error).render(state, locale),
         Ok(Decision::NoAccess { application }) => {
-            crate::audit::record(&state.db, now, crate::audit::AuditEvent {
-                event: "authorize.access_denied",
-                account_id: Some(&account.id),
-                client_id: Some(&client.client_id),
-                detail: Some(json!({"application": application})),
-                ..Default::default()
-            })
+            crate::audit::record(
+                &state.db,
+                now,
+                crate::audit::AuditEvent {
+                    event: "authorize.access_denied",
+                    account_id: Some(&account.id),
+                    client_id: Some(&client.client_id),
+                    detail: Some(json!({"application": application})),
+                    ..Default::default()
+                },
+            )
             .await;
-            let refusal = request.error("access_denied", format!("this account has no access to {application}"));
+            let refusal = request.error(
+                "access_denied",
+                format!("this account has no access to {application}"),
+            );
             if request.has_prompt("none") {
-                return refusal.into_response(state);
+                refusal.into_response(state)
+            } else {
+                let context = json!({
+                    "title": state.theme.message(locale, "no_access_title"),
+                    "message": state.theme.message(locale, "no_access"),
+                    "application": application,
+                    "back_url": response::to_client_url(state, &refusal),
+                });
+                crate::web::page_error::html_page(
+                    state,
+                    locale,
+                    "error.html",
+                    context,
+                    StatusCode::FORBIDDEN,
+                )
             }
-            let back = response::to_client_url(state, &refusal);
-            let context = json!({
-                "title": state.theme.message(locale, "no_access_title"),
-                "message": state.theme.message(locale, "no_access"),
-                "application": application,
-                "back_url": back,
-            });
-            crate::web::page_error::html_page(state, locale, "error.html", context, StatusCode::FORBIDDEN)
         }
-        Ok(Decision::Consent) if request.has_prompt("none") => {
-            request.error("consent_required", "the user must approve this application; retry without prompt=none").into_response(state)
-        }
+        Ok(Decision::Consent) if request.has_prompt("none") => request
+            .error(
+                "consent_required",
+                "the user must approve this application; retry without prompt=none",
+            )
+            .into_response(state),
         Ok(Decision::Consent) => {
-            let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
-            match save_pending(state, &browser, &request, Stage::Consent { session_id: session.id.clone() }, now).await {
-                Ok(id) => (jar, Redirect::to(&format!("/consent?tx={id}"))).into_response(),
+            match save_pending(
+                state,
+                &browser,
+                &request,
+                Stage::Consent {
+                    session_id: session.id.clone(),
+                },
+                now,
+            )
+            .await
+            {
+                Ok(id) => Redirect::to(&format!("/consent?tx={id}")).into_response(),
                 Err(error) => PageError::from(error).render(state, locale),
             }
         }
-        Ok(Decision::Issue) => match issue_code(state, &client, &request, &session, &account, now).await {
-            Ok(code) => {
-                let mut params = vec![("code", code)];
-                if let Some(value) = &request.state {
-                    params.push(("state", value.clone()));
+        Ok(Decision::Issue) => {
+            match issue_code(state, &client, &request, &session, &account, now).await {
+                Ok(code) => {
+                    let mut params = vec![("code", code)];
+                    if let Some(value) = &request.state {
+                        params.push(("state", value.clone()));
+                    }
+                    response::to_client(state, &request.redirect_uri, request.response_mode, params)
                 }
-                (jar, response::to_client(state, &request.redirect_uri, request.response_mode, params)).into_response()
+                Err(error) => PageError::from(error).render(state, locale),
             }
-            Err(error) => PageError::from(error).render(state, locale),
-        },
-    }
+        }
+    };
+    (jar, response).into_response()
 }
 
 enum Decision {
@@ -178,17 +240,31 @@ async fn decide(
     if request.has_prompt("consent") {
         return Ok(Decision::Consent);
     }
-    let granted = consent::Entity::find_by_id((account.id.clone(), client.client_id.clone())).one(&state.db).await?;
+    let granted = consent::Entity::find_by_id((account.id.clone(), client.client_id.clone()))
+        .one(&state.db)
+        .await?;
     let covered = granted.is_some_and(|g| {
         let granted: Vec<&str> = g.scopes.split_whitespace().collect();
         request.scopes.iter().all(|s| granted.contains(&s.as_str()))
     });
-    Ok(if covered { Decision::Issue } else { Decision::Consent })
+    Ok(if covered {
+        Decision::Issue
+    } else {
+        Decision::Consent
+    })
 }
 
 /// Records the user's approval of the client for these scopes.
-pub async fn grant_consent(state: &AppState, account_id: &str, client_id: &str, scopes: &[String], now: i64) -> Result<(), DomainError> {
-    consent::Entity::delete_by_id((account_id.to_string(), client_id.to_string())).exec(&state.db).await?;
+pub async fn grant_consent(
+    state: &AppState,
+    account_id: &str,
+    client_id: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<(), DomainError> {
+    consent::Entity::delete_by_id((account_id.to_string(), client_id.to_string()))
+        .exec(&state.db)
+        .await?;
     consent::ActiveModel {
         account_id: Set(account_id.to_string()),
         client_id: Set(client_id.to_string()),
@@ -239,7 +315,11 @@ async fn save_pending(
     now: i64,
 ) -> Result<String, DomainError> {
     let id = crypto::random_token();
-    let pending = Pending { id: id.clone(), request: request.clone(), stage };
+    let pending = Pending {
+        id: id.clone(),
+        request: request.clone(),
+        stage,
+    };
     authorization_request::ActiveModel {
         id: Set(id.clone()),
         client_id: Set(request.client_id.clone()),
@@ -254,22 +334,41 @@ async fn save_pending(
 }
 
 /// The pending request `id`, if it exists, has not expired and belongs to this browser.
-pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str, now: i64) -> Result<Option<(Pending, Client)>, DomainError> {
-    let Some(browser) = csrf::browser_id(jar) else { return Ok(None) };
-    let Some(row) = authorization_request::Entity::find_by_id(id.to_string()).one(&state.db).await? else {
+pub async fn load_pending(
+    state: &AppState,
+    jar: &CookieJar,
+    id: &str,
+    now: i64,
+) -> Result<Option<(Pending, Client)>, DomainError> {
+    let Some(browser) = csrf::browser_id(jar) else {
         return Ok(None);
     };
-    let bound = crypto::constant_time_eq(row.browser_hash.as_bytes(), csrf::browser_hash(&browser).as_bytes());
+    let Some(row) = authorization_request::Entity::find_by_id(id.to_string())
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let bound = crypto::constant_time_eq(
+        row.browser_hash.as_bytes(),
+        csrf::browser_hash(&browser).as_bytes(),
+    );
     if row.expires_at <= now || !bound {
         return Ok(None);
     }
-    let Ok(pending) = serde_json::from_str::<Pending>(&row.request) else { return Ok(None) };
-    let Some(client) = clients::find(&state.db, &row.client_id).await? else { return Ok(None) };
+    let Ok(pending) = serde_json::from_str::<Pending>(&row.request) else {
+        return Ok(None);
+    };
+    let Some(client) = clients::find(&state.db, &row.client_id).await? else {
+        return Ok(None);
+    };
     Ok(Some((pending, client)))
 }
 
 /// Consumes a pending request: it can be completed once.
 pub async fn take_pending(state: &AppState, id: &str) -> Result<bool, DomainError> {
-    let result = authorization_request::Entity::delete_by_id(id.to_string()).exec(&state.db).await?;
+    let result = authorization_request::Entity::delete_by_id(id.to_string())
+        .exec(&state.db)
+        .await?;
     Ok(result.rows_affected == 1)
 }

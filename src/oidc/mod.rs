@@ -24,8 +24,14 @@ pub const JWKS_PATH: &str = "/jwks";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::metadata))
-        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        )
         .route(JWKS_PATH, get(discovery::jwks))
         .route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post))
         .route(TOKEN_PATH, axum::routing::post(token::token))

@@ -11,7 +11,11 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{csrf, page_error::{PageError, html_page}, request};
+use super::{
+    csrf,
+    page_error::{PageError, html_page},
+    request,
+};
 use crate::app::AppState;
 use crate::oidc::flow::{self, Pending, Stage};
 
@@ -30,10 +34,17 @@ pub struct ConsentForm {
     decision: String,
 }
 
-pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, Query(query): Query<ConsentQuery>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(query): Query<ConsentQuery>,
+) -> Response {
     let now = state.clock.now();
     let fallback = request::locale(&headers, None);
-    let Some(tx) = query.tx else { return PageError::expired_login().render(&state, fallback) };
+    let Some(tx) = query.tx else {
+        return PageError::expired_login().render(&state, fallback);
+    };
     let (pending, client) = match load(&state, &jar, &tx, now).await {
         Ok(found) => found,
         Err(error) => return error.render(&state, fallback),
@@ -45,27 +56,47 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: Header
         .iter()
         .map(|s| state.theme.message(locale, &format!("scope_{s}")))
         .collect();
-    let token = csrf::browser_id(&jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let token = csrf::browser_id(&jar)
+        .map(|id| csrf::token(&state.csrf_key, &id))
+        .unwrap_or_default();
     let context = json!({"tx": pending.id, "csrf_token": token, "client_name": client.name, "scopes": scopes});
     html_page(&state, locale, "consent.html", context, StatusCode::OK)
 }
 
 /// The pending request, which must be waiting for consent in the browser's session.
-async fn load(state: &AppState, jar: &CookieJar, tx: &str, now: i64) -> Result<(Pending, crate::clients::Client), PageError> {
-    let (pending, client) = flow::load_pending(state, jar, tx, now).await?.ok_or_else(PageError::expired_login)?;
-    let Stage::Consent { session_id } = &pending.stage else { return Err(PageError::expired_login()) };
+async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+    tx: &str,
+    now: i64,
+) -> Result<(Pending, crate::clients::Client), PageError> {
+    let (pending, client) = flow::load_pending(state, jar, tx, now)
+        .await?
+        .ok_or_else(PageError::expired_login)?;
+    let Stage::Consent { session_id } = &pending.stage else {
+        return Err(PageError::expired_login());
+    };
     let current = flow::current_session(state, jar, now).await?;
-    if current.as_ref().is_none_or(|(session, _)| &session.id != session_id) {
+    if current
+        .as_ref()
+        .is_none_or(|(session, _)| &session.id != session_id)
+    {
         return Err(PageError::expired_login());
     }
     Ok((pending, client))
 }
 
-pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(form): Form<ConsentForm>,
+) -> Response {
     let now = state.clock.now();
     let fallback = request::locale(&headers, None);
     if !csrf::verify(&state.csrf_key, &jar, &form.csrf_token) {
-        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback);
+        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf")
+            .render(&state, fallback);
     }
     let (pending, client) = match load(&state, &jar, &form.tx, now).await {
         Ok(found) => found,
@@ -80,10 +111,32 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
         return PageError::expired_login().render(&state, fallback);
     };
     if form.decision != "allow" {
-        return pending.request.error("access_denied", "the user declined to share their identity").into_response(&state);
+        return pending
+            .request
+            .error("access_denied", "the user declined to share their identity")
+            .into_response(&state);
     }
-    if let Err(error) = flow::grant_consent(&state, &account.id, &client.client_id, &pending.request.scopes, now).await {
+    if let Err(error) = flow::grant_consent(
+        &state,
+        &account.id,
+        &client.client_id,
+        &pending.request.scopes,
+        now,
+    )
+    .await
+    {
         return PageError::from(error).render(&state, fallback);
     }
-    flow::proceed(&state, jar, &headers, client, pending.request, session, account, true, now).await
+    flow::proceed(
+        &state,
+        jar,
+        &headers,
+        client,
+        pending.request,
+        session,
+        account,
+        true,
+        now,
+    )
+    .await
 }

@@ -2,7 +2,12 @@
 
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
-pub fn build(name: &str, value: String, secure: bool, max_age_seconds: Option<i64>) -> Cookie<'static> {
+pub fn build(
+    name: &str,
+    value: String,
+    secure: bool,
+    max_age_seconds: Option<i64>,
+) -> Cookie<'static> {
     let mut cookie = Cookie::build((name.to_string(), value))
         .path("/")
         .http_only(true)

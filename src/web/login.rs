@@ -10,10 +10,19 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{cookies, csrf, i18n::Locale, page_error::{PageError, html_page}, request::{self, ClientIp}};
+use super::{
+    cookies, csrf,
+    i18n::Locale,
+    page_error::{PageError, html_page},
+    request::{self, ClientIp},
+};
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
-use crate::auth::{acr, password_login::{self, LoginOutcome}, session};
+use crate::auth::{
+    acr,
+    password_login::{self, LoginOutcome},
+    session,
+};
 use crate::clients::Client;
 use crate::oidc::flow::{self, Pending};
 
@@ -38,10 +47,21 @@ pub struct LoginForm {
 /// application.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let locale = request::locale(&headers, None);
-    html_page(&state, locale, "home.html", json!({"issuer": state.config.issuer()}), StatusCode::OK)
+    html_page(
+        &state,
+        locale,
+        "home.html",
+        json!({"issuer": state.config.issuer()}),
+        StatusCode::OK,
+    )
 }
 
-pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, Query(query): Query<LoginQuery>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let now = state.clock.now();
     let Some(tx) = query.tx else {
         return PageError::expired_login().render(&state, request::locale(&headers, None));
@@ -50,7 +70,16 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: Header
         Ok(Some((pending, client))) => {
             let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
             let username = pending.request.login_hint.clone().unwrap_or_default();
-            render_form(&state, &jar, locale, &pending, &client, &username, None, StatusCode::OK)
+            render_form(
+                &state,
+                &jar,
+                locale,
+                &pending,
+                &client,
+                &username,
+                None,
+                StatusCode::OK,
+            )
         }
         Ok(None) => PageError::expired_login().render(&state, request::locale(&headers, None)),
         Err(error) => PageError::from(error).render(&state, request::locale(&headers, None)),
@@ -68,7 +97,9 @@ fn render_form(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let token = csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let token = csrf::browser_id(jar)
+        .map(|id| csrf::token(&state.csrf_key, &id))
+        .unwrap_or_default();
     let context = json!({
         "tx": pending.id,
         "csrf_token": token,
@@ -89,7 +120,8 @@ pub async fn submit(
     let now = state.clock.now();
     let fallback_locale = request::locale(&headers, None);
     if !csrf::verify(&state.csrf_key, &jar, &form.csrf_token) {
-        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback_locale);
+        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf")
+            .render(&state, fallback_locale);
     }
     let (pending, client) = match flow::load_pending(&state, &jar, &form.tx, now).await {
         Ok(Some(found)) => found,
@@ -99,55 +131,116 @@ pub async fn submit(
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
     if form.username.trim().is_empty() || form.password.is_empty() {
         let message = state.theme.message(locale, "login_missing_fields");
-        return render_form(&state, &jar, locale, &pending, &client, &form.username, Some(message), StatusCode::BAD_REQUEST);
+        return render_form(
+            &state,
+            &jar,
+            locale,
+            &pending,
+            &client,
+            &form.username,
+            Some(message),
+            StatusCode::BAD_REQUEST,
+        );
     }
-    let outcome =
-        password_login::verify_password(&state.db, &state.passwords, &state.config.login, &form.username, &form.password, now).await;
+    let outcome = password_login::verify_password(
+        &state.db,
+        &state.passwords,
+        &state.config.login,
+        &form.username,
+        &form.password,
+        now,
+    )
+    .await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => return PageError::from(error).render(&state, locale),
     };
-    let refuse = |message_key: &str, event: &'static str, account_id: Option<String>, status: StatusCode| {
-        let state = state.clone();
-        let jar = jar.clone();
-        let message = state.theme.message(locale, message_key);
-        let ip = ip.0.clone();
-        let client_id = client.client_id.clone();
-        let pending = pending.clone();
-        let client = client.clone();
-        let username = form.username.clone();
-        async move {
-            audit::record(&state.db, now, AuditEvent {
-                event,
-                account_id: account_id.as_deref(),
-                client_id: Some(&client_id),
-                ip: ip.as_deref(),
-                ..Default::default()
-            })
-            .await;
-            render_form(&state, &jar, locale, &pending, &client, &username, Some(message), status)
-        }
-    };
+    let refuse =
+        |message_key: &str, event: &'static str, account_id: Option<String>, status: StatusCode| {
+            let state = state.clone();
+            let jar = jar.clone();
+            let message = state.theme.message(locale, message_key);
+            let ip = ip.0.clone();
+            let client_id = client.client_id.clone();
+            let pending = pending.clone();
+            let client = client.clone();
+            let username = form.username.clone();
+            async move {
+                audit::record(
+                    &state.db,
+                    now,
+                    AuditEvent {
+                        event,
+                        account_id: account_id.as_deref(),
+                        client_id: Some(&client_id),
+                        ip: ip.as_deref(),
+                        ..Default::default()
+                    },
+                )
+                .await;
+                render_form(
+                    &state,
+                    &jar,
+                    locale,
+                    &pending,
+                    &client,
+                    &username,
+                    Some(message),
+                    status,
+                )
+            }
+        };
     let account = match outcome {
         LoginOutcome::Success(account) => account,
         LoginOutcome::WrongCredentials { account_id } => {
-            return refuse("login_wrong_credentials", "login.failure", account_id, StatusCode::UNAUTHORIZED).await;
-        }
-        LoginOutcome::Locked { account_id, retry_after } => {
-            let minutes = (retry_after + 59) / 60;
-            let message = state.theme.message(locale, "login_locked").replace("{minutes}", &minutes.to_string());
-            audit::record(&state.db, now, AuditEvent {
-                event: "login.locked",
-                account_id: Some(&account_id),
-                client_id: Some(&client.client_id),
-                ip: ip.0.as_deref(),
-                ..Default::default()
-            })
+            return refuse(
+                "login_wrong_credentials",
+                "login.failure",
+                account_id,
+                StatusCode::UNAUTHORIZED,
+            )
             .await;
-            return render_form(&state, &jar, locale, &pending, &client, &form.username, Some(message), StatusCode::TOO_MANY_REQUESTS);
+        }
+        LoginOutcome::Locked {
+            account_id,
+            retry_after,
+        } => {
+            let minutes = (retry_after + 59) / 60;
+            let message = state
+                .theme
+                .message(locale, "login_locked")
+                .replace("{minutes}", &minutes.to_string());
+            audit::record(
+                &state.db,
+                now,
+                AuditEvent {
+                    event: "login.locked",
+                    account_id: Some(&account_id),
+                    client_id: Some(&client.client_id),
+                    ip: ip.0.as_deref(),
+                    ..Default::default()
+                },
+            )
+            .await;
+            return render_form(
+                &state,
+                &jar,
+                locale,
+                &pending,
+                &client,
+                &form.username,
+                Some(message),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
         }
         LoginOutcome::Archived { account_id } => {
-            return refuse("login_archived", "login.archived", Some(account_id), StatusCode::FORBIDDEN).await;
+            return refuse(
+                "login_archived",
+                "login.archived",
+                Some(account_id),
+                StatusCode::FORBIDDEN,
+            )
+            .await;
         }
     };
     match flow::take_pending(&state, &pending.id).await {
@@ -155,17 +248,30 @@ pub async fn submit(
         Ok(false) => return PageError::expired_login().render(&state, locale),
         Err(error) => return PageError::from(error).render(&state, locale),
     }
-    let (token, session) = match session::create(&state.db, &account.id, &["pwd"], acr::PASSWORD, now, &state.config.session).await {
+    let (token, session) = match session::create(
+        &state.db,
+        &account.id,
+        &["pwd"],
+        acr::PASSWORD,
+        now,
+        &state.config.session,
+    )
+    .await
+    {
         Ok(created) => created,
         Err(error) => return PageError::from(error).render(&state, locale),
     };
-    audit::record(&state.db, now, AuditEvent {
-        event: "login.success",
-        account_id: Some(&account.id),
-        client_id: Some(&client.client_id),
-        ip: ip.0.as_deref(),
-        ..Default::default()
-    })
+    audit::record(
+        &state.db,
+        now,
+        AuditEvent {
+            event: "login.success",
+            account_id: Some(&account.id),
+            client_id: Some(&client.client_id),
+            ip: ip.0.as_deref(),
+            ..Default::default()
+        },
+    )
     .await;
     let jar = jar.add(cookies::build(
         &state.config.session.cookie_name,
@@ -173,5 +279,16 @@ pub async fn submit(
         state.config.secure_cookies(),
         None,
     ));
-    flow::proceed(&state, jar, &headers, client, pending.request, session, account, false, now).await
+    flow::proceed(
+        &state,
+        jar,
+        &headers,
+        client,
+        pending.request,
+        session,
+        account,
+        false,
+        now,
+    )
+    .await
 }

@@ -23,7 +23,12 @@ pub struct PageError {
 
 impl PageError {
     pub fn new(status: StatusCode, title: &'static str, message: &'static str) -> Self {
-        Self { status, title, message, detail: None }
+        Self {
+            status,
+            title,
+            message,
+            detail: None,
+        }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -32,15 +37,28 @@ impl PageError {
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "error_bad_request_title", "error_bad_request").with_detail(detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "error_bad_request_title",
+            "error_bad_request",
+        )
+        .with_detail(detail)
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "error_internal_title", "error_internal")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error_internal_title",
+            "error_internal",
+        )
     }
 
     pub fn expired_login() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "error_expired_title", "error_expired")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "error_expired_title",
+            "error_expired",
+        )
     }
 
     pub fn render(self, state: &AppState, locale: Locale) -> Response {
@@ -61,12 +79,22 @@ impl From<crate::domain::DomainError> for PageError {
 }
 
 /// Renders a template as a page that must not be cached or framed.
-pub fn html_page(state: &AppState, locale: Locale, template: &str, context: serde_json::Value, status: StatusCode) -> Response {
+pub fn html_page(
+    state: &AppState,
+    locale: Locale,
+    template: &str,
+    context: serde_json::Value,
+    status: StatusCode,
+) -> Response {
     match state.theme.render(template, locale, context) {
         Ok(html) => (status, no_store_headers(), Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, template, "template failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Sésame: a page template failed; see the server log.").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sésame: a page template failed; see the server log.",
+            )
+                .into_response()
         }
     }
 }
@@ -77,8 +105,13 @@ pub fn no_store_headers() -> [(header::HeaderName, HeaderValue); 4] {
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action *"),
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action *",
+            ),
         ),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
     ]
 }

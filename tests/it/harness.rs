@@ -1,0 +1,156 @@
+//! Starting a real Sésame for a test: its own database (a SQLite file in a temporary
+//! folder, or a fresh PostgreSQL database), fast password hashing, an adjustable clock,
+//! the office fixture imported.
+
+use std::sync::Arc;
+
+use sesame::app::{self, AppState, RunningServer};
+use sesame::clock::AdjustableClock;
+use sesame::config::Config;
+
+pub const FIXTURE: &str = include_str!("../fixtures/office.toml");
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when SESAME_TEST_POSTGRES_URL is set.
+    pub fn postgres() -> Option<Self> {
+        std::env::var("SESAME_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Backend::Postgres)
+    }
+}
+
+/// Runs the test body once per available backend; PostgreSQL is skipped, with a note,
+/// when no server is configured.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::harness::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    match $crate::harness::Backend::postgres() {
+                        Some(backend) => super::$name(backend).await,
+                        None => eprintln!("skipped: SESAME_TEST_POSTGRES_URL is not set"),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+#[allow(dead_code)] // `server` keeps the task alive; `database_url` lets a second node join.
+pub struct TestServer {
+    pub issuer: String,
+    pub state: AppState,
+    pub clock: Arc<AdjustableClock>,
+    pub server: RunningServer,
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A database of its own for one test.
+pub async fn fresh_database(backend: &Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("sesame.db").display()),
+        Backend::Postgres(admin_url) => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("sesame_t_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(admin_url.as_str())
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create a test database");
+            admin.close().await.ok();
+            let mut url = url::Url::parse(admin_url).expect("SESAME_TEST_POSTGRES_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            url.to_string()
+        }
+    }
+}
+
+pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".into();
+    config.data_dir = dir.to_path_buf();
+    config.database_url = database_url;
+    config.master_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into();
+    config.demo = Some(false);
+    // Tests hash many passwords: keep Argon2id, make it cheap.
+    config.password.argon2_memory_kib = 1024;
+    config.password.argon2_iterations = 1;
+    config
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let database_url = fresh_database(&backend, dir.path()).await;
+        Self::start_on(dir, database_url, adjust, true).await
+    }
+
+    /// A server on an existing database (a second node, or a restart).
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        database_url: String,
+        adjust: impl FnOnce(&mut Config),
+        import_fixture: bool,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let address = listener.local_addr().expect("local address");
+        let mut config = test_config(dir.path(), database_url.clone());
+        config.issuer = format!("http://{address}");
+        adjust(&mut config);
+        let clock = Arc::new(AdjustableClock::default());
+        let state = app::open_state(config, clock.clone())
+            .await
+            .expect("open the server state");
+        if import_fixture {
+            sesame::import::import_text(&state, "office.toml", FIXTURE)
+                .await
+                .expect("import the fixture");
+        }
+        let server = app::spawn_on(listener, state.clone()).expect("serve");
+        Self {
+            issuer: format!("http://{address}"),
+            state,
+            clock,
+            server,
+            database_url,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+impl TestServer {
+    pub fn clock_now(&self) -> i64 {
+        use sesame::clock::Clock;
+        self.clock.now()
+    }
+}

@@ -1,0 +1,12 @@
+//! Sésame's integration tests: one binary (linking is slow), modules by concern. Each
+//! test starts a real server on a free port through the library's entry point and
+//! drives it over HTTP; storage tests run on SQLite and, when SESAME_TEST_POSTGRES_URL
+//! is set, on PostgreSQL.
+
+mod harness;
+mod rp;
+
+mod cli;
+mod import;
+mod oidcc;
+mod pages;
