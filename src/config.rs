@@ -316,3 +316,34 @@ mod tests {
         assert!(config.database_url().starts_with("sqlite://"));
     }
 }
+
+#[cfg(test)]
+mod default_file {
+    use super::*;
+
+    /// config/default.toml documents every key with its default: keep them in step.
+    #[test]
+    fn default_toml_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let from_file: Config = Figment::from(Toml::file_exact(&path)).extract().unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            serde_json::to_value(&from_file).unwrap(),
+            serde_json::to_value(&defaults).unwrap(),
+            "config/default.toml and Config::default() differ"
+        );
+    }
+
+    #[test]
+    fn example_files_load() {
+        for name in ["demo.toml", "postgres.toml", "conformance.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("config")
+                .join(name);
+            let parsed: Result<Config, _> = Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::file_exact(&path))
+                .extract();
+            assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        }
+    }
+}

@@ -11,7 +11,7 @@ use crate::storage::Db;
 
 #[derive(Debug)]
 pub enum LoginOutcome {
-    Success(Account),
+    Success(Box<Account>),
     /// Unknown identifier or wrong password: the user is not told which.
     WrongCredentials {
         account_id: Option<String>,
@@ -75,5 +75,5 @@ pub async fn verify_password(
         });
     }
     accounts::reset_login_failures(db, &account).await?;
-    Ok(LoginOutcome::Success(account))
+    Ok(LoginOutcome::Success(Box::new(account)))
 }

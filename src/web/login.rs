@@ -191,7 +191,7 @@ pub async fn submit(
             }
         };
     let account = match outcome {
-        LoginOutcome::Success(account) => account,
+        LoginOutcome::Success(account) => *account,
         LoginOutcome::WrongCredentials { account_id } => {
             return refuse(
                 "login_wrong_credentials",

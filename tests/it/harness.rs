@@ -60,7 +60,39 @@ pub struct TestServer {
     pub clock: Arc<AdjustableClock>,
     pub server: RunningServer,
     pub database_url: String,
+    /// PostgreSQL test database to drop when the test ends.
+    drop_database: Option<String>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let (Some(name), Some(Backend::Postgres(admin_url))) =
+            (self.drop_database.take(), Backend::postgres())
+        else {
+            return;
+        };
+        self.server.task.abort();
+        // Drop runs outside any runtime we may block: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            use sea_orm::ConnectionTrait;
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(admin) = sea_orm::Database::connect(admin_url.as_str()).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// A database of its own for one test.
@@ -86,12 +118,14 @@ pub async fn fresh_database(backend: &Backend, dir: &std::path::Path) -> String 
 }
 
 pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".into();
-    config.data_dir = dir.to_path_buf();
-    config.database_url = database_url;
-    config.master_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into();
-    config.demo = Some(false);
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        database_url,
+        master_key: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        demo: Some(false),
+        ..Config::default()
+    };
     // Tests hash many passwords: keep Argon2id, make it cheap.
     config.password.argon2_memory_kib = 1024;
     config.password.argon2_iterations = 1;
@@ -133,12 +167,23 @@ impl TestServer {
                 .expect("import the fixture");
         }
         let server = app::spawn_on(listener, state.clone()).expect("serve");
+        let drop_database = database_url
+            .starts_with("postgres")
+            .then(|| {
+                database_url
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .filter(|name| name.starts_with("sesame_t_"));
         Self {
             issuer: format!("http://{address}"),
             state,
             clock,
             server,
             database_url,
+            drop_database,
             _dir: dir,
         }
     }

@@ -7,6 +7,7 @@ mod harness;
 mod rp;
 
 mod cli;
+mod demo;
 mod import;
 mod oidcc;
 mod pages;
