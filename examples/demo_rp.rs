@@ -15,13 +15,11 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
 };
 
 const CLIENT_ID: &str = "demo-rp";
@@ -29,14 +27,8 @@ const CLIENT_SECRET: &str = "demo-rp-secret-not-for-production";
 const LISTEN: &str = "127.0.0.1:9090";
 const REDIRECT_URI: &str = "http://127.0.0.1:9090/callback";
 
-type Client = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 #[derive(Clone)]
 struct App {
@@ -63,9 +55,7 @@ async fn http_client(request: HttpRequest) -> Result<HttpResponse, HttpError> {
         .build()
         .map_err(|e| HttpError(e.to_string()))?;
     let (parts, body) = request.into_parts();
-    let mut builder = client
-        .request(parts.method, parts.uri.to_string())
-        .body(body);
+    let mut builder = client.request(parts.method, parts.uri.to_string()).body(body);
     for (name, value) in &parts.headers {
         builder = builder.header(name, value);
     }
@@ -74,39 +64,24 @@ async fn http_client(request: HttpRequest) -> Result<HttpResponse, HttpError> {
     for (name, value) in response.headers() {
         out = out.header(name, value);
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| HttpError(e.to_string()))?;
-    out.body(body.to_vec())
-        .map_err(|e| HttpError(e.to_string()))
+    let body = response.bytes().await.map_err(|e| HttpError(e.to_string()))?;
+    out.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let issuer = std::env::var("SESAME_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone())?, &http_client)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "discovery at {issuer} failed (is `sesame serve --demo` running?): {e:?}"
-                )
-            })?;
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone())?, &http_client)
+        .await
+        .map_err(|e| anyhow::anyhow!("discovery at {issuer} failed (is `sesame serve --demo` running?): {e:?}"))?;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(CLIENT_ID.into()),
         Some(ClientSecret::new(CLIENT_SECRET.into())),
     )
     .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into())?);
-    let app = App {
-        client: Arc::new(client),
-        pending: Arc::default(),
-    };
-    let router = Router::new()
-        .route("/", get(start))
-        .route("/callback", get(callback))
-        .with_state(app);
+    let app = App { client: Arc::new(client), pending: Arc::default() };
+    let router = Router::new().route("/", get(start)).route("/callback", get(callback)).with_state(app);
     let listener = tokio::net::TcpListener::bind(LISTEN).await?;
     println!(
         "Demo relying party of {issuer}\nOpen http://{LISTEN}/ in your browser and sign in as Pauline (password sesame-demo)."
@@ -119,11 +94,7 @@ async fn start(State(app): State<App>) -> Redirect {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = app
         .client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
@@ -134,34 +105,23 @@ async fn start(State(app): State<App>) -> Redirect {
     Redirect::to(url.as_str())
 }
 
-async fn callback(
-    State(app): State<App>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
+async fn callback(State(app): State<App>, Query(query): Query<HashMap<String, String>>) -> Response {
     match finish(&app, &query).await {
         Ok(html) => Html(html).into_response(),
-        Err(error) => Html(format!(
-            "<h1>Login failed</h1><pre>{}</pre><p><a href=\"/\">Try again</a></p>",
-            escape(&error)
-        ))
-        .into_response(),
+        Err(error) => {
+            Html(format!("<h1>Login failed</h1><pre>{}</pre><p><a href=\"/\">Try again</a></p>", escape(&error)))
+                .into_response()
+        }
     }
 }
 
 async fn finish(app: &App, query: &HashMap<String, String>) -> Result<String, String> {
     if let Some(error) = query.get("error") {
-        return Err(format!(
-            "{error}: {}",
-            query.get("error_description").cloned().unwrap_or_default()
-        ));
+        return Err(format!("{error}: {}", query.get("error_description").cloned().unwrap_or_default()));
     }
     let state = query.get("state").ok_or("no state in the answer")?;
-    let (nonce, verifier) = app
-        .pending
-        .lock()
-        .map_err(|_| "lock poisoned")?
-        .remove(state)
-        .ok_or("unknown state: start again from /")?;
+    let (nonce, verifier) =
+        app.pending.lock().map_err(|_| "lock poisoned")?.remove(state).ok_or("unknown state: start again from /")?;
     let code = query.get("code").ok_or("no code in the answer")?;
     let tokens = app
         .client
@@ -172,9 +132,8 @@ async fn finish(app: &App, query: &HashMap<String, String>) -> Result<String, St
         .await
         .map_err(|e| format!("token request failed: {e:?}"))?;
     let id_token = tokens.id_token().ok_or("no ID token")?;
-    let claims = id_token
-        .claims(&app.client.id_token_verifier(), &nonce)
-        .map_err(|e| format!("ID token rejected: {e}"))?;
+    let claims =
+        id_token.claims(&app.client.id_token_verifier(), &nonce).map_err(|e| format!("ID token rejected: {e}"))?;
     let userinfo: CoreUserInfoClaims = app
         .client
         .user_info(tokens.access_token().clone(), None)
@@ -186,19 +145,12 @@ async fn finish(app: &App, query: &HashMap<String, String>) -> Result<String, St
     let claims_json = serde_json::to_string_pretty(claims).unwrap_or_default();
     Ok(format!(
         "<h1>Signed in as {}</h1><h2>ID token claims (verified)</h2><pre>{}</pre><h2>Userinfo</h2><pre>{}</pre><p><a href=\"/\">Sign in again</a></p>",
-        escape(
-            &userinfo
-                .preferred_username()
-                .map(|u| u.as_str().to_string())
-                .unwrap_or_default()
-        ),
+        escape(&userinfo.preferred_username().map(|u| u.as_str().to_string()).unwrap_or_default()),
         escape(&claims_json),
         escape(&userinfo_json),
     ))
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -13,6 +13,7 @@ use crate::clients::SecretHasher;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::{keys::KeyStore, password::PasswordHasherService, secretbox::SecretBox};
+use crate::rate_limit::RateLimiter;
 use crate::storage::{self, Db};
 use crate::web::theme::Theme;
 
@@ -27,6 +28,13 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub csrf_key: [u8; 32],
     pub secrets: SecretBox,
+    pub limits: Arc<Limits>,
+}
+
+/// The per-node rate limiters.
+pub struct Limits {
+    pub login_per_ip: RateLimiter,
+    pub client_auth_failures: RateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +50,7 @@ pub enum StartError {
     #[error(transparent)]
     Theme(#[from] crate::web::theme::ThemeError),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
+    Listen { address: String, source: std::io::Error },
     #[error("demo data: {0}")]
     Demo(String),
 }
@@ -58,7 +63,12 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let keys = KeyStore::open(db.clone(), secrets.clone(), clock.now()).await?;
     let passwords = PasswordHasherService::new(&config.password)?;
     let theme = Theme::load(&config.theme)?;
+    let limits = Limits {
+        login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
+        client_auth_failures: RateLimiter::new(config.rate_limits.client_auth_failures_per_minute, 60),
+    };
     Ok(AppState {
+        limits: Arc::new(limits),
         csrf_key: secrets.derive_key("csrf"),
         client_secrets: Arc::new(SecretHasher::new(secrets.derive_key("client-secret"))),
         secrets,
@@ -92,9 +102,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn readyz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> (StatusCode, &'static str) {
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> (StatusCode, &'static str) {
     match state.db.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
@@ -111,55 +119,33 @@ pub struct RunningServer {
 /// Binds `config.listen` and serves in the background.
 pub async fn spawn(state: AppState) -> Result<RunningServer, StartError> {
     let listen = state.config.listen.clone();
-    let listener = TcpListener::bind(&listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            address: listen.clone(),
-            source,
-        })?;
+    let listener =
+        TcpListener::bind(&listen).await.map_err(|source| StartError::Listen { address: listen.clone(), source })?;
     spawn_on(listener, state)
 }
 
 /// Serves on a listener the caller bound (tests bind port 0 to learn the issuer first).
 pub fn spawn_on(listener: TcpListener, state: AppState) -> Result<RunningServer, StartError> {
-    let address = listener.local_addr().map_err(|source| StartError::Listen {
-        address: state.config.listen.clone(),
-        source,
-    })?;
+    let address =
+        listener.local_addr().map_err(|source| StartError::Listen { address: state.config.listen.clone(), source })?;
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    });
-    Ok(RunningServer {
-        address,
-        state,
-        task,
-    })
+    let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await });
+    Ok(RunningServer { address, state, task })
 }
 
 /// Opens everything with the system clock and serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
     let state = open_state(config, Arc::new(SystemClock)).await?;
-    let demo = crate::demo::should_seed(&state)
-        .await
-        .map_err(|e| StartError::Demo(e.to_string()))?;
+    let demo = crate::demo::should_seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
     if demo {
-        crate::demo::seed(&state)
-            .await
-            .map_err(|e| StartError::Demo(e.to_string()))?;
+        crate::demo::seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
     }
     let server = spawn(state).await?;
     tracing::info!(address = %server.address, issuer = server.state.config.issuer(), "Sésame is listening");
     if demo {
         crate::demo::print_instructions(&server.state);
     } else {
-        println!(
-            "Sésame is listening on http://{} (issuer {})",
-            server.address,
-            server.state.config.issuer()
-        );
+        println!("Sésame is listening on http://{} (issuer {})", server.address, server.state.config.issuer());
     }
     server.task.await??;
     Ok(())
@@ -171,9 +157,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             signal.recv().await;
         }
     };

@@ -1,10 +1,7 @@
 //! Applications of the office (INOTACTE, INOTCOMPTABILITE, …): their code, name and the
 //! catalogue of rights and options that accounts are granted in them.
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -81,22 +78,11 @@ impl From<application::Model> for Application {
 impl ApplicationInput {
     pub fn validate(&mut self) -> Result<(), DomainError> {
         self.code = self.code.trim().to_string();
-        if self.code.is_empty()
-            || !self
-                .code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(DomainError::invalid(
-                "code",
-                "use letters, digits, '-' or '_' (for example INOTACTE)",
-            ));
+        if self.code.is_empty() || !self.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(DomainError::invalid("code", "use letters, digits, '-' or '_' (for example INOTACTE)"));
         }
         if self.name.trim().is_empty() {
-            return Err(DomainError::invalid(
-                "name",
-                "an application needs a display name",
-            ));
+            return Err(DomainError::invalid("name", "an application needs a display name"));
         }
         let mut seen = std::collections::HashSet::new();
         for right in &self.rights {
@@ -132,22 +118,12 @@ impl ApplicationInput {
     }
 }
 
-pub async fn find_by_code(
-    db: &impl ConnectionTrait,
-    code: &str,
-) -> Result<Option<Application>, DomainError> {
-    Ok(application::Entity::find()
-        .filter(application::Column::Code.eq(code))
-        .one(db)
-        .await?
-        .map(Application::from))
+pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<Application>, DomainError> {
+    Ok(application::Entity::find().filter(application::Column::Code.eq(code)).one(db).await?.map(Application::from))
 }
 
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Application>, DomainError> {
-    Ok(application::Entity::find_by_id(id.to_string())
-        .one(db)
-        .await?
-        .map(Application::from))
+    Ok(application::Entity::find_by_id(id.to_string()).one(db).await?.map(Application::from))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Application>, DomainError> {
@@ -167,10 +143,7 @@ pub async fn upsert(
     now: i64,
 ) -> Result<(Application, Change), DomainError> {
     input.validate()?;
-    let existing = application::Entity::find()
-        .filter(application::Column::Code.eq(&input.code))
-        .one(db)
-        .await?;
+    let existing = application::Entity::find().filter(application::Column::Code.eq(&input.code)).one(db).await?;
     match existing {
         None => {
             let row = application::ActiveModel {
@@ -188,10 +161,7 @@ pub async fn upsert(
         }
         Some(row) => {
             let current = Application::from(row.clone());
-            if current.name == input.name
-                && current.rights == input.rights
-                && current.options == input.options
-            {
+            if current.name == input.name && current.rights == input.rights && current.options == input.options {
                 return Ok((current, Change::Unchanged));
             }
             let mut active: application::ActiveModel = row.into();

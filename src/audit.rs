@@ -32,10 +32,7 @@ pub async fn record(db: &Db, now: i64, event: AuditEvent<'_>) {
         account_id: Set(event.account_id.map(str::to_string)),
         client_id: Set(event.client_id.map(str::to_string)),
         ip: Set(event.ip.map(str::to_string)),
-        detail: Set(event
-            .detail
-            .unwrap_or(Value::Object(Default::default()))
-            .to_string()),
+        detail: Set(event.detail.unwrap_or(Value::Object(Default::default())).to_string()),
     };
     if let Err(error) = row.insert(db).await {
         tracing::error!(%error, "could not write an audit event");

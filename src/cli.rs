@@ -170,9 +170,7 @@ fn unreachable_serve() -> anyhow::Result<()> {
 fn read_password(fields: &UserFields) -> anyhow::Result<Option<String>> {
     if fields.password_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
+        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
         return Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()));
     }
     Ok(fields.password.clone())
@@ -211,14 +209,8 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             println!("username:      {}", account.username);
             println!("name:          {}", account.full_name());
             println!("initials:      {}", account.initials);
-            println!(
-                "email:         {}",
-                account.email.clone().unwrap_or_default()
-            );
-            println!(
-                "phone:         {}",
-                account.phone.clone().unwrap_or_default()
-            );
+            println!("email:         {}", account.email.clone().unwrap_or_default());
+            println!("phone:         {}", account.phone.clone().unwrap_or_default());
             println!("archived:      {}", account.archived);
             println!("two-factor:    {}", account.two_factor_required);
             println!("account admin: {}", account.account_admin);
@@ -235,17 +227,10 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UserCommand::Add(fields) => {
-            if accounts::find_by_username(&state.db, &fields.username)
-                .await?
-                .is_some()
-            {
-                bail!(
-                    "account `{}` already exists; use `sesame user set`",
-                    fields.username
-                );
+            if accounts::find_by_username(&state.db, &fields.username).await?.is_some() {
+                bail!("account `{}` already exists; use `sesame user set`", fields.username);
             }
-            let password = read_password(&fields)?
-                .context("a new account needs --password or --password-stdin")?;
+            let password = read_password(&fields)?.context("a new account needs --password or --password-stdin")?;
             let input = AccountInput {
                 username: fields.username.clone(),
                 password: Some(PasswordInput::Plain(password)),
@@ -282,15 +267,10 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 account_admin: fields.admin.unwrap_or(current.account_admin),
                 access: None,
             };
-            let (account, change) =
-                accounts::upsert(&state.db, &state.passwords, input, now).await?;
+            let (account, change) = accounts::upsert(&state.db, &state.passwords, input, now).await?;
             println!(
                 "{} account {}",
-                if change == Change::Unchanged {
-                    "unchanged"
-                } else {
-                    "updated"
-                },
+                if change == Change::Unchanged { "unchanged" } else { "updated" },
                 account.username
             );
             Ok(())
@@ -314,9 +294,8 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
             Ok(())
         }
         ClientCommand::Show { client_id } => {
-            let client = clients::find(&state.db, &client_id)
-                .await?
-                .with_context(|| format!("no client `{client_id}`"))?;
+            let client =
+                clients::find(&state.db, &client_id).await?.with_context(|| format!("no client `{client_id}`"))?;
             println!("client_id:      {}", client.client_id);
             println!("name:           {}", client.name);
             println!("auth method:    {}", client.auth_method.as_str());
@@ -328,10 +307,7 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
         }
         ClientCommand::Add(fields) => {
             if clients::find(&state.db, &fields.client_id).await?.is_some() {
-                bail!(
-                    "client `{}` already exists; use `sesame client set`",
-                    fields.client_id
-                );
+                bail!("client `{}` already exists; use `sesame client set`", fields.client_id);
             }
             let public = fields.auth_method.as_deref() == Some("none");
             let secret = (!public).then(clients::generate_secret);
@@ -360,22 +336,15 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
             let application = match fields.application {
                 Some(code) => Some(code),
                 None => match &current.application_id {
-                    Some(id) => crate::applications::find_by_id(&state.db, id)
-                        .await?
-                        .map(|a| a.code),
+                    Some(id) => crate::applications::find_by_id(&state.db, id).await?.map(|a| a.code),
                     None => None,
                 },
             };
-            let auth_method = fields
-                .auth_method
-                .unwrap_or_else(|| current.auth_method.as_str().to_string());
-            let new_secret =
-                (fields.new_secret && auth_method != "none").then(clients::generate_secret);
+            let auth_method = fields.auth_method.unwrap_or_else(|| current.auth_method.as_str().to_string());
+            let new_secret = (fields.new_secret && auth_method != "none").then(clients::generate_secret);
             let secret = match (&new_secret, &current.secret_hash) {
                 (Some(plain), _) => Some(SecretInput::Plain(plain.clone())),
-                (None, Some(hash)) if auth_method != "none" => {
-                    Some(SecretInput::Hash(hash.clone()))
-                }
+                (None, Some(hash)) if auth_method != "none" => Some(SecretInput::Hash(hash.clone())),
                 _ => None,
             };
             let input = ClientInput {
@@ -394,21 +363,14 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
                 token_endpoint_auth_method: Some(auth_method),
                 first_party: fields.first_party.unwrap_or(current.first_party),
                 id_token_signed_response_alg: Some(
-                    fields
-                        .id_token_alg
-                        .unwrap_or_else(|| current.id_token_alg.as_str().to_string()),
+                    fields.id_token_alg.unwrap_or_else(|| current.id_token_alg.as_str().to_string()),
                 ),
                 backchannel_logout_uri: current.backchannel_logout_uri,
             };
-            let (client, change) =
-                clients::upsert(&state.db, &state.client_secrets, input, now).await?;
+            let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
             println!(
                 "{} client {}",
-                if change == Change::Unchanged {
-                    "unchanged"
-                } else {
-                    "updated"
-                },
+                if change == Change::Unchanged { "unchanged" } else { "updated" },
                 client.client_id
             );
             if let Some(secret) = new_secret {

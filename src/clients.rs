@@ -1,10 +1,7 @@
 //! OIDC clients (relying parties): the applications' web and desktop front-ends, their
 //! redirect URIs, authentication method and signing preferences.
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 
 use crate::applications;
 use crate::crypto::{self, jws::SigningAlg, password::PasswordHasherService};
@@ -66,9 +63,7 @@ impl Client {
 
     /// Exact string comparison, query included (no prefix or pattern matching).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
-        self.redirect_uris
-            .iter()
-            .any(|registered| registered == uri)
+        self.redirect_uris.iter().any(|registered| registered == uri)
     }
 
     pub fn allows_grant(&self, grant: &str) -> bool {
@@ -79,8 +74,7 @@ impl Client {
 impl From<client::Model> for Client {
     fn from(row: client::Model) -> Self {
         Self {
-            auth_method: AuthMethod::parse(&row.token_endpoint_auth_method)
-                .unwrap_or(AuthMethod::ClientSecretBasic),
+            auth_method: AuthMethod::parse(&row.token_endpoint_auth_method).unwrap_or(AuthMethod::ClientSecretBasic),
             id_token_alg: row
                 .id_token_signed_response_alg
                 .as_deref()
@@ -139,11 +133,7 @@ impl SecretHasher {
     }
 
     pub fn hash(&self, secret: &str) -> String {
-        format!(
-            "{}{}",
-            Self::PREFIX,
-            crypto::keyed_hash(&self.key, "client-secret", secret.as_bytes())
-        )
+        format!("{}{}", Self::PREFIX, crypto::keyed_hash(&self.key, "client-secret", secret.as_bytes()))
     }
 
     pub fn verify(&self, secret: &str, stored: &str, passwords: &PasswordHasherService) -> bool {
@@ -156,14 +146,10 @@ impl SecretHasher {
 }
 
 fn validate_uri(field: &str, uri: &str) -> Result<(), DomainError> {
-    let parsed = url::Url::parse(uri).map_err(|e| {
-        DomainError::invalid(field, format!("`{uri}` is not an absolute URI ({e})"))
-    })?;
+    let parsed = url::Url::parse(uri)
+        .map_err(|e| DomainError::invalid(field, format!("`{uri}` is not an absolute URI ({e})")))?;
     if parsed.fragment().is_some() {
-        return Err(DomainError::invalid(
-            field,
-            format!("`{uri}` must not have a fragment (#…)"),
-        ));
+        return Err(DomainError::invalid(field, format!("`{uri}` must not have a fragment (#…)")));
     }
     Ok(())
 }
@@ -172,21 +158,12 @@ impl ClientInput {
     fn validate(&self) -> Result<(AuthMethod, Option<SigningAlg>), DomainError> {
         if self.client_id.trim().is_empty()
             || self.client_id.len() > 128
-            || !self
-                .client_id
-                .chars()
-                .all(|c| c.is_ascii_graphic() && c != ':')
+            || !self.client_id.chars().all(|c| c.is_ascii_graphic() && c != ':')
         {
-            return Err(DomainError::invalid(
-                "client_id",
-                "use 1 to 128 visible ASCII characters, no ':'",
-            ));
+            return Err(DomainError::invalid("client_id", "use 1 to 128 visible ASCII characters, no ':'"));
         }
         if self.redirect_uris.is_empty() {
-            return Err(DomainError::invalid(
-                "redirect_uris",
-                "a client needs at least one redirect URI",
-            ));
+            return Err(DomainError::invalid("redirect_uris", "a client needs at least one redirect URI"));
         }
         for uri in &self.redirect_uris {
             validate_uri("redirect_uris", uri)?;
@@ -199,10 +176,7 @@ impl ClientInput {
         }
         for grant in &self.grant_types {
             if !SUPPORTED_GRANTS.contains(&grant.as_str()) && grant != "refresh_token" {
-                return Err(DomainError::invalid(
-                    "grant_types",
-                    format!("`{grant}` is not a supported grant type"),
-                ));
+                return Err(DomainError::invalid("grant_types", format!("`{grant}` is not a supported grant type")));
             }
         }
         let method = match &self.token_endpoint_auth_method {
@@ -210,19 +184,13 @@ impl ClientInput {
             Some(name) => AuthMethod::parse(name).ok_or_else(|| {
                 DomainError::invalid(
                     "token_endpoint_auth_method",
-                    format!(
-                        "`{name}` is not one of {}",
-                        AuthMethod::SUPPORTED.join(", ")
-                    ),
+                    format!("`{name}` is not one of {}", AuthMethod::SUPPORTED.join(", ")),
                 )
             })?,
         };
         match (method, &self.secret) {
             (AuthMethod::None, Some(_)) => {
-                return Err(DomainError::invalid(
-                    "secret",
-                    "a public client (method none) has no secret",
-                ));
+                return Err(DomainError::invalid("secret", "a public client (method none) has no secret"));
             }
             (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
                 return Err(DomainError::invalid(
@@ -231,10 +199,7 @@ impl ClientInput {
                 ));
             }
             (_, Some(SecretInput::Plain(secret))) if secret.len() < 16 => {
-                return Err(DomainError::invalid(
-                    "secret",
-                    "a client secret has at least 16 characters",
-                ));
+                return Err(DomainError::invalid("secret", "a client secret has at least 16 characters"));
             }
             (_, Some(SecretInput::Hash(hash))) if !hash.starts_with(SecretHasher::PREFIX) => {
                 PasswordHasherService::check_phc(hash)
@@ -256,10 +221,7 @@ impl ClientInput {
 }
 
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, DomainError> {
-    Ok(client::Entity::find_by_id(client_id.to_string())
-        .one(db)
-        .await?
-        .map(Client::from))
+    Ok(client::Entity::find_by_id(client_id.to_string()).one(db).await?.map(Client::from))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Client>, DomainError> {
@@ -272,10 +234,7 @@ pub async fn list(db: &Db) -> Result<Vec<Client>, DomainError> {
         .collect())
 }
 
-pub async fn list_for_application(
-    db: &Db,
-    application_id: &str,
-) -> Result<Vec<Client>, DomainError> {
+pub async fn list_for_application(db: &Db, application_id: &str) -> Result<Vec<Client>, DomainError> {
     Ok(client::Entity::find()
         .filter(client::Column::ApplicationId.eq(application_id))
         .all(db)
@@ -295,26 +254,20 @@ pub async fn upsert(
     let (method, alg) = input.validate()?;
     let application = match &input.application {
         None => None,
-        Some(code) => Some(applications::find_by_code(db, code).await?.ok_or_else(|| {
-            DomainError::invalid(
-                "application",
-                format!("no application has the code `{code}`"),
-            )
-        })?),
+        Some(code) => Some(
+            applications::find_by_code(db, code)
+                .await?
+                .ok_or_else(|| DomainError::invalid("application", format!("no application has the code `{code}`")))?,
+        ),
     };
-    let existing = client::Entity::find_by_id(input.client_id.clone())
-        .one(db)
-        .await?;
+    let existing = client::Entity::find_by_id(input.client_id.clone()).one(db).await?;
     let secret_hash = match &input.secret {
         None => None,
         Some(SecretInput::Hash(hash)) => Some(hash.clone()),
         Some(SecretInput::Plain(secret)) => Some(secrets.hash(secret)),
     };
-    let grant_types = if input.grant_types.is_empty() {
-        vec!["authorization_code".to_string()]
-    } else {
-        input.grant_types.clone()
-    };
+    let grant_types =
+        if input.grant_types.is_empty() { vec!["authorization_code".to_string()] } else { input.grant_types.clone() };
     let name = input
         .name
         .clone()
@@ -339,15 +292,7 @@ pub async fn upsert(
         updated_at: now,
     };
     match existing {
-        None => Ok((
-            wanted
-                .into_active_model()
-                .reset_all()
-                .insert(db)
-                .await?
-                .into(),
-            Change::Created,
-        )),
+        None => Ok((wanted.into_active_model().reset_all().insert(db).await?.into(), Change::Created)),
         Some(current) => {
             wanted.created_at = current.created_at;
             wanted.updated_at = current.updated_at;
@@ -355,15 +300,7 @@ pub async fn upsert(
                 return Ok((current.into(), Change::Unchanged));
             }
             wanted.updated_at = now;
-            Ok((
-                wanted
-                    .into_active_model()
-                    .reset_all()
-                    .update(db)
-                    .await?
-                    .into(),
-                Change::Updated,
-            ))
+            Ok((wanted.into_active_model().reset_all().update(db).await?.into(), Change::Updated))
         }
     }
 }

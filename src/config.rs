@@ -36,6 +36,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub password: PasswordConfig,
     pub login: LoginConfig,
+    pub rate_limits: RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +87,21 @@ pub struct LoginConfig {
     pub lockout_seconds: i64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Login form submissions per client IP address and minute, on each node.
+    pub login_per_ip_per_minute: u32,
+    /// Failed client authentications per client id and minute, on each node.
+    pub client_auth_failures_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { login_per_ip_per_minute: 30, client_auth_failures_per_minute: 20 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -100,16 +116,14 @@ impl Default for Config {
             session: SessionConfig::default(),
             password: PasswordConfig::default(),
             login: LoginConfig::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
 
 impl Default for ThemeConfig {
     fn default() -> Self {
-        Self {
-            name: "default".into(),
-            dir: PathBuf::from("themes"),
-        }
+        Self { name: "default".into(), dir: PathBuf::from("themes") }
     }
 }
 
@@ -127,30 +141,19 @@ impl Default for TokenConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            cookie_name: "sesame_session".into(),
-            idle_timeout: 8 * 3600,
-            max_lifetime: 12 * 3600,
-        }
+        Self { cookie_name: "sesame_session".into(), idle_timeout: 8 * 3600, max_lifetime: 12 * 3600 }
     }
 }
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self {
-            argon2_memory_kib: 19 * 1024,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-        }
+        Self { argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_parallelism: 1 }
     }
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        Self {
-            max_failures: 5,
-            lockout_seconds: 300,
-        }
+        Self { max_failures: 5, lockout_seconds: 300 }
     }
 }
 
@@ -186,16 +189,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "key `issuer`: `{}` is not a URL ({e})",
-                self.issuer
-            ))
-        })?;
-        if !matches!(issuer.scheme(), "https" | "http")
-            || issuer.query().is_some()
-            || issuer.fragment().is_some()
-        {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::Invalid(format!("key `issuer`: `{}` is not a URL ({e})", self.issuer)))?;
+        if !matches!(issuer.scheme(), "https" | "http") || issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(ConfigError::Invalid(format!(
                 "key `issuer`: `{}` must be an http(s) URL without query or fragment",
                 self.issuer
@@ -208,24 +204,16 @@ impl Config {
             )));
         }
         for (key, value) in [
-            (
-                "tokens.authorization_code_ttl",
-                self.tokens.authorization_code_ttl,
-            ),
+            ("tokens.authorization_code_ttl", self.tokens.authorization_code_ttl),
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
-            (
-                "tokens.authorization_request_ttl",
-                self.tokens.authorization_request_ttl,
-            ),
+            ("tokens.authorization_request_ttl", self.tokens.authorization_request_ttl),
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.max_lifetime", self.session.max_lifetime),
             ("login.lockout_seconds", self.login.lockout_seconds),
         ] {
             if value <= 0 {
-                return Err(ConfigError::Invalid(format!(
-                    "key `{key}` must be a positive number of seconds"
-                )));
+                return Err(ConfigError::Invalid(format!("key `{key}` must be a positive number of seconds")));
             }
         }
         if crate::crypto::jws::SigningAlg::parse(&self.tokens.access_token_alg).is_none() {
@@ -245,10 +233,7 @@ impl Config {
     /// The database URL, defaulting to a SQLite file under the data directory.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("sesame.db").display()
-            )
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("sesame.db").display())
         } else {
             self.database_url.clone()
         }
@@ -337,12 +322,9 @@ mod default_file {
     #[test]
     fn example_files_load() {
         for name in ["demo.toml", "postgres.toml", "conformance.toml"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("config")
-                .join(name);
-            let parsed: Result<Config, _> = Figment::from(Serialized::defaults(Config::default()))
-                .merge(Toml::file_exact(&path))
-                .extract();
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name);
+            let parsed: Result<Config, _> =
+                Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(&path)).extract();
             assert!(parsed.is_ok(), "{name}: {parsed:?}");
         }
     }

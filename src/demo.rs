@@ -17,9 +17,7 @@ pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:9090/callback";
 pub async fn should_seed(state: &AppState) -> Result<bool, sea_orm::DbErr> {
     Ok(match state.config.demo {
         Some(choice) => choice,
-        None => {
-            state.config.issuer_is_local() && account::Entity::find().count(&state.db).await? == 0
-        }
+        None => state.config.issuer_is_local() && account::Entity::find().count(&state.db).await? == 0,
     })
 }
 

@@ -105,19 +105,11 @@ fn yes() -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
     #[error("{path}, line {line}, {what}: {error}")]
-    Entry {
-        path: String,
-        line: usize,
-        what: String,
-        error: DomainError,
-    },
+    Entry { path: String, line: usize, what: String, error: DomainError },
     #[error("storage error: {0}")]
     Storage(#[from] sea_orm::DbErr),
 }
@@ -141,50 +133,30 @@ impl ImportReport {
 
     /// Whether the import wrote anything.
     pub fn changed(&self) -> bool {
-        [self.applications, self.clients, self.accounts]
-            .iter()
-            .any(|c| c[0] + c[1] > 0)
+        [self.applications, self.clients, self.accounts].iter().any(|c| c[0] + c[1] > 0)
     }
 }
 
 impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (name, c) in [
-            ("applications", self.applications),
-            ("clients", self.clients),
-            ("accounts", self.accounts),
-        ] {
-            writeln!(
-                f,
-                "{name}: {} created, {} updated, {} unchanged",
-                c[0], c[1], c[2]
-            )?;
+        for (name, c) in [("applications", self.applications), ("clients", self.clients), ("accounts", self.accounts)] {
+            writeln!(f, "{name}: {} created, {} updated, {} unchanged", c[0], c[1], c[2])?;
         }
         Ok(())
     }
 }
 
 pub fn parse(path_label: &str, text: &str) -> Result<ImportFile, ImportError> {
-    toml::from_str(text).map_err(|e| ImportError::Syntax {
-        path: path_label.to_string(),
-        message: e.to_string(),
-    })
+    toml::from_str(text).map_err(|e| ImportError::Syntax { path: path_label.to_string(), message: e.to_string() })
 }
 
 pub async fn import_file(state: &AppState, path: &Path) -> Result<ImportReport, ImportError> {
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
-        path: label.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read { path: label.clone(), source })?;
     import_text(state, &label, &text).await
 }
 
-pub async fn import_text(
-    state: &AppState,
-    label: &str,
-    text: &str,
-) -> Result<ImportReport, ImportError> {
+pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<ImportReport, ImportError> {
     let file = parse(label, text)?;
     let line_of = |offset: usize| text[..offset.min(text.len())].lines().count().max(1);
     let now = state.clock.now();
@@ -199,31 +171,21 @@ pub async fn import_text(
             rights: entry.rights,
             options: entry.options,
         };
-        let (_, change) = applications::upsert(&txn, input, now)
-            .await
-            .map_err(|error| ImportError::Entry {
-                path: label.to_string(),
-                line,
-                what,
-                error,
-            })?;
+        let (_, change) = applications::upsert(&txn, input, now).await.map_err(|error| ImportError::Entry {
+            path: label.to_string(),
+            line,
+            what,
+            error,
+        })?;
         ImportReport::count(&mut report.applications, change);
     }
     for entry in file.clients {
         let what = format!("client `{}`", entry.client_id.get_ref());
         let line = line_of(entry.client_id.span().start);
-        let entry_error = |error| ImportError::Entry {
-            path: label.to_string(),
-            line,
-            what: what.clone(),
-            error,
-        };
+        let entry_error = |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error };
         let secret = match (entry.secret, entry.secret_hash) {
             (Some(_), Some(_)) => {
-                return Err(entry_error(DomainError::invalid(
-                    "secret",
-                    "give `secret` or `secret_hash`, not both",
-                )));
+                return Err(entry_error(DomainError::invalid("secret", "give `secret` or `secret_hash`, not both")));
             }
             (Some(plain), None) => Some(SecretInput::Plain(plain)),
             (None, Some(hash)) => Some(SecretInput::Hash(hash)),
@@ -243,20 +205,13 @@ pub async fn import_text(
             id_token_signed_response_alg: entry.id_token_signed_response_alg,
             backchannel_logout_uri: entry.backchannel_logout_uri,
         };
-        let (_, change) = clients::upsert(&txn, &state.client_secrets, input, now)
-            .await
-            .map_err(entry_error)?;
+        let (_, change) = clients::upsert(&txn, &state.client_secrets, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.clients, change);
     }
     for entry in file.accounts {
         let what = format!("account `{}`", entry.username.get_ref());
         let line = line_of(entry.username.span().start);
-        let entry_error = |error| ImportError::Entry {
-            path: label.to_string(),
-            line,
-            what: what.clone(),
-            error,
-        };
+        let entry_error = |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error };
         let password = match (entry.password, entry.password_hash) {
             (Some(_), Some(_)) => {
                 return Err(entry_error(DomainError::invalid(
@@ -292,9 +247,7 @@ pub async fn import_text(
                     .collect()
             }),
         };
-        let (_, change) = accounts::upsert(&txn, &state.passwords, input, now)
-            .await
-            .map_err(entry_error)?;
+        let (_, change) = accounts::upsert(&txn, &state.passwords, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.accounts, change);
     }
     txn.commit().await?;

@@ -4,10 +4,7 @@
 //! keys and theme; [`app::router`] gives the `axum::Router` to serve or mount;
 //! [`app::serve`] runs it standalone. See README.md for the map of the modules.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
 
 pub mod accounts;
 pub mod app;
@@ -23,5 +20,6 @@ pub mod demo;
 pub mod domain;
 pub mod import;
 pub mod oidc;
+pub mod rate_limit;
 pub mod storage;
 pub mod web;

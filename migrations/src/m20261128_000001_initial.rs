@@ -21,9 +21,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for name in TABLES.iter().rev() {
-            manager
-                .drop_table(Table::drop().table(*name).if_exists().to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(*name).if_exists().to_owned()).await?;
         }
         Ok(())
     }
@@ -217,28 +215,10 @@ fn tables() -> Vec<TableCreateStatement> {
 
 fn indexes() -> Vec<IndexCreateStatement> {
     vec![
-        Index::create()
-            .name("ux_accounts_email")
-            .table("accounts")
-            .col("email")
-            .unique()
-            .to_owned(),
-        Index::create()
-            .name("ux_accounts_phone")
-            .table("accounts")
-            .col("phone")
-            .unique()
-            .to_owned(),
-        Index::create()
-            .name("ix_sessions_account")
-            .table("sessions")
-            .col("account_id")
-            .to_owned(),
-        Index::create()
-            .name("ix_sessions_expires")
-            .table("sessions")
-            .col("expires_at")
-            .to_owned(),
+        Index::create().name("ux_accounts_email").table("accounts").col("email").unique().to_owned(),
+        Index::create().name("ux_accounts_phone").table("accounts").col("phone").unique().to_owned(),
+        Index::create().name("ix_sessions_account").table("sessions").col("account_id").to_owned(),
+        Index::create().name("ix_sessions_expires").table("sessions").col("expires_at").to_owned(),
         Index::create()
             .name("ix_authorization_requests_expires")
             .table("authorization_requests")
@@ -249,15 +229,7 @@ fn indexes() -> Vec<IndexCreateStatement> {
             .table("authorization_codes")
             .col("expires_at")
             .to_owned(),
-        Index::create()
-            .name("ix_issued_tokens_code")
-            .table("issued_tokens")
-            .col("code_hash")
-            .to_owned(),
-        Index::create()
-            .name("ix_audit_events_at")
-            .table("audit_events")
-            .col("at")
-            .to_owned(),
+        Index::create().name("ix_issued_tokens_code").table("issued_tokens").col("code_hash").to_owned(),
+        Index::create().name("ix_audit_events_at").table("audit_events").col("at").to_owned(),
     ]
 }

@@ -36,16 +36,12 @@ pub struct Account {
 
 impl Account {
     pub fn full_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name)
-            .trim()
-            .to_string()
+        format!("{} {}", self.first_name, self.last_name).trim().to_string()
     }
 
     /// Seconds left before a locked account may try again.
     pub fn locked_for(&self, now: i64) -> Option<i64> {
-        self.locked_until
-            .filter(|until| *until > now)
-            .map(|until| until - now)
+        self.locked_until.filter(|until| *until > now).map(|until| until - now)
     }
 }
 

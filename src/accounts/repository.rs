@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter, QueryOrder, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionSession, TransactionTrait,
 };
 
 use super::{Access, AccessInput, Account, AccountInput, PasswordInput, rules};
@@ -18,21 +18,12 @@ use crate::storage::{
     is_unique_violation,
 };
 
-pub async fn find_by_id(
-    db: &impl ConnectionTrait,
-    id: &str,
-) -> Result<Option<Account>, DomainError> {
-    Ok(account::Entity::find_by_id(id.to_string())
-        .one(db)
-        .await?
-        .map(Account::from))
+pub async fn find_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>, DomainError> {
+    Ok(account::Entity::find_by_id(id.to_string()).one(db).await?.map(Account::from))
 }
 
 /// Looks an account up by identifier, whatever its case.
-pub async fn find_by_username(
-    db: &impl ConnectionTrait,
-    username: &str,
-) -> Result<Option<Account>, DomainError> {
+pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<Account>, DomainError> {
     Ok(account::Entity::find()
         .filter(account::Column::UsernameKey.eq(username.trim().to_lowercase()))
         .one(db)
@@ -51,21 +42,14 @@ pub async fn list(db: &Db) -> Result<Vec<Account>, DomainError> {
 }
 
 /// The account's access to every application it has a record for.
-pub async fn access_of(
-    db: &impl ConnectionTrait,
-    account_id: &str,
-) -> Result<Vec<Access>, DomainError> {
-    let rows = account_access::Entity::find()
-        .filter(account_access::Column::AccountId.eq(account_id))
+pub async fn access_of(db: &impl ConnectionTrait, account_id: &str) -> Result<Vec<Access>, DomainError> {
+    let rows = account_access::Entity::find().filter(account_access::Column::AccountId.eq(account_id)).all(db).await?;
+    let applications: BTreeMap<String, String> = crate::storage::entities::application::Entity::find()
         .all(db)
-        .await?;
-    let applications: BTreeMap<String, String> =
-        crate::storage::entities::application::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|app| (app.id, app.code))
-            .collect();
+        .await?
+        .into_iter()
+        .map(|app| (app.id, app.code))
+        .collect();
     Ok(rows
         .into_iter()
         .filter_map(|row| {
@@ -98,11 +82,9 @@ async fn prepare(
     let (username, username_key) = rules::normalize_username(&input.username)?;
     let email = rules::normalize_email(input.email.as_deref())?;
     let phone = rules::normalize_phone(input.phone.as_deref())?;
-    for (field, value) in [
-        ("first_name", &input.first_name),
-        ("last_name", &input.last_name),
-        ("initials", &input.initials),
-    ] {
+    for (field, value) in
+        [("first_name", &input.first_name), ("last_name", &input.last_name), ("initials", &input.initials)]
+    {
         if value.chars().count() > 100 {
             return Err(DomainError::invalid(field, "at most 100 characters"));
         }
@@ -138,13 +120,7 @@ async fn prepare(
         None => None,
         Some(list) => Some(prepare_access(db, list).await?),
     };
-    Ok(Prepared {
-        username,
-        username_key,
-        email,
-        phone,
-        access,
-    })
+    Ok(Prepared { username, username_key, email, phone, access })
 }
 
 async fn ensure_unique(
@@ -160,12 +136,7 @@ async fn ensure_unique(
     if let Some(id) = own_id {
         condition = condition.add(account::Column::Id.ne(id));
     }
-    if account::Entity::find()
-        .filter(condition)
-        .one(db)
-        .await?
-        .is_some()
-    {
+    if account::Entity::find().filter(condition).one(db).await?.is_some() {
         return Err(DomainError::conflict(field, message));
     }
     Ok(())
@@ -184,10 +155,7 @@ async fn prepare_access(
             .one(db)
             .await?
             .ok_or_else(|| {
-                DomainError::invalid(
-                    &field,
-                    format!("no application has the code `{}`", access.application),
-                )
+                DomainError::invalid(&field, format!("no application has the code `{}`", access.application))
             })?;
         let application = Application::from(row);
         for right in &access.rights {
@@ -200,16 +168,12 @@ async fn prepare_access(
         }
         let mut access = access.clone();
         for (key, value) in &access.options {
-            let definition = application
-                .options
-                .iter()
-                .find(|o| &o.key == key)
-                .ok_or_else(|| {
-                    DomainError::invalid(
-                        format!("{field}.options"),
-                        format!("`{key}` is not an option of {}", application.code),
-                    )
-                })?;
+            let definition = application.options.iter().find(|o| &o.key == key).ok_or_else(|| {
+                DomainError::invalid(
+                    format!("{field}.options"),
+                    format!("`{key}` is not an option of {}", application.code),
+                )
+            })?;
             if !definition.accepts(value) {
                 return Err(DomainError::invalid(
                     format!("{field}.options.{key}"),
@@ -218,10 +182,7 @@ async fn prepare_access(
             }
         }
         for definition in &application.options {
-            access
-                .options
-                .entry(definition.key.clone())
-                .or_insert_with(|| definition.default.clone());
+            access.options.entry(definition.key.clone()).or_insert_with(|| definition.default.clone());
         }
         access.rights.sort();
         access.rights.dedup();
@@ -244,33 +205,22 @@ where
     let existing = find_by_username(db, &input.username).await?;
     let prepared = prepare(db, &input, existing.as_ref().map(|a| a.id.as_str())).await?;
     let password_hash = match (&input.password, &existing) {
-        (Some(PasswordInput::Plain(plain)), Some(account))
-            if hasher.verify(plain, &account.password_hash) =>
-        {
+        (Some(PasswordInput::Plain(plain)), Some(account)) if hasher.verify(plain, &account.password_hash) => {
             account.password_hash.clone()
         }
         (Some(PasswordInput::Plain(plain)), _) => {
             if plain.chars().count() < 8 {
-                return Err(DomainError::invalid(
-                    "password",
-                    "a password has at least 8 characters",
-                ));
+                return Err(DomainError::invalid("password", "a password has at least 8 characters"));
             }
-            hasher
-                .hash(plain)
-                .map_err(|e| DomainError::Crypto(e.to_string()))?
+            hasher.hash(plain).map_err(|e| DomainError::Crypto(e.to_string()))?
         }
         (Some(PasswordInput::Hash(phc)), _) => {
-            PasswordHasherService::check_phc(phc)
-                .map_err(|e| DomainError::invalid("password_hash", e.to_string()))?;
+            PasswordHasherService::check_phc(phc).map_err(|e| DomainError::invalid("password_hash", e.to_string()))?;
             phc.clone()
         }
         (None, Some(account)) => account.password_hash.clone(),
         (None, None) => {
-            return Err(DomainError::invalid(
-                "password",
-                "a new account needs a password or password_hash",
-            ));
+            return Err(DomainError::invalid("password", "a new account needs a password or password_hash"));
         }
     };
 
@@ -372,10 +322,7 @@ async fn write_access(
     if same {
         return Ok(false);
     }
-    account_access::Entity::delete_many()
-        .filter(account_access::Column::AccountId.eq(account_id))
-        .exec(db)
-        .await?;
+    account_access::Entity::delete_many().filter(account_access::Column::AccountId.eq(account_id)).exec(db).await?;
     for (application, input) in wanted {
         account_access::ActiveModel {
             account_id: Set(account_id.to_string()),
@@ -394,10 +341,7 @@ async fn write_access(
 /// A unique index caught what the checks above missed (two writers at once).
 fn unique_to_conflict(error: sea_orm::DbErr) -> DomainError {
     if is_unique_violation(&error) {
-        DomainError::conflict(
-            "account",
-            "the identifier, email or phone is already used by another account",
-        )
+        DomainError::conflict("account", "the identifier, email or phone is already used by another account")
     } else {
         DomainError::Storage(error)
     }
@@ -449,8 +393,6 @@ pub async fn reset_login_failures(db: &Db, account: &Account) -> Result<(), Doma
 pub fn may_use(access: &[Access], application: Option<&applications::Application>) -> bool {
     match application {
         None => true,
-        Some(app) => access
-            .iter()
-            .any(|a| a.application_id == app.id && a.allowed),
+        Some(app) => access.iter().any(|a| a.application_id == app.id && a.allowed),
     }
 }

@@ -6,19 +6,10 @@ use crate::domain::DomainError;
 pub fn normalize_username(username: &str) -> Result<(String, String), DomainError> {
     let username = username.trim();
     if username.is_empty() || username.chars().count() > 64 {
-        return Err(DomainError::invalid(
-            "username",
-            "an identifier has 1 to 64 characters",
-        ));
+        return Err(DomainError::invalid("username", "an identifier has 1 to 64 characters"));
     }
-    if !username
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-    {
-        return Err(DomainError::invalid(
-            "username",
-            "an identifier may hold letters, digits and . _ - @ only",
-        ));
+    if !username.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
+        return Err(DomainError::invalid("username", "an identifier may hold letters, digits and . _ - @ only"));
     }
     Ok((username.to_string(), username.to_lowercase()))
 }
@@ -30,14 +21,11 @@ pub fn normalize_email(email: Option<&str>) -> Result<Option<String>, DomainErro
     };
     let valid = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-        });
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
     if !valid {
-        return Err(DomainError::invalid(
-            "email",
-            format!("`{email}` is not an email address"),
-        ));
+        return Err(DomainError::invalid("email", format!("`{email}` is not an email address")));
     }
     Ok(Some(email.to_lowercase()))
 }
@@ -47,10 +35,7 @@ pub fn normalize_phone(phone: Option<&str>) -> Result<Option<String>, DomainErro
     let Some(raw) = phone.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
-    let compact: String = raw
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
-        .collect();
+    let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')')).collect();
     let international = if let Some(rest) = compact.strip_prefix('+') {
         rest.to_string()
     } else if let Some(rest) = compact.strip_prefix("00") {
@@ -68,9 +53,7 @@ pub fn normalize_phone(phone: Option<&str>) -> Result<Option<String>, DomainErro
     if !valid {
         return Err(DomainError::invalid(
             "phone",
-            format!(
-                "`{raw}` is not a phone number (for example 06 12 34 56 78 or +33 6 12 34 56 78)"
-            ),
+            format!("`{raw}` is not a phone number (for example 06 12 34 56 78 or +33 6 12 34 56 78)"),
         ));
     }
     Ok(Some(format!("+{international}")))
@@ -82,22 +65,10 @@ mod tests {
 
     #[test]
     fn phones_become_e164() {
-        assert_eq!(
-            normalize_phone(Some("06 12 34 56 78")).unwrap().unwrap(),
-            "+33612345678"
-        );
-        assert_eq!(
-            normalize_phone(Some("+33 6 12 34 56 78")).unwrap().unwrap(),
-            "+33612345678"
-        );
-        assert_eq!(
-            normalize_phone(Some("0033612345678")).unwrap().unwrap(),
-            "+33612345678"
-        );
-        assert_eq!(
-            normalize_phone(Some("+1 415 555 0100")).unwrap().unwrap(),
-            "+14155550100"
-        );
+        assert_eq!(normalize_phone(Some("06 12 34 56 78")).unwrap().unwrap(), "+33612345678");
+        assert_eq!(normalize_phone(Some("+33 6 12 34 56 78")).unwrap().unwrap(), "+33612345678");
+        assert_eq!(normalize_phone(Some("0033612345678")).unwrap().unwrap(), "+33612345678");
+        assert_eq!(normalize_phone(Some("+1 415 555 0100")).unwrap().unwrap(), "+14155550100");
         assert!(normalize_phone(Some("12345")).is_err());
         assert!(normalize_phone(Some("06 12 34")).is_err());
         assert_eq!(normalize_phone(Some("  ")).unwrap(), None);
@@ -105,12 +76,7 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_lowercased() {
-        assert_eq!(
-            normalize_email(Some(" Pauline@Etude.Example "))
-                .unwrap()
-                .unwrap(),
-            "pauline@etude.example"
-        );
+        assert_eq!(normalize_email(Some(" Pauline@Etude.Example ")).unwrap().unwrap(), "pauline@etude.example");
         assert!(normalize_email(Some("pauline")).is_err());
         assert!(normalize_email(Some("a b@c.d")).is_err());
     }

@@ -43,36 +43,22 @@ pub async fn verify_password(
         return Ok(LoginOutcome::WrongCredentials { account_id: None });
     };
     if let Some(retry_after) = account.locked_for(now) {
-        return Ok(LoginOutcome::Locked {
-            account_id: account.id,
-            retry_after,
-        });
+        return Ok(LoginOutcome::Locked { account_id: account.id, retry_after });
     }
     let matches = {
         let hasher = hasher.clone();
         let password = password.to_string();
         let hash = account.password_hash.clone();
-        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-            .await
-            .unwrap_or(false)
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash)).await.unwrap_or(false)
     };
     if !matches {
-        return Ok(
-            match accounts::record_login_failure(db, &account, now, policy).await? {
-                Some(until) => LoginOutcome::Locked {
-                    account_id: account.id,
-                    retry_after: until - now,
-                },
-                None => LoginOutcome::WrongCredentials {
-                    account_id: Some(account.id),
-                },
-            },
-        );
+        return Ok(match accounts::record_login_failure(db, &account, now, policy).await? {
+            Some(until) => LoginOutcome::Locked { account_id: account.id, retry_after: until - now },
+            None => LoginOutcome::WrongCredentials { account_id: Some(account.id) },
+        });
     }
     if account.archived {
-        return Ok(LoginOutcome::Archived {
-            account_id: account.id,
-        });
+        return Ok(LoginOutcome::Archived { account_id: account.id });
     }
     accounts::reset_login_failures(db, &account).await?;
     Ok(LoginOutcome::Success(Box::new(account)))

@@ -68,10 +68,7 @@ pub async fn find_active(
     now: i64,
     config: &SessionConfig,
 ) -> Result<Option<Session>, DomainError> {
-    let Some(row) = session::Entity::find_by_id(crypto::token_hash(token))
-        .one(db)
-        .await?
-    else {
+    let Some(row) = session::Entity::find_by_id(crypto::token_hash(token)).one(db).await? else {
         return Ok(None);
     };
     if row.expires_at <= now {
@@ -91,8 +88,6 @@ pub async fn find_active(
 }
 
 pub async fn delete(db: &Db, session_id: &str) -> Result<(), DomainError> {
-    session::Entity::delete_by_id(session_id.to_string())
-        .exec(db)
-        .await?;
+    session::Entity::delete_by_id(session_id.to_string()).exec(db).await?;
     Ok(())
 }

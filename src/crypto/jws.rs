@@ -6,8 +6,8 @@ use aws_lc_rs::{
     rand::SystemRandom,
     rsa::KeySize,
     signature::{
-        self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair,
-        Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
+        self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+        RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
     },
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -24,12 +24,7 @@ pub enum SigningAlg {
 }
 
 impl SigningAlg {
-    pub const ALL: [SigningAlg; 4] = [
-        SigningAlg::Rs256,
-        SigningAlg::Ps256,
-        SigningAlg::Es256,
-        SigningAlg::EdDsa,
-    ];
+    pub const ALL: [SigningAlg; 4] = [SigningAlg::Rs256, SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa];
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|alg| alg.as_str() == name)
@@ -82,23 +77,12 @@ impl SigningKey {
                 Zeroizing::new(der.as_ref().to_vec())
             }
             SigningAlg::Es256 => {
-                let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|_| JwsError::Key)?;
-                Zeroizing::new(
-                    pair.to_pkcs8v1()
-                        .map_err(|_| JwsError::Key)?
-                        .as_ref()
-                        .to_vec(),
-                )
+                let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| JwsError::Key)?;
+                Zeroizing::new(pair.to_pkcs8v1().map_err(|_| JwsError::Key)?.as_ref().to_vec())
             }
             SigningAlg::EdDsa => {
                 let pair = Ed25519KeyPair::generate().map_err(|_| JwsError::Key)?;
-                Zeroizing::new(
-                    pair.to_pkcs8()
-                        .map_err(|_| JwsError::Key)?
-                        .as_ref()
-                        .to_vec(),
-                )
+                Zeroizing::new(pair.to_pkcs8().map_err(|_| JwsError::Key)?.as_ref().to_vec())
             }
         };
         let key = Self::from_pkcs8(kid, alg, &pkcs8)?;
@@ -111,12 +95,9 @@ impl SigningKey {
                 KeyMaterial::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| JwsError::Key)?)
             }
             SigningAlg::Es256 => KeyMaterial::Ec(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-                    .map_err(|_| JwsError::Key)?,
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(|_| JwsError::Key)?,
             ),
-            SigningAlg::EdDsa => {
-                KeyMaterial::Ed(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| JwsError::Key)?)
-            }
+            SigningAlg::EdDsa => KeyMaterial::Ed(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| JwsError::Key)?),
         };
         Ok(Self { kid, alg, material })
     }
@@ -132,10 +113,7 @@ impl SigningKey {
             KeyMaterial::Ec(pair) => {
                 let point = pair.public_key().as_ref();
                 // Uncompressed point: 0x04 || x (32 bytes) || y (32 bytes).
-                let (x, y) = point
-                    .get(1..)
-                    .unwrap_or_default()
-                    .split_at(32.min(point.len().saturating_sub(1)));
+                let (x, y) = point.get(1..).unwrap_or_default().split_at(32.min(point.len().saturating_sub(1)));
                 json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)})
             }
             KeyMaterial::Ed(pair) => {
@@ -151,16 +129,11 @@ impl SigningKey {
     /// Signs `claims` as a compact JWS with header `{alg, kid, typ}`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, JwsError> {
         let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
-        let header =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| JwsError::Sign)?);
-        let payload =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?);
+        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| JwsError::Sign)?);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?);
         let signing_input = format!("{header}.{payload}");
         let signature = self.sign_bytes(signing_input.as_bytes())?;
-        Ok(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        ))
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, JwsError> {
@@ -172,15 +145,10 @@ impl SigningKey {
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut out = vec![0u8; pair.public_modulus_len()];
-                pair.sign(padding, &rng, message, &mut out)
-                    .map_err(|_| JwsError::Sign)?;
+                pair.sign(padding, &rng, message, &mut out).map_err(|_| JwsError::Sign)?;
                 Ok(out)
             }
-            KeyMaterial::Ec(pair) => Ok(pair
-                .sign(&rng, message)
-                .map_err(|_| JwsError::Sign)?
-                .as_ref()
-                .to_vec()),
+            KeyMaterial::Ec(pair) => Ok(pair.sign(&rng, message).map_err(|_| JwsError::Sign)?.as_ref().to_vec()),
             KeyMaterial::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
     }
@@ -197,9 +165,7 @@ impl SigningKey {
             SigningAlg::Es256 => &ECDSA_P256_SHA256_FIXED,
             SigningAlg::EdDsa => &signature::ED25519,
         };
-        UnparsedPublicKey::new(algorithm, public)
-            .verify(message, signature)
-            .is_ok()
+        UnparsedPublicKey::new(algorithm, public).verify(message, signature).is_ok()
     }
 }
 
@@ -217,33 +183,23 @@ impl<'a> UnverifiedJws<'a> {
     pub fn parse(token: &'a str) -> Result<Self, JwsError> {
         let (signing_input, signature) = token.rsplit_once('.').ok_or(JwsError::Malformed)?;
         let (header, payload) = signing_input.split_once('.').ok_or(JwsError::Malformed)?;
-        let header: Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(header)
-                .map_err(|_| JwsError::Malformed)?,
-        )
-        .map_err(|_| JwsError::Malformed)?;
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).map_err(|_| JwsError::Malformed)?)
+            .map_err(|_| JwsError::Malformed)?;
         let text = |name: &str| header.get(name).and_then(Value::as_str).map(str::to_string);
         Ok(Self {
             kid: text("kid"),
             alg: text("alg").ok_or(JwsError::Malformed)?,
             typ: text("typ"),
             signing_input,
-            payload: URL_SAFE_NO_PAD
-                .decode(payload)
-                .map_err(|_| JwsError::Malformed)?,
-            signature: URL_SAFE_NO_PAD
-                .decode(signature)
-                .map_err(|_| JwsError::Malformed)?,
+            payload: URL_SAFE_NO_PAD.decode(payload).map_err(|_| JwsError::Malformed)?,
+            signature: URL_SAFE_NO_PAD.decode(signature).map_err(|_| JwsError::Malformed)?,
         })
     }
 
     /// Checks the signature with `key`, whose algorithm must be the header's (no `none`,
     /// no algorithm confusion), and decodes the claims.
     pub fn verify<T: DeserializeOwned>(&self, key: &SigningKey) -> Result<T, JwsError> {
-        if self.alg != key.alg.as_str()
-            || !key.verify_bytes(self.signing_input.as_bytes(), &self.signature)
-        {
+        if self.alg != key.alg.as_str() || !key.verify_bytes(self.signing_input.as_bytes(), &self.signature) {
             return Err(JwsError::BadSignature);
         }
         serde_json::from_slice(&self.payload).map_err(|_| JwsError::Malformed)
@@ -277,11 +233,6 @@ mod tests {
         assert!(parsed.verify::<Value>(&es).is_err());
         let (head, _) = token.rsplit_once('.').unwrap();
         let forged = format!("{head}.AAAA");
-        assert!(
-            UnverifiedJws::parse(&forged)
-                .unwrap()
-                .verify::<Value>(&rs)
-                .is_err()
-        );
+        assert!(UnverifiedJws::parse(&forged).unwrap().verify::<Value>(&rs).is_err());
     }
 }

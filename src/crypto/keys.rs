@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -57,10 +55,7 @@ impl KeyStore {
         };
         let rows = store.rows().await?;
         for alg in SigningAlg::ALL {
-            if !rows
-                .iter()
-                .any(|row| row.status == "current" && row.alg == alg.as_str())
-            {
+            if !rows.iter().any(|row| row.status == "current" && row.alg == alg.as_str()) {
                 store.create_key(alg, now).await?;
             }
         }
@@ -69,19 +64,13 @@ impl KeyStore {
     }
 
     async fn rows(&self) -> Result<Vec<signing_key::Model>, KeyError> {
-        Ok(signing_key::Entity::find()
-            .order_by_asc(signing_key::Column::CreatedAt)
-            .all(&self.db)
-            .await?)
+        Ok(signing_key::Entity::find().order_by_asc(signing_key::Column::CreatedAt).all(&self.db).await?)
     }
 
     async fn create_key(&self, alg: SigningAlg, now: i64) -> Result<(), KeyError> {
         let kid = super::random_id();
-        let (key, pkcs8) =
-            SigningKey::generate(kid.clone(), alg).map_err(|e| KeyError::Unusable {
-                kid: kid.clone(),
-                reason: e.to_string(),
-            })?;
+        let (key, pkcs8) = SigningKey::generate(kid.clone(), alg)
+            .map_err(|e| KeyError::Unusable { kid: kid.clone(), reason: e.to_string() })?;
         signing_key::ActiveModel {
             kid: Set(kid.clone()),
             alg: Set(alg.as_str().to_string()),
@@ -106,18 +95,13 @@ impl KeyStore {
             let Some(alg) = SigningAlg::parse(&row.alg) else {
                 continue;
             };
-            let unusable = |reason: String| KeyError::Unusable {
-                kid: row.kid.clone(),
-                reason,
-            };
+            let unusable = |reason: String| KeyError::Unusable { kid: row.kid.clone(), reason };
             let pkcs8 = self
                 .secrets
                 .open(&row.private_key, &format!("signing-key:{}", row.kid))
                 .map_err(|e| unusable(e.to_string()))?;
-            let key = Arc::new(
-                SigningKey::from_pkcs8(row.kid.clone(), alg, &pkcs8)
-                    .map_err(|e| unusable(e.to_string()))?,
-            );
+            let key =
+                Arc::new(SigningKey::from_pkcs8(row.kid.clone(), alg, &pkcs8).map_err(|e| unusable(e.to_string()))?);
             jwks.push(key.public_jwk());
             // Rows come oldest first: the newest current key of an algorithm wins.
             if row.status == "current" {
@@ -125,12 +109,7 @@ impl KeyStore {
             }
             by_kid.insert(row.kid, key);
         }
-        *self.loaded.write().await = Loaded {
-            current,
-            by_kid,
-            jwks: json!({"keys": jwks}),
-            at: Instant::now(),
-        };
+        *self.loaded.write().await = Loaded { current, by_kid, jwks: json!({"keys": jwks}), at: Instant::now() };
         Ok(())
     }
 
@@ -145,13 +124,7 @@ impl KeyStore {
     /// The key that signs new tokens with `alg`.
     pub async fn current(&self, alg: SigningAlg) -> Result<Arc<SigningKey>, KeyError> {
         self.reload_if_stale().await;
-        self.loaded
-            .read()
-            .await
-            .current
-            .get(&alg)
-            .cloned()
-            .ok_or(KeyError::Missing(alg.as_str()))
+        self.loaded.read().await.current.get(&alg).cloned().ok_or(KeyError::Missing(alg.as_str()))
     }
 
     /// The key with this id, current or retired; reloads once if it is unknown (another
@@ -177,14 +150,8 @@ impl KeyStore {
     /// stay published so that tokens they signed still verify.
     pub async fn rotate(&self, now: i64) -> Result<Vec<String>, KeyError> {
         signing_key::Entity::update_many()
-            .col_expr(
-                signing_key::Column::Status,
-                sea_orm::sea_query::Expr::value("retired"),
-            )
-            .col_expr(
-                signing_key::Column::RetiredAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
+            .col_expr(signing_key::Column::Status, sea_orm::sea_query::Expr::value("retired"))
+            .col_expr(signing_key::Column::RetiredAt, sea_orm::sea_query::Expr::value(now))
             .filter(signing_key::Column::Status.eq("current"))
             .exec(&self.db)
             .await?;
@@ -193,9 +160,6 @@ impl KeyStore {
         }
         self.reload().await?;
         let loaded = self.loaded.read().await;
-        Ok(SigningAlg::ALL
-            .iter()
-            .filter_map(|alg| loaded.current.get(alg).map(|k| k.kid.clone()))
-            .collect())
+        Ok(SigningAlg::ALL.iter().filter_map(|alg| loaded.current.get(alg).map(|k| k.kid.clone())).collect())
     }
 }

@@ -27,17 +27,9 @@ pub struct PasswordHasherService {
 
 impl PasswordHasherService {
     pub fn new(config: &PasswordConfig) -> Result<Self, PasswordError> {
-        let params = Params::new(
-            config.argon2_memory_kib,
-            config.argon2_iterations,
-            config.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| PasswordError::Params(e.to_string()))?;
-        let mut service = Self {
-            params,
-            dummy_hash: String::new(),
-        };
+        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
+            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        let mut service = Self { params, dummy_hash: String::new() };
         service.dummy_hash = service.hash(&super::random_token())?;
         Ok(service)
     }
@@ -57,10 +49,7 @@ impl PasswordHasherService {
     /// Verifies a password against a stored PHC string; a malformed hash never matches.
     pub fn verify(&self, password: &str, phc: &str) -> bool {
         match PasswordHash::new(phc) {
-            Ok(parsed) => self
-                .argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => self.argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         }
     }
@@ -72,9 +61,7 @@ impl PasswordHasherService {
 
     /// Checks that an operator-provided hash is a PHC string we can verify.
     pub fn check_phc(phc: &str) -> Result<(), PasswordError> {
-        PasswordHash::new(phc)
-            .map(|_| ())
-            .map_err(|_| PasswordError::BadHash)
+        PasswordHash::new(phc).map(|_| ()).map_err(|_| PasswordError::BadHash)
     }
 }
 

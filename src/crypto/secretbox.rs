@@ -22,10 +22,7 @@ pub enum SecretBoxError {
     #[error("the master key must be base64 of exactly 32 bytes")]
     BadKey,
     #[error("cannot read or create the master key file {path}: {source}")]
-    KeyFile {
-        path: String,
-        source: std::io::Error,
-    },
+    KeyFile { path: String, source: std::io::Error },
     #[error("this secret was encrypted under master key `{0}`, which is not configured")]
     UnknownKey(String),
     #[error("a stored secret is malformed or was tampered with")]
@@ -40,32 +37,19 @@ pub struct SecretBox {
 
 impl SecretBox {
     pub fn from_base64(encoded: &str) -> Result<Self, SecretBoxError> {
-        let bytes = Zeroizing::new(
-            STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| SecretBoxError::BadKey)?,
-        );
-        let key: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| SecretBoxError::BadKey)?;
+        let bytes = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| SecretBoxError::BadKey)?);
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SecretBoxError::BadKey)?;
         Ok(Self::from_bytes(key))
     }
 
     pub fn from_bytes(key: [u8; 32]) -> Self {
         let key_id = super::keyed_hash(&key, "master-key-id", b"")[..8].to_string();
-        Self {
-            key: Zeroizing::new(key),
-            key_id,
-        }
+        Self { key: Zeroizing::new(key), key_id }
     }
 
     /// Reads the master key from `path`, creating it (mode 0600) on first start.
     pub fn from_file_or_create(path: &Path) -> Result<Self, SecretBoxError> {
-        let io = |source| SecretBoxError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| SecretBoxError::KeyFile { path: path.display().to_string(), source };
         if path.exists() {
             let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
             return Self::from_base64(&text);
@@ -97,15 +81,7 @@ impl SecretBox {
         let nonce_bytes = super::random_bytes::<24>();
         let nonce = XNonce::from(nonce_bytes);
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
-        let ciphertext = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .unwrap_or_default();
+        let ciphertext = cipher.encrypt(&nonce, Payload { msg: plaintext, aad: aad.as_bytes() }).unwrap_or_default();
         let mut blob = nonce_bytes.to_vec();
         blob.extend_from_slice(&ciphertext);
         format!("v1.{}.{}", self.key_id, URL_SAFE_NO_PAD.encode(blob))
@@ -113,16 +89,13 @@ impl SecretBox {
 
     pub fn open(&self, sealed: &str, aad: &str) -> Result<Zeroizing<Vec<u8>>, SecretBoxError> {
         let mut parts = sealed.splitn(3, '.');
-        let (Some("v1"), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v1"), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SecretBoxError::Corrupt);
         };
         if key_id != self.key_id {
             return Err(SecretBoxError::UnknownKey(key_id.to_string()));
         }
-        let blob = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| SecretBoxError::Corrupt)?;
+        let blob = URL_SAFE_NO_PAD.decode(body).map_err(|_| SecretBoxError::Corrupt)?;
         if blob.len() < 24 + 16 {
             return Err(SecretBoxError::Corrupt);
         }
@@ -130,13 +103,7 @@ impl SecretBox {
         let nonce: [u8; 24] = nonce.try_into().map_err(|_| SecretBoxError::Corrupt)?;
         let cipher = XChaCha20Poly1305::new(&chacha20poly1305::Key::from(*self.key));
         cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
+            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() })
             .map(Zeroizing::new)
             .map_err(|_| SecretBoxError::Corrupt)
     }
@@ -146,11 +113,7 @@ impl SecretBox {
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(contents)
 }
 
@@ -179,10 +142,6 @@ mod tests {
         tampered.pop();
         tampered.push('A');
         assert!(sb.open(&tampered, "key:1").is_err() || tampered == sealed);
-        assert!(
-            SecretBox::from_bytes([8; 32])
-                .open(&sealed, "key:1")
-                .is_err()
-        );
+        assert!(SecretBox::from_bytes([8; 32]).open(&sealed, "key:1").is_err());
     }
 }

@@ -70,22 +70,15 @@ pub async fn get(
     handle(state, jar, headers, query.unwrap_or_default()).await
 }
 
-pub async fn post(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn post(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     let locale = request::locale(&headers, None);
     if !form {
-        return PageError::bad_request(
-            "the authorization request must be sent as application/x-www-form-urlencoded",
-        )
-        .render(&state, locale);
+        return PageError::bad_request("the authorization request must be sent as application/x-www-form-urlencoded")
+            .render(&state, locale);
     }
     let Ok(body) = String::from_utf8(body.to_vec()) else {
         return PageError::bad_request("the request body is not UTF-8").render(&state, locale);
@@ -99,8 +92,7 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: St
         Ok(params) => params,
         Err(name) => {
             let locale = request::locale(&headers, None);
-            return PageError::bad_request(format!("parameter `{name}` appears more than once"))
-                .render(&state, locale);
+            return PageError::bad_request(format!("parameter `{name}` appears more than once")).render(&state, locale);
         }
     };
     let locale = request::locale(&headers, params.get("ui_locales"));
@@ -111,36 +103,18 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: St
     }
 }
 
-async fn validate(
-    state: &AppState,
-    params: &Params,
-    now: i64,
-) -> Result<(Client, AuthorizationRequest), Refusal> {
+async fn validate(state: &AppState, params: &Params, now: i64) -> Result<(Client, AuthorizationRequest), Refusal> {
     let page = |detail: String| Refusal::Page(PageError::bad_request(detail));
-    let client_id = params
-        .get("client_id")
-        .ok_or_else(|| page("the request has no client_id".into()))?;
+    let client_id = params.get("client_id").ok_or_else(|| page("the request has no client_id".into()))?;
     let client = clients::find(&state.db, client_id)
         .await
         .map_err(|e| Refusal::Page(e.into()))?
-        .ok_or_else(|| {
-            page(format!(
-                "no application is registered with client_id `{client_id}`"
-            ))
-        })?;
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or_else(|| page("the request has no redirect_uri".into()))?;
+        .ok_or_else(|| page(format!("no application is registered with client_id `{client_id}`")))?;
+    let redirect_uri = params.get("redirect_uri").ok_or_else(|| page("the request has no redirect_uri".into()))?;
     if !client.has_redirect_uri(redirect_uri) {
         return Err(Refusal::Page(
-            PageError::new(
-                StatusCode::BAD_REQUEST,
-                "error_redirect_uri_title",
-                "error_redirect_uri",
-            )
-            .with_detail(format!(
-                "redirect_uri `{redirect_uri}` is not registered for client `{client_id}`"
-            )),
+            PageError::new(StatusCode::BAD_REQUEST, "error_redirect_uri_title", "error_redirect_uri")
+                .with_detail(format!("redirect_uri `{redirect_uri}` is not registered for client `{client_id}`")),
         ));
     }
     // From here on the redirect URI is trusted: errors go back to the client.
@@ -151,9 +125,7 @@ async fn validate(
                 redirect_uri: redirect_uri.to_string(),
                 mode: ResponseMode::Query,
                 error: "invalid_request",
-                description: format!(
-                    "response_mode `{mode}` is not supported; use query or form_post"
-                ),
+                description: format!("response_mode `{mode}` is not supported; use query or form_post"),
                 state: params.owned("state"),
             })
         })?,
@@ -218,42 +190,26 @@ async fn validate(
             "this client may not use the authorization code flow".into(),
         ));
     }
-    let requested: Vec<&str> = params
-        .get("scope")
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let requested: Vec<&str> = params.get("scope").unwrap_or_default().split_whitespace().collect();
     request.scopes = requested
         .iter()
         .filter(|s| super::SUPPORTED_SCOPES.contains(s))
-        .filter(|s| {
-            client.scopes.is_empty() || **s == "openid" || client.scopes.iter().any(|c| c == *s)
-        })
+        .filter(|s| client.scopes.is_empty() || **s == "openid" || client.scopes.iter().any(|c| c == *s))
         .map(|s| s.to_string())
         .collect();
     if !request.scopes.iter().any(|s| s == "openid") {
-        return Err(refuse(
-            &request,
-            "invalid_scope",
-            "the scope must include openid".into(),
-        ));
+        return Err(refuse(&request, "invalid_scope", "the scope must include openid".into()));
     }
 
-    match (
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    ) {
+    match (params.get("code_challenge"), params.get("code_challenge_method")) {
         (Some(challenge), None | Some("S256")) => {
-            let well_formed = challenge.len() == 43
-                && challenge
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let well_formed =
+                challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !well_formed {
                 return Err(refuse(
                     &request,
                     "invalid_request",
-                    "code_challenge must be the base64url SHA-256 of the verifier (43 characters)"
-                        .into(),
+                    "code_challenge must be the base64url SHA-256 of the verifier (43 characters)".into(),
                 ));
             }
             request.code_challenge = Some(challenge.to_string());
@@ -266,11 +222,7 @@ async fn validate(
             ));
         }
         (None, Some(_)) => {
-            return Err(refuse(
-                &request,
-                "invalid_request",
-                "code_challenge_method without code_challenge".into(),
-            ));
+            return Err(refuse(&request, "invalid_request", "code_challenge_method without code_challenge".into()));
         }
         (None, None) if client.is_public() => {
             return Err(refuse(
@@ -284,56 +236,33 @@ async fn validate(
 
     if let Some(prompt) = params.get("prompt") {
         request.prompt = prompt.split_whitespace().map(str::to_string).collect();
-        if let Some(unknown) = request
-            .prompt
-            .iter()
-            .find(|p| !["none", "login", "consent", "select_account"].contains(&p.as_str()))
+        if let Some(unknown) =
+            request.prompt.iter().find(|p| !["none", "login", "consent", "select_account"].contains(&p.as_str()))
         {
-            return Err(refuse(
-                &request,
-                "invalid_request",
-                format!("prompt value `{unknown}` is not supported"),
-            ));
+            return Err(refuse(&request, "invalid_request", format!("prompt value `{unknown}` is not supported")));
         }
         if request.has_prompt("none") && request.prompt.len() > 1 {
-            return Err(refuse(
-                &request,
-                "invalid_request",
-                "prompt=none cannot be combined with other values".into(),
-            ));
+            return Err(refuse(&request, "invalid_request", "prompt=none cannot be combined with other values".into()));
         }
     }
     if let Some(max_age) = params.get("max_age") {
-        request.max_age = Some(max_age.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(
-            || {
-                refuse(
-                    &request,
-                    "invalid_request",
-                    format!("max_age `{max_age}` is not a number of seconds"),
-                )
-            },
-        )?);
+        request.max_age = Some(max_age.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            refuse(&request, "invalid_request", format!("max_age `{max_age}` is not a number of seconds"))
+        })?);
     }
     if let Some(claims) = params.get("claims")
         && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(claims).is_err()
     {
-        return Err(refuse(
-            &request,
-            "invalid_request",
-            "the claims parameter is not a JSON object".into(),
-        ));
+        return Err(refuse(&request, "invalid_request", "the claims parameter is not a JSON object".into()));
     }
     if let Some(hint) = params.get("id_token_hint") {
-        let subject = super::tokens::subject_of_id_token_hint(state, hint, &client, now)
-            .await
-            .ok_or_else(|| {
-                refuse(
-                    &request,
-                    "invalid_request",
-                    "id_token_hint is not an ID token issued by this provider to this client"
-                        .into(),
-                )
-            })?;
+        let subject = super::tokens::subject_of_id_token_hint(state, hint, &client, now).await.ok_or_else(|| {
+            refuse(
+                &request,
+                "invalid_request",
+                "id_token_hint is not an ID token issued by this provider to this client".into(),
+            )
+        })?;
         request.hinted_subject = Some(subject);
     }
     Ok((client, request))

@@ -21,12 +21,11 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
     match (basic, params.get("client_secret")) {
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not both Basic and client_secret")),
+        (Some(_), Some(_)) => {
+            Err(OAuthError::invalid_request("use one client authentication method, not both Basic and client_secret"))
+        }
         (Some(encoded), None) => {
             let decoded = STANDARD
                 .decode(encoded.trim())
@@ -44,42 +43,56 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
             Ok(Presented::Basic { client_id, secret: form_decode(secret) })
         }
         (None, Some(secret)) => {
-            let client_id = params.owned("client_id").ok_or_else(|| OAuthError::invalid_client("client_secret without client_id"))?;
+            let client_id = params
+                .owned("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("client_secret without client_id"))?;
             Ok(Presented::Post { client_id, secret: secret.to_string() })
         }
-        (None, None) => params
-            .owned("client_id")
-            .map(|client_id| Presented::Public { client_id })
-            .ok_or_else(|| OAuthError::invalid_client("the client must authenticate (HTTP Basic, client_secret_post, or client_id for public clients)")),
+        (None, None) => params.owned("client_id").map(|client_id| Presented::Public { client_id }).ok_or_else(|| {
+            OAuthError::invalid_client(
+                "the client must authenticate (HTTP Basic, client_secret_post, or client_id for public clients)",
+            )
+        }),
     }
 }
 
 fn form_decode(value: &str) -> String {
-    url::form_urlencoded::parse(format!("x={value}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    url::form_urlencoded::parse(format!("x={value}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Client, OAuthError> {
+/// Authenticates the client of a token request. Failures are counted per client id;
+/// past the configured rate the client id is refused for the rest of the minute, so a
+/// secret cannot be guessed quickly.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
     let (client_id, method, secret) = match &presented {
-        Presented::Basic { client_id, secret } => {
-            (client_id, AuthMethod::ClientSecretBasic, Some(secret))
-        }
-        Presented::Post { client_id, secret } => {
-            (client_id, AuthMethod::ClientSecretPost, Some(secret))
-        }
+        Presented::Basic { client_id, secret } => (client_id, AuthMethod::ClientSecretBasic, Some(secret)),
+        Presented::Post { client_id, secret } => (client_id, AuthMethod::ClientSecretPost, Some(secret)),
         Presented::Public { client_id } => (client_id, AuthMethod::None, None),
     };
+    let now = state.clock.now();
+    let limiter = &state.limits.client_auth_failures;
+    if let Some(wait) = limiter.retry_after(client_id, now) {
+        return Err(OAuthError::too_many_attempts(wait));
+    }
+    let result = check(state, client_id, method, secret).await;
+    if let Err(error) = &result
+        && error.error == "invalid_client"
+        && let Err(wait) = limiter.hit(client_id, now)
+    {
+        return Err(OAuthError::too_many_attempts(wait));
+    }
+    result
+}
+
+async fn check(
+    state: &AppState,
+    client_id: &str,
+    method: AuthMethod,
+    secret: Option<&String>,
+) -> Result<Client, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let client = clients::find(&state.db, client_id)
-        .await?
-        .ok_or_else(failed)?;
+    let client = clients::find(&state.db, client_id).await?.ok_or_else(failed)?;
     if client.auth_method != method {
         return Err(OAuthError::invalid_client(format!(
             "this client is registered to authenticate with {}",
@@ -88,10 +101,7 @@ pub async fn authenticate(
     }
     if let Some(secret) = secret {
         let stored = client.secret_hash.as_deref().ok_or_else(failed)?;
-        if !state
-            .client_secrets
-            .verify(secret, stored, &state.passwords)
-        {
+        if !state.client_secrets.verify(secret, stored, &state.passwords) {
             return Err(failed());
         }
     }

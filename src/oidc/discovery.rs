@@ -9,10 +9,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{
-    AUTHORIZE_PATH, JWKS_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
-    response::ResponseMode,
-};
+use super::{AUTHORIZE_PATH, JWKS_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims, response::ResponseMode};
 use crate::app::AppState;
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
@@ -58,13 +55,6 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 
 fn cacheable(body: impl IntoResponse) -> Response {
     let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
 }

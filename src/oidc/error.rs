@@ -14,16 +14,13 @@ pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
     pub www_authenticate: Option<String>,
+    /// Seconds to wait, for 429 answers.
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            error,
-            description: description.into(),
-            www_authenticate: None,
-        }
+        Self { status, error, description: description.into(), www_authenticate: None, retry_after: None }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -46,21 +43,13 @@ impl OAuthError {
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            description,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
     }
 
     /// A bearer token that is missing, malformed, expired or revoked (RFC 6750 3.1).
     pub fn invalid_token(description: impl Into<String>) -> Self {
         let description = description.into();
-        let mut error = Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            description.clone(),
-        );
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description.clone());
         error.www_authenticate = Some(format!(
             "Bearer realm=\"sesame\", error=\"invalid_token\", error_description=\"{}\"",
             description.replace('"', "'")
@@ -70,25 +59,27 @@ impl OAuthError {
 
     /// No credentials at all: a bare challenge, no error code (RFC 6750 3.1).
     pub fn missing_token() -> Self {
-        let mut error = Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request",
-            "an access token is required",
-        );
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "invalid_request", "an access token is required");
         error.www_authenticate = Some("Bearer realm=\"sesame\"".into());
         error
     }
 
     pub fn insufficient_scope(description: impl Into<String>) -> Self {
         let description = description.into();
+        let mut error = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description.clone());
+        error.www_authenticate =
+            Some(format!("Bearer realm=\"sesame\", error=\"insufficient_scope\", error_description=\"{description}\""));
+        error
+    }
+
+    /// Too many failed attempts from this source: wait (RFC 6585).
+    pub fn too_many_attempts(retry_after: i64) -> Self {
         let mut error = Self::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            description.clone(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            format!("too many failed attempts; retry in {retry_after} seconds"),
         );
-        error.www_authenticate = Some(format!(
-            "Bearer realm=\"sesame\", error=\"insufficient_scope\", error_description=\"{description}\""
-        ));
+        error.retry_after = Some(retry_after);
         error
     }
 
@@ -115,10 +106,10 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(challenge) = self
-            .www_authenticate
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-        {
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response

@@ -56,43 +56,26 @@ pub async fn start(
     let current = match current_session(state, &jar, now).await {
         Ok(current) => current,
         Err(error) => {
-            return PageError::from(error).render(
-                state,
-                request::locale(headers, request.ui_locales.as_deref()),
-            );
+            return PageError::from(error).render(state, request::locale(headers, request.ui_locales.as_deref()));
         }
     };
     let usable = current.filter(|(session, account)| {
         !request.has_prompt("login")
-            && request
-                .max_age
-                .is_none_or(|max_age| now - session.auth_time <= max_age)
-            && request
-                .hinted_subject
-                .as_ref()
-                .is_none_or(|sub| sub == &account.id)
+            && request.max_age.is_none_or(|max_age| now - session.auth_time <= max_age)
+            && request.hinted_subject.as_ref().is_none_or(|sub| sub == &account.id)
     });
     match usable {
-        Some((session, account)) => {
-            proceed(
-                state, jar, headers, client, request, session, account, false, now,
-            )
-            .await
+        Some((session, account)) => proceed(state, jar, headers, client, request, session, account, false, now).await,
+        None if request.has_prompt("none") => {
+            request.error("login_required", "the user must log in; retry without prompt=none").into_response(state)
         }
-        None if request.has_prompt("none") => request
-            .error(
-                "login_required",
-                "the user must log in; retry without prompt=none",
-            )
-            .into_response(state),
         None => {
             let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
             match save_pending(state, &browser, &request, Stage::Login, now).await {
                 Ok(id) => (jar, Redirect::to(&format!("/login?tx={id}"))).into_response(),
-                Err(error) => PageError::from(error).render(
-                    state,
-                    request::locale(headers, request.ui_locales.as_deref()),
-                ),
+                Err(error) => {
+                    PageError::from(error).render(state, request::locale(headers, request.ui_locales.as_deref()))
+                }
             }
         }
     }
@@ -104,14 +87,10 @@ pub async fn current_session(
     jar: &CookieJar,
     now: i64,
 ) -> Result<Option<(Session, Account)>, DomainError> {
-    let Some(token) = jar
-        .get(&state.config.session.cookie_name)
-        .map(|c| c.value().to_string())
-    else {
+    let Some(token) = jar.get(&state.config.session.cookie_name).map(|c| c.value().to_string()) else {
         return Ok(None);
     };
-    let Some(session) = session::find_active(&state.db, &token, now, &state.config.session).await?
-    else {
+    let Some(session) = session::find_active(&state.db, &token, now, &state.config.session).await? else {
         return Ok(None);
     };
     match accounts::find_by_id(&state.db, &session.account_id).await? {
@@ -152,10 +131,7 @@ pub async fn proceed(
                 },
             )
             .await;
-            let refusal = request.error(
-                "access_denied",
-                format!("this account has no access to {application}"),
-            );
+            let refusal = request.error("access_denied", format!("this account has no access to {application}"));
             if request.has_prompt("none") {
                 refusal.into_response(state)
             } else {
@@ -165,49 +141,29 @@ pub async fn proceed(
                     "application": application,
                     "back_url": response::to_client_url(state, &refusal),
                 });
-                crate::web::page_error::html_page(
-                    state,
-                    locale,
-                    "error.html",
-                    context,
-                    StatusCode::FORBIDDEN,
-                )
+                crate::web::page_error::html_page(state, locale, "error.html", context, StatusCode::FORBIDDEN)
             }
         }
         Ok(Decision::Consent) if request.has_prompt("none") => request
-            .error(
-                "consent_required",
-                "the user must approve this application; retry without prompt=none",
-            )
+            .error("consent_required", "the user must approve this application; retry without prompt=none")
             .into_response(state),
         Ok(Decision::Consent) => {
-            match save_pending(
-                state,
-                &browser,
-                &request,
-                Stage::Consent {
-                    session_id: session.id.clone(),
-                },
-                now,
-            )
-            .await
+            match save_pending(state, &browser, &request, Stage::Consent { session_id: session.id.clone() }, now).await
             {
                 Ok(id) => Redirect::to(&format!("/consent?tx={id}")).into_response(),
                 Err(error) => PageError::from(error).render(state, locale),
             }
         }
-        Ok(Decision::Issue) => {
-            match issue_code(state, &client, &request, &session, &account, now).await {
-                Ok(code) => {
-                    let mut params = vec![("code", code)];
-                    if let Some(value) = &request.state {
-                        params.push(("state", value.clone()));
-                    }
-                    response::to_client(state, &request.redirect_uri, request.response_mode, params)
+        Ok(Decision::Issue) => match issue_code(state, &client, &request, &session, &account, now).await {
+            Ok(code) => {
+                let mut params = vec![("code", code)];
+                if let Some(value) = &request.state {
+                    params.push(("state", value.clone()));
                 }
-                Err(error) => PageError::from(error).render(state, locale),
+                response::to_client(state, &request.redirect_uri, request.response_mode, params)
             }
-        }
+            Err(error) => PageError::from(error).render(state, locale),
+        },
     };
     (jar, response).into_response()
 }
@@ -240,18 +196,12 @@ async fn decide(
     if request.has_prompt("consent") {
         return Ok(Decision::Consent);
     }
-    let granted = consent::Entity::find_by_id((account.id.clone(), client.client_id.clone()))
-        .one(&state.db)
-        .await?;
+    let granted = consent::Entity::find_by_id((account.id.clone(), client.client_id.clone())).one(&state.db).await?;
     let covered = granted.is_some_and(|g| {
         let granted: Vec<&str> = g.scopes.split_whitespace().collect();
         request.scopes.iter().all(|s| granted.contains(&s.as_str()))
     });
-    Ok(if covered {
-        Decision::Issue
-    } else {
-        Decision::Consent
-    })
+    Ok(if covered { Decision::Issue } else { Decision::Consent })
 }
 
 /// Records the user's approval of the client for these scopes.
@@ -262,9 +212,7 @@ pub async fn grant_consent(
     scopes: &[String],
     now: i64,
 ) -> Result<(), DomainError> {
-    consent::Entity::delete_by_id((account_id.to_string(), client_id.to_string()))
-        .exec(&state.db)
-        .await?;
+    consent::Entity::delete_by_id((account_id.to_string(), client_id.to_string())).exec(&state.db).await?;
     consent::ActiveModel {
         account_id: Set(account_id.to_string()),
         client_id: Set(client_id.to_string()),
@@ -315,11 +263,7 @@ async fn save_pending(
     now: i64,
 ) -> Result<String, DomainError> {
     let id = crypto::random_token();
-    let pending = Pending {
-        id: id.clone(),
-        request: request.clone(),
-        stage,
-    };
+    let pending = Pending { id: id.clone(), request: request.clone(), stage };
     authorization_request::ActiveModel {
         id: Set(id.clone()),
         client_id: Set(request.client_id.clone()),
@@ -343,16 +287,10 @@ pub async fn load_pending(
     let Some(browser) = csrf::browser_id(jar) else {
         return Ok(None);
     };
-    let Some(row) = authorization_request::Entity::find_by_id(id.to_string())
-        .one(&state.db)
-        .await?
-    else {
+    let Some(row) = authorization_request::Entity::find_by_id(id.to_string()).one(&state.db).await? else {
         return Ok(None);
     };
-    let bound = crypto::constant_time_eq(
-        row.browser_hash.as_bytes(),
-        csrf::browser_hash(&browser).as_bytes(),
-    );
+    let bound = crypto::constant_time_eq(row.browser_hash.as_bytes(), csrf::browser_hash(&browser).as_bytes());
     if row.expires_at <= now || !bound {
         return Ok(None);
     }
@@ -367,8 +305,6 @@ pub async fn load_pending(
 
 /// Consumes a pending request: it can be completed once.
 pub async fn take_pending(state: &AppState, id: &str) -> Result<bool, DomainError> {
-    let result = authorization_request::Entity::delete_by_id(id.to_string())
-        .exec(&state.db)
-        .await?;
+    let result = authorization_request::Entity::delete_by_id(id.to_string()).exec(&state.db).await?;
     Ok(result.rows_affected == 1)
 }

@@ -13,7 +13,12 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    http::{Method, header},
+    routing::get,
+};
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::app::AppState;
 
@@ -23,19 +28,21 @@ pub const USERINFO_PATH: &str = "/userinfo";
 pub const JWKS_PATH: &str = "/jwks";
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::metadata),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::metadata),
-        )
+    // Browser applications (public clients) call these from their own origin; none of
+    // them reads a cookie, so any origin may.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(3600));
+    let machine_endpoints = Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::metadata))
+        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route(JWKS_PATH, get(discovery::jwks))
-        .route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post))
         .route(TOKEN_PATH, axum::routing::post(token::token))
         .route(USERINFO_PATH, get(userinfo::get).post(userinfo::post))
+        .layer(cors);
+    Router::new().route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post)).merge(machine_endpoints)
 }
 
 /// Scopes Sésame understands; others are ignored (RFC 6749 3.3 lets the server narrow).

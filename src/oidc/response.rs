@@ -42,25 +42,15 @@ pub fn to_client(
     match mode {
         ResponseMode::Query => {
             let Ok(mut url) = url::Url::parse(redirect_uri) else {
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "registered redirect URI is not a URL",
-                )
-                    .into_response();
+                return (StatusCode::INTERNAL_SERVER_ERROR, "registered redirect URI is not a URL").into_response();
             };
-            url.query_pairs_mut()
-                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
             let mut response = Redirect::to(url.as_str()).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         ResponseMode::FormPost => {
-            let fields: Vec<_> = params
-                .iter()
-                .map(|(name, value)| json!({"name": name, "value": value}))
-                .collect();
+            let fields: Vec<_> = params.iter().map(|(name, value)| json!({"name": name, "value": value})).collect();
             page_error::html_page(
                 state,
                 Locale::Fr,
@@ -84,10 +74,7 @@ pub struct ErrorRedirect {
 
 impl ErrorRedirect {
     pub fn into_response(self, state: &AppState) -> Response {
-        let mut params = vec![
-            ("error", self.error.to_string()),
-            ("error_description", self.description),
-        ];
+        let mut params = vec![("error", self.error.to_string()), ("error_description", self.description)];
         if let Some(value) = self.state {
             params.push(("state", value));
         }
@@ -103,9 +90,7 @@ pub fn to_client_url(state: &AppState, error: &ErrorRedirect) -> String {
     };
     {
         let mut pairs = url.query_pairs_mut();
-        pairs
-            .append_pair("error", error.error)
-            .append_pair("error_description", &error.description);
+        pairs.append_pair("error", error.error).append_pair("error_description", &error.description);
         if let Some(value) = &error.state {
             pairs.append_pair("state", value);
         }

@@ -25,54 +25,36 @@ use crate::domain::from_json_text;
 use crate::storage::entities::{authorization_code, issued_token};
 use crate::web::request::ClientIp;
 
-pub async fn token(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &ip, &headers, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn handle(
-    state: &AppState,
-    ip: &ClientIp,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, OAuthError> {
+async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     if !form {
-        return Err(OAuthError::invalid_request(
-            "send the token request as application/x-www-form-urlencoded",
-        ));
+        return Err(OAuthError::invalid_request("send the token request as application/x-www-form-urlencoded"));
     }
-    let body = std::str::from_utf8(body)
-        .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
-    let params = Params::parse(body).map_err(|name| {
-        OAuthError::invalid_request(format!("parameter `{name}` appears more than once"))
-    })?;
+    let body = std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+    let params = Params::parse(body)
+        .map_err(|name| OAuthError::invalid_request(format!("parameter `{name}` appears more than once")))?;
     let client = client_auth::authenticate(state, headers, &params).await.inspect_err(|_| {
         tracing::info!(target: "sesame::audit", event = "token.client_auth_failed", ip = ip.0.as_deref());
     })?;
-    let grant_type = params
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     match grant_type {
         "authorization_code" if client.allows_grant(grant_type) => {
             authorization_code(state, ip, &client, &params).await
         }
-        "authorization_code" => Err(OAuthError::unauthorized_client(
-            "this client may not use the authorization_code grant",
-        )),
-        other => Err(OAuthError::unsupported_grant_type(format!(
-            "grant_type `{other}` is not supported"
-        ))),
+        "authorization_code" => {
+            Err(OAuthError::unauthorized_client("this client may not use the authorization_code grant"))
+        }
+        other => Err(OAuthError::unsupported_grant_type(format!("grant_type `{other}` is not supported"))),
     }
 }
 
@@ -83,15 +65,11 @@ async fn authorization_code(
     params: &Params,
 ) -> Result<Response, OAuthError> {
     let now = state.clock.now();
-    let code = params
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let redirect_uri =
+        params.get("redirect_uri").ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
     let code_hash = crypto::token_hash(code);
-    let invalid =
-        || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
 
     let row = authorization_code::Entity::find_by_id(code_hash.clone())
         .one(&state.db)
@@ -129,31 +107,18 @@ async fn authorization_code(
         return Err(invalid());
     }
     if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri differs from the one of the authorization request",
-        ));
+        return Err(OAuthError::invalid_grant("redirect_uri differs from the one of the authorization request"));
     }
     match (&row.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
             let well_formed = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !well_formed
-                || !crypto::constant_time_eq(
-                    crypto::pkce_s256(verifier).as_bytes(),
-                    challenge.as_bytes(),
-                )
-            {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier does not match the code_challenge",
-                ));
+                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed || !crypto::constant_time_eq(crypto::pkce_s256(verifier).as_bytes(), challenge.as_bytes()) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
             }
         }
         (Some(_), None) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier is required: the request used PKCE",
-            ));
+            return Err(OAuthError::invalid_grant("code_verifier is required: the request used PKCE"));
         }
         (None, Some(_)) => {
             return Err(OAuthError::invalid_grant(
@@ -187,8 +152,7 @@ async fn authorization_code(
         "scope": scopes.join(" "),
     });
     if scopes.iter().any(|s| s == "openid") {
-        body["id_token"] =
-            json!(tokens::mint_id_token(state, &grant, Some(&access.token), now).await?);
+        body["id_token"] = json!(tokens::mint_id_token(state, &grant, Some(&access.token), now).await?);
     }
     audit::record(
         &state.db,
@@ -203,12 +167,8 @@ async fn authorization_code(
     )
     .await;
     let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
 

@@ -55,11 +55,7 @@ pub struct MintedAccess {
     pub expires_in: i64,
 }
 
-pub async fn mint_access_token(
-    state: &AppState,
-    grant: &Grant<'_>,
-    now: i64,
-) -> Result<MintedAccess, DomainError> {
+pub async fn mint_access_token(state: &AppState, grant: &Grant<'_>, now: i64) -> Result<MintedAccess, DomainError> {
     let alg = SigningAlg::parse(&state.config.tokens.access_token_alg).unwrap_or(SigningAlg::Es256);
     let key = state.keys.current(alg).await.map_err(key_error)?;
     let ttl = state.config.tokens.access_token_ttl;
@@ -76,9 +72,7 @@ pub async fn mint_access_token(
         acr: Some(grant.acr.clone()),
         sid: Some(grant.sid.clone()),
     };
-    let token = key
-        .sign("at+jwt", &claims)
-        .map_err(|e| DomainError::Crypto(e.to_string()))?;
+    let token = key.sign("at+jwt", &claims).map_err(|e| DomainError::Crypto(e.to_string()))?;
     issued_token::ActiveModel {
         jti: Set(claims.jti.clone()),
         kind: Set("access_token".into()),
@@ -91,10 +85,7 @@ pub async fn mint_access_token(
     }
     .insert(&state.db)
     .await?;
-    Ok(MintedAccess {
-        token,
-        expires_in: ttl,
-    })
+    Ok(MintedAccess { token, expires_in: ttl })
 }
 
 pub async fn mint_id_token(
@@ -125,8 +116,7 @@ pub async fn mint_id_token(
     for (name, value) in claims::for_scopes(grant.account, &grant.scopes) {
         claims.insert(name, value);
     }
-    key.sign("JWT", &Value::Object(claims))
-        .map_err(|e| DomainError::Crypto(e.to_string()))
+    key.sign("JWT", &Value::Object(claims)).map_err(|e| DomainError::Crypto(e.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,21 +139,13 @@ pub enum TokenCheckError {
 
 /// Checks an access token: signature by one of our keys, type, issuer, expiry, and that
 /// it was not revoked.
-pub async fn verify_access_token(
-    state: &AppState,
-    token: &str,
-    now: i64,
-) -> Result<AccessClaims, TokenCheckError> {
+pub async fn verify_access_token(state: &AppState, token: &str, now: i64) -> Result<AccessClaims, TokenCheckError> {
     let jws = UnverifiedJws::parse(token).map_err(|_| TokenCheckError::Malformed)?;
     if jws.typ.as_deref() != Some("at+jwt") {
         return Err(TokenCheckError::NotAccessToken);
     }
     let key = match &jws.kid {
-        Some(kid) => state
-            .keys
-            .find(kid)
-            .await
-            .ok_or(TokenCheckError::Signature)?,
+        Some(kid) => state.keys.find(kid).await.ok_or(TokenCheckError::Signature)?,
         None => return Err(TokenCheckError::Signature),
     };
     let claims: AccessClaims = jws.verify(&key).map_err(|_| TokenCheckError::Signature)?;
@@ -173,10 +155,7 @@ pub async fn verify_access_token(
     if claims.exp <= now {
         return Err(TokenCheckError::Expired);
     }
-    match issued_token::Entity::find_by_id(claims.jti.clone())
-        .one(&state.db)
-        .await?
-    {
+    match issued_token::Entity::find_by_id(claims.jti.clone()).one(&state.db).await? {
         Some(row) if !row.revoked => Ok(claims),
         _ => Err(TokenCheckError::Revoked),
     }
@@ -184,12 +163,7 @@ pub async fn verify_access_token(
 
 /// The subject of an ID token this provider issued to `client`, expired or not (OIDC
 /// Core 3.1.2.1 allows an expired `id_token_hint`).
-pub async fn subject_of_id_token_hint(
-    state: &AppState,
-    hint: &str,
-    client: &Client,
-    _now: i64,
-) -> Option<String> {
+pub async fn subject_of_id_token_hint(state: &AppState, hint: &str, client: &Client, _now: i64) -> Option<String> {
     let jws = UnverifiedJws::parse(hint).ok()?;
     if jws.typ.as_deref() == Some("at+jwt") {
         return None;

@@ -42,22 +42,14 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 fn bearer_header(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
-async fn respond(
-    state: &AppState,
-    header_token: Option<String>,
-    body_token: Option<String>,
-) -> Response {
+async fn respond(state: &AppState, header_token: Option<String>, body_token: Option<String>) -> Response {
     let token = match (header_token, body_token) {
         (Some(_), Some(_)) => {
-            return OAuthError::invalid_request(
-                "send the access token once: in the header or the body",
-            )
-            .into_response();
+            return OAuthError::invalid_request("send the access token once: in the header or the body")
+                .into_response();
         }
         (Some(token), None) | (None, Some(token)) => token,
         (None, None) => return OAuthError::missing_token().into_response(),
@@ -70,28 +62,18 @@ async fn respond(
 
 async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let now = state.clock.now();
-    let claims = tokens::verify_access_token(state, token, now)
-        .await
-        .map_err(|error| match error {
-            TokenCheckError::Storage(e) => OAuthError::from(crate::domain::DomainError::Storage(e)),
-            other => OAuthError::invalid_token(other.to_string()),
-        })?;
-    let scopes: Vec<String> = claims
-        .scope
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let claims = tokens::verify_access_token(state, token, now).await.map_err(|error| match error {
+        TokenCheckError::Storage(e) => OAuthError::from(crate::domain::DomainError::Storage(e)),
+        other => OAuthError::invalid_token(other.to_string()),
+    })?;
+    let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_string).collect();
     if !scopes.iter().any(|s| s == "openid") {
-        return Err(OAuthError::insufficient_scope(
-            "the access token was not granted the openid scope",
-        ));
+        return Err(OAuthError::insufficient_scope("the access token was not granted the openid scope"));
     }
     let account = accounts::find_by_id(&state.db, &claims.sub)
         .await?
         .filter(|a| !a.archived)
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the account of this token is no longer active")
-        })?;
+        .ok_or_else(|| OAuthError::invalid_token("the account of this token is no longer active"))?;
     let mut body = json!({"sub": account.id});
     for (name, value) in claims::for_scopes(&account, &scopes) {
         body[name] = value;

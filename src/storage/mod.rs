@@ -17,10 +17,7 @@ pub enum StorageError {
     #[error("database migration failed: {0}")]
     Migrate(DbErr),
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
 }
@@ -28,14 +25,9 @@ pub enum StorageError {
 /// Opens the database at `url`, creating the SQLite file's folder if needed.
 pub async fn connect(url: &str) -> Result<Db, StorageError> {
     if let Some(path) = sqlite_path(url) {
-        if let Some(parent) = std::path::Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|source| StorageError::DataDir {
-                path: parent.display().to_string(),
-                source,
-            })?;
+        if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StorageError::DataDir { path: parent.display().to_string(), source })?;
         }
     } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         return Err(StorageError::UnsupportedUrl(redact(url)));
@@ -52,12 +44,7 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    Database::connect(options)
-        .await
-        .map_err(|source| StorageError::Connect {
-            url: redact(url),
-            source,
-        })
+    Database::connect(options).await.map_err(|source| StorageError::Connect { url: redact(url), source })
 }
 
 /// Brings the schema up to date; safe to run on every start and from several nodes.
@@ -66,9 +53,7 @@ pub async fn migrate(db: &Db) -> Result<(), StorageError> {
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     Some(rest.split('?').next().unwrap_or(rest))
 }
 
@@ -85,8 +70,5 @@ pub fn redact(url: &str) -> String {
 
 /// Whether `error` is a violation of a unique constraint (a concurrent insert won).
 pub fn is_unique_violation(error: &DbErr) -> bool {
-    matches!(
-        error.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+    matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }

@@ -50,15 +50,9 @@ pub async fn show(
         Err(error) => return error.render(&state, fallback),
     };
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
-    let scopes: Vec<String> = pending
-        .request
-        .scopes
-        .iter()
-        .map(|s| state.theme.message(locale, &format!("scope_{s}")))
-        .collect();
-    let token = csrf::browser_id(&jar)
-        .map(|id| csrf::token(&state.csrf_key, &id))
-        .unwrap_or_default();
+    let scopes: Vec<String> =
+        pending.request.scopes.iter().map(|s| state.theme.message(locale, &format!("scope_{s}"))).collect();
+    let token = csrf::browser_id(&jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
     let context = json!({"tx": pending.id, "csrf_token": token, "client_name": client.name, "scopes": scopes});
     html_page(&state, locale, "consent.html", context, StatusCode::OK)
 }
@@ -70,17 +64,12 @@ async fn load(
     tx: &str,
     now: i64,
 ) -> Result<(Pending, crate::clients::Client), PageError> {
-    let (pending, client) = flow::load_pending(state, jar, tx, now)
-        .await?
-        .ok_or_else(PageError::expired_login)?;
+    let (pending, client) = flow::load_pending(state, jar, tx, now).await?.ok_or_else(PageError::expired_login)?;
     let Stage::Consent { session_id } = &pending.stage else {
         return Err(PageError::expired_login());
     };
     let current = flow::current_session(state, jar, now).await?;
-    if current
-        .as_ref()
-        .is_none_or(|(session, _)| &session.id != session_id)
-    {
+    if current.as_ref().is_none_or(|(session, _)| &session.id != session_id) {
         return Err(PageError::expired_login());
     }
     Ok((pending, client))
@@ -95,8 +84,7 @@ pub async fn submit(
     let now = state.clock.now();
     let fallback = request::locale(&headers, None);
     if !csrf::verify(&state.csrf_key, &jar, &form.csrf_token) {
-        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf")
-            .render(&state, fallback);
+        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback);
     }
     let (pending, client) = match load(&state, &jar, &form.tx, now).await {
         Ok(found) => found,
@@ -116,27 +104,9 @@ pub async fn submit(
             .error("access_denied", "the user declined to share their identity")
             .into_response(&state);
     }
-    if let Err(error) = flow::grant_consent(
-        &state,
-        &account.id,
-        &client.client_id,
-        &pending.request.scopes,
-        now,
-    )
-    .await
+    if let Err(error) = flow::grant_consent(&state, &account.id, &client.client_id, &pending.request.scopes, now).await
     {
         return PageError::from(error).render(&state, fallback);
     }
-    flow::proceed(
-        &state,
-        jar,
-        &headers,
-        client,
-        pending.request,
-        session,
-        account,
-        true,
-        now,
-    )
-    .await
+    flow::proceed(&state, jar, &headers, client, pending.request, session, account, true, now).await
 }

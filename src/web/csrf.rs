@@ -16,19 +16,12 @@ pub fn ensure_browser(jar: CookieJar, secure: bool) -> (CookieJar, String) {
         return (jar, id);
     }
     let id = crypto::random_token();
-    let jar = jar.add(cookies::build(
-        BROWSER_COOKIE,
-        id.clone(),
-        secure,
-        Some(400 * 24 * 3600),
-    ));
+    let jar = jar.add(cookies::build(BROWSER_COOKIE, id.clone(), secure, Some(400 * 24 * 3600)));
     (jar, id)
 }
 
 pub fn browser_id(jar: &CookieJar) -> Option<String> {
-    jar.get(BROWSER_COOKIE)
-        .map(|c| c.value().to_string())
-        .filter(|v| v.len() >= 32)
+    jar.get(BROWSER_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() >= 32)
 }
 
 /// What the browser id binds server-side records to (stored hashed).
@@ -41,7 +34,5 @@ pub fn token(key: &[u8; 32], browser_id: &str) -> String {
 }
 
 pub fn verify(key: &[u8; 32], jar: &CookieJar, submitted: &str) -> bool {
-    browser_id(jar).is_some_and(|id| {
-        crypto::constant_time_eq(token(key, &id).as_bytes(), submitted.as_bytes())
-    })
+    browser_id(jar).is_some_and(|id| crypto::constant_time_eq(token(key, &id).as_bytes(), submitted.as_bytes()))
 }

@@ -25,9 +25,7 @@ impl Locale {
     /// The first supported of `ui_locales` (space-separated, by preference), else the
     /// best of `Accept-Language` by quality, else French.
     pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>) -> Self {
-        if let Some(found) =
-            ui_locales.and_then(|list| list.split_whitespace().find_map(Self::from_tag))
-        {
+        if let Some(found) = ui_locales.and_then(|list| list.split_whitespace().find_map(Self::from_tag)) {
             return found;
         }
         let mut ranked: Vec<(f32, Locale)> = accept_language
@@ -36,10 +34,8 @@ impl Locale {
             .filter_map(|item| {
                 let mut parts = item.split(';');
                 let locale = Self::from_tag(parts.next()?)?;
-                let quality = parts
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                let quality =
+                    parts.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
                 Some((quality, locale))
             })
             .collect();
@@ -55,10 +51,7 @@ mod tests {
     #[test]
     fn ui_locales_win_then_accept_language() {
         assert_eq!(Locale::negotiate(Some("de en-GB"), Some("fr")), Locale::En);
-        assert_eq!(
-            Locale::negotiate(None, Some("de, en;q=0.8, fr;q=0.9")),
-            Locale::Fr
-        );
+        assert_eq!(Locale::negotiate(None, Some("de, en;q=0.8, fr;q=0.9")), Locale::Fr);
         assert_eq!(Locale::negotiate(None, Some("en-US,en;q=0.9")), Locale::En);
         assert_eq!(Locale::negotiate(None, None), Locale::Fr);
     }

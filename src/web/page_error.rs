@@ -23,12 +23,7 @@ pub struct PageError {
 
 impl PageError {
     pub fn new(status: StatusCode, title: &'static str, message: &'static str) -> Self {
-        Self {
-            status,
-            title,
-            message,
-            detail: None,
-        }
+        Self { status, title, message, detail: None }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -37,28 +32,15 @@ impl PageError {
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "error_bad_request_title",
-            "error_bad_request",
-        )
-        .with_detail(detail)
+        Self::new(StatusCode::BAD_REQUEST, "error_bad_request_title", "error_bad_request").with_detail(detail)
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "error_internal_title",
-            "error_internal",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "error_internal_title", "error_internal")
     }
 
     pub fn expired_login() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "error_expired_title",
-            "error_expired",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "error_expired_title", "error_expired")
     }
 
     pub fn render(self, state: &AppState, locale: Locale) -> Response {
@@ -90,11 +72,7 @@ pub fn html_page(
         Ok(html) => (status, no_store_headers(), Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, template, "template failed to render");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Sésame: a page template failed; see the server log.",
-            )
-                .into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, "Sésame: a page template failed; see the server log.").into_response()
         }
     }
 }
@@ -109,9 +87,6 @@ pub fn no_store_headers() -> [(header::HeaderName, HeaderValue); 4] {
                 "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action *",
             ),
         ),
-        (
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
     ]
 }

@@ -63,75 +63,39 @@ impl Theme {
         let mut env = Environment::new();
         let loader_folder = folder.clone();
         env.set_loader(move |name| {
-            Ok(
-                read_file(loader_folder.as_ref(), &format!("templates/{name}"))
-                    .and_then(|b| String::from_utf8(b).ok()),
-            )
+            Ok(read_file(loader_folder.as_ref(), &format!("templates/{name}")).and_then(|b| String::from_utf8(b).ok()))
         });
         let mut messages = HashMap::new();
         for locale in Locale::ALL {
             let path = format!("i18n/{}.toml", locale.code());
-            let text = read_file(folder.as_ref(), &path)
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ThemeError::Invalid {
-                    name: config.name.clone(),
-                    message: format!("{path} is missing"),
-                })?;
-            let table: toml::Table = toml::from_str(&text).map_err(|e| ThemeError::Invalid {
-                name: config.name.clone(),
-                message: format!("{path}: {e}"),
+            let text = read_file(folder.as_ref(), &path).and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
+                ThemeError::Invalid { name: config.name.clone(), message: format!("{path} is missing") }
             })?;
-            let json = serde_json::to_value(table).map_err(|e| ThemeError::Invalid {
-                name: config.name.clone(),
-                message: format!("{path}: {e}"),
-            })?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| ThemeError::Invalid { name: config.name.clone(), message: format!("{path}: {e}") })?;
+            let json = serde_json::to_value(table)
+                .map_err(|e| ThemeError::Invalid { name: config.name.clone(), message: format!("{path}: {e}") })?;
             messages.insert(locale, json);
         }
-        let theme = Self {
-            env,
-            folder,
-            messages,
-        };
-        for template in [
-            "login.html",
-            "consent.html",
-            "error.html",
-            "form_post.html",
-            "home.html",
-        ] {
-            theme
-                .env
-                .get_template(template)
-                .map_err(|e| ThemeError::Invalid {
-                    name: config.name.clone(),
-                    message: format!("template {template}: {e}"),
-                })?;
+        let theme = Self { env, folder, messages };
+        for template in ["login.html", "consent.html", "error.html", "form_post.html", "home.html"] {
+            theme.env.get_template(template).map_err(|e| ThemeError::Invalid {
+                name: config.name.clone(),
+                message: format!("template {template}: {e}"),
+            })?;
         }
         Ok(theme)
     }
 
     /// One message in `locale`, for texts built outside templates.
     pub fn message(&self, locale: Locale, key: &str) -> String {
-        self.messages
-            .get(&locale)
-            .and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .unwrap_or(key)
-            .to_string()
+        self.messages.get(&locale).and_then(|m| m.get(key)).and_then(Value::as_str).unwrap_or(key).to_string()
     }
 
     /// Renders `template` with `context`, plus `t` (the messages) and `lang`.
-    pub fn render(
-        &self,
-        template: &str,
-        locale: Locale,
-        mut context: Value,
-    ) -> Result<String, minijinja::Error> {
+    pub fn render(&self, template: &str, locale: Locale, mut context: Value) -> Result<String, minijinja::Error> {
         if let Value::Object(map) = &mut context {
-            map.insert(
-                "t".into(),
-                self.messages.get(&locale).cloned().unwrap_or(Value::Null),
-            );
+            map.insert("t".into(), self.messages.get(&locale).cloned().unwrap_or(Value::Null));
             map.insert("lang".into(), Value::String(locale.code().into()));
         }
         self.env.get_template(template)?.render(Serde(context))
@@ -154,10 +118,7 @@ pub async fn static_asset(State(state): State<AppState>, Path(path): Path<String
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         bytes,
     )

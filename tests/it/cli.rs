@@ -15,14 +15,7 @@ fn sesame(dir: &std::path::Path) -> Command {
 
 fn output(command: &mut Command) -> (bool, String) {
     let out = command.output().expect("run sesame");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
@@ -33,16 +26,10 @@ fn import_then_administer_accounts_and_clients() {
     assert!(ok, "{text}");
     assert!(text.contains("accounts: 3 created"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["import", fixture]));
-    assert!(
-        ok && text.contains("accounts: 0 created, 0 updated, 3 unchanged"),
-        "{text}"
-    );
+    assert!(ok && text.contains("accounts: 0 created, 0 updated, 3 unchanged"), "{text}");
 
     let (ok, text) = output(sesame(dir.path()).args(["user", "list"]));
-    assert!(
-        ok && text.contains("pauline") && text.contains("archived"),
-        "{text}"
-    );
+    assert!(ok && text.contains("pauline") && text.contains("archived"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args([
         "user",
         "add",
@@ -62,37 +49,19 @@ fn import_then_administer_accounts_and_clients() {
         "--email",
         "NADIA@etude.example",
     ]));
-    assert!(
-        !ok && text.contains("email") && text.contains("already used"),
-        "{text}"
-    );
-    let (ok, text) =
-        output(sesame(dir.path()).args(["user", "set", "nadia", "--archived", "true"]));
+    assert!(!ok && text.contains("email") && text.contains("already used"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "set", "nadia", "--archived", "true"]));
     assert!(ok && text.contains("updated"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["user", "show", "NADIA"]));
     assert!(ok && text.contains("archived:      true"), "{text}");
 
-    let (ok, text) = output(sesame(dir.path()).args([
-        "client",
-        "add",
-        "new-app",
-        "--redirect-uri",
-        "https://new.example/cb",
-    ]));
+    let (ok, text) =
+        output(sesame(dir.path()).args(["client", "add", "new-app", "--redirect-uri", "https://new.example/cb"]));
     assert!(ok && text.contains("client secret (shown once"), "{text}");
-    let (ok, text) = output(sesame(dir.path()).args([
-        "client",
-        "add",
-        "bad-app",
-        "--redirect-uri",
-        "not a uri",
-    ]));
+    let (ok, text) = output(sesame(dir.path()).args(["client", "add", "bad-app", "--redirect-uri", "not a uri"]));
     assert!(!ok && text.contains("redirect_uris"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["client", "list"]));
-    assert!(
-        ok && text.contains("new-app") && text.contains("actes-web"),
-        "{text}"
-    );
+    assert!(ok && text.contains("new-app") && text.contains("actes-web"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["keys", "rotate"]));
     assert!(ok && text.contains("new current signing keys"), "{text}");
 }
@@ -101,27 +70,15 @@ fn import_then_administer_accounts_and_clients() {
 fn mistakes_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sesame.toml");
-    std::fs::write(
-        &config,
-        "listen = \"127.0.0.1:8080\"\nisuer = \"http://x\"\n",
-    )
-    .unwrap();
-    let (ok, text) =
-        output(sesame(dir.path()).args(["--config", config.to_str().unwrap(), "migrate"]));
+    std::fs::write(&config, "listen = \"127.0.0.1:8080\"\nisuer = \"http://x\"\n").unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["--config", config.to_str().unwrap(), "migrate"]));
     assert!(!ok && text.contains("isuer"), "{text}");
 
-    let (ok, text) = output(
-        sesame(dir.path())
-            .args(["migrate"])
-            .env("SESAME_LISTEN", "nowhere"),
-    );
+    let (ok, text) = output(sesame(dir.path()).args(["migrate"]).env("SESAME_LISTEN", "nowhere"));
     assert!(!ok && text.contains("listen"), "{text}");
 
-    let (ok, text) = output(
-        sesame(dir.path())
-            .args(["migrate"])
-            .env("SESAME_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
-    );
+    let (ok, text) =
+        output(sesame(dir.path()).args(["migrate"]).env("SESAME_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"));
     assert!(!ok && text.contains("cannot open the database"), "{text}");
 
     let bad = dir.path().join("bad.toml");

@@ -8,10 +8,7 @@ use crate::harness::TestServer;
 use crate::on_every_backend;
 use crate::rp::{self, Browser};
 
-on_every_backend!(
-    pauline_logs_in_to_the_demo_client,
-    shipped_import_files_load
-);
+on_every_backend!(pauline_logs_in_to_the_demo_client, shipped_import_files_load);
 
 async fn pauline_logs_in_to_the_demo_client(backend: crate::harness::Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -22,47 +19,23 @@ async fn pauline_logs_in_to_the_demo_client(backend: crate::harness::Backend) {
     let again = demo::seed(&server.state).await.unwrap();
     assert!(!again.changed(), "seeding twice changes nothing");
 
-    let client = rp::client(
-        &server,
-        demo::DEMO_CLIENT_ID,
-        Some(demo::DEMO_CLIENT_SECRET),
-        demo::DEMO_REDIRECT_URI,
-    )
-    .await;
+    let client =
+        rp::client(&server, demo::DEMO_CLIENT_ID, Some(demo::DEMO_CLIENT_SECRET), demo::DEMO_REDIRECT_URI).await;
     let browser = Browser::new();
     let request = rp::auth_request(&client, &["profile"], &[]);
-    let page = browser
-        .authorize(&server, &request.url, "Pauline", demo::DEMO_PASSWORD)
-        .await;
-    let tokens = rp::exchange(
-        &client,
-        &page.location_param("code").expect("a code"),
-        request.verifier,
-    )
-    .await
-    .unwrap();
-    let claims = tokens
-        .id_token()
-        .unwrap()
-        .claims(&client.id_token_verifier(), &request.nonce)
-        .unwrap();
-    assert_eq!(
-        claims.preferred_username().map(|u| u.as_str()),
-        Some("Pauline")
-    );
+    let page = browser.authorize(&server, &request.url, "Pauline", demo::DEMO_PASSWORD).await;
+    let tokens = rp::exchange(&client, &page.location_param("code").expect("a code"), request.verifier).await.unwrap();
+    let claims = tokens.id_token().unwrap().claims(&client.id_token_verifier(), &request.nonce).unwrap();
+    assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("Pauline"));
 
     let request = rp::auth_request(&client, &[], &[]);
-    let page = Browser::new()
-        .authorize(&server, &request.url, "SoniaAIT", demo::DEMO_PASSWORD)
-        .await;
+    let page = Browser::new().authorize(&server, &request.url, "SoniaAIT", demo::DEMO_PASSWORD).await;
     assert_eq!(page.status, 403, "SoniaAIT has no access to INOTACTE");
 }
 
 async fn shipped_import_files_load(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let conformance = include_str!("../../config/conformance-import.toml");
-    let report = sesame::import::import_text(&server.state, "conformance-import.toml", conformance)
-        .await
-        .unwrap();
+    let report = sesame::import::import_text(&server.state, "conformance-import.toml", conformance).await.unwrap();
     assert_eq!(report.clients, [2, 0, 0]);
 }

@@ -19,10 +19,7 @@ pub enum Backend {
 impl Backend {
     /// PostgreSQL when SESAME_TEST_POSTGRES_URL is set.
     pub fn postgres() -> Option<Self> {
-        std::env::var("SESAME_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .map(Backend::Postgres)
+        std::env::var("SESAME_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()).map(Backend::Postgres)
     }
 }
 
@@ -67,26 +64,19 @@ pub struct TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let (Some(name), Some(Backend::Postgres(admin_url))) =
-            (self.drop_database.take(), Backend::postgres())
-        else {
+        let (Some(name), Some(Backend::Postgres(admin_url))) = (self.drop_database.take(), Backend::postgres()) else {
             return;
         };
         self.server.task.abort();
         // Drop runs outside any runtime we may block: use a thread with its own.
         let _ = std::thread::spawn(move || {
             use sea_orm::ConnectionTrait;
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async {
                 if let Ok(admin) = sea_orm::Database::connect(admin_url.as_str()).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                     let _ = admin.close().await;
                 }
             });
@@ -102,13 +92,8 @@ pub async fn fresh_database(backend: &Backend, dir: &std::path::Path) -> String 
         Backend::Postgres(admin_url) => {
             use sea_orm::ConnectionTrait;
             let name = format!("sesame_t_{}", uuid::Uuid::new_v4().simple());
-            let admin = sea_orm::Database::connect(admin_url.as_str())
-                .await
-                .expect("connect to PostgreSQL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create a test database");
+            let admin = sea_orm::Database::connect(admin_url.as_str()).await.expect("connect to PostgreSQL");
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
             admin.close().await.ok();
             let mut url = url::Url::parse(admin_url).expect("SESAME_TEST_POSTGRES_URL is a URL");
             url.set_path(&format!("/{name}"));
@@ -150,42 +135,22 @@ impl TestServer {
         adjust: impl FnOnce(&mut Config),
         import_fixture: bool,
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let address = listener.local_addr().expect("local address");
         let mut config = test_config(dir.path(), database_url.clone());
         config.issuer = format!("http://{address}");
         adjust(&mut config);
         let clock = Arc::new(AdjustableClock::default());
-        let state = app::open_state(config, clock.clone())
-            .await
-            .expect("open the server state");
+        let state = app::open_state(config, clock.clone()).await.expect("open the server state");
         if import_fixture {
-            sesame::import::import_text(&state, "office.toml", FIXTURE)
-                .await
-                .expect("import the fixture");
+            sesame::import::import_text(&state, "office.toml", FIXTURE).await.expect("import the fixture");
         }
         let server = app::spawn_on(listener, state.clone()).expect("serve");
         let drop_database = database_url
             .starts_with("postgres")
-            .then(|| {
-                database_url
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            })
+            .then(|| database_url.rsplit('/').next().unwrap_or_default().to_string())
             .filter(|name| name.starts_with("sesame_t_"));
-        Self {
-            issuer: format!("http://{address}"),
-            state,
-            clock,
-            server,
-            database_url,
-            drop_database,
-            _dir: dir,
-        }
+        Self { issuer: format!("http://{address}"), state, clock, server, database_url, drop_database, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -9,5 +9,6 @@ mod rp;
 mod cli;
 mod demo;
 mod import;
+mod limits;
 mod oidcc;
 mod pages;

@@ -50,22 +50,12 @@ on_every_backend!(
 /// The claims of a JWT, without checking it (the RP library checks; this reads extras).
 fn payload(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 fn header(jwt: &str) -> Value {
     let part = jwt.split('.').next().unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 async fn oidcc_server(backend: crate::harness::Backend) {
@@ -73,35 +63,17 @@ async fn oidcc_server(backend: crate::harness::Backend) {
     let client = rp::actes_web(&server).await;
     let browser = Browser::new();
     let request = rp::auth_request(&client, &["email"], &[]);
-    let page = browser
-        .authorize(&server, &request.url, "pauline", "correct horse battery")
-        .await;
+    let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
     assert_eq!(page.status, 303, "{}", page.body);
-    assert!(
-        page.location
-            .as_deref()
-            .unwrap()
-            .starts_with("https://actes.example/callback?")
-    );
-    assert_eq!(
-        page.location_param("iss").as_deref(),
-        Some(server.issuer.as_str()),
-        "RFC 9207 iss"
-    );
-    assert_eq!(
-        page.location_param("state").as_deref(),
-        Some(request.state.secret().as_str())
-    );
+    assert!(page.location.as_deref().unwrap().starts_with("https://actes.example/callback?"));
+    assert_eq!(page.location_param("iss").as_deref(), Some(server.issuer.as_str()), "RFC 9207 iss");
+    assert_eq!(page.location_param("state").as_deref(), Some(request.state.secret().as_str()));
     let code = page.location_param("code").unwrap();
 
-    let tokens = rp::exchange(&client, &code, request.verifier)
-        .await
-        .expect("token response");
+    let tokens = rp::exchange(&client, &code, request.verifier).await.expect("token response");
     let id_token = tokens.id_token().expect("an ID token");
     let verifier = client.id_token_verifier();
-    let claims = id_token
-        .claims(&verifier, &request.nonce)
-        .expect("a valid ID token");
+    let claims = id_token.claims(&verifier, &request.nonce).expect("a valid ID token");
     let expected_hash = claims.access_token_hash().expect("at_hash");
     let actual_hash = AccessTokenHash::from_token(
         tokens.access_token(),
@@ -111,19 +83,12 @@ async fn oidcc_server(backend: crate::harness::Backend) {
     .unwrap();
     assert_eq!(expected_hash, &actual_hash);
     assert!(claims.auth_time().is_some());
-    assert_eq!(
-        claims.auth_context_ref().map(|a| a.as_str()),
-        Some("urn:sesame:loa:1fa")
-    );
+    assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some("urn:sesame:loa:1fa"));
     let raw = payload(&id_token.to_string());
     assert_eq!(raw["amr"], serde_json::json!(["pwd"]));
     assert!(raw["sid"].as_str().is_some_and(|s| !s.is_empty()));
     assert_eq!(raw["azp"], "actes-web");
-    assert_eq!(
-        header(&id_token.to_string())["alg"],
-        "RS256",
-        "RS256 is the default for ID tokens"
-    );
+    assert_eq!(header(&id_token.to_string())["alg"], "RS256", "RS256 is the default for ID tokens");
 
     let access = tokens.access_token().secret();
     assert_eq!(header(access)["typ"], "at+jwt", "RFC 9068 access token");
@@ -139,10 +104,7 @@ async fn oidcc_server(backend: crate::harness::Backend) {
         .await
         .expect("userinfo");
     assert_eq!(userinfo.subject(), claims.subject());
-    assert_eq!(
-        userinfo.email().map(|e| e.as_str()),
-        Some("pauline@etude.example")
-    );
+    assert_eq!(userinfo.email().map(|e| e.as_str()), Some("pauline@etude.example"));
 }
 
 async fn oidcc_codereuse(backend: crate::harness::Backend) {
@@ -151,15 +113,8 @@ async fn oidcc_codereuse(backend: crate::harness::Backend) {
     let browser = Browser::new();
     let (code, request) = rp::code_for_pauline(&server, &client, &browser, &[]).await;
     let verifier = request.verifier.secret().clone();
-    let tokens = rp::exchange(&client, &code, request.verifier)
-        .await
-        .unwrap();
-    let again = rp::exchange(
-        &client,
-        &code,
-        openidconnect::PkceCodeVerifier::new(verifier),
-    )
-    .await;
+    let tokens = rp::exchange(&client, &code, request.verifier).await.unwrap();
+    let again = rp::exchange(&client, &code, openidconnect::PkceCodeVerifier::new(verifier)).await;
     let error = again.unwrap_err();
     assert!(error.contains("invalid_grant"), "{error}");
     // What the first redemption issued is revoked (RFC 6749 4.1.2).
@@ -170,10 +125,7 @@ async fn oidcc_codereuse(backend: crate::harness::Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let audit = sesame::storage::entities::audit_event::Entity::find()
-        .all(&server.state.db)
-        .await
-        .unwrap();
+    let audit = sesame::storage::entities::audit_event::Entity::find().all(&server.state.db).await.unwrap();
     assert!(audit.iter().any(|e| e.event == "token.code_reuse"));
 }
 
@@ -185,18 +137,9 @@ async fn oidcc_prompt_none_not_logged_in(backend: crate::harness::Backend) {
     let request = rp::auth_request(&client, &[], &[("prompt", "none")]);
     let page = Browser::new().get(&request.url).await;
     assert_eq!(page.status, 303);
-    assert_eq!(
-        page.location_param("error").as_deref(),
-        Some("login_required")
-    );
-    assert_eq!(
-        page.location_param("state").as_deref(),
-        Some(request.state.secret().as_str())
-    );
-    assert_eq!(
-        page.location_param("iss").as_deref(),
-        Some(server.issuer.as_str())
-    );
+    assert_eq!(page.location_param("error").as_deref(), Some("login_required"));
+    assert_eq!(page.location_param("state").as_deref(), Some(request.state.secret().as_str()));
+    assert_eq!(page.location_param("iss").as_deref(), Some(server.issuer.as_str()));
 }
 
 async fn oidcc_prompt_none_logged_in(backend: crate::harness::Backend) {
@@ -207,14 +150,8 @@ async fn oidcc_prompt_none_logged_in(backend: crate::harness::Backend) {
     let request = rp::auth_request(&client, &[], &[("prompt", "none")]);
     let page = browser.get(&request.url).await;
     let code = page.location_param("code").expect("a code without login");
-    let tokens = rp::exchange(&client, &code, request.verifier)
-        .await
-        .unwrap();
-    tokens
-        .id_token()
-        .unwrap()
-        .claims(&client.id_token_verifier(), &request.nonce)
-        .unwrap();
+    let tokens = rp::exchange(&client, &code, request.verifier).await.unwrap();
+    tokens.id_token().unwrap().claims(&client.id_token_verifier(), &request.nonce).unwrap();
 }
 
 async fn oidcc_prompt_login(backend: crate::harness::Backend) {
@@ -233,29 +170,12 @@ async fn oidcc_prompt_login(backend: crate::harness::Backend) {
     server.clock.advance(5);
     let request = rp::auth_request(&client, &[], &[("prompt", "login")]);
     let page = browser.get(&request.url).await;
-    assert!(
-        page.location.as_deref().unwrap().starts_with("/login"),
-        "prompt=login asks again"
-    );
-    let page = browser
-        .login(
-            &server,
-            page.location.as_deref().unwrap(),
-            "pauline",
-            "correct horse battery",
-        )
-        .await;
+    assert!(page.location.as_deref().unwrap().starts_with("/login"), "prompt=login asks again");
+    let page = browser.login(&server, page.location.as_deref().unwrap(), "pauline", "correct horse battery").await;
     let code = page.location_param("code").unwrap();
-    let tokens = rp::exchange(&client, &code, request.verifier)
-        .await
-        .unwrap();
-    let auth_time = tokens
-        .id_token()
-        .unwrap()
-        .claims(&client.id_token_verifier(), &request.nonce)
-        .unwrap()
-        .auth_time()
-        .unwrap();
+    let tokens = rp::exchange(&client, &code, request.verifier).await.unwrap();
+    let auth_time =
+        tokens.id_token().unwrap().claims(&client.id_token_verifier(), &request.nonce).unwrap().auth_time().unwrap();
     assert!(auth_time > first_auth, "a fresh authentication");
 }
 
@@ -267,31 +187,10 @@ async fn oidcc_max_age_1(backend: crate::harness::Backend) {
     server.clock.advance(2);
     let request = rp::auth_request(&client, &[], &[("max_age", "1")]);
     let page = browser.get(&request.url).await;
-    assert!(
-        page.location.as_deref().unwrap().starts_with("/login"),
-        "max_age exceeded: log in again"
-    );
-    let page = browser
-        .login(
-            &server,
-            page.location.as_deref().unwrap(),
-            "pauline",
-            "correct horse battery",
-        )
-        .await;
-    let tokens = rp::exchange(
-        &client,
-        &page.location_param("code").unwrap(),
-        request.verifier,
-    )
-    .await
-    .unwrap();
-    let claims = tokens
-        .id_token()
-        .unwrap()
-        .claims(&client.id_token_verifier(), &request.nonce)
-        .unwrap()
-        .clone();
+    assert!(page.location.as_deref().unwrap().starts_with("/login"), "max_age exceeded: log in again");
+    let page = browser.login(&server, page.location.as_deref().unwrap(), "pauline", "correct horse battery").await;
+    let tokens = rp::exchange(&client, &page.location_param("code").unwrap(), request.verifier).await.unwrap();
+    let claims = tokens.id_token().unwrap().claims(&client.id_token_verifier(), &request.nonce).unwrap().clone();
     let now = server.clock_now();
     assert!(claims.auth_time().unwrap().timestamp() >= now - 1);
 }
@@ -312,20 +211,10 @@ async fn oidcc_max_age_10000(backend: crate::harness::Backend) {
     server.clock.advance(2);
     let request = rp::auth_request(&client, &[], &[("max_age", "10000")]);
     let page = browser.get(&request.url).await;
-    let tokens = rp::exchange(
-        &client,
-        &page.location_param("code").expect("no new login"),
-        request.verifier,
-    )
-    .await
-    .unwrap();
-    let auth_time = tokens
-        .id_token()
-        .unwrap()
-        .claims(&client.id_token_verifier(), &request.nonce)
-        .unwrap()
-        .auth_time()
-        .unwrap();
+    let tokens =
+        rp::exchange(&client, &page.location_param("code").expect("no new login"), request.verifier).await.unwrap();
+    let auth_time =
+        tokens.id_token().unwrap().claims(&client.id_token_verifier(), &request.nonce).unwrap().auth_time().unwrap();
     assert_eq!(auth_time, first_auth);
 }
 
@@ -335,18 +224,13 @@ async fn oidcc_ensure_registered_redirect_uri(backend: crate::harness::Backend) 
         .get(&server.url("/authorize?client_id=actes-web&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=code&scope=openid&state=s"))
         .await;
     assert_eq!(page.status, 400);
-    assert!(
-        page.location.is_none(),
-        "never redirect to an unregistered URI"
-    );
+    assert!(page.location.is_none(), "never redirect to an unregistered URI");
     assert!(page.body.contains("evil.example"), "the page names the URI");
 }
 
 async fn oidcc_ensure_redirect_uri_in_authorization_request(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
-    let page = Browser::new()
-        .get(&server.url("/authorize?client_id=actes-web&response_type=code&scope=openid"))
-        .await;
+    let page = Browser::new().get(&server.url("/authorize?client_id=actes-web&response_type=code&scope=openid")).await;
     assert_eq!(page.status, 400);
     assert!(page.location.is_none());
 }
@@ -354,13 +238,12 @@ async fn oidcc_ensure_redirect_uri_in_authorization_request(backend: crate::harn
 async fn oidcc_response_type_missing(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let page = Browser::new()
-        .get(&server.url("/authorize?client_id=actes-web&redirect_uri=https%3A%2F%2Factes.example%2Fcallback&scope=openid&state=xyz"))
+        .get(&server.url(
+            "/authorize?client_id=actes-web&redirect_uri=https%3A%2F%2Factes.example%2Fcallback&scope=openid&state=xyz",
+        ))
         .await;
     assert_eq!(page.status, 303);
-    assert_eq!(
-        page.location_param("error").as_deref(),
-        Some("invalid_request")
-    );
+    assert_eq!(page.location_param("error").as_deref(), Some("invalid_request"));
     assert_eq!(page.location_param("state").as_deref(), Some("xyz"));
 }
 
@@ -369,12 +252,7 @@ async fn access_token(server: &TestServer, scopes: &[&str]) -> String {
     let client = rp::actes_web(server).await;
     let browser = Browser::new();
     let (code, request) = rp::code_for_pauline(server, &client, &browser, scopes).await;
-    rp::exchange(&client, &code, request.verifier)
-        .await
-        .unwrap()
-        .access_token()
-        .secret()
-        .clone()
+    rp::exchange(&client, &code, request.verifier).await.unwrap().access_token().secret().clone()
 }
 
 async fn oidcc_userinfo_get(backend: crate::harness::Backend) {
@@ -396,17 +274,9 @@ async fn oidcc_userinfo_get(backend: crate::harness::Backend) {
 async fn oidcc_userinfo_post_header(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let token = access_token(&server, &["profile"]).await;
-    let response = reqwest::Client::new()
-        .post(server.url("/userinfo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = reqwest::Client::new().post(server.url("/userinfo")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["family_name"],
-        "Martin"
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["family_name"], "Martin");
 }
 
 async fn oidcc_userinfo_post_body(backend: crate::harness::Backend) {
@@ -419,10 +289,7 @@ async fn oidcc_userinfo_post_body(backend: crate::harness::Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["name"],
-        "Pauline Martin"
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["name"], "Pauline Martin");
 }
 
 async fn oidcc_scope_email(backend: crate::harness::Backend) {
@@ -455,10 +322,7 @@ async fn oidcc_scope_profile_phone_address(backend: crate::harness::Backend) {
         .await
         .unwrap();
     assert_eq!(body["phone_number"], "+33612345678", "stored in E.164");
-    assert_eq!(
-        body["address"]["formatted"],
-        "1 place du Notariat, 75001 Paris"
-    );
+    assert_eq!(body["address"]["formatted"], "1 place du Notariat, 75001 Paris");
     assert!(body["updated_at"].is_i64());
 }
 
@@ -467,48 +331,23 @@ async fn oidcc_id_token_hint(backend: crate::harness::Backend) {
     let client = rp::actes_web(&server).await;
     let browser = Browser::new();
     let (code, first) = rp::code_for_pauline(&server, &client, &browser, &[]).await;
-    let id_token = rp::exchange(&client, &code, first.verifier)
-        .await
-        .unwrap()
-        .id_token()
-        .unwrap()
-        .to_string();
+    let id_token = rp::exchange(&client, &code, first.verifier).await.unwrap().id_token().unwrap().to_string();
 
-    let request = rp::auth_request(
-        &client,
-        &[],
-        &[("prompt", "none"), ("id_token_hint", &id_token)],
-    );
+    let request = rp::auth_request(&client, &[], &[("prompt", "none"), ("id_token_hint", &id_token)]);
     let page = browser.get(&request.url).await;
-    assert!(
-        page.location_param("code").is_some(),
-        "the hinted user is logged in: {:?}",
-        page.location
-    );
+    assert!(page.location_param("code").is_some(), "the hinted user is logged in: {:?}", page.location);
 
     // Another browser, logged in as someone else: the hint does not match.
     let other = Browser::new();
     let emilie = rp::auth_request(&client, &[], &[]);
-    other
-        .authorize(&server, &emilie.url, "emilie", "emilie password 1")
-        .await;
-    let request = rp::auth_request(
-        &client,
-        &[],
-        &[("prompt", "none"), ("id_token_hint", &id_token)],
-    );
+    other.authorize(&server, &emilie.url, "emilie", "emilie password 1").await;
+    let request = rp::auth_request(&client, &[], &[("prompt", "none"), ("id_token_hint", &id_token)]);
     let page = other.get(&request.url).await;
-    assert_eq!(
-        page.location_param("error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(page.location_param("error").as_deref(), Some("login_required"));
 
     let request = rp::auth_request(&client, &[], &[("id_token_hint", "not.a.token")]);
     let page = browser.get(&request.url).await;
-    assert_eq!(
-        page.location_param("error").as_deref(),
-        Some("invalid_request")
-    );
+    assert_eq!(page.location_param("error").as_deref(), Some("invalid_request"));
 }
 
 async fn oidcc_ensure_post_request_succeeds(backend: crate::harness::Backend) {
@@ -518,52 +357,22 @@ async fn oidcc_ensure_post_request_succeeds(backend: crate::harness::Backend) {
     rp::code_for_pauline(&server, &client, &browser, &[]).await;
     let request = rp::auth_request(&client, &[], &[]);
     let url = url::Url::parse(&request.url).unwrap();
-    let form: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let response = browser
-        .http
-        .post(server.url("/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let form: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let response = browser.http.post(server.url("/authorize")).form(&form).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    rp::exchange(&client, &code, request.verifier)
-        .await
-        .expect("tokens from a POSTed request");
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    rp::exchange(&client, &code, request.verifier).await.expect("tokens from a POSTed request");
 }
 
 async fn oidcc_ensure_request_with_unknown_parameter_succeeds(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let client = rp::actes_web(&server).await;
     let browser = Browser::new();
-    let request = rp::auth_request(
-        &client,
-        &[],
-        &[
-            ("extra", "foobar"),
-            ("display", "page"),
-            ("ui_locales", "en"),
-        ],
-    );
-    let page = browser
-        .authorize(&server, &request.url, "pauline", "correct horse battery")
-        .await;
-    let code = page
-        .location_param("code")
-        .expect("unknown parameters are ignored");
-    rp::exchange(&client, &code, request.verifier)
-        .await
-        .unwrap();
+    let request = rp::auth_request(&client, &[], &[("extra", "foobar"), ("display", "page"), ("ui_locales", "en")]);
+    let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let code = page.location_param("code").expect("unknown parameters are ignored");
+    rp::exchange(&client, &code, request.verifier).await.unwrap();
 }
 
 async fn oidcc_ensure_request_object_refused(backend: crate::harness::Backend) {
@@ -571,42 +380,23 @@ async fn oidcc_ensure_request_object_refused(backend: crate::harness::Backend) {
     let client = rp::actes_web(&server).await;
     let request = rp::auth_request(&client, &[], &[("request", "eyJhbGciOiJub25lIn0.e30.")]);
     let page = Browser::new().get(&request.url).await;
-    assert_eq!(
-        page.location_param("error").as_deref(),
-        Some("request_not_supported")
-    );
+    assert_eq!(page.location_param("error").as_deref(), Some("request_not_supported"));
 }
 
 async fn oidcc_server_client_secret_post(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
-    let client = rp::client(
-        &server,
-        "compta-web",
-        Some("compta-web-secret-0123456789"),
-        "https://compta.example/callback",
-    )
-    .await
-    .set_auth_type(AuthType::RequestBody);
+    let client =
+        rp::client(&server, "compta-web", Some("compta-web-secret-0123456789"), "https://compta.example/callback")
+            .await
+            .set_auth_type(AuthType::RequestBody);
     let browser = Browser::new();
     let request = rp::auth_request(&client, &[], &[]);
-    let page = browser
-        .authorize(&server, &request.url, "pauline", "correct horse battery")
-        .await;
-    let tokens = rp::exchange(
-        &client,
-        &page.location_param("code").unwrap(),
-        request.verifier,
-    )
-    .await
-    .expect("client_secret_post");
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
-    tokens
-        .id_token()
-        .unwrap()
-        .claims(&verifier, &request.nonce)
-        .expect("an ES256 ID token for this client");
+    let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let tokens = rp::exchange(&client, &page.location_param("code").unwrap(), request.verifier)
+        .await
+        .expect("client_secret_post");
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    tokens.id_token().unwrap().claims(&verifier, &request.nonce).expect("an ES256 ID token for this client");
 }
 
 async fn oidcc_response_mode_form_post(backend: crate::harness::Backend) {
@@ -614,21 +404,14 @@ async fn oidcc_response_mode_form_post(backend: crate::harness::Backend) {
     let client = rp::actes_web(&server).await;
     let browser = Browser::new();
     let request = rp::auth_request(&client, &[], &[("response_mode", "form_post")]);
-    let page = browser
-        .authorize(&server, &request.url, "pauline", "correct horse battery")
-        .await;
+    let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("method=\"post\""));
     assert!(crate::rp::unescape(&page.body).contains("action=\"https://actes.example/callback\""));
     let code = page.field("code").expect("the code in a hidden field");
-    assert_eq!(
-        page.field("state").as_deref(),
-        Some(request.state.secret().as_str())
-    );
+    assert_eq!(page.field("state").as_deref(), Some(request.state.secret().as_str()));
     assert_eq!(page.field("iss").as_deref(), Some(server.issuer.as_str()));
-    rp::exchange(&client, &code, request.verifier)
-        .await
-        .unwrap();
+    rp::exchange(&client, &code, request.verifier).await.unwrap();
 }
 
 async fn oidcc_ensure_redirect_uri_query_matches_exactly(backend: crate::harness::Backend) {
@@ -642,15 +425,8 @@ async fn oidcc_ensure_redirect_uri_query_matches_exactly(backend: crate::harness
     .await;
     let browser = Browser::new();
     let request = rp::auth_request(&registered, &[], &[]);
-    let page = browser
-        .authorize(&server, &request.url, "pauline", "correct horse battery")
-        .await;
-    assert!(
-        page.location
-            .as_deref()
-            .unwrap()
-            .starts_with("https://actes.example/callback?tenant=paris&code=")
-    );
+    let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    assert!(page.location.as_deref().unwrap().starts_with("https://actes.example/callback?tenant=paris&code="));
     let altered = rp::client(
         &server,
         "actes-web",
@@ -664,47 +440,21 @@ async fn oidcc_ensure_redirect_uri_query_matches_exactly(backend: crate::harness
 
 async fn public_client_requires_pkce_and_gets_eddsa_id_token(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
-    let client = rp::client(
-        &server,
-        "actes-desktop",
-        None,
-        "http://127.0.0.1:7777/callback",
-    )
-    .await;
+    let client = rp::client(&server, "actes-desktop", None, "http://127.0.0.1:7777/callback").await;
     let browser = Browser::new();
     let without_pkce = server.url("/authorize?client_id=actes-desktop&redirect_uri=http%3A%2F%2F127.0.0.1%3A7777%2Fcallback&response_type=code&scope=openid");
     let page = browser.get(&without_pkce).await;
-    assert_eq!(
-        page.location_param("error").as_deref(),
-        Some("invalid_request")
-    );
-    assert!(
-        page.location_param("error_description")
-            .unwrap()
-            .contains("PKCE")
-    );
+    assert_eq!(page.location_param("error").as_deref(), Some("invalid_request"));
+    assert!(page.location_param("error_description").unwrap().contains("PKCE"));
 
     let request = rp::auth_request(&client, &[], &[]);
-    let page = browser
-        .authorize(&server, &request.url, "pauline", "correct horse battery")
-        .await;
-    let tokens = rp::exchange(
-        &client,
-        &page.location_param("code").unwrap(),
-        request.verifier,
-    )
-    .await
-    .expect("public client");
+    let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let tokens =
+        rp::exchange(&client, &page.location_param("code").unwrap(), request.verifier).await.expect("public client");
     let id_token = tokens.id_token().unwrap().to_string();
     assert_eq!(header(&id_token)["alg"], "EdDSA");
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
-    tokens
-        .id_token()
-        .unwrap()
-        .claims(&verifier, &request.nonce)
-        .expect("an EdDSA ID token that verifies");
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
+    tokens.id_token().unwrap().claims(&verifier, &request.nonce).expect("an EdDSA ID token that verifies");
 }
 
 async fn pkce_plain_and_wrong_verifier_are_refused(backend: crate::harness::Backend) {
@@ -713,19 +463,11 @@ async fn pkce_plain_and_wrong_verifier_are_refused(backend: crate::harness::Back
     let browser = Browser::new();
     let plain = server.url("/authorize?client_id=actes-web&redirect_uri=https%3A%2F%2Factes.example%2Fcallback&response_type=code&scope=openid&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghij123&code_challenge_method=plain");
     let page = browser.get(&plain).await;
-    assert_eq!(
-        page.location_param("error").as_deref(),
-        Some("invalid_request")
-    );
+    assert_eq!(page.location_param("error").as_deref(), Some("invalid_request"));
 
     let (code, _request) = rp::code_for_pauline(&server, &client, &browser, &[]).await;
     let wrong = openidconnect::PkceCodeVerifier::new("x".repeat(50));
-    assert!(
-        rp::exchange(&client, &code, wrong)
-            .await
-            .unwrap_err()
-            .contains("invalid_grant")
-    );
+    assert!(rp::exchange(&client, &code, wrong).await.unwrap_err().contains("invalid_grant"));
 }
 
 async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harness::Backend) {
@@ -743,17 +485,9 @@ async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harnes
         .await
         .unwrap();
     assert_eq!(wrong_secret.status(), 401);
-    assert!(
-        wrong_secret.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic")
-    );
+    assert!(wrong_secret.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     assert_eq!(wrong_secret.headers()["cache-control"], "no-store");
-    assert_eq!(
-        wrong_secret.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    assert_eq!(wrong_secret.json::<Value>().await.unwrap()["error"], "invalid_client");
 
     let wrong_method = http
         .post(server.url("/token"))
@@ -766,11 +500,7 @@ async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harnes
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        wrong_method.status(),
-        401,
-        "actes-web registered client_secret_basic"
-    );
+    assert_eq!(wrong_method.status(), 401, "actes-web registered client_secret_basic");
 
     let unknown_grant = http
         .post(server.url("/token"))
@@ -780,10 +510,7 @@ async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harnes
         .await
         .unwrap();
     assert_eq!(unknown_grant.status(), 400);
-    assert_eq!(
-        unknown_grant.json::<Value>().await.unwrap()["error"],
-        "unsupported_grant_type"
-    );
+    assert_eq!(unknown_grant.json::<Value>().await.unwrap()["error"], "unsupported_grant_type");
 
     let bad_code = http
         .post(server.url("/token"))
@@ -797,10 +524,7 @@ async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harnes
         .await
         .unwrap();
     assert_eq!(bad_code.status(), 400);
-    assert_eq!(
-        bad_code.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_eq!(bad_code.json::<Value>().await.unwrap()["error"], "invalid_grant");
 
     let json_body = http
         .post(server.url("/token"))
@@ -809,10 +533,7 @@ async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harnes
         .await
         .unwrap();
     assert_eq!(json_body.status(), 400);
-    assert_eq!(
-        json_body.json::<Value>().await.unwrap()["error"],
-        "invalid_request"
-    );
+    assert_eq!(json_body.json::<Value>().await.unwrap()["error"], "invalid_request");
 }
 
 async fn single_sign_on_across_applications(backend: crate::harness::Backend) {
@@ -821,22 +542,14 @@ async fn single_sign_on_across_applications(backend: crate::harness::Backend) {
     let browser = Browser::new();
     let (code, first) = rp::code_for_pauline(&server, &actes, &browser, &[]).await;
     let first_tokens = rp::exchange(&actes, &code, first.verifier).await.unwrap();
-    let compta = rp::client(
-        &server,
-        "compta-web",
-        Some("compta-web-secret-0123456789"),
-        "https://compta.example/callback",
-    )
-    .await
-    .set_auth_type(AuthType::RequestBody);
+    let compta =
+        rp::client(&server, "compta-web", Some("compta-web-secret-0123456789"), "https://compta.example/callback")
+            .await
+            .set_auth_type(AuthType::RequestBody);
     let request = rp::auth_request(&compta, &[], &[]);
     let page = browser.get(&request.url).await;
-    let code = page
-        .location_param("code")
-        .expect("no second password prompt");
-    let tokens = rp::exchange(&compta, &code, request.verifier)
-        .await
-        .unwrap();
+    let code = page.location_param("code").expect("no second password prompt");
+    let tokens = rp::exchange(&compta, &code, request.verifier).await.unwrap();
     let sid = |t: &str| payload(t)["sid"].clone();
     assert_eq!(
         sid(&tokens.id_token().unwrap().to_string()),
@@ -847,159 +560,66 @@ async fn single_sign_on_across_applications(backend: crate::harness::Backend) {
 
 async fn consent_for_third_party_client(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
-    let client = rp::client(
-        &server,
-        "partner-portal",
-        Some("partner-portal-secret-0123"),
-        "https://partner.example/cb",
-    )
-    .await;
+    let client =
+        rp::client(&server, "partner-portal", Some("partner-portal-secret-0123"), "https://partner.example/cb").await;
     let browser = Browser::new();
 
     let request = rp::auth_request(&client, &["email"], &[]);
-    let page = browser
-        .authorize(&server, &request.url, "pauline", "correct horse battery")
-        .await;
-    assert!(
-        page.location.as_deref().unwrap().starts_with("/consent"),
-        "{:?}",
-        page.location
-    );
-    let consent = browser
-        .get(&server.url(page.location.as_deref().unwrap()))
-        .await;
+    let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    assert!(page.location.as_deref().unwrap().starts_with("/consent"), "{:?}", page.location);
+    let consent = browser.get(&server.url(page.location.as_deref().unwrap())).await;
     assert!(consent.body.contains("Partner portal"));
-    let (csrf, tx) = (
-        consent.field("csrf_token").unwrap(),
-        consent.field("tx").unwrap(),
-    );
-    let denied = browser
-        .post(
-            &server.url("/consent"),
-            &[("csrf_token", &csrf), ("tx", &tx), ("decision", "deny")],
-        )
-        .await;
-    assert_eq!(
-        denied.location_param("error").as_deref(),
-        Some("access_denied")
-    );
+    let (csrf, tx) = (consent.field("csrf_token").unwrap(), consent.field("tx").unwrap());
+    let denied =
+        browser.post(&server.url("/consent"), &[("csrf_token", &csrf), ("tx", &tx), ("decision", "deny")]).await;
+    assert_eq!(denied.location_param("error").as_deref(), Some("access_denied"));
 
     let request = rp::auth_request(&client, &["email"], &[("prompt", "none")]);
-    assert_eq!(
-        browser
-            .get(&request.url)
-            .await
-            .location_param("error")
-            .as_deref(),
-        Some("consent_required")
-    );
+    assert_eq!(browser.get(&request.url).await.location_param("error").as_deref(), Some("consent_required"));
 
     let request = rp::auth_request(&client, &["email"], &[]);
     let page = browser.get(&request.url).await;
-    let consent = browser
-        .get(&server.url(page.location.as_deref().unwrap()))
-        .await;
-    let (csrf, tx) = (
-        consent.field("csrf_token").unwrap(),
-        consent.field("tx").unwrap(),
-    );
-    let allowed = browser
-        .post(
-            &server.url("/consent"),
-            &[("csrf_token", &csrf), ("tx", &tx), ("decision", "allow")],
-        )
-        .await;
-    let code = allowed
-        .location_param("code")
-        .expect("a code after consent");
-    let tokens = rp::exchange(&client, &code, request.verifier)
-        .await
-        .unwrap();
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]);
-    tokens
-        .id_token()
-        .unwrap()
-        .claims(&verifier, &request.nonce)
-        .expect("a PS256 ID token");
+    let consent = browser.get(&server.url(page.location.as_deref().unwrap())).await;
+    let (csrf, tx) = (consent.field("csrf_token").unwrap(), consent.field("tx").unwrap());
+    let allowed =
+        browser.post(&server.url("/consent"), &[("csrf_token", &csrf), ("tx", &tx), ("decision", "allow")]).await;
+    let code = allowed.location_param("code").expect("a code after consent");
+    let tokens = rp::exchange(&client, &code, request.verifier).await.unwrap();
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::RsaSsaPssSha256]);
+    tokens.id_token().unwrap().claims(&verifier, &request.nonce).expect("a PS256 ID token");
     // Replaying the consent form does nothing more.
-    let replay = browser
-        .post(
-            &server.url("/consent"),
-            &[("csrf_token", &csrf), ("tx", &tx), ("decision", "allow")],
-        )
-        .await;
+    let replay =
+        browser.post(&server.url("/consent"), &[("csrf_token", &csrf), ("tx", &tx), ("decision", "allow")]).await;
     assert_eq!(replay.status, 400);
 
     let request = rp::auth_request(&client, &["email"], &[]);
-    assert!(
-        browser
-            .get(&request.url)
-            .await
-            .location_param("code")
-            .is_some(),
-        "consent remembered"
-    );
+    assert!(browser.get(&request.url).await.location_param("code").is_some(), "consent remembered");
     let request = rp::auth_request(&client, &["email"], &[("prompt", "consent")]);
-    assert!(
-        browser
-            .get(&request.url)
-            .await
-            .location
-            .unwrap()
-            .starts_with("/consent"),
-        "prompt=consent asks again"
-    );
+    assert!(browser.get(&request.url).await.location.unwrap().starts_with("/consent"), "prompt=consent asks again");
 }
 
 async fn account_without_access_is_refused(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
-    let compta = rp::client(
-        &server,
-        "compta-web",
-        Some("compta-web-secret-0123456789"),
-        "https://compta.example/callback",
-    )
-    .await;
+    let compta =
+        rp::client(&server, "compta-web", Some("compta-web-secret-0123456789"), "https://compta.example/callback")
+            .await;
     let browser = Browser::new();
     let request = rp::auth_request(&compta, &[], &[]);
-    let page = browser
-        .authorize(&server, &request.url, "emilie", "emilie password 1")
-        .await;
+    let page = browser.authorize(&server, &request.url, "emilie", "emilie password 1").await;
     assert_eq!(page.status, 403);
-    assert!(
-        page.body.contains("iNot Comptabilité"),
-        "the page names the application"
-    );
-    assert!(
-        page.body.contains("error=access_denied"),
-        "a way back that tells the client"
-    );
+    assert!(page.body.contains("iNot Comptabilité"), "the page names the application");
+    assert!(page.body.contains("error=access_denied"), "a way back that tells the client");
     let request = rp::auth_request(&compta, &[], &[("prompt", "none")]);
-    assert_eq!(
-        browser
-            .get(&request.url)
-            .await
-            .location_param("error")
-            .as_deref(),
-        Some("access_denied")
-    );
+    assert_eq!(browser.get(&request.url).await.location_param("error").as_deref(), Some("access_denied"));
 }
 
 async fn archived_account_cannot_log_in(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let client = rp::actes_web(&server).await;
     let request = rp::auth_request(&client, &[], &[("ui_locales", "en")]);
-    let page = Browser::new()
-        .authorize(&server, &request.url, "archived", "archived password 1")
-        .await;
+    let page = Browser::new().authorize(&server, &request.url, "archived", "archived password 1").await;
     assert_eq!(page.status, 403);
-    assert!(
-        page.body.contains("This account is disabled"),
-        "{}",
-        page.body
-    );
+    assert!(page.body.contains("This account is disabled"), "{}", page.body);
 }
 
 async fn repeated_failures_lock_the_account(backend: crate::harness::Backend) {
@@ -1010,24 +630,18 @@ async fn repeated_failures_lock_the_account(backend: crate::harness::Backend) {
     let start = browser.get(&request.url).await;
     let login_path = start.location.unwrap();
     for attempt in 1..=5 {
-        let page = browser
-            .login(&server, &login_path, "Pauline", "wrong password")
-            .await;
+        let page = browser.login(&server, &login_path, "Pauline", "wrong password").await;
         let expected = if attempt < 5 { 401 } else { 429 };
         assert_eq!(page.status, expected, "attempt {attempt}");
         if attempt < 5 {
             assert!(page.body.contains("Wrong username or password"));
         }
     }
-    let page = browser
-        .login(&server, &login_path, "pauline", "correct horse battery")
-        .await;
+    let page = browser.login(&server, &login_path, "pauline", "correct horse battery").await;
     assert_eq!(page.status, 429, "locked even with the right password");
     assert!(page.body.contains("locked"));
     server.clock.advance(301);
-    let page = browser
-        .login(&server, &login_path, "pauline", "correct horse battery")
-        .await;
+    let page = browser.login(&server, &login_path, "pauline", "correct horse battery").await;
     assert_eq!(page.status, 303, "unlocked after the lockout");
     assert!(page.location_param("code").is_some());
 }
@@ -1038,27 +652,18 @@ async fn login_form_without_csrf_token_is_refused(backend: crate::harness::Backe
     let browser = Browser::new();
     let request = rp::auth_request(&client, &[], &[]);
     let start = browser.get(&request.url).await;
-    let form = browser
-        .get(&server.url(start.location.as_deref().unwrap()))
-        .await;
+    let form = browser.get(&server.url(start.location.as_deref().unwrap())).await;
     let tx = form.field("tx").unwrap();
     let forged = browser
         .post(
             &server.url("/login"),
-            &[
-                ("csrf_token", "forged"),
-                ("tx", &tx),
-                ("username", "pauline"),
-                ("password", "correct horse battery"),
-            ],
+            &[("csrf_token", "forged"), ("tx", &tx), ("username", "pauline"), ("password", "correct horse battery")],
         )
         .await;
     assert_eq!(forged.status, 403);
     // Another browser cannot complete this browser's login request.
     let other = Browser::new();
-    let page = other
-        .get(&server.url(start.location.as_deref().unwrap()))
-        .await;
+    let page = other.get(&server.url(start.location.as_deref().unwrap())).await;
     assert_eq!(page.status, 400);
 }
 
@@ -1067,58 +672,22 @@ async fn userinfo_rejects_bad_tokens(backend: crate::harness::Backend) {
     let http = reqwest::Client::new();
     let missing = http.get(server.url("/userinfo")).send().await.unwrap();
     assert_eq!(missing.status(), 401);
-    assert_eq!(
-        missing.headers()["www-authenticate"],
-        "Bearer realm=\"sesame\""
-    );
-    let bad = http
-        .get(server.url("/userinfo"))
-        .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer realm=\"sesame\"");
+    let bad = http.get(server.url("/userinfo")).bearer_auth("not-a-token").send().await.unwrap();
     assert_eq!(bad.status(), 401);
-    assert!(
-        bad.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("error=\"invalid_token\"")
-    );
+    assert!(bad.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
     let token = access_token(&server, &[]).await;
     server.clock.advance(601);
-    let expired = http
-        .get(server.url("/userinfo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        expired.status(),
-        401,
-        "expired after tokens.access_token_ttl"
-    );
+    let expired = http.get(server.url("/userinfo")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(expired.status(), 401, "expired after tokens.access_token_ttl");
     let id_token_as_access = {
         server.clock.advance(-601);
         let client = rp::actes_web(&server).await;
         let (code, request) = rp::code_for_pauline(&server, &client, &Browser::new(), &[]).await;
-        rp::exchange(&client, &code, request.verifier)
-            .await
-            .unwrap()
-            .id_token()
-            .unwrap()
-            .to_string()
+        rp::exchange(&client, &code, request.verifier).await.unwrap().id_token().unwrap().to_string()
     };
-    let wrong_type = http
-        .get(server.url("/userinfo"))
-        .bearer_auth(&id_token_as_access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        wrong_type.status(),
-        401,
-        "an ID token is not an access token"
-    );
+    let wrong_type = http.get(server.url("/userinfo")).bearer_auth(&id_token_as_access).send().await.unwrap();
+    assert_eq!(wrong_type.status(), 401, "an ID token is not an access token");
 }
 
 async fn repeated_parameter_is_refused(backend: crate::harness::Backend) {

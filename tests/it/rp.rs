@@ -4,9 +4,8 @@
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, HttpRequest, HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
 use reqwest::redirect::Policy;
 
@@ -18,14 +17,9 @@ pub struct HttpError(String);
 
 /// The RP's HTTP client for openidconnect: reqwest, never following redirects.
 pub async fn http_client(request: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .map_err(|e| HttpError(e.to_string()))?;
+    let client = reqwest::Client::builder().redirect(Policy::none()).build().map_err(|e| HttpError(e.to_string()))?;
     let (parts, body) = request.into_parts();
-    let mut builder = client
-        .request(parts.method, parts.uri.to_string())
-        .body(body);
+    let mut builder = client.request(parts.method, parts.uri.to_string()).body(body);
     for (name, value) in &parts.headers {
         builder = builder.header(name, value);
     }
@@ -34,38 +28,20 @@ pub async fn http_client(request: HttpRequest) -> Result<HttpResponse, HttpError
     for (name, value) in response.headers() {
         out = out.header(name, value);
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| HttpError(e.to_string()))?;
-    out.body(body.to_vec())
-        .map_err(|e| HttpError(e.to_string()))
+    let body = response.bytes().await.map_err(|e| HttpError(e.to_string()))?;
+    out.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
 }
 
-pub type Client = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
+pub type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 pub async fn discover(server: &TestServer) -> CoreProviderMetadata {
-    CoreProviderMetadata::discover_async(
-        IssuerUrl::new(server.issuer.clone()).unwrap(),
-        &http_client,
-    )
-    .await
-    .expect("discovery")
+    CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http_client)
+        .await
+        .expect("discovery")
 }
 
-pub async fn client(
-    server: &TestServer,
-    client_id: &str,
-    secret: Option<&str>,
-    redirect_uri: &str,
-) -> Client {
+pub async fn client(server: &TestServer, client_id: &str, secret: Option<&str>, redirect_uri: &str) -> Client {
     let metadata = discover(server).await;
     CoreClient::from_provider_metadata(
         metadata,
@@ -77,13 +53,7 @@ pub async fn client(
 
 /// The client of the fixture's `actes-web` application.
 pub async fn actes_web(server: &TestServer) -> Client {
-    client(
-        server,
-        "actes-web",
-        Some("actes-web-secret-0123456789"),
-        "https://actes.example/callback",
-    )
-    .await
+    client(server, "actes-web", Some("actes-web-secret-0123456789"), "https://actes.example/callback").await
 }
 
 pub struct AuthRequest {
@@ -97,11 +67,7 @@ pub struct AuthRequest {
 pub fn auth_request(client: &Client, scopes: &[&str], extra: &[(&str, &str)]) -> AuthRequest {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .set_pkce_challenge(challenge);
     for scope in scopes {
         request = request.add_scope(Scope::new(scope.to_string()));
@@ -110,12 +76,7 @@ pub fn auth_request(client: &Client, scopes: &[&str], extra: &[(&str, &str)]) ->
         request = request.add_extra_param(*name, *value);
     }
     let (url, state, nonce) = request.url();
-    AuthRequest {
-        url: url.to_string(),
-        state,
-        nonce,
-        verifier,
-    }
+    AuthRequest { url: url.to_string(), state, nonce, verifier }
 }
 
 pub async fn exchange(
@@ -157,35 +118,20 @@ impl Page {
 
     pub fn location_param(&self, name: &str) -> Option<String> {
         let location = url::Url::parse(self.location.as_deref()?).ok()?;
-        location
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        location.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 }
 
 impl Browser {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .build()
-            .unwrap();
+        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
         Self { http }
     }
 
     async fn page(response: reqwest::Response) -> Page {
         let status = response.status();
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Page {
-            status,
-            location,
-            body: response.text().await.unwrap_or_default(),
-        }
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        Page { status, location, body: response.text().await.unwrap_or_default() }
     }
 
     pub async fn get(&self, url: &str) -> Page {
@@ -198,41 +144,22 @@ impl Browser {
 
     /// Opens an authorization URL; when Sésame asks for a login, fills in the form.
     /// Returns the page that leaves Sésame (a redirect to the client) or the last page.
-    pub async fn authorize(
-        &self,
-        server: &TestServer,
-        url: &str,
-        username: &str,
-        password: &str,
-    ) -> Page {
+    pub async fn authorize(&self, server: &TestServer, url: &str, username: &str, password: &str) -> Page {
         let page = self.get(url).await;
         match page.location.as_deref() {
-            Some(location) if location.starts_with("/login") => {
-                self.login(server, location, username, password).await
-            }
+            Some(location) if location.starts_with("/login") => self.login(server, location, username, password).await,
             _ => page,
         }
     }
 
-    pub async fn login(
-        &self,
-        server: &TestServer,
-        login_path: &str,
-        username: &str,
-        password: &str,
-    ) -> Page {
+    pub async fn login(&self, server: &TestServer, login_path: &str, username: &str, password: &str) -> Page {
         let form = self.get(&server.url(login_path)).await;
         assert_eq!(form.status, 200, "login page: {}", form.body);
         let csrf = form.field("csrf_token").expect("csrf_token field");
         let tx = form.field("tx").expect("tx field");
         self.post(
             &server.url("/login"),
-            &[
-                ("csrf_token", &csrf),
-                ("tx", &tx),
-                ("username", username),
-                ("password", password),
-            ],
+            &[("csrf_token", &csrf), ("tx", &tx), ("username", username), ("password", password)],
         )
         .await
     }
@@ -246,18 +173,9 @@ pub async fn code_for_pauline(
     scopes: &[&str],
 ) -> (String, AuthRequest) {
     let request = auth_request(client, scopes, &[]);
-    let page = browser
-        .authorize(server, &request.url, "pauline", "correct horse battery")
-        .await;
-    assert_eq!(
-        page.status, 303,
-        "expected a redirect to the client: {}",
-        page.body
-    );
-    assert_eq!(
-        page.location_param("state").as_deref(),
-        Some(request.state.secret().as_str())
-    );
+    let page = browser.authorize(server, &request.url, "pauline", "correct horse battery").await;
+    assert_eq!(page.status, 303, "expected a redirect to the client: {}", page.body);
+    assert_eq!(page.location_param("state").as_deref(), Some(request.state.secret().as_str()));
     let code = page.location_param("code").expect("a code in the redirect");
     (code, request)
 }
