@@ -93,6 +93,49 @@ fn render_form(
     html_page(state, locale, "login.html", context, status)
 }
 
+/// What the login form is redrawn with after a refusal.
+struct Refusal {
+    message: String,
+    status: StatusCode,
+    /// The audit event, when the refusal is a security decision worth recording.
+    audit: Option<(&'static str, Option<String>)>,
+}
+
+/// Why a correct-looking submission does not log the user in, if it does not.
+fn refusal_of(outcome: &LoginOutcome, state: &AppState, locale: Locale) -> Option<Refusal> {
+    let message = |key: &str| state.theme.message(locale, key);
+    Some(match outcome {
+        LoginOutcome::Success(_) => return None,
+        LoginOutcome::WrongCredentials { account_id } => Refusal {
+            message: message("login_wrong_credentials"),
+            status: StatusCode::UNAUTHORIZED,
+            audit: Some(("login.failure", account_id.clone())),
+        },
+        LoginOutcome::Locked { account_id, retry_after } => Refusal {
+            message: message("login_locked").replace("{minutes}", &((retry_after + 59) / 60).to_string()),
+            status: StatusCode::TOO_MANY_REQUESTS,
+            audit: Some(("login.locked", Some(account_id.clone()))),
+        },
+        LoginOutcome::Archived { account_id } => Refusal {
+            message: message("login_archived"),
+            status: StatusCode::FORBIDDEN,
+            audit: Some(("login.archived", Some(account_id.clone()))),
+        },
+    })
+}
+
+async fn audit_login(
+    state: &AppState,
+    now: i64,
+    event: &'static str,
+    account_id: Option<&str>,
+    client: &Client,
+    ip: &ClientIp,
+) {
+    let event = AuditEvent { event, account_id, client_id: Some(&client.client_id), ip: ip.0.as_deref(), detail: None };
+    audit::record(&state.db, now, event).await;
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -111,33 +154,17 @@ pub async fn submit(
         Err(error) => return PageError::from(error).render(&state, fallback_locale),
     };
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
-    if let Some(ip) = &ip.0
-        && let Err(wait) = state.limits.login_per_ip.hit(ip, now)
+    let redraw = |message: String, status: StatusCode| {
+        render_form(&state, &jar, locale, &pending, &client, &form.username, Some(message), status)
+    };
+    if let Some(address) = &ip.0
+        && let Err(wait) = state.limits.login_per_ip.hit(address, now)
     {
         let message = state.theme.message(locale, "login_rate_limited").replace("{seconds}", &wait.to_string());
-        return render_form(
-            &state,
-            &jar,
-            locale,
-            &pending,
-            &client,
-            &form.username,
-            Some(message),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        return redraw(message, StatusCode::TOO_MANY_REQUESTS);
     }
     if form.username.trim().is_empty() || form.password.is_empty() {
-        let message = state.theme.message(locale, "login_missing_fields");
-        return render_form(
-            &state,
-            &jar,
-            locale,
-            &pending,
-            &client,
-            &form.username,
-            Some(message),
-            StatusCode::BAD_REQUEST,
-        );
+        return redraw(state.theme.message(locale, "login_missing_fields"), StatusCode::BAD_REQUEST);
     }
     let outcome = password_login::verify_password(
         &state.db,
@@ -152,94 +179,39 @@ pub async fn submit(
         Ok(outcome) => outcome,
         Err(error) => return PageError::from(error).render(&state, locale),
     };
-    let refuse = |message_key: &str, event: &'static str, account_id: Option<String>, status: StatusCode| {
-        let state = state.clone();
-        let jar = jar.clone();
-        let message = state.theme.message(locale, message_key);
-        let ip = ip.0.clone();
-        let client_id = client.client_id.clone();
-        let pending = pending.clone();
-        let client = client.clone();
-        let username = form.username.clone();
-        async move {
-            audit::record(
-                &state.db,
-                now,
-                AuditEvent {
-                    event,
-                    account_id: account_id.as_deref(),
-                    client_id: Some(&client_id),
-                    ip: ip.as_deref(),
-                    ..Default::default()
-                },
-            )
-            .await;
-            render_form(&state, &jar, locale, &pending, &client, &username, Some(message), status)
+    if let Some(refusal) = refusal_of(&outcome, &state, locale) {
+        if let Some((event, account_id)) = &refusal.audit {
+            audit_login(&state, now, event, account_id.as_deref(), &client, &ip).await;
         }
-    };
-    let account = match outcome {
-        LoginOutcome::Success(account) => *account,
-        LoginOutcome::WrongCredentials { account_id } => {
-            return refuse("login_wrong_credentials", "login.failure", account_id, StatusCode::UNAUTHORIZED).await;
-        }
-        LoginOutcome::Locked { account_id, retry_after } => {
-            let minutes = (retry_after + 59) / 60;
-            let message = state.theme.message(locale, "login_locked").replace("{minutes}", &minutes.to_string());
-            audit::record(
-                &state.db,
-                now,
-                AuditEvent {
-                    event: "login.locked",
-                    account_id: Some(&account_id),
-                    client_id: Some(&client.client_id),
-                    ip: ip.0.as_deref(),
-                    ..Default::default()
-                },
-            )
-            .await;
-            return render_form(
-                &state,
-                &jar,
-                locale,
-                &pending,
-                &client,
-                &form.username,
-                Some(message),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-        }
-        LoginOutcome::Archived { account_id } => {
-            return refuse("login_archived", "login.archived", Some(account_id), StatusCode::FORBIDDEN).await;
-        }
-    };
-    match flow::take_pending(&state, &pending.id).await {
-        Ok(true) => {}
-        Ok(false) => return PageError::expired_login().render(&state, locale),
-        Err(error) => return PageError::from(error).render(&state, locale),
+        return redraw(refusal.message, refusal.status);
     }
-    // A login replaces the browser's previous session (prompt=login, max_age, another user).
-    if let Some(previous) = jar.get(&state.config.session.cookie_name)
-        && let Err(error) = session::delete(&state.db, &crate::crypto::token_hash(previous.value())).await
-    {
-        return PageError::from(error).render(&state, locale);
+    let LoginOutcome::Success(account) = outcome else { return PageError::internal().render(&state, locale) };
+    match start_session(&state, &jar, &pending, &account, now).await {
+        Ok(token) => {
+            audit_login(&state, now, "login.success", Some(&account.id), &client, &ip).await;
+            let cookie =
+                cookies::build(&state.config.session.cookie_name, token.0, state.config.secure_cookies(), None);
+            flow::proceed(&state, jar.add(cookie), &headers, client, pending.request, token.1, *account, false, now)
+                .await
+        }
+        Err(error) => error.render(&state, locale),
     }
-    let (token, session) =
-        match session::create(&state.db, &account.id, &["pwd"], acr::PASSWORD, now, &state.config.session).await {
-            Ok(created) => created,
-            Err(error) => return PageError::from(error).render(&state, locale),
-        };
-    audit::record(
-        &state.db,
-        now,
-        AuditEvent {
-            event: "login.success",
-            account_id: Some(&account.id),
-            client_id: Some(&client.client_id),
-            ip: ip.0.as_deref(),
-            ..Default::default()
-        },
-    )
-    .await;
-    let jar = jar.add(cookies::build(&state.config.session.cookie_name, token, state.config.secure_cookies(), None));
-    flow::proceed(&state, jar, &headers, client, pending.request, session, account, false, now).await
+}
+
+/// Consumes the pending request and opens a session in place of the browser's previous
+/// one (prompt=login, max_age, another user); returns the cookie token and the session.
+async fn start_session(
+    state: &AppState,
+    jar: &CookieJar,
+    pending: &Pending,
+    account: &crate::accounts::Account,
+    now: i64,
+) -> Result<(String, session::Session), PageError> {
+    if !flow::take_pending(state, &pending.id).await? {
+        return Err(PageError::expired_login());
+    }
+    if let Some(previous) = jar.get(&state.config.session.cookie_name) {
+        session::delete(&state.db, &crate::crypto::token_hash(previous.value())).await?;
+    }
+    Ok(session::create(&state.db, &account.id, &["pwd"], acr::PASSWORD, now, &state.config.session).await?)
 }
