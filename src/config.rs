@@ -258,23 +258,29 @@ impl Config {
     }
 }
 
-/// Figment's messages name the key and the file; keep them, add what to do.
+/// One line per problem: the key, where it came from, and what is wrong with it.
 fn describe_figment_error(error: figment::Error) -> ConfigError {
-    let mut parts = Vec::new();
-    for e in error {
-        let mut text = e.to_string();
-        if !e.path.is_empty() {
-            text = format!("key `{}`: {text}", e.path.join("."));
-        }
-        if let Some(metadata) = &e.metadata {
-            text.push_str(&format!(" (from {})", metadata.name));
-            if let Some(source) = &metadata.source {
-                text.push_str(&format!(" {source}"));
+    let problems: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let source = match &e.metadata {
+                Some(metadata) => match &metadata.source {
+                    Some(figment::Source::File(path)) => format!(" in {}", path.display()),
+                    _ => format!(" in {}", metadata.name),
+                },
+                None => String::new(),
+            };
+            match &e.kind {
+                figment::error::Kind::UnknownField(field, expected) => {
+                    let key =
+                        e.path.iter().take(e.path.len().saturating_sub(1)).chain([field]).cloned().collect::<Vec<_>>();
+                    format!("unknown key `{}`{source}; the keys here are: {}", key.join("."), expected.join(", "))
+                }
+                kind => format!("key `{}`{source}: {kind}", e.path.join(".")),
             }
-        }
-        parts.push(text);
-    }
-    ConfigError::Invalid(parts.join("; "))
+        })
+        .collect();
+    ConfigError::Invalid(problems.join("; "))
 }
 
 #[cfg(test)]

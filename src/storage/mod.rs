@@ -12,8 +12,8 @@ pub type Db = DatabaseConnection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot open the database at {url}: {source}")]
-    Connect { url: String, source: DbErr },
+    #[error("cannot open the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
     #[error("database migration failed: {0}")]
     Migrate(DbErr),
     #[error("cannot create the data directory {path}: {source}")]
@@ -36,7 +36,7 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(5))
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
@@ -44,7 +44,19 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    Database::connect(options).await.map_err(|source| StorageError::Connect { url: redact(url), source })
+    Database::connect(options)
+        .await
+        .map_err(|source| StorageError::Connect { url: redact(url), reason: explain(&source) })
+}
+
+/// A connection error in words an operator can act on.
+fn explain(error: &DbErr) -> String {
+    let text = error.to_string();
+    if text.contains("pool timed out") {
+        "no answer from the database server within 5 seconds: is it running, and are the host and port right?".into()
+    } else {
+        text
+    }
 }
 
 /// Brings the schema up to date; safe to run on every start and from several nodes.
