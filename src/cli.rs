@@ -365,7 +365,10 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
                 id_token_signed_response_alg: Some(
                     fields.id_token_alg.unwrap_or_else(|| current.id_token_alg.as_str().to_string()),
                 ),
+                access_token_signed_response_alg: current.access_token_alg.map(|a| a.as_str().to_string()),
                 backchannel_logout_uri: current.backchannel_logout_uri,
+                jwks: current.jwks,
+                jwks_uri: current.jwks_uri,
             };
             let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
             println!(

@@ -12,17 +12,20 @@ use crate::storage::{Db, entities::client};
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A signed JWT assertion with a key of the client's JWKS (RFC 7523).
+    PrivateKeyJwt,
     /// A public client (a desktop or single-page application): PKCE is required.
     None,
 }
 
 impl AuthMethod {
-    pub const SUPPORTED: [&'static str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+    pub const SUPPORTED: [&'static str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
 
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             "none" => Some(Self::None),
             _ => None,
         }
@@ -32,12 +35,13 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
 }
 
-pub const SUPPORTED_GRANTS: [&str; 1] = ["authorization_code"];
+pub const SUPPORTED_GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
@@ -53,7 +57,12 @@ pub struct Client {
     pub auth_method: AuthMethod,
     pub first_party: bool,
     pub id_token_alg: SigningAlg,
+    /// The client's own choice of access-token algorithm, else the server's.
+    pub access_token_alg: Option<SigningAlg>,
     pub backchannel_logout_uri: Option<String>,
+    /// Public keys for private_key_jwt: a JWK Set by value, or where to fetch it.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 impl Client {
@@ -80,6 +89,9 @@ impl From<client::Model> for Client {
                 .as_deref()
                 .and_then(SigningAlg::parse)
                 .unwrap_or(SigningAlg::Rs256),
+            access_token_alg: row.access_token_signed_response_alg.as_deref().and_then(SigningAlg::parse),
+            jwks: row.jwks.as_deref().and_then(|text| serde_json::from_str(text).ok()),
+            jwks_uri: row.jwks_uri,
             client_id: row.client_id,
             application_id: row.application_id,
             name: row.name,
@@ -115,7 +127,10 @@ pub struct ClientInput {
     pub token_endpoint_auth_method: Option<String>,
     pub first_party: bool,
     pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 /// Client secrets are long random values: a keyed hash is as safe as a password hash
@@ -155,7 +170,7 @@ fn validate_uri(field: &str, uri: &str) -> Result<(), DomainError> {
 }
 
 impl ClientInput {
-    fn validate(&self) -> Result<(AuthMethod, Option<SigningAlg>), DomainError> {
+    fn validate(&self) -> Result<(AuthMethod, Option<SigningAlg>, Option<SigningAlg>), DomainError> {
         if self.client_id.trim().is_empty()
             || self.client_id.len() > 128
             || !self.client_id.chars().all(|c| c.is_ascii_graphic() && c != ':')
@@ -175,9 +190,20 @@ impl ClientInput {
             validate_uri("backchannel_logout_uri", uri)?;
         }
         for grant in &self.grant_types {
-            if !SUPPORTED_GRANTS.contains(&grant.as_str()) && grant != "refresh_token" {
-                return Err(DomainError::invalid("grant_types", format!("`{grant}` is not a supported grant type")));
+            if !SUPPORTED_GRANTS.contains(&grant.as_str()) {
+                return Err(DomainError::invalid(
+                    "grant_types",
+                    format!("`{grant}` is not one of {}", SUPPORTED_GRANTS.join(", ")),
+                ));
             }
+        }
+        if let Some(uri) = &self.jwks_uri {
+            validate_uri("jwks_uri", uri)?;
+        }
+        if let Some(jwks) = &self.jwks
+            && !jwks.get("keys").is_some_and(serde_json::Value::is_array)
+        {
+            return Err(DomainError::invalid("jwks", "a JWK Set is an object with a `keys` list"));
         }
         let method = match &self.token_endpoint_auth_method {
             None => AuthMethod::ClientSecretBasic,
@@ -188,9 +214,25 @@ impl ClientInput {
                 )
             })?,
         };
+        let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
         match (method, &self.secret) {
             (AuthMethod::None, Some(_)) => {
                 return Err(DomainError::invalid("secret", "a public client (method none) has no secret"));
+            }
+            (AuthMethod::PrivateKeyJwt, Some(_)) => {
+                return Err(DomainError::invalid(
+                    "secret",
+                    "a private_key_jwt client proves itself with its keys, not a secret",
+                ));
+            }
+            (AuthMethod::PrivateKeyJwt, None) if !has_keys || (self.jwks.is_some() && self.jwks_uri.is_some()) => {
+                return Err(DomainError::invalid(
+                    "jwks",
+                    "a private_key_jwt client needs `jwks` or `jwks_uri` (one of them)",
+                ));
+            }
+            (AuthMethod::None, None) if self.grant_types.iter().any(|g| g == "client_credentials") => {
+                return Err(DomainError::invalid("grant_types", "a public client cannot use client_credentials"));
             }
             (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
                 return Err(DomainError::invalid(
@@ -216,7 +258,16 @@ impl ClientInput {
                 )
             })?),
         };
-        Ok((method, alg))
+        let access_alg = match &self.access_token_signed_response_alg {
+            None => None,
+            Some(name) => Some(SigningAlg::parse(name).ok_or_else(|| {
+                DomainError::invalid(
+                    "access_token_signed_response_alg",
+                    format!("`{name}` is not one of RS256, PS256, ES256, EdDSA"),
+                )
+            })?),
+        };
+        Ok((method, alg, access_alg))
     }
 }
 
@@ -251,7 +302,7 @@ pub async fn upsert(
     input: ClientInput,
     now: i64,
 ) -> Result<(Client, Change), DomainError> {
-    let (method, alg) = input.validate()?;
+    let (method, alg, access_alg) = input.validate()?;
     let application = match &input.application {
         None => None,
         Some(code) => Some(
@@ -285,9 +336,10 @@ pub async fn upsert(
         token_endpoint_auth_method: method.as_str().to_string(),
         first_party: input.first_party,
         id_token_signed_response_alg: alg.map(|a| a.as_str().to_string()),
+        access_token_signed_response_alg: access_alg.map(|a| a.as_str().to_string()),
         backchannel_logout_uri: input.backchannel_logout_uri.clone(),
-        jwks: None,
-        jwks_uri: None,
+        jwks: input.jwks.as_ref().map(|jwks| jwks.to_string()),
+        jwks_uri: input.jwks_uri.clone(),
         created_at: now,
         updated_at: now,
     };

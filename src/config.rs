@@ -37,6 +37,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub login: LoginConfig,
     pub rate_limits: RateLimitConfig,
+    pub janitor: JanitorConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,8 +57,15 @@ pub struct TokenConfig {
     pub id_token_ttl: i64,
     /// How long a login started at the authorization endpoint may take.
     pub authorization_request_ttl: i64,
-    /// Algorithm of access tokens (ES256, RS256, PS256, EdDSA).
+    /// Algorithm of access tokens (ES256, RS256, PS256, EdDSA); a client may choose its own.
     pub access_token_alg: String,
+    /// A refresh token unused for this long expires (each rotation pushes it back).
+    pub refresh_token_ttl: i64,
+    /// A refresh token family ends this long after the login, rotated or not.
+    pub refresh_token_max_lifetime: i64,
+    /// Seconds during which a just-rotated refresh token may be presented again by the
+    /// same client (two tabs refreshing at once) without being taken for a theft.
+    pub refresh_token_reuse_grace: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +104,21 @@ pub struct RateLimitConfig {
     pub client_auth_failures_per_minute: u32,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JanitorConfig {
+    /// Seconds between two sweeps of expired rows; 0 turns the janitor off on this node.
+    pub interval: u64,
+    /// Days audit events are kept.
+    pub audit_retention_days: i64,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        Self { interval: 300, audit_retention_days: 400 }
+    }
+}
+
 impl Default for RateLimitConfig {
     fn default() -> Self {
         Self { login_per_ip_per_minute: 30, client_auth_failures_per_minute: 20 }
@@ -117,6 +140,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             login: LoginConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            janitor: JanitorConfig::default(),
         }
     }
 }
@@ -135,6 +159,9 @@ impl Default for TokenConfig {
             id_token_ttl: 3600,
             authorization_request_ttl: 1800,
             access_token_alg: "ES256".into(),
+            refresh_token_ttl: 14 * 86_400,
+            refresh_token_max_lifetime: 90 * 86_400,
+            refresh_token_reuse_grace: 10,
         }
     }
 }
@@ -208,6 +235,8 @@ impl Config {
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
             ("tokens.authorization_request_ttl", self.tokens.authorization_request_ttl),
+            ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
+            ("tokens.refresh_token_max_lifetime", self.tokens.refresh_token_max_lifetime),
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.max_lifetime", self.session.max_lifetime),
             ("login.lockout_seconds", self.login.lockout_seconds),

@@ -57,7 +57,11 @@ pub struct ClientEntry {
     #[serde(default)]
     pub first_party: bool,
     pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// A JWK Set as a TOML table, or as JSON text.
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,7 +207,16 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             token_endpoint_auth_method: entry.token_endpoint_auth_method,
             first_party: entry.first_party,
             id_token_signed_response_alg: entry.id_token_signed_response_alg,
+            access_token_signed_response_alg: entry.access_token_signed_response_alg,
             backchannel_logout_uri: entry.backchannel_logout_uri,
+            jwks: match entry.jwks {
+                Some(Value::String(text)) => Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| entry_error(DomainError::invalid("jwks", e.to_string())))?,
+                ),
+                other => other,
+            },
+            jwks_uri: entry.jwks_uri,
         };
         let (_, change) = clients::upsert(&txn, &state.client_secrets, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.clients, change);

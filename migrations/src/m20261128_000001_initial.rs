@@ -27,7 +27,7 @@ impl MigrationTrait for Migration {
     }
 }
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 14] = [
     "applications",
     "accounts",
     "account_access",
@@ -35,7 +35,10 @@ const TABLES: [&str; 11] = [
     "sessions",
     "authorization_requests",
     "authorization_codes",
-    "issued_tokens",
+    "revocations",
+    "refresh_tokens",
+    "session_clients",
+    "used_assertions",
     "consents",
     "signing_keys",
     "audit_events",
@@ -108,6 +111,7 @@ fn tables() -> Vec<TableCreateStatement> {
             .col(string("token_endpoint_auth_method"))
             .col(boolean("first_party"))
             .col(string_null("id_token_signed_response_alg"))
+            .col(string_null("access_token_signed_response_alg"))
             .col(text_null("backchannel_logout_uri"))
             .col(text_null("jwks"))
             .col(text_null("jwks_uri"))
@@ -165,16 +169,43 @@ fn tables() -> Vec<TableCreateStatement> {
             .col(big_integer("expires_at"))
             .col(big_integer_null("used_at"))
             .to_owned(),
+        // Access tokens are not stored (signing one must not cost a write); what is
+        // revoked before it expires is listed here by key: `jti:…`, `grant:…` (all tokens
+        // of a code or refresh family), `sid:…` (of a session), `sub:…` (of an account).
+        Table::create().table("revocations").col(string("key").primary_key()).col(big_integer("expires_at")).to_owned(),
         Table::create()
-            .table("issued_tokens")
-            .col(string("jti").primary_key())
-            .col(string("kind"))
+            .table("refresh_tokens")
+            .col(string("id").primary_key())
+            .col(string_uniq("token_hash"))
+            .col(string("grant_id"))
             .col(string("client_id"))
-            .col(string_null("account_id"))
-            .col(string_null("code_hash"))
-            .col(big_integer("issued_at"))
+            .col(string("account_id"))
+            .col(string_null("session_id"))
+            .col(boolean("offline"))
+            .col(text("scope"))
+            .col(big_integer("auth_time"))
+            .col(string("acr"))
+            .col(text("amr"))
+            .col(string("sid"))
+            .col(big_integer("created_at"))
             .col(big_integer("expires_at"))
+            .col(big_integer("grant_expires_at"))
+            .col(big_integer_null("rotated_at"))
             .col(boolean("revoked"))
+            .to_owned(),
+        // Which clients received tokens in a session: they are told when it ends.
+        Table::create()
+            .table("session_clients")
+            .col(string("session_id"))
+            .col(string("client_id"))
+            .col(big_integer("created_at"))
+            .primary_key(Index::create().col("session_id").col("client_id"))
+            .to_owned(),
+        // `jti` of client assertions (private_key_jwt), kept until they expire: single use.
+        Table::create()
+            .table("used_assertions")
+            .col(string("key").primary_key())
+            .col(big_integer("expires_at"))
             .to_owned(),
         Table::create()
             .table("consents")
@@ -229,7 +260,11 @@ fn indexes() -> Vec<IndexCreateStatement> {
             .table("authorization_codes")
             .col("expires_at")
             .to_owned(),
-        Index::create().name("ix_issued_tokens_code").table("issued_tokens").col("code_hash").to_owned(),
+        Index::create().name("ix_revocations_expires").table("revocations").col("expires_at").to_owned(),
+        Index::create().name("ix_refresh_tokens_grant").table("refresh_tokens").col("grant_id").to_owned(),
+        Index::create().name("ix_refresh_tokens_session").table("refresh_tokens").col("session_id").to_owned(),
+        Index::create().name("ix_refresh_tokens_expires").table("refresh_tokens").col("expires_at").to_owned(),
+        Index::create().name("ix_used_assertions_expires").table("used_assertions").col("expires_at").to_owned(),
         Index::create().name("ix_audit_events_at").table("audit_events").col("at").to_owned(),
     ]
 }

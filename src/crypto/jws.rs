@@ -153,19 +153,88 @@ impl SigningKey {
         }
     }
 
-    fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> bool {
+    /// The public half, to check signatures.
+    pub fn verifying_key(&self) -> VerifyingKey {
         let public = match &self.material {
-            KeyMaterial::Rsa(pair) => pair.public_key().as_ref().to_vec(),
-            KeyMaterial::Ec(pair) => pair.public_key().as_ref().to_vec(),
-            KeyMaterial::Ed(pair) => pair.public_key().as_ref().to_vec(),
+            KeyMaterial::Rsa(pair) => PublicKey::RsaDer(pair.public_key().as_ref().to_vec()),
+            KeyMaterial::Ec(pair) => PublicKey::EcPoint(pair.public_key().as_ref().to_vec()),
+            KeyMaterial::Ed(pair) => PublicKey::Ed25519(pair.public_key().as_ref().to_vec()),
         };
+        VerifyingKey { kid: Some(self.kid.clone()), alg: self.alg, public }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum PublicKey {
+    /// RSAPublicKey (PKCS#1) DER.
+    RsaDer(Vec<u8>),
+    /// Modulus and exponent, big-endian, from a JWK.
+    RsaComponents {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    /// Uncompressed P-256 point.
+    EcPoint(Vec<u8>),
+    Ed25519(Vec<u8>),
+}
+
+/// A public key that checks signatures of one algorithm: ours, or a client's from its JWKS.
+#[derive(Debug, Clone)]
+pub struct VerifyingKey {
+    pub kid: Option<String>,
+    pub alg: SigningAlg,
+    public: PublicKey,
+}
+
+impl VerifyingKey {
+    /// A key from a JWK (RFC 7517) of type RSA, EC P-256 or OKP Ed25519. `alg` is the
+    /// JWK's own when it has one, else the algorithm the JWS header announces.
+    pub fn from_jwk(jwk: &Value, header_alg: SigningAlg) -> Option<Self> {
+        let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+        let bytes = |name: &str| field(name).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
+        if field("use").is_some_and(|u| u != "sig") {
+            return None;
+        }
+        let alg = match field("alg") {
+            Some(name) => SigningAlg::parse(name)?,
+            None => header_alg,
+        };
+        let public = match (field("kty")?, alg) {
+            ("RSA", SigningAlg::Rs256 | SigningAlg::Ps256) => {
+                PublicKey::RsaComponents { n: bytes("n")?, e: bytes("e")? }
+            }
+            ("EC", SigningAlg::Es256) if field("crv") == Some("P-256") => {
+                let (x, y) = (bytes("x")?, bytes("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return None;
+                }
+                PublicKey::EcPoint([&[4u8][..], &x, &y].concat())
+            }
+            ("OKP", SigningAlg::EdDsa) if field("crv") == Some("Ed25519") => PublicKey::Ed25519(bytes("x")?),
+            _ => return None,
+        };
+        Some(Self { kid: field("kid").map(str::to_string), alg, public })
+    }
+
+    fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> bool {
         let algorithm: &'static dyn signature::VerificationAlgorithm = match self.alg {
             SigningAlg::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             SigningAlg::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
             SigningAlg::Es256 => &ECDSA_P256_SHA256_FIXED,
             SigningAlg::EdDsa => &signature::ED25519,
         };
-        UnparsedPublicKey::new(algorithm, public).verify(message, signature).is_ok()
+        match &self.public {
+            PublicKey::RsaComponents { n, e } => {
+                let params = match self.alg {
+                    SigningAlg::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+                    _ => &signature::RSA_PKCS1_2048_8192_SHA256,
+                };
+                RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.verify(params, message, signature).is_ok()
+            }
+            PublicKey::RsaDer(key) | PublicKey::EcPoint(key) | PublicKey::Ed25519(key) => {
+                UnparsedPublicKey::new(algorithm, key).verify(message, signature).is_ok()
+            }
+        }
     }
 }
 
@@ -198,7 +267,7 @@ impl<'a> UnverifiedJws<'a> {
 
     /// Checks the signature with `key`, whose algorithm must be the header's (no `none`,
     /// no algorithm confusion), and decodes the claims.
-    pub fn verify<T: DeserializeOwned>(&self, key: &SigningKey) -> Result<T, JwsError> {
+    pub fn verify<T: DeserializeOwned>(&self, key: &VerifyingKey) -> Result<T, JwsError> {
         if self.alg != key.alg.as_str() || !key.verify_bytes(self.signing_input.as_bytes(), &self.signature) {
             return Err(JwsError::BadSignature);
         }
@@ -218,10 +287,26 @@ mod tests {
             let token = reloaded.sign("JWT", &json!({"sub": "x"})).unwrap();
             let parsed = UnverifiedJws::parse(&token).unwrap();
             assert_eq!(parsed.kid.as_deref(), Some("k1"));
-            let claims: Value = parsed.verify(&key).unwrap();
+            let claims: Value = parsed.verify(&key.verifying_key()).unwrap();
             assert_eq!(claims["sub"], "x", "{alg:?}");
             assert_eq!(key.public_jwk()["alg"], alg.as_str());
         }
+    }
+
+    #[test]
+    fn keys_from_published_jwks_verify() {
+        for alg in SigningAlg::ALL {
+            let (key, _) = SigningKey::generate("k".into(), alg).unwrap();
+            let token = key.sign("JWT", &json!({"sub": "y"})).unwrap();
+            let from_jwk = VerifyingKey::from_jwk(&key.public_jwk(), alg).unwrap();
+            let claims: Value = UnverifiedJws::parse(&token).unwrap().verify(&from_jwk).unwrap();
+            assert_eq!(claims["sub"], "y", "{alg:?}");
+        }
+        let (rsa, _) = SigningKey::generate("r".into(), SigningAlg::Rs256).unwrap();
+        assert!(VerifyingKey::from_jwk(&rsa.public_jwk(), SigningAlg::Es256).is_some(), "the JWK's alg wins");
+        let mut encryption = rsa.public_jwk();
+        encryption["use"] = json!("enc");
+        assert!(VerifyingKey::from_jwk(&encryption, SigningAlg::Rs256).is_none());
     }
 
     #[test]
@@ -230,9 +315,9 @@ mod tests {
         let (es, _) = SigningKey::generate("e".into(), SigningAlg::Es256).unwrap();
         let token = rs.sign("JWT", &json!({"sub": "x"})).unwrap();
         let parsed = UnverifiedJws::parse(&token).unwrap();
-        assert!(parsed.verify::<Value>(&es).is_err());
+        assert!(parsed.verify::<Value>(&es.verifying_key()).is_err());
         let (head, _) = token.rsplit_once('.').unwrap();
         let forged = format!("{head}.AAAA");
-        assert!(UnverifiedJws::parse(&forged).unwrap().verify::<Value>(&rs).is_err());
+        assert!(UnverifiedJws::parse(&forged).unwrap().verify::<Value>(&rs.verifying_key()).is_err());
     }
 }

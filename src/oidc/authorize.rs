@@ -96,14 +96,14 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: St
         }
     };
     let locale = request::locale(&headers, params.get("ui_locales"));
-    match validate(&state, &params, now).await {
+    match validate(&state, &params).await {
         Ok((client, request)) => flow::start(&state, jar, &headers, client, request, now).await,
         Err(Refusal::Page(error)) => error.render(&state, locale),
         Err(Refusal::Redirect(redirect)) => redirect.into_response(&state),
     }
 }
 
-async fn validate(state: &AppState, params: &Params, now: i64) -> Result<(Client, AuthorizationRequest), Refusal> {
+async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), Refusal> {
     let page = |detail: String| Refusal::Page(PageError::bad_request(detail));
     let client_id = params.get("client_id").ok_or_else(|| page("the request has no client_id".into()))?;
     let client = clients::find(&state.db, client_id)
@@ -256,7 +256,8 @@ async fn validate(state: &AppState, params: &Params, now: i64) -> Result<(Client
         return Err(refuse(&request, "invalid_request", "the claims parameter is not a JSON object".into()));
     }
     if let Some(hint) = params.get("id_token_hint") {
-        let subject = super::tokens::subject_of_id_token_hint(state, hint, &client, now).await.ok_or_else(|| {
+        let hinted = super::tokens::claims_of_id_token_hint(state, hint, Some(&client)).await;
+        let subject = hinted.and_then(|claims| claims["sub"].as_str().map(str::to_string)).ok_or_else(|| {
             refuse(
                 &request,
                 "invalid_request",

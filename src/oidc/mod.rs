@@ -8,7 +8,9 @@ pub mod discovery;
 pub mod error;
 pub mod flow;
 pub mod params;
+pub mod refresh;
 pub mod response;
+pub mod revocations;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
@@ -46,4 +48,4 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Scopes Sésame understands; others are ignored (RFC 6749 3.3 lets the server narrow).
-pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "address"];
+pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "phone", "address", "offline_access"];

@@ -1,30 +1,39 @@
 //! Minting and checking the tokens Sésame signs: ID tokens (OIDC Core 2) and access
-//! tokens as JWTs (RFC 9068), each recorded by `jti` so that it can be revoked.
+//! tokens as JWTs (RFC 9068). Minting an access token costs one signature and no
+//! database write; checking one costs a signature check and one lookup in the
+//! revocation list.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::claims;
+use super::revocations::{self, Scope};
 use crate::accounts::Account;
 use crate::app::AppState;
 use crate::clients::Client;
 use crate::crypto::{self, jws::SigningAlg, jws::UnverifiedJws};
 use crate::domain::DomainError;
-use crate::storage::entities::issued_token;
 
-/// What the tokens of one grant assert.
-pub struct Grant<'a> {
-    pub account: &'a Account,
+/// Who and what an access token is for.
+pub struct AccessGrant<'a> {
+    /// The account's id, or the client's for client_credentials.
+    pub subject: &'a str,
     pub client: &'a Client,
-    pub scopes: Vec<String>,
-    pub nonce: Option<String>,
+    pub scopes: &'a [String],
+    /// Set when a user authenticated (not for client_credentials).
+    pub session: Option<&'a SessionFacts>,
+    /// The code or refresh family the token comes from, to revoke them together.
+    pub grant_id: Option<&'a str>,
+}
+
+/// How and when the user authenticated, carried from the session into every token of
+/// the grant.
+#[derive(Debug, Clone)]
+pub struct SessionFacts {
     pub auth_time: i64,
     pub acr: String,
     pub amr: Vec<String>,
     pub sid: String,
-    /// The authorization code the tokens come from, to revoke them if it is replayed.
-    pub code_hash: Option<String>,
 }
 
 /// Claims of Sésame's access tokens.
@@ -38,12 +47,15 @@ pub struct AccessClaims {
     pub iat: i64,
     pub jti: String,
     pub scope: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Grant id: the code or refresh family the token comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 fn key_error(error: crate::crypto::keys::KeyError) -> DomainError {
@@ -55,65 +67,67 @@ pub struct MintedAccess {
     pub expires_in: i64,
 }
 
-pub async fn mint_access_token(state: &AppState, grant: &Grant<'_>, now: i64) -> Result<MintedAccess, DomainError> {
-    let alg = SigningAlg::parse(&state.config.tokens.access_token_alg).unwrap_or(SigningAlg::Es256);
+pub async fn mint_access_token(
+    state: &AppState,
+    grant: &AccessGrant<'_>,
+    now: i64,
+) -> Result<MintedAccess, DomainError> {
+    let alg = grant
+        .client
+        .access_token_alg
+        .or_else(|| SigningAlg::parse(&state.config.tokens.access_token_alg))
+        .unwrap_or(SigningAlg::Es256);
     let key = state.keys.current(alg).await.map_err(key_error)?;
     let ttl = state.config.tokens.access_token_ttl;
     let claims = AccessClaims {
         iss: state.config.issuer().to_string(),
-        sub: grant.account.id.clone(),
+        sub: grant.subject.to_string(),
         aud: grant.client.client_id.clone(),
         client_id: grant.client.client_id.clone(),
         exp: now + ttl,
         iat: now,
         jti: crypto::random_id(),
         scope: grant.scopes.join(" "),
-        auth_time: Some(grant.auth_time),
-        acr: Some(grant.acr.clone()),
-        sid: Some(grant.sid.clone()),
+        auth_time: grant.session.map(|s| s.auth_time),
+        acr: grant.session.map(|s| s.acr.clone()),
+        sid: grant.session.map(|s| s.sid.clone()),
+        gid: grant.grant_id.map(str::to_string),
     };
     let token = key.sign("at+jwt", &claims).map_err(|e| DomainError::Crypto(e.to_string()))?;
-    issued_token::ActiveModel {
-        jti: Set(claims.jti.clone()),
-        kind: Set("access_token".into()),
-        client_id: Set(grant.client.client_id.clone()),
-        account_id: Set(Some(grant.account.id.clone())),
-        code_hash: Set(grant.code_hash.clone()),
-        issued_at: Set(now),
-        expires_at: Set(claims.exp),
-        revoked: Set(false),
-    }
-    .insert(&state.db)
-    .await?;
     Ok(MintedAccess { token, expires_in: ttl })
 }
 
-pub async fn mint_id_token(
-    state: &AppState,
-    grant: &Grant<'_>,
-    access_token: Option<&str>,
-    now: i64,
-) -> Result<String, DomainError> {
-    let alg = grant.client.id_token_alg;
+/// What an ID token states besides the account's claims.
+pub struct IdTokenFacts<'a> {
+    pub account: &'a Account,
+    pub client: &'a Client,
+    pub scopes: &'a [String],
+    pub session: &'a SessionFacts,
+    pub nonce: Option<&'a str>,
+    pub access_token: Option<&'a str>,
+}
+
+pub async fn mint_id_token(state: &AppState, facts: &IdTokenFacts<'_>, now: i64) -> Result<String, DomainError> {
+    let alg = facts.client.id_token_alg;
     let key = state.keys.current(alg).await.map_err(key_error)?;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(state.config.issuer()));
-    claims.insert("sub".into(), json!(grant.account.id));
-    claims.insert("aud".into(), json!(grant.client.client_id));
-    claims.insert("azp".into(), json!(grant.client.client_id));
+    claims.insert("sub".into(), json!(facts.account.id));
+    claims.insert("aud".into(), json!(facts.client.client_id));
+    claims.insert("azp".into(), json!(facts.client.client_id));
     claims.insert("exp".into(), json!(now + state.config.tokens.id_token_ttl));
     claims.insert("iat".into(), json!(now));
-    claims.insert("auth_time".into(), json!(grant.auth_time));
-    claims.insert("acr".into(), json!(grant.acr));
-    claims.insert("amr".into(), json!(grant.amr));
-    claims.insert("sid".into(), json!(grant.sid));
-    if let Some(nonce) = &grant.nonce {
+    claims.insert("auth_time".into(), json!(facts.session.auth_time));
+    claims.insert("acr".into(), json!(facts.session.acr));
+    claims.insert("amr".into(), json!(facts.session.amr));
+    claims.insert("sid".into(), json!(facts.session.sid));
+    if let Some(nonce) = facts.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
-    if let Some(token) = access_token {
+    if let Some(token) = facts.access_token {
         claims.insert("at_hash".into(), json!(crypto::half_hash(alg, token)));
     }
-    for (name, value) in claims::for_scopes(grant.account, &grant.scopes) {
+    for (name, value) in claims::for_scopes(facts.account, facts.scopes) {
         claims.insert(name, value);
     }
     key.sign("JWT", &Value::Object(claims)).map_err(|e| DomainError::Crypto(e.to_string()))
@@ -137,46 +151,72 @@ pub enum TokenCheckError {
     Storage(#[from] sea_orm::DbErr),
 }
 
-/// Checks an access token: signature by one of our keys, type, issuer, expiry, and that
-/// it was not revoked.
-pub async fn verify_access_token(state: &AppState, token: &str, now: i64) -> Result<AccessClaims, TokenCheckError> {
+/// Checks an access token's signature (one of our keys), type and issuer, and returns
+/// its claims, expired or not.
+pub async fn decode_access_token(state: &AppState, token: &str) -> Result<AccessClaims, TokenCheckError> {
     let jws = UnverifiedJws::parse(token).map_err(|_| TokenCheckError::Malformed)?;
     if jws.typ.as_deref() != Some("at+jwt") {
         return Err(TokenCheckError::NotAccessToken);
     }
-    let key = match &jws.kid {
-        Some(kid) => state.keys.find(kid).await.ok_or(TokenCheckError::Signature)?,
-        None => return Err(TokenCheckError::Signature),
-    };
-    let claims: AccessClaims = jws.verify(&key).map_err(|_| TokenCheckError::Signature)?;
+    let kid = jws.kid.as_deref().ok_or(TokenCheckError::Signature)?;
+    let key = state.keys.find(kid).await.ok_or(TokenCheckError::Signature)?;
+    let claims: AccessClaims = jws.verify(&key.verifying_key()).map_err(|_| TokenCheckError::Signature)?;
     if claims.iss != state.config.issuer() {
         return Err(TokenCheckError::Issuer);
     }
+    Ok(claims)
+}
+
+/// Checks an access token: signature, type, issuer, expiry, and that nothing it belongs
+/// to (itself, its grant, its session, its account) was revoked.
+pub async fn verify_access_token(state: &AppState, token: &str, now: i64) -> Result<AccessClaims, TokenCheckError> {
+    let claims = decode_access_token(state, token).await?;
     if claims.exp <= now {
         return Err(TokenCheckError::Expired);
     }
-    match issued_token::Entity::find_by_id(claims.jti.clone()).one(&state.db).await? {
-        Some(row) if !row.revoked => Ok(claims),
-        _ => Err(TokenCheckError::Revoked),
+    let mut scopes = vec![Scope::Token(&claims.jti), Scope::Account(&claims.sub)];
+    if let Some(gid) = &claims.gid {
+        scopes.push(Scope::Grant(gid));
     }
+    if let Some(sid) = &claims.sid {
+        scopes.push(Scope::Session(sid));
+    }
+    if revocations::any_revoked(&state.db, &scopes).await? {
+        return Err(TokenCheckError::Revoked);
+    }
+    Ok(claims)
 }
 
-/// The subject of an ID token this provider issued to `client`, expired or not (OIDC
-/// Core 3.1.2.1 allows an expired `id_token_hint`).
-pub async fn subject_of_id_token_hint(state: &AppState, hint: &str, client: &Client, _now: i64) -> Option<String> {
+/// The claims of an ID token this provider issued to `client`, expired or not (OIDC
+/// Core 3.1.2.1 allows an expired `id_token_hint`; so does RP-initiated logout).
+pub async fn claims_of_id_token_hint(state: &AppState, hint: &str, client: Option<&Client>) -> Option<Value> {
     let jws = UnverifiedJws::parse(hint).ok()?;
     if jws.typ.as_deref() == Some("at+jwt") {
         return None;
     }
     let key = state.keys.find(jws.kid.as_deref()?).await?;
-    let claims: Value = jws.verify(&key).ok()?;
-    let audience_ok = match &claims["aud"] {
-        Value::String(aud) => aud == &client.client_id,
-        Value::Array(list) => list.iter().any(|a| a.as_str() == Some(&client.client_id)),
-        _ => false,
-    };
-    if claims["iss"].as_str() != Some(state.config.issuer()) || !audience_ok {
+    let claims: Value = jws.verify(&key.verifying_key()).ok()?;
+    if claims["iss"].as_str() != Some(state.config.issuer()) || claims["sub"].as_str().is_none() {
         return None;
     }
-    claims["sub"].as_str().map(str::to_string)
+    let audience_ok = |client_id: &str| match &claims["aud"] {
+        Value::String(aud) => aud == client_id,
+        Value::Array(list) => list.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if let Some(client) = client
+        && !audience_ok(&client.client_id)
+    {
+        return None;
+    }
+    Some(claims)
+}
+
+/// The `aud` of ID token claims, when it names a single client.
+pub fn audience(claims: &Value) -> Option<&str> {
+    match &claims["aud"] {
+        Value::String(aud) => Some(aud),
+        Value::Array(list) if list.len() == 1 => list[0].as_str(),
+        _ => None,
+    }
 }

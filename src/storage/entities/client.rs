@@ -16,6 +16,7 @@ pub struct Model {
     pub token_endpoint_auth_method: String,
     pub first_party: bool,
     pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,

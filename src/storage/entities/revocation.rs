@@ -1,17 +1,13 @@
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "issued_tokens")]
+#[sea_orm(table_name = "revocations")]
 pub struct Model {
+    /// `jti:…`, `grant:…`, `sid:…` or `sub:…`.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub jti: String,
-    pub kind: String,
-    pub client_id: String,
-    pub account_id: Option<String>,
-    pub code_hash: Option<String>,
-    pub issued_at: i64,
+    pub key: String,
+    /// After this, every token the key covers has expired anyway.
     pub expires_at: i64,
-    pub revoked: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,140 @@
+//! The token endpoint (RFC 6749 3.2, OIDC Core 3.1.3): client authentication, then one
+//! module per grant type.
+
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::client_auth;
+use super::error::OAuthError;
+use super::params::Params;
+use super::refresh::{self, NewRefresh};
+use super::tokens::{self, AccessGrant, IdTokenFacts, SessionFacts};
+use crate::accounts::Account;
+use crate::app::AppState;
+use crate::clients::Client;
+use crate::web::request::ClientIp;
+
+pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &ip, &headers, &body).await {
+        Ok(body) => no_store(Json(body)),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Parses a form body of a protocol endpoint (token, introspection, revocation).
+pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(OAuthError::invalid_request("send the request as application/x-www-form-urlencoded"));
+    }
+    let body = std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+    Params::parse(body)
+        .map_err(|name| OAuthError::invalid_request(format!("parameter `{name}` appears more than once")))
+}
+
+async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let params = form_params(headers, body)?;
+    let client = client_auth::authenticate(state, headers, &params).await.inspect_err(|_| {
+        tracing::info!(target: "sesame::audit", event = "token.client_auth_failed", ip = ip.0.as_deref());
+    })?;
+    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    if !crate::clients::SUPPORTED_GRANTS.contains(&grant_type) {
+        return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported")));
+    }
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant_type} grant")));
+    }
+    let now = state.clock.now();
+    match grant_type {
+        "authorization_code" => authorization_code::exchange(state, ip, &client, &params, now).await,
+        "refresh_token" => refresh_token::exchange(state, &client, &params, now).await,
+        _ => client_credentials::exchange(state, &client, &params, now).await,
+    }
+}
+
+pub fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Everything the tokens of a user's grant are made of.
+struct UserGrant<'a> {
+    account: &'a Account,
+    client: &'a Client,
+    scopes: &'a [String],
+    facts: &'a SessionFacts,
+    nonce: Option<&'a str>,
+    grant_id: &'a str,
+    session_id: Option<&'a str>,
+    /// The end of the refresh family this grant continues, if any.
+    grant_expires_at: Option<i64>,
+}
+
+/// Whether the grant earns a refresh token: the client registered the grant type, and
+/// the user granted offline access or the client is first-party (office software).
+fn earns_refresh_token(client: &Client, scopes: &[String]) -> bool {
+    client.allows_grant("refresh_token") && (client.first_party || scopes.iter().any(|s| s == "offline_access"))
+}
+
+/// Access token, ID token (with `openid`) and refresh token (when earned) of a grant.
+async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Result<Value, OAuthError> {
+    let access = tokens::mint_access_token(
+        state,
+        &AccessGrant {
+            subject: &grant.account.id,
+            client: grant.client,
+            scopes: grant.scopes,
+            session: Some(grant.facts),
+            grant_id: Some(grant.grant_id),
+        },
+        now,
+    )
+    .await?;
+    let mut body = json!({
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "scope": grant.scopes.join(" "),
+    });
+    if grant.scopes.iter().any(|s| s == "openid") {
+        let facts = IdTokenFacts {
+            account: grant.account,
+            client: grant.client,
+            scopes: grant.scopes,
+            session: grant.facts,
+            nonce: grant.nonce,
+            access_token: Some(&access.token),
+        };
+        body["id_token"] = json!(tokens::mint_id_token(state, &facts, now).await?);
+    }
+    if earns_refresh_token(grant.client, grant.scopes) {
+        let offline = grant.scopes.iter().any(|s| s == "offline_access");
+        let new = NewRefresh {
+            grant_id: grant.grant_id,
+            client_id: &grant.client.client_id,
+            account_id: &grant.account.id,
+            session_id: grant.session_id,
+            offline,
+            scopes: grant.scopes,
+            facts: grant.facts,
+            grant_expires_at: grant.grant_expires_at,
+        };
+        body["refresh_token"] = json!(refresh::issue(state, &new, now).await?);
+    }
+    Ok(body)
+}
