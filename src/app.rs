@@ -29,6 +29,9 @@ pub struct AppState {
     pub csrf_key: [u8; 32],
     pub secrets: SecretBox,
     pub limits: Arc<Limits>,
+    /// Outgoing HTTP (back-channel logout, clients' jwks_uri): no redirects, short timeouts.
+    pub http: reqwest::Client,
+    pub jwks_cache: Arc<crate::oidc::client_assertion::JwksCache>,
 }
 
 /// The per-node rate limiters.
@@ -53,6 +56,8 @@ pub enum StartError {
     Listen { address: String, source: std::io::Error },
     #[error("demo data: {0}")]
     Demo(String),
+    #[error("HTTP client: {0}")]
+    Http(String),
 }
 
 /// Opens the database (migrating it), the master key, the signing keys and the theme.
@@ -67,7 +72,15 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         client_auth_failures: RateLimiter::new(config.rate_limits.client_auth_failures_per_minute, 60),
     };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(5))
+        .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::Http(e.to_string()))?;
     Ok(AppState {
+        jwks_cache: Arc::default(),
+        http,
         limits: Arc::new(limits),
         csrf_key: secrets.derive_key("csrf"),
         client_secrets: Arc::new(SecretHasher::new(secrets.derive_key("client-secret"))),
@@ -141,6 +154,7 @@ pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
         crate::demo::seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
     }
     let server = spawn(state).await?;
+    let _janitor = crate::janitor::spawn(server.state.clone());
     tracing::info!(address = %server.address, issuer = server.state.config.issuer(), "Sésame is listening");
     if demo {
         crate::demo::print_instructions(&server.state);

@@ -21,6 +21,9 @@ pub enum AuthMethod {
 impl AuthMethod {
     pub const SUPPORTED: [&'static str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
 
+    /// Methods by which a client proves who it is (introspection requires one).
+    pub const CONFIDENTIAL: [&'static str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "client_secret_basic" => Some(Self::ClientSecretBasic),

@@ -19,6 +19,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod import;
+pub mod janitor;
 pub mod oidc;
 pub mod rate_limit;
 pub mod storage;

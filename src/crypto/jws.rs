@@ -265,6 +265,11 @@ impl<'a> UnverifiedJws<'a> {
         })
     }
 
+    /// The claims, before the signature is checked: only to find which key to check with.
+    pub fn claims_unverified<T: DeserializeOwned>(&self) -> Result<T, JwsError> {
+        serde_json::from_slice(&self.payload).map_err(|_| JwsError::Malformed)
+    }
+
     /// Checks the signature with `key`, whose algorithm must be the header's (no `none`,
     /// no algorithm confusion), and decodes the claims.
     pub fn verify<T: DeserializeOwned>(&self, key: &VerifyingKey) -> Result<T, JwsError> {

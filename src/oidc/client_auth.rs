@@ -5,6 +5,7 @@
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
 
+use super::client_assertion;
 use super::error::OAuthError;
 use super::params::Params;
 use crate::app::AppState;
@@ -14,6 +15,7 @@ use crate::clients::{self, AuthMethod, Client};
 enum Presented {
     Basic { client_id: String, secret: String },
     Post { client_id: String, secret: String },
+    Assertion { client_id: String, assertion: String },
     Public { client_id: String },
 }
 
@@ -22,38 +24,49 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
-    match (basic, params.get("client_secret")) {
-        (Some(_), Some(_)) => {
-            Err(OAuthError::invalid_request("use one client authentication method, not both Basic and client_secret"))
-        }
-        (Some(encoded), None) => {
-            let decoded = STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| OAuthError::invalid_client("the Basic credentials are not valid base64"))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(|| OAuthError::invalid_client("the Basic credentials have no ':'"))?;
-            // RFC 6749 2.3.1: both parts are form-urlencoded before base64.
-            let client_id = form_decode(id);
-            if params.get("client_id").is_some_and(|body_id| body_id != client_id) {
-                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
-            }
-            Ok(Presented::Basic { client_id, secret: form_decode(secret) })
-        }
-        (None, Some(secret)) => {
-            let client_id = params
-                .owned("client_id")
-                .ok_or_else(|| OAuthError::invalid_client("client_secret without client_id"))?;
-            Ok(Presented::Post { client_id, secret: secret.to_string() })
-        }
-        (None, None) => params.owned("client_id").map(|client_id| Presented::Public { client_id }).ok_or_else(|| {
-            OAuthError::invalid_client(
-                "the client must authenticate (HTTP Basic, client_secret_post, or client_id for public clients)",
-            )
-        }),
+    let methods = [basic.is_some(), params.contains("client_secret"), params.contains("client_assertion")];
+    if methods.iter().filter(|used| **used).count() > 1 {
+        return Err(OAuthError::invalid_request("use one client authentication method per request"));
     }
+    if let Some(encoded) = basic {
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| OAuthError::invalid_client("the Basic credentials are not valid base64"))?;
+        let (id, secret) =
+            decoded.split_once(':').ok_or_else(|| OAuthError::invalid_client("the Basic credentials have no ':'"))?;
+        // RFC 6749 2.3.1: both parts are form-urlencoded before base64.
+        let client_id = form_decode(id);
+        if params.get("client_id").is_some_and(|body_id| body_id != client_id) {
+            return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+        }
+        return Ok(Presented::Basic { client_id, secret: form_decode(secret) });
+    }
+    if let Some(secret) = params.get("client_secret") {
+        let client_id =
+            params.owned("client_id").ok_or_else(|| OAuthError::invalid_client("client_secret without client_id"))?;
+        return Ok(Presented::Post { client_id, secret: secret.to_string() });
+    }
+    if let Some(assertion) = params.get("client_assertion") {
+        if params.get("client_assertion_type") != Some(client_assertion::ASSERTION_TYPE) {
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type must be {}",
+                client_assertion::ASSERTION_TYPE
+            )));
+        }
+        let claimed = client_assertion::claimed_client_id(assertion)
+            .ok_or_else(|| OAuthError::invalid_client("the client assertion is not a JWT with a sub"))?;
+        if params.get("client_id").is_some_and(|id| id != claimed) {
+            return Err(OAuthError::invalid_client("client_id differs from the assertion's sub"));
+        }
+        return Ok(Presented::Assertion { client_id: claimed, assertion: assertion.to_string() });
+    }
+    params.owned("client_id").map(|client_id| Presented::Public { client_id }).ok_or_else(|| {
+        OAuthError::invalid_client(
+            "the client must authenticate (HTTP Basic, client_secret_post, private_key_jwt, or client_id for public clients)",
+        )
+    })
 }
 
 fn form_decode(value: &str) -> String {
@@ -65,45 +78,51 @@ fn form_decode(value: &str) -> String {
 /// secret cannot be guessed quickly.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
-    let (client_id, method, secret) = match &presented {
-        Presented::Basic { client_id, secret } => (client_id, AuthMethod::ClientSecretBasic, Some(secret)),
-        Presented::Post { client_id, secret } => (client_id, AuthMethod::ClientSecretPost, Some(secret)),
-        Presented::Public { client_id } => (client_id, AuthMethod::None, None),
+    let client_id = match &presented {
+        Presented::Basic { client_id, .. }
+        | Presented::Post { client_id, .. }
+        | Presented::Assertion { client_id, .. }
+        | Presented::Public { client_id } => client_id.clone(),
     };
     let now = state.clock.now();
     let limiter = &state.limits.client_auth_failures;
-    if let Some(wait) = limiter.retry_after(client_id, now) {
+    if let Some(wait) = limiter.retry_after(&client_id, now) {
         return Err(OAuthError::too_many_attempts(wait));
     }
-    let result = check(state, client_id, method, secret).await;
+    let result = check(state, &client_id, &presented, now).await;
     if let Err(error) = &result
         && error.error == "invalid_client"
-        && let Err(wait) = limiter.hit(client_id, now)
+        && let Err(wait) = limiter.hit(&client_id, now)
     {
         return Err(OAuthError::too_many_attempts(wait));
     }
     result
 }
 
-async fn check(
-    state: &AppState,
-    client_id: &str,
-    method: AuthMethod,
-    secret: Option<&String>,
-) -> Result<Client, OAuthError> {
+async fn check(state: &AppState, client_id: &str, presented: &Presented, now: i64) -> Result<Client, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client = clients::find(&state.db, client_id).await?.ok_or_else(failed)?;
+    let method = match presented {
+        Presented::Basic { .. } => AuthMethod::ClientSecretBasic,
+        Presented::Post { .. } => AuthMethod::ClientSecretPost,
+        Presented::Assertion { .. } => AuthMethod::PrivateKeyJwt,
+        Presented::Public { .. } => AuthMethod::None,
+    };
     if client.auth_method != method {
         return Err(OAuthError::invalid_client(format!(
             "this client is registered to authenticate with {}",
             client.auth_method.as_str()
         )));
     }
-    if let Some(secret) = secret {
-        let stored = client.secret_hash.as_deref().ok_or_else(failed)?;
-        if !state.client_secrets.verify(secret, stored, &state.passwords) {
-            return Err(failed());
+    match presented {
+        Presented::Basic { secret, .. } | Presented::Post { secret, .. } => {
+            let stored = client.secret_hash.as_deref().ok_or_else(failed)?;
+            if !state.client_secrets.verify(secret, stored, &state.passwords) {
+                return Err(failed());
+            }
         }
+        Presented::Assertion { assertion, .. } => client_assertion::verify(state, &client, assertion, now).await?,
+        Presented::Public { .. } => {}
     }
     Ok(client)
 }

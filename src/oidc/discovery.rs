@@ -9,7 +9,10 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{AUTHORIZE_PATH, JWKS_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims, response::ResponseMode};
+use super::{
+    AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH,
+    USERINFO_PATH, claims, response::ResponseMode,
+};
 use crate::app::AppState;
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
@@ -23,6 +26,9 @@ pub fn document(issuer: &str) -> Value {
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
         "userinfo_endpoint": format!("{issuer}{USERINFO_PATH}"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+        "introspection_endpoint": format!("{issuer}{INTROSPECTION_PATH}"),
+        "revocation_endpoint": format!("{issuer}{REVOCATION_PATH}"),
+        "end_session_endpoint": format!("{issuer}{END_SESSION_PATH}"),
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ResponseMode::SUPPORTED,
@@ -30,6 +36,13 @@ pub fn document(issuer: &str) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": AuthMethod::SUPPORTED,
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_endpoint_auth_methods_supported": AuthMethod::CONFIDENTIAL,
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
+        "revocation_endpoint_auth_methods_supported": AuthMethod::SUPPORTED,
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims::STANDARD_CLAIMS.iter().chain(["iss", "aud", "exp", "iat", "nonce", "sid", "azp", "at_hash"].iter()).collect::<Vec<_>>(),
         "claim_types_supported": ["normal"],

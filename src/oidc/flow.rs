@@ -23,7 +23,7 @@ use crate::auth::session::{self, Session};
 use crate::clients::{self, Client};
 use crate::crypto;
 use crate::domain::{DomainError, to_json_text};
-use crate::storage::entities::{authorization_code, authorization_request, consent};
+use crate::storage::entities::{authorization_code, authorization_request, consent, session_client};
 use crate::web::{csrf, page_error::PageError, request};
 
 /// What a stored request waits for.
@@ -252,7 +252,29 @@ async fn issue_code(
     }
     .insert(&state.db)
     .await?;
+    record_participant(state, &session.id, &client.client_id, now).await?;
     Ok(code)
+}
+
+/// Remembers that the client took part in the session, to tell it when the session ends.
+async fn record_participant(state: &AppState, session_id: &str, client_id: &str, now: i64) -> Result<(), DomainError> {
+    let row = session_client::ActiveModel {
+        session_id: Set(session_id.to_string()),
+        client_id: Set(client_id.to_string()),
+        created_at: Set(now),
+    };
+    session_client::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                session_client::Column::SessionId,
+                session_client::Column::ClientId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&state.db)
+        .await?;
+    Ok(())
 }
 
 async fn save_pending(

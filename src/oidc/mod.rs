@@ -2,15 +2,20 @@
 //! call the flow or the domain, and answer in the protocol's terms.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod flow;
+pub mod introspect;
+pub mod logout;
 pub mod params;
 pub mod refresh;
 pub mod response;
 pub mod revocations;
+pub mod revoke;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
@@ -28,6 +33,9 @@ pub const AUTHORIZE_PATH: &str = "/authorize";
 pub const TOKEN_PATH: &str = "/token";
 pub const USERINFO_PATH: &str = "/userinfo";
 pub const JWKS_PATH: &str = "/jwks";
+pub const INTROSPECTION_PATH: &str = "/introspect";
+pub const REVOCATION_PATH: &str = "/revoke";
+pub const END_SESSION_PATH: &str = "/logout";
 
 pub fn routes() -> Router<AppState> {
     // Browser applications (public clients) call these from their own origin; none of
@@ -43,8 +51,14 @@ pub fn routes() -> Router<AppState> {
         .route(JWKS_PATH, get(discovery::jwks))
         .route(TOKEN_PATH, axum::routing::post(token::token))
         .route(USERINFO_PATH, get(userinfo::get).post(userinfo::post))
+        .route(INTROSPECTION_PATH, axum::routing::post(introspect::introspect))
+        .route(REVOCATION_PATH, axum::routing::post(revoke::revoke))
         .layer(cors);
-    Router::new().route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post)).merge(machine_endpoints)
+    Router::new()
+        .route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post))
+        .route(END_SESSION_PATH, get(logout::get).post(logout::post))
+        .route("/logout/confirm", axum::routing::post(logout::confirm))
+        .merge(machine_endpoints)
 }
 
 /// Scopes Sésame understands; others are ignored (RFC 6749 3.3 lets the server narrow).

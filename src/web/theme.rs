@@ -78,7 +78,15 @@ impl Theme {
             messages.insert(locale, json);
         }
         let theme = Self { env, folder, messages };
-        for template in ["login.html", "consent.html", "error.html", "form_post.html", "home.html"] {
+        for template in [
+            "login.html",
+            "consent.html",
+            "error.html",
+            "form_post.html",
+            "home.html",
+            "logout.html",
+            "logged_out.html",
+        ] {
             theme.env.get_template(template).map_err(|e| ThemeError::Invalid {
                 name: config.name.clone(),
                 message: format!("template {template}: {e}"),

@@ -9,6 +9,7 @@ mod rp;
 mod cli;
 mod demo;
 mod import;
+mod lifecycle;
 mod limits;
 mod oidcc;
 mod pages;

@@ -1,0 +1,112 @@
+//! Housekeeping: deletes what has expired (sessions, pending logins, codes, refresh
+//! tokens, revocations, used assertions, retired signing keys, old audit events) so
+//! tables do not grow without bound. Every statement is an idempotent delete by date,
+//! so several nodes may sweep at the same time.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::app::AppState;
+use crate::domain::DomainError;
+use crate::storage::entities::{
+    audit_event, authorization_code, authorization_request, refresh_token, revocation, session, session_client,
+    signing_key, used_assertion,
+};
+
+/// Codes are kept a little after they expire, so that a late replay is still
+/// recognised as a replay in the audit trail rather than as an unknown code.
+const CODE_RETENTION: i64 = 600;
+/// Retired signing keys stay published this long after the last token they signed expired.
+const KEY_MARGIN: i64 = 300;
+
+/// Rows deleted by one sweep, by table.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub sessions: u64,
+    pub authorization_requests: u64,
+    pub authorization_codes: u64,
+    pub refresh_tokens: u64,
+    pub revocations: u64,
+    pub used_assertions: u64,
+    pub session_clients: u64,
+    pub signing_keys: u64,
+    pub audit_events: u64,
+}
+
+pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
+    let db = &state.db;
+    let config = &state.config;
+    let token_lifetime = config.tokens.access_token_ttl.max(config.tokens.id_token_ttl);
+    let swept = Swept {
+        sessions: session::Entity::delete_many()
+            .filter(session::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        authorization_requests: authorization_request::Entity::delete_many()
+            .filter(authorization_request::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        authorization_codes: authorization_code::Entity::delete_many()
+            .filter(authorization_code::Column::ExpiresAt.lte(now - CODE_RETENTION))
+            .exec(db)
+            .await?
+            .rows_affected,
+        refresh_tokens: refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        revocations: revocation::Entity::delete_many()
+            .filter(revocation::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        used_assertions: used_assertion::Entity::delete_many()
+            .filter(used_assertion::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        session_clients: session_client::Entity::delete_many()
+            .filter(session_client::Column::CreatedAt.lte(now - config.session.max_lifetime))
+            .exec(db)
+            .await?
+            .rows_affected,
+        signing_keys: signing_key::Entity::delete_many()
+            .filter(signing_key::Column::Status.eq("retired"))
+            .filter(signing_key::Column::RetiredAt.lte(now - token_lifetime - KEY_MARGIN))
+            .exec(db)
+            .await?
+            .rows_affected,
+        audit_events: audit_event::Entity::delete_many()
+            .filter(audit_event::Column::At.lte(now - config.janitor.audit_retention_days * 86_400))
+            .exec(db)
+            .await?
+            .rows_affected,
+    };
+    if swept.signing_keys > 0
+        && let Err(error) = state.keys.reload().await
+    {
+        tracing::error!(%error, "could not reload signing keys after the sweep");
+    }
+    Ok(swept)
+}
+
+/// Sweeps every `janitor.interval` seconds in the background; nothing when it is 0.
+pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = state.config.janitor.interval;
+    if interval == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(interval));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match sweep(&state, state.clock.now()).await {
+                Ok(swept) => tracing::debug!(?swept, "janitor sweep"),
+                Err(error) => tracing::warn!(%error, "janitor sweep failed; retrying at the next interval"),
+            }
+        }
+    }))
+}

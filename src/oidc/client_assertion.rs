@@ -1,0 +1,141 @@
+//! `private_key_jwt` client authentication (RFC 7523, OIDC Core 9): the client signs a
+//! short-lived JWT with a key whose public half it registered, by value (`jwks`) or by
+//! URL (`jwks_uri`, fetched and cached, fetched again when an unknown key id shows up).
+//! Each assertion is accepted once.
+
+use std::collections::HashMap;
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::error::OAuthError;
+use crate::app::AppState;
+use crate::clients::Client;
+use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
+use crate::storage::{entities::used_assertion, is_unique_violation};
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Assertions valid for longer than this are refused: they are meant to be single-shot.
+const MAX_LIFETIME: i64 = 600;
+/// Seconds a fetched key set is trusted.
+const CACHE_TTL: i64 = 300;
+/// A jwks_uri is fetched again for an unknown key id at most this often (seconds), so
+/// that made-up key ids cannot make Sésame hammer a client's server.
+const REFETCH_EVERY: i64 = 10;
+
+/// Clients' key sets fetched from their `jwks_uri`, per node.
+#[derive(Default)]
+pub struct JwksCache {
+    /// Key set and the time it was fetched, by client id.
+    sets: Mutex<HashMap<String, (Value, i64)>>,
+}
+
+/// The client id an assertion claims (its `sub`), read before anything is trusted.
+pub fn claimed_client_id(assertion: &str) -> Option<String> {
+    let jws = UnverifiedJws::parse(assertion).ok()?;
+    let claims: Value = jws.claims_unverified().ok()?;
+    claims["sub"].as_str().map(str::to_string)
+}
+
+pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64) -> Result<(), OAuthError> {
+    let invalid = |why: &str| OAuthError::invalid_client(format!("client assertion refused: {why}"));
+    let jws = UnverifiedJws::parse(assertion).map_err(|_| invalid("not a signed JWT"))?;
+    let alg = SigningAlg::parse(&jws.alg).ok_or_else(|| invalid("unsupported signature algorithm"))?;
+    let key = find_key(state, client, jws.kid.as_deref(), alg, now)
+        .await
+        .ok_or_else(|| invalid("no registered key matches"))?;
+    let claims: Value = jws.verify(&key).map_err(|_| invalid("bad signature"))?;
+    let text = |name: &str| claims[name].as_str();
+    if text("iss") != Some(&client.client_id) || text("sub") != Some(&client.client_id) {
+        return Err(invalid("iss and sub must be the client_id"));
+    }
+    if !audience_is_us(state, &claims["aud"]) {
+        return Err(invalid("aud must be the issuer or the endpoint's URL"));
+    }
+    let exp = claims["exp"].as_i64().ok_or_else(|| invalid("exp is required"))?;
+    if exp <= now || exp > now + MAX_LIFETIME {
+        return Err(invalid("expired, or valid for more than 10 minutes"));
+    }
+    if claims["nbf"].as_i64().is_some_and(|nbf| nbf > now + 30) {
+        return Err(invalid("not valid yet"));
+    }
+    let jti = text("jti").filter(|j| !j.is_empty()).ok_or_else(|| invalid("jti is required"))?;
+    let used = used_assertion::ActiveModel { key: Set(format!("{}:{jti}", client.client_id)), expires_at: Set(exp) };
+    match used.insert(&state.db).await {
+        Ok(_) => Ok(()),
+        Err(error) if is_unique_violation(&error) => Err(invalid("this assertion was already used")),
+        Err(error) => Err(crate::domain::DomainError::Storage(error).into()),
+    }
+}
+
+fn audience_is_us(state: &AppState, aud: &Value) -> bool {
+    let issuer = state.config.issuer();
+    let accepted = |value: &str| {
+        value == issuer
+            || [super::TOKEN_PATH, super::INTROSPECTION_PATH, super::REVOCATION_PATH]
+                .iter()
+                .any(|path| value == format!("{issuer}{path}"))
+    };
+    match aud {
+        Value::String(one) => accepted(one),
+        Value::Array(many) => many.iter().filter_map(Value::as_str).any(accepted),
+        _ => false,
+    }
+}
+
+async fn find_key(
+    state: &AppState,
+    client: &Client,
+    kid: Option<&str>,
+    alg: SigningAlg,
+    now: i64,
+) -> Option<VerifyingKey> {
+    if let Some(jwks) = &client.jwks {
+        return pick(jwks, kid, alg);
+    }
+    let uri = client.jwks_uri.as_deref()?;
+    let cache = &state.jwks_cache;
+    let cached = cache.sets.lock().await.get(&client.client_id).cloned();
+    if let Some((jwks, fetched)) = &cached
+        && now - fetched < CACHE_TTL
+        && let Some(key) = pick(jwks, kid, alg)
+    {
+        return Some(key);
+    }
+    if cached.as_ref().is_some_and(|(_, fetched)| now - fetched < REFETCH_EVERY) {
+        return None;
+    }
+    let fetched = fetch(state, uri).await;
+    let jwks = match fetched {
+        Some(jwks) => jwks,
+        None => {
+            tracing::warn!(client_id = client.client_id, uri, "could not fetch the client's jwks_uri");
+            return None;
+        }
+    };
+    let key = pick(&jwks, kid, alg);
+    cache.sets.lock().await.insert(client.client_id.clone(), (jwks, now));
+    key
+}
+
+async fn fetch(state: &AppState, uri: &str) -> Option<Value> {
+    let response = state.http.get(uri).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json::<Value>().await.ok()
+}
+
+/// The key with this id, or the only key usable with `alg` when the JWS names none.
+fn pick(jwks: &Value, kid: Option<&str>, alg: SigningAlg) -> Option<VerifyingKey> {
+    let keys = jwks["keys"].as_array()?;
+    let mut usable = keys.iter().filter_map(|jwk| VerifyingKey::from_jwk(jwk, alg)).filter(|key| key.alg == alg);
+    match kid {
+        Some(kid) => usable.find(|key| key.kid.as_deref() == Some(kid)),
+        None => {
+            let first = usable.next()?;
+            usable.next().is_none().then_some(first)
+        }
+    }
+}
