@@ -32,6 +32,9 @@ pub struct AppState {
     /// Outgoing HTTP (back-channel logout, clients' jwks_uri): no redirects, short timeouts.
     pub http: reqwest::Client,
     pub jwks_cache: Arc<crate::oidc::client_assertion::JwksCache>,
+    pub client_cache: Arc<crate::clients::ClientCache>,
+    /// The discovery document, serialised once.
+    pub discovery: axum::body::Bytes,
 }
 
 /// The per-node rate limiters.
@@ -79,6 +82,8 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
     Ok(AppState {
+        discovery: crate::oidc::discovery::document_json(config.issuer()),
+        client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
         jwks_cache: Arc::default(),
         http,
         limits: Arc::new(limits),

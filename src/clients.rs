@@ -274,6 +274,38 @@ impl ClientInput {
     }
 }
 
+/// Clients as the token endpoint sees them: read from the database at most every
+/// `ttl` seconds per client, so that a token costs a signature rather than a query. A
+/// change made on another node (a new secret, a removed redirect URI) reaches this one
+/// within `ttl`; unknown client ids are not cached.
+pub struct ClientCache {
+    ttl: i64,
+    entries: tokio::sync::RwLock<std::collections::HashMap<String, (std::sync::Arc<Client>, i64)>>,
+}
+
+impl ClientCache {
+    pub fn new(ttl: i64) -> Self {
+        Self { ttl, entries: Default::default() }
+    }
+
+    pub async fn get(&self, db: &Db, client_id: &str, now: i64) -> Result<Option<std::sync::Arc<Client>>, DomainError> {
+        if let Some((client, fetched)) = self.entries.read().await.get(client_id)
+            && now - fetched < self.ttl
+        {
+            return Ok(Some(client.clone()));
+        }
+        let Some(client) = find(db, client_id).await? else {
+            self.entries.write().await.remove(client_id);
+            return Ok(None);
+        };
+        let client = std::sync::Arc::new(client);
+        let mut entries = self.entries.write().await;
+        // Bounded by the number of registered clients; a flood of made-up ids is not cached.
+        entries.insert(client_id.to_string(), (client.clone(), now));
+        Ok(Some(client))
+    }
+}
+
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, DomainError> {
     Ok(client::Entity::find_by_id(client_id.to_string()).one(db).await?.map(Client::from))
 }

@@ -66,6 +66,9 @@ pub struct TokenConfig {
     /// Seconds during which a just-rotated refresh token may be presented again by the
     /// same client (two tabs refreshing at once) without being taken for a theft.
     pub refresh_token_reuse_grace: i64,
+    /// Seconds a node keeps a client's registration in memory for the token,
+    /// introspection and revocation endpoints.
+    pub client_cache_ttl: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,6 +165,7 @@ impl Default for TokenConfig {
             refresh_token_ttl: 14 * 86_400,
             refresh_token_max_lifetime: 90 * 86_400,
             refresh_token_reuse_grace: 10,
+            client_cache_ttl: 5,
         }
     }
 }

@@ -31,6 +31,8 @@ struct Loaded {
     current: HashMap<SigningAlg, Arc<SigningKey>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
     jwks: Value,
+    /// The JWKS serialised once per reload: the endpoint serves these bytes.
+    jwks_json: bytes::Bytes,
     at: Instant,
 }
 
@@ -50,6 +52,7 @@ impl KeyStore {
                 current: HashMap::new(),
                 by_kid: HashMap::new(),
                 jwks: json!({"keys": []}),
+                jwks_json: bytes::Bytes::from_static(b"{\"keys\":[]}"),
                 at: Instant::now(),
             }),
         };
@@ -109,7 +112,9 @@ impl KeyStore {
             }
             by_kid.insert(row.kid, key);
         }
-        *self.loaded.write().await = Loaded { current, by_kid, jwks: json!({"keys": jwks}), at: Instant::now() };
+        let jwks = json!({"keys": jwks});
+        let jwks_json = bytes::Bytes::from(jwks.to_string());
+        *self.loaded.write().await = Loaded { current, by_kid, jwks, jwks_json, at: Instant::now() };
         Ok(())
     }
 
@@ -138,6 +143,12 @@ impl KeyStore {
             return None;
         }
         self.loaded.read().await.by_kid.get(kid).cloned()
+    }
+
+    /// The JSON Web Key Set, serialised.
+    pub async fn jwks_json(&self) -> bytes::Bytes {
+        self.reload_if_stale().await;
+        self.loaded.read().await.jwks_json.clone()
     }
 
     /// The JSON Web Key Set published at the `jwks_uri`.

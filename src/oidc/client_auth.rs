@@ -5,11 +5,13 @@
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
 
+use std::sync::Arc;
+
 use super::client_assertion;
 use super::error::OAuthError;
 use super::params::Params;
 use crate::app::AppState;
-use crate::clients::{self, AuthMethod, Client};
+use crate::clients::{AuthMethod, Client};
 
 /// Credentials presented by the request, before they are checked.
 enum Presented {
@@ -76,7 +78,7 @@ fn form_decode(value: &str) -> String {
 /// Authenticates the client of a token request. Failures are counted per client id;
 /// past the configured rate the client id is refused for the rest of the minute, so a
 /// secret cannot be guessed quickly.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Arc<Client>, OAuthError> {
     let presented = presented(headers, params)?;
     let client_id = match &presented {
         Presented::Basic { client_id, .. }
@@ -99,9 +101,9 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params
     result
 }
 
-async fn check(state: &AppState, client_id: &str, presented: &Presented, now: i64) -> Result<Client, OAuthError> {
+async fn check(state: &AppState, client_id: &str, presented: &Presented, now: i64) -> Result<Arc<Client>, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let client = clients::find(&state.db, client_id).await?.ok_or_else(failed)?;
+    let client = state.client_cache.get(&state.db, client_id, now).await?.ok_or_else(failed)?;
     let method = match presented {
         Presented::Basic { .. } => AuthMethod::ClientSecretBasic,
         Presented::Post { .. } => AuthMethod::ClientSecretPost,

@@ -2,7 +2,7 @@
 //! advertises only what the endpoints implement.
 
 use axum::{
-    Json,
+    body::Bytes,
     extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
@@ -58,16 +58,21 @@ pub fn document(issuer: &str) -> Value {
     })
 }
 
+/// The metadata never changes while the server runs: it is serialised once, at start.
+pub fn document_json(issuer: &str) -> Bytes {
+    Bytes::from(document(issuer).to_string())
+}
+
 pub async fn metadata(State(state): State<AppState>) -> Response {
-    cacheable(Json(document(state.config.issuer())))
+    json_bytes(state.discovery.clone())
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    cacheable(Json(state.keys.jwks().await))
+    json_bytes(state.keys.jwks_json().await)
 }
 
-fn cacheable(body: impl IntoResponse) -> Response {
-    let mut response = body.into_response();
+fn json_bytes(body: Bytes) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
 }

@@ -1,0 +1,2 @@
+-- GET with a bearer access token from the environment (WRK_TOKEN).
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("WRK_TOKEN")
