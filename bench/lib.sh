@@ -79,7 +79,10 @@ start_sesame() {
 }
 
 stop_sesame() {
-  [ -n "${SESAME_PID:-}" ] && kill "$SESAME_PID" 2>/dev/null && wait "$SESAME_PID" 2>/dev/null
-  [ -n "${SESAME_WORK:-}" ] && rm -rf "$SESAME_WORK"
-  SESAME_PID=
+  if [ -n "${SESAME_PID:-}" ]; then
+    kill "$SESAME_PID" 2>/dev/null || true
+    wait "$SESAME_PID" 2>/dev/null || true
+  fi
+  if [ -n "${SESAME_WORK:-}" ]; then rm -rf "$SESAME_WORK"; fi
+  SESAME_PID= SESAME_WORK=
 }

@@ -74,7 +74,11 @@ async fn access_token(state: &AppState, caller: &Client, token: &str, now: i64) 
     if let Some(auth_time) = claims.auth_time {
         body["auth_time"] = json!(auth_time);
     }
-    add_username(state, &mut body, &claims.sub).await?;
+    // A service's own token (client_credentials) names no account: no lookup.
+    let service_token = claims.sid.is_none() && claims.sub == claims.client_id;
+    if !service_token {
+        add_username(state, &mut body, &claims.sub).await?;
+    }
     Ok(body)
 }
 
