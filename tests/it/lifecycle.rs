@@ -20,6 +20,7 @@ on_every_backend!(
     refresh_token_grace_period_for_racing_tabs,
     refresh_token_is_bound_to_its_client_and_scopes,
     refresh_token_reflects_account_changes,
+    refresh_token_family_has_an_absolute_lifetime,
     client_credentials_grant,
     introspection,
     revocation,
@@ -155,6 +156,27 @@ async fn refresh_token_reflects_account_changes(backend: Backend) {
     assert_eq!(status, 400, "an archived account gets no token");
 }
 
+async fn refresh_token_family_has_an_absolute_lifetime(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tokens = login(&server, &Browser::new(), &["offline_access"]).await;
+    let mut token = tokens.refresh_token().unwrap().secret().clone();
+    // Used every 13 days, it slides past its 14-day idle limit until the 90-day family end.
+    for day in (13..=91).step_by(13) {
+        server.clock.advance(13 * 86_400);
+        let (status, body) = refresh(&server, "actes-web", ACTES_SECRET, &token, None).await;
+        if day < 90 {
+            assert_eq!(status, 200, "day {day}: {body}");
+            token = body["refresh_token"].as_str().unwrap().to_string();
+        } else {
+            assert_eq!(status, 400, "day {day}: past the family's absolute lifetime");
+        }
+    }
+    let fresh = login(&server, &Browser::new(), &[]).await;
+    server.clock.advance(15 * 86_400);
+    let (status, _) = refresh(&server, "actes-web", ACTES_SECRET, fresh.refresh_token().unwrap().secret(), None).await;
+    assert_eq!(status, 400, "unused for longer than refresh_token_ttl");
+}
+
 async fn token_request(server: &TestServer, client_id: &str, secret: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(server.url("/token"))
@@ -173,8 +195,10 @@ async fn client_credentials_grant(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "actes.api actes.admin", "every registered scope by default");
     assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
-    let claims = payload(body["access_token"].as_str().unwrap());
+    let access = body["access_token"].as_str().unwrap();
+    let claims = payload(access);
     assert_eq!((claims["sub"].as_str(), claims["client_id"].as_str()), (Some("actes-api"), Some("actes-api")));
+    assert_eq!(UnverifiedJws::parse(access).unwrap().alg, "EdDSA", "the client's own access-token algorithm");
     let (status, body) =
         token_request(&server, "actes-api", api, &[("grant_type", "client_credentials"), ("scope", "actes.api")]).await;
     assert_eq!((status, body["scope"].as_str()), (200, Some("actes.api")));
