@@ -27,6 +27,9 @@ pub struct Config {
     pub database_url: String,
     /// Base64 of 32 random bytes encrypting secrets at rest. Empty: a key file in `data_dir`.
     pub master_key: String,
+    /// Addresses of the reverse proxies or load balancers in front of Sésame, whose
+    /// `X-Forwarded-For` is believed for the client's address (rate limits, audit).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Seed the demo accounts, applications and client at start. Unset: only when the
     /// database has no account yet and the issuer is a loopback http URL (a developer's
     /// machine), never on a deployment.
@@ -124,7 +127,7 @@ impl Default for JanitorConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { login_per_ip_per_minute: 30, client_auth_failures_per_minute: 20 }
+        Self { login_per_ip_per_minute: 60, client_auth_failures_per_minute: 20 }
     }
 }
 
@@ -136,6 +139,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
             master_key: String::new(),
+            trusted_proxies: Vec::new(),
             demo: None,
             theme: ThemeConfig::default(),
             tokens: TokenConfig::default(),

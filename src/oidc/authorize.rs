@@ -6,14 +6,14 @@
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::Response,
 };
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 
 use super::flow;
-use super::params::Params;
+use super::params::{self, Params};
 use super::response::{ErrorRedirect, ResponseMode};
 use crate::app::AppState;
 use crate::clients::{self, Client};
@@ -71,17 +71,9 @@ pub async fn get(
 }
 
 pub async fn post(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let locale = request::locale(&headers, None);
-    if !form {
-        return PageError::bad_request("the authorization request must be sent as application/x-www-form-urlencoded")
-            .render(&state, locale);
-    }
-    let Ok(body) = String::from_utf8(body.to_vec()) else {
-        return PageError::bad_request("the request body is not UTF-8").render(&state, locale);
+    let body = match params::form_text(&headers, &body) {
+        Ok(body) => body,
+        Err(problem) => return PageError::bad_request(problem).render(&state, request::locale(&headers, None)),
     };
     handle(state, jar, headers, body).await
 }

@@ -19,7 +19,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::params::Params;
+use super::params::{self, Params};
 use super::revocations::{self, Scope};
 use super::{backchannel, flow, refresh, tokens};
 use crate::app::AppState;
@@ -128,7 +128,10 @@ pub async fn get(
 }
 
 pub async fn post(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
-    handle(state, jar, headers, String::from_utf8_lossy(&body).into_owned()).await
+    match params::form_text(&headers, &body) {
+        Ok(body) => handle(state, jar, headers, body).await,
+        Err(problem) => PageError::bad_request(problem).render(&state, request::locale(&headers, None)),
+    }
 }
 
 async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: String) -> Response {

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use axum::http::{HeaderMap, header};
+
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
 
@@ -33,6 +35,18 @@ impl Params {
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
+}
+
+/// The text of an `application/x-www-form-urlencoded` body, or what is wrong with it.
+pub fn form_text(headers: &HeaderMap, body: &[u8]) -> Result<String, &'static str> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err("send the request as application/x-www-form-urlencoded");
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| "the request body is not UTF-8")
 }
 
 #[cfg(test)]

@@ -33,15 +33,8 @@ pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderM
 
 /// Parses a form body of a protocol endpoint (token, introspection, revocation).
 pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return Err(OAuthError::invalid_request("send the request as application/x-www-form-urlencoded"));
-    }
-    let body = std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
-    Params::parse(body)
+    let body = super::params::form_text(headers, body).map_err(OAuthError::invalid_request)?;
+    Params::parse(&body)
         .map_err(|name| OAuthError::invalid_request(format!("parameter `{name}` appears more than once")))
 }
 
