@@ -26,6 +26,7 @@ on_every_backend!(
     revocation,
     rp_initiated_logout,
     rp_initiated_logout_without_proof_asks_to_confirm,
+    oidcc_rp_initiated_logout_variants,
     backchannel_logout_tells_every_client_of_the_session,
     key_rotation_keeps_old_tokens_valid,
     janitor_sweeps_expired_rows,
@@ -357,6 +358,46 @@ async fn rp_initiated_logout_without_proof_asks_to_confirm(backend: Backend) {
     assert_eq!(browser.get(&request.url).await.location_param("error").as_deref(), Some("login_required"));
     let again = browser.get(&server.url("/logout")).await;
     assert!(again.body.contains("logged-out"), "already signed out: says so");
+}
+
+/// The conformance suite's RP-initiated logout modules: query kept on the registered
+/// URI, no state, a modified id_token_hint, no parameters at all.
+async fn oidcc_rp_initiated_logout_variants(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let browser = Browser::new();
+    let logout_url = |pairs: &[(&str, &str)]| {
+        let mut url = url::Url::parse(&server.url("/logout")).unwrap();
+        url.query_pairs_mut().extend_pairs(pairs);
+        url.to_string()
+    };
+    let id_token = login(&server, &browser, &[]).await.id_token().unwrap().to_string();
+    let page = browser
+        .get(&logout_url(&[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://actes.example/bye?from=sesame"),
+            ("state", "s1"),
+        ]))
+        .await;
+    assert_eq!(page.location.as_deref(), Some("https://actes.example/bye?from=sesame&state=s1"), "query kept");
+
+    let id_token = login(&server, &browser, &[]).await.id_token().unwrap().to_string();
+    let page = browser
+        .get(&logout_url(&[("id_token_hint", &id_token), ("post_logout_redirect_uri", "https://actes.example/bye")]))
+        .await;
+    assert_eq!(page.location.as_deref(), Some("https://actes.example/bye"), "no state, none added");
+
+    let id_token = login(&server, &browser, &[]).await.id_token().unwrap().to_string();
+    let (head, signature) = id_token.rsplit_once('.').unwrap();
+    let modified = format!("{head}.{}", signature.chars().rev().collect::<String>());
+    let page = browser
+        .get(&logout_url(&[("id_token_hint", &modified), ("post_logout_redirect_uri", "https://actes.example/bye")]))
+        .await;
+    assert_eq!(page.status, 400, "a modified hint is refused");
+    assert!(page.location.is_none());
+
+    let page = browser.get(&server.url("/logout")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.field("csrf_token").is_some(), "no parameters: the user confirms");
 }
 
 /// A relying party's back-channel logout endpoint on a free port, keeping what it gets.
