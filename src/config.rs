@@ -87,6 +87,8 @@ pub struct SessionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordConfig {
+    /// Fewest characters a new password may have.
+    pub min_length: usize,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -182,7 +184,7 @@ impl Default for SessionConfig {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self { argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_parallelism: 1 }
+        Self { min_length: 10, argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_parallelism: 1 }
     }
 }
 
@@ -252,6 +254,12 @@ impl Config {
             if value <= 0 {
                 return Err(ConfigError::Invalid(format!("key `{key}` must be a positive number of seconds")));
             }
+        }
+        if self.tokens.access_token_ttl > 86_400 {
+            return Err(ConfigError::Invalid(
+                "key `tokens.access_token_ttl`: at most 86400 seconds (a day); use refresh tokens for longer access"
+                    .into(),
+            ));
         }
         if crate::crypto::jws::SigningAlg::parse(&self.tokens.access_token_alg).is_none() {
             return Err(ConfigError::Invalid(format!(

@@ -22,5 +22,6 @@ pub mod import;
 pub mod janitor;
 pub mod oidc;
 pub mod rate_limit;
+pub mod revocations;
 pub mod storage;
 pub mod web;

@@ -209,8 +209,8 @@ where
             account.password_hash.clone()
         }
         (Some(PasswordInput::Plain(plain)), _) => {
-            if plain.chars().count() < 8 {
-                return Err(DomainError::invalid("password", "a password has at least 8 characters"));
+            if let Some(problem) = hasher.policy_violation(&prepared.username, plain) {
+                return Err(DomainError::invalid("password", problem));
             }
             hasher.hash(plain).map_err(|e| DomainError::Crypto(e.to_string()))?
         }
@@ -224,6 +224,7 @@ where
         }
     };
 
+    let was_active = existing.as_ref().is_some_and(|a| !a.archived);
     let txn = db.begin().await?;
     let (account, mut change) = match existing {
         None => {
@@ -297,6 +298,9 @@ where
         && change == Change::Unchanged
     {
         change = Change::Updated;
+    }
+    if was_active && account.archived {
+        end_everything_of(&txn, &account.id, now).await?;
     }
     txn.commit().await?;
     Ok((account, change))
@@ -395,4 +399,31 @@ pub fn may_use(access: &[Access], application: Option<&applications::Application
         None => true,
         Some(app) => access.iter().any(|a| a.application_id == app.id && a.allowed),
     }
+}
+
+/// An archived account's sessions end and its refresh tokens are revoked, with the
+/// access tokens of both; un-archiving later restores login, not these.
+async fn end_everything_of(db: &impl ConnectionTrait, account_id: &str, now: i64) -> Result<(), DomainError> {
+    use crate::revocations::{self, Scope};
+    use crate::storage::entities::{refresh_token, session};
+    // Access tokens live at most a day (see `Config::validate`).
+    let until = now + 86_400;
+    for ended in session::Entity::find().filter(session::Column::AccountId.eq(account_id)).all(db).await? {
+        revocations::revoke(db, Scope::Session(&ended.sid), until).await?;
+    }
+    session::Entity::delete_many().filter(session::Column::AccountId.eq(account_id)).exec(db).await?;
+    let families = refresh_token::Entity::find()
+        .filter(refresh_token::Column::AccountId.eq(account_id))
+        .filter(refresh_token::Column::Revoked.eq(false))
+        .all(db)
+        .await?;
+    for family in families.iter().map(|t| t.grant_id.as_str()).collect::<std::collections::BTreeSet<_>>() {
+        revocations::revoke(db, Scope::Grant(family), until).await?;
+    }
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::Revoked, sea_orm::sea_query::Expr::value(true))
+        .filter(refresh_token::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

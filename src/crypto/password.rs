@@ -17,8 +17,12 @@ pub enum PasswordError {
     BadHash,
 }
 
+/// The most common passwords, refused for new passwords (NIST SP 800-63B 5.1.1.2).
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
 #[derive(Clone)]
 pub struct PasswordHasherService {
+    min_length: usize,
     params: Params,
     /// A hash verified when the account does not exist, so that the response time
     /// does not tell whether an identifier exists.
@@ -29,7 +33,7 @@ impl PasswordHasherService {
     pub fn new(config: &PasswordConfig) -> Result<Self, PasswordError> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
             .map_err(|e| PasswordError::Params(e.to_string()))?;
-        let mut service = Self { params, dummy_hash: String::new() };
+        let mut service = Self { min_length: config.min_length, params, dummy_hash: String::new() };
         service.dummy_hash = service.hash(&super::random_token())?;
         Ok(service)
     }
@@ -44,6 +48,23 @@ impl PasswordHasherService {
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|e| PasswordError::Hash(e.to_string()))
+    }
+
+    /// Why a new password for `username` is refused, if it is: too short, containing the
+    /// identifier, or one of the most common passwords.
+    pub fn policy_violation(&self, username: &str, password: &str) -> Option<String> {
+        let lowered = password.to_lowercase();
+        if password.chars().count() < self.min_length {
+            return Some(format!("a password has at least {} characters", self.min_length));
+        }
+        if !username.is_empty() && lowered.contains(&username.to_lowercase()) {
+            return Some("a password must not contain the identifier".into());
+        }
+        let core = lowered.trim_end_matches(|c: char| c.is_ascii_digit() || c == '!');
+        if COMMON_PASSWORDS.lines().any(|common| common == lowered || (!core.is_empty() && common == core)) {
+            return Some("this password is among the most common ones; choose another".into());
+        }
+        None
     }
 
     /// Verifies a password against a stored PHC string; a malformed hash never matches.
@@ -71,11 +92,22 @@ mod tests {
 
     fn fast() -> PasswordHasherService {
         PasswordHasherService::new(&PasswordConfig {
+            min_length: 10,
             argon2_memory_kib: 1024,
             argon2_iterations: 1,
             argon2_parallelism: 1,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn policy_refuses_short_personal_and_common_passwords() {
+        let service = fast();
+        assert!(service.policy_violation("pauline", "short").is_some());
+        assert!(service.policy_violation("pauline", "Pauline2026!").is_some(), "contains the identifier");
+        assert!(service.policy_violation("pauline", "motdepasse123").is_some(), "common");
+        assert!(service.policy_violation("pauline", "Azertyuiop1234").is_some(), "common with digits");
+        assert!(service.policy_violation("pauline", "correct horse battery").is_none());
     }
 
     #[test]

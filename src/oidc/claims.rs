@@ -3,7 +3,14 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::accounts::Account;
+use crate::accounts::{self, Account};
+use crate::clients::Client;
+use crate::domain::DomainError;
+use crate::storage::Db;
+
+/// Sésame's own claims: what the account may do in the client's application.
+pub const AUTHORIZATION_CLAIMS: [&str; 6] =
+    ["application", "rights", "options", "initials", "applications", "account_admin"];
 
 pub const STANDARD_CLAIMS: [&str; 14] = [
     "sub",
@@ -52,4 +59,29 @@ pub fn for_scopes(account: &Account, scopes: &[String]) -> Map<String, Value> {
         claims.insert("address".into(), json!({"formatted": address}));
     }
     claims
+}
+
+/// The account's authorization for `client`, read anew for every token: `application`
+/// (the code of the client's application), `rights` and `options` there, `initials`
+/// used there (the account's own when none are set), `applications` (the codes of every
+/// application the account may open, for a portal) and `account_admin` when true.
+pub async fn authorization(db: &Db, account: &Account, client: &Client) -> Result<Map<String, Value>, DomainError> {
+    let access = accounts::access_of(db, &account.id).await?;
+    let mut claims = Map::new();
+    let mut open: Vec<&str> = access.iter().filter(|a| a.allowed).map(|a| a.application_code.as_str()).collect();
+    open.sort_unstable();
+    claims.insert("applications".into(), json!(open));
+    let here =
+        client.application_id.as_ref().and_then(|id| access.iter().find(|a| &a.application_id == id && a.allowed));
+    if let Some(here) = here {
+        let initials = if here.initials.is_empty() { &account.initials } else { &here.initials };
+        claims.insert("application".into(), json!(here.application_code));
+        claims.insert("rights".into(), json!(here.rights));
+        claims.insert("options".into(), json!(here.options));
+        claims.insert("initials".into(), json!(initials));
+    }
+    if account.account_admin {
+        claims.insert("account_admin".into(), json!(true));
+    }
+    Ok(claims)
 }

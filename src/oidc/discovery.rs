@@ -44,7 +44,11 @@ pub fn document(issuer: &str) -> Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": claims::STANDARD_CLAIMS.iter().chain(["iss", "aud", "exp", "iat", "nonce", "sid", "azp", "at_hash"].iter()).collect::<Vec<_>>(),
+        "claims_supported": claims::STANDARD_CLAIMS
+            .iter()
+            .chain(["iss", "aud", "exp", "iat", "nonce", "sid", "azp", "at_hash"].iter())
+            .chain(claims::AUTHORIZATION_CLAIMS.iter())
+            .collect::<Vec<_>>(),
         "claim_types_supported": ["normal"],
         "acr_values_supported": acr::SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -20,13 +20,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::params::{self, Params};
-use super::revocations::{self, Scope};
 use super::{backchannel, flow, refresh, tokens};
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::auth::session::{self, Session};
 use crate::clients::{self, Client};
 use crate::domain::DomainError;
+use crate::revocations::{self, Scope};
 use crate::storage::entities::session_client;
 use crate::web::{
     csrf,

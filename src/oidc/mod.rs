@@ -14,7 +14,6 @@ pub mod logout;
 pub mod params;
 pub mod refresh;
 pub mod response;
-pub mod revocations;
 pub mod revoke;
 pub mod token;
 pub mod tokens;

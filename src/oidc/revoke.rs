@@ -10,12 +10,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::revocations::{self, Scope};
 use super::token::{form_params, no_store};
 use super::{client_auth, refresh, tokens};
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::oidc::error::OAuthError;
+use crate::revocations::{self, Scope};
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {

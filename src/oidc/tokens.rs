@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::claims;
-use super::revocations::{self, Scope};
 use crate::accounts::Account;
 use crate::app::AppState;
 use crate::clients::Client;
 use crate::crypto::{self, jws::SigningAlg, jws::UnverifiedJws};
 use crate::domain::DomainError;
+use crate::revocations::{self, Scope};
 
 /// Who and what an access token is for.
 pub struct AccessGrant<'a> {
@@ -24,6 +24,8 @@ pub struct AccessGrant<'a> {
     pub session: Option<&'a SessionFacts>,
     /// The code or refresh family the token comes from, to revoke them together.
     pub grant_id: Option<&'a str>,
+    /// The account's rights in the client's application (see `claims::authorization`).
+    pub authorization: Option<&'a Map<String, Value>>,
 }
 
 /// How and when the user authenticated, carried from the session into every token of
@@ -56,6 +58,9 @@ pub struct AccessClaims {
     /// Grant id: the code or refresh family the token comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// Rights, options and initials in the client's application, applications open.
+    #[serde(flatten, default)]
+    pub authorization: Map<String, Value>,
 }
 
 fn key_error(error: crate::crypto::keys::KeyError) -> DomainError {
@@ -92,6 +97,7 @@ pub async fn mint_access_token(
         acr: grant.session.map(|s| s.acr.clone()),
         sid: grant.session.map(|s| s.sid.clone()),
         gid: grant.grant_id.map(str::to_string),
+        authorization: grant.authorization.cloned().unwrap_or_default(),
     };
     let token = key.sign("at+jwt", &claims).map_err(|e| DomainError::Crypto(e.to_string()))?;
     Ok(MintedAccess { token, expires_in: ttl })
@@ -105,6 +111,7 @@ pub struct IdTokenFacts<'a> {
     pub session: &'a SessionFacts,
     pub nonce: Option<&'a str>,
     pub access_token: Option<&'a str>,
+    pub authorization: &'a Map<String, Value>,
 }
 
 pub async fn mint_id_token(state: &AppState, facts: &IdTokenFacts<'_>, now: i64) -> Result<String, DomainError> {
@@ -129,6 +136,9 @@ pub async fn mint_id_token(state: &AppState, facts: &IdTokenFacts<'_>, now: i64)
     }
     for (name, value) in claims::for_scopes(facts.account, facts.scopes) {
         claims.insert(name, value);
+    }
+    for (name, value) in facts.authorization {
+        claims.insert(name.clone(), value.clone());
     }
     key.sign("JWT", &Value::Object(claims)).map_err(|e| DomainError::Crypto(e.to_string()))
 }

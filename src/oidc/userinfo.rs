@@ -78,5 +78,11 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     for (name, value) in claims::for_scopes(&account, &scopes) {
         body[name] = value;
     }
+    // Rights are read anew: a change shows here before the next token.
+    if let Some(client) = state.client_cache.get(&state.db, &claims.client_id, now).await? {
+        for (name, value) in claims::authorization(&state.db, &account, &client).await? {
+            body[name] = value;
+        }
+    }
     Ok(body)
 }

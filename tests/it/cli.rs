@@ -35,7 +35,7 @@ fn import_then_administer_accounts_and_clients() {
         "add",
         "nadia",
         "--password",
-        "nadia password",
+        "long secret phrase 1",
         "--email",
         "nadia@etude.example",
     ]));
@@ -45,7 +45,7 @@ fn import_then_administer_accounts_and_clients() {
         "add",
         "other",
         "--password",
-        "other password",
+        "another phrase 22",
         "--email",
         "NADIA@etude.example",
     ]));

@@ -13,3 +13,4 @@ mod lifecycle;
 mod limits;
 mod oidcc;
 mod pages;
+mod rights;

@@ -340,7 +340,7 @@ async fn oidcc_id_token_hint(backend: crate::harness::Backend) {
     // Another browser, logged in as someone else: the hint does not match.
     let other = Browser::new();
     let emilie = rp::auth_request(&client, &[], &[]);
-    other.authorize(&server, &emilie.url, "emilie", "emilie password 1").await;
+    other.authorize(&server, &emilie.url, "emilie", "blue river stone").await;
     let request = rp::auth_request(&client, &[], &[("prompt", "none"), ("id_token_hint", &id_token)]);
     let page = other.get(&request.url).await;
     assert_eq!(page.location_param("error").as_deref(), Some("login_required"));
@@ -605,7 +605,7 @@ async fn account_without_access_is_refused(backend: crate::harness::Backend) {
             .await;
     let browser = Browser::new();
     let request = rp::auth_request(&compta, &[], &[]);
-    let page = browser.authorize(&server, &request.url, "emilie", "emilie password 1").await;
+    let page = browser.authorize(&server, &request.url, "emilie", "blue river stone").await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("iNot Comptabilité"), "the page names the application");
     assert!(page.body.contains("error=access_denied"), "a way back that tells the client");
@@ -617,7 +617,7 @@ async fn archived_account_cannot_log_in(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let client = rp::actes_web(&server).await;
     let request = rp::auth_request(&client, &[], &[("ui_locales", "en")]);
-    let page = Browser::new().authorize(&server, &request.url, "archived", "archived password 1").await;
+    let page = Browser::new().authorize(&server, &request.url, "archived", "quiet harbour 7").await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("This account is disabled"), "{}", page.body);
 }

@@ -22,7 +22,14 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
     if let Some(refused) = scopes.iter().find(|s| *s == "openid" || !client.scopes.contains(s)) {
         return Err(OAuthError::invalid_scope(format!("scope `{refused}` is not registered for this client")));
     }
-    let grant = AccessGrant { subject: &client.client_id, client, scopes: &scopes, session: None, grant_id: None };
+    let grant = AccessGrant {
+        subject: &client.client_id,
+        client,
+        scopes: &scopes,
+        session: None,
+        grant_id: None,
+        authorization: None,
+    };
     let access = tokens::mint_access_token(state, &grant, now).await?;
     Ok(json!({
         "access_token": access.token,

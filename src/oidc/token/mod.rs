@@ -86,6 +86,7 @@ fn earns_refresh_token(client: &Client, scopes: &[String]) -> bool {
 
 /// Access token, ID token (with `openid`) and refresh token (when earned) of a grant.
 async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Result<Value, OAuthError> {
+    let authorization = super::claims::authorization(&state.db, grant.account, grant.client).await?;
     let access = tokens::mint_access_token(
         state,
         &AccessGrant {
@@ -94,6 +95,7 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             scopes: grant.scopes,
             session: Some(grant.facts),
             grant_id: Some(grant.grant_id),
+            authorization: Some(&authorization),
         },
         now,
     )
@@ -112,6 +114,7 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             session: grant.facts,
             nonce: grant.nonce,
             access_token: Some(&access.token),
+            authorization: &authorization,
         };
         body["id_token"] = json!(tokens::mint_id_token(state, &facts, now).await?);
     }
