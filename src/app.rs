@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::oidc::routes())
         .merge(crate::web::routes())
+        .merge(crate::admin_api::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(64 * 1024))

@@ -304,6 +304,12 @@ impl ClientCache {
         entries.insert(client_id.to_string(), (client.clone(), now));
         Ok(Some(client))
     }
+
+    /// Forgets a client changed on this node, so that the change applies here at once
+    /// (a rotated secret stops working immediately on the node that rotated it).
+    pub async fn forget(&self, client_id: &str) {
+        self.entries.write().await.remove(client_id);
+    }
 }
 
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, DomainError> {

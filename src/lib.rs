@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
 
 pub mod accounts;
+pub mod admin_api;
 pub mod app;
 pub mod applications;
 pub mod audit;

@@ -183,10 +183,15 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, Authoriz
         ));
     }
     let requested: Vec<&str> = params.get("scope").unwrap_or_default().split_whitespace().collect();
+    // Standard scopes, unless the client registered a narrower list; other scopes (an
+    // application's API, `sesame:admin`) only when the client registered them.
+    let registered = |scope: &str| client.scopes.iter().any(|c| c == scope);
     request.scopes = requested
         .iter()
-        .filter(|s| super::SUPPORTED_SCOPES.contains(s))
-        .filter(|s| client.scopes.is_empty() || **s == "openid" || client.scopes.iter().any(|c| c == *s))
+        .filter(|s| {
+            let standard = super::SUPPORTED_SCOPES.contains(s) && (client.scopes.is_empty() || **s == "openid");
+            standard || registered(s)
+        })
         .map(|s| s.to_string())
         .collect();
     if !request.scopes.iter().any(|s| s == "openid") {

@@ -24,9 +24,9 @@ fn import_then_administer_accounts_and_clients() {
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/office.toml");
     let (ok, text) = output(sesame(dir.path()).args(["import", fixture]));
     assert!(ok, "{text}");
-    assert!(text.contains("accounts: 3 created"), "{text}");
+    assert!(text.contains("accounts: 4 created"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["import", fixture]));
-    assert!(ok && text.contains("accounts: 0 created, 0 updated, 3 unchanged"), "{text}");
+    assert!(ok && text.contains("accounts: 0 created, 0 updated, 4 unchanged"), "{text}");
 
     let (ok, text) = output(sesame(dir.path()).args(["user", "list"]));
     assert!(ok && text.contains("pauline") && text.contains("archived"), "{text}");

@@ -17,10 +17,10 @@ async fn a_second_import_changes_nothing(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let report = import::import_text(&server.state, "office.toml", FIXTURE).await.unwrap();
     assert!(!report.changed(), "{report}");
-    assert_eq!(report.accounts, [0, 0, 3]);
+    assert_eq!(report.accounts, [0, 0, 4]);
     let changed = FIXTURE.replace("first_name = \"Pauline\"", "first_name = \"Paula\"");
     let report = import::import_text(&server.state, "office.toml", &changed).await.unwrap();
-    assert_eq!(report.accounts, [0, 1, 2]);
+    assert_eq!(report.accounts, [0, 1, 3]);
 }
 
 async fn an_invalid_entry_writes_nothing(backend: crate::harness::Backend) {

@@ -6,6 +6,7 @@
 mod harness;
 mod rp;
 
+mod admin_api;
 mod cli;
 mod demo;
 mod import;

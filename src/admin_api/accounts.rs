@@ -1,0 +1,318 @@
+//! `/admin/api/v1/accounts`: search, create, read, update, archive, restore, reset the
+//! password.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Admin, ApiError, ApiJson, record_change};
+use crate::accounts::{self, AccessInput, Account, AccountInput, PasswordInput, StateFilter};
+use crate::app::AppState;
+
+#[derive(Serialize)]
+pub struct AccountView {
+    id: String,
+    username: String,
+    first_name: String,
+    last_name: String,
+    initials: String,
+    email: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    archived: bool,
+    two_factor_required: bool,
+    account_admin: bool,
+    created_at: i64,
+    updated_at: i64,
+    access: Vec<AccessView>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessView {
+    application: String,
+    #[serde(default = "yes")]
+    allowed: bool,
+    #[serde(default)]
+    initials: String,
+    #[serde(default)]
+    rights: Vec<String>,
+    #[serde(default)]
+    options: BTreeMap<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The body of a create or an update: every field of the account form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountWrite {
+    username: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    initials: String,
+    email: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    two_factor_required: bool,
+    #[serde(default)]
+    account_admin: bool,
+    /// Left out: the account's access stays as it is.
+    access: Option<Vec<AccessView>>,
+}
+
+impl AccountWrite {
+    fn into_input(self, username: String) -> AccountInput {
+        AccountInput {
+            username,
+            password: self.password.map(PasswordInput::Plain),
+            first_name: self.first_name,
+            last_name: self.last_name,
+            initials: self.initials,
+            email: self.email,
+            phone: self.phone,
+            address: self.address,
+            archived: self.archived,
+            two_factor_required: self.two_factor_required,
+            account_admin: self.account_admin,
+            access: self.access.map(|list| {
+                list.into_iter()
+                    .map(|a| AccessInput {
+                        application: a.application,
+                        allowed: a.allowed,
+                        initials: a.initials,
+                        rights: a.rights,
+                        options: a.options,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+pub async fn view(state: &AppState, account: Account) -> Result<AccountView, ApiError> {
+    let access = accounts::access_of(&state.db, &account.id)
+        .await?
+        .into_iter()
+        .map(|a| AccessView {
+            application: a.application_code,
+            allowed: a.allowed,
+            initials: a.initials,
+            rights: a.rights,
+            options: a.options,
+        })
+        .collect();
+    Ok(AccountView {
+        id: account.id,
+        username: account.username,
+        first_name: account.first_name,
+        last_name: account.last_name,
+        initials: account.initials,
+        email: account.email,
+        phone: account.phone,
+        address: account.address,
+        archived: account.archived,
+        two_factor_required: account.two_factor_required,
+        account_admin: account.account_admin,
+        created_at: account.created_at,
+        updated_at: account.updated_at,
+        access,
+    })
+}
+
+async fn existing(state: &AppState, username: &str) -> Result<Account, ApiError> {
+    accounts::find_by_username(&state.db, username)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account `{username}`")))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    state: Option<StateFilter>,
+    page: Option<u64>,
+    per_page: Option<u64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = query.state.unwrap_or(StateFilter::Active);
+    let page =
+        accounts::search(&state.db, &query.q, filter, query.page.unwrap_or(1), query.per_page.unwrap_or(50)).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for account in page.items {
+        items.push(view(&state, account).await?);
+    }
+    Ok(Json(json!({"items": items, "total": page.total, "page": page.page, "per_page": page.per_page})))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = existing(&state, &username).await?;
+    Ok(Json(view(&state, account).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<AccountWrite>,
+) -> Result<Response, ApiError> {
+    let username =
+        body.username.clone().ok_or_else(|| ApiError::invalid("username", "a new account needs a username"))?;
+    if accounts::find_by_username(&state.db, &username).await?.is_some() {
+        return Err(ApiError::conflict("username", "this identifier is already used by another account"));
+    }
+    if body.password.is_none() {
+        return Err(ApiError::invalid("password", "a new account needs a password"));
+    }
+    let (account, _) =
+        accounts::upsert(&state.db, &state.passwords, body.into_input(username), state.clock.now()).await?;
+    let after = view(&state, account.clone()).await?;
+    record_change(&state, &admin, "admin.account.created", Some(&account.id), Value::Null, json!(after)).await;
+    Ok((StatusCode::CREATED, Json(after)).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+    ApiJson(body): ApiJson<AccountWrite>,
+) -> Result<Json<AccountView>, ApiError> {
+    let current = existing(&state, &username).await?;
+    if body.username.as_ref().is_some_and(|given| !given.eq_ignore_ascii_case(&current.username)) {
+        return Err(ApiError::invalid("username", "an identifier cannot be changed; create a new account"));
+    }
+    let before = view(&state, current.clone()).await?;
+    save(&state, &admin, body.into_input(current.username.clone()), json!(before)).await
+}
+
+async fn save(
+    state: &AppState,
+    admin: &Admin,
+    input: AccountInput,
+    before: Value,
+) -> Result<Json<AccountView>, ApiError> {
+    let (account, _) = accounts::upsert(&state.db, &state.passwords, input, state.clock.now()).await?;
+    let after = view(state, account.clone()).await?;
+    record_change(state, admin, "admin.account.updated", Some(&account.id), before, json!(after)).await;
+    Ok(Json(after))
+}
+
+/// The account's current values as input, to change one thing.
+fn unchanged(account: &Account) -> AccountInput {
+    AccountInput {
+        username: account.username.clone(),
+        password: None,
+        first_name: account.first_name.clone(),
+        last_name: account.last_name.clone(),
+        initials: account.initials.clone(),
+        email: account.email.clone(),
+        phone: account.phone.clone(),
+        address: account.address.clone(),
+        archived: account.archived,
+        two_factor_required: account.two_factor_required,
+        account_admin: account.account_admin,
+        access: None,
+    }
+}
+
+async fn set_archived(
+    state: AppState,
+    admin: Admin,
+    username: String,
+    archived: bool,
+) -> Result<Json<AccountView>, ApiError> {
+    let current = existing(&state, &username).await?;
+    if current.id == admin.account_id && archived {
+        return Err(ApiError::invalid("archived", "you cannot archive your own account"));
+    }
+    let before = view(&state, current.clone()).await?;
+    save(&state, &admin, AccountInput { archived, ..unchanged(&current) }, json!(before)).await
+}
+
+pub async fn archive(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    set_archived(state, admin, username, true).await
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    set_archived(state, admin, username, false).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    password: Option<String>,
+}
+
+/// Sets the password given, or generates a temporary one and answers it once.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let current = existing(&state, &username).await?;
+    let reset: PasswordReset = if body.iter().all(u8::is_ascii_whitespace) {
+        PasswordReset::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?
+    };
+    let given = reset.password;
+    let generated = given.is_none().then(temporary_password);
+    let password = given.or_else(|| generated.clone()).unwrap_or_default();
+    let input = AccountInput { password: Some(PasswordInput::Plain(password)), ..unchanged(&current) };
+    accounts::upsert(&state.db, &state.passwords, input, state.clock.now()).await?;
+    let event = json!({"password": "changed"});
+    record_change(&state, &admin, "admin.account.password_reset", Some(&current.id), Value::Null, event).await;
+    Ok(Json(match generated {
+        Some(password) => json!({"temporary_password": password}),
+        None => json!({"password": "changed"}),
+    }))
+}
+
+/// Four groups of four characters from an alphabet without look-alikes (about 79 bits),
+/// drawn without modulo bias.
+fn temporary_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
+    let mut chars = Vec::with_capacity(16);
+    while chars.len() < 16 {
+        for byte in crate::crypto::random_bytes::<32>() {
+            if byte < limit && chars.len() < 16 {
+                chars.push(ALPHABET[byte as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}

@@ -1,0 +1,111 @@
+//! The administration REST API under `/admin/api/v1`, described by the OpenAPI
+//! document at `/admin/api/v1/openapi.json` (docs/admin-api.openapi.json). It calls the
+//! same domain functions as the CLI and the import, with the same validation.
+//!
+//! Authorised by a bearer access token that was granted the `sesame:admin` scope (only
+//! clients registered for it may ask for it) and whose account is, at the time of the
+//! call, an active account administrator.
+
+mod accounts;
+mod applications;
+mod clients;
+mod error;
+
+use axum::{
+    Router,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{HeaderValue, header, request::Parts},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use error::ApiError;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::oidc::tokens;
+
+pub const SCOPE: &str = "sesame:admin";
+pub const OPENAPI: &str = include_str!("../../docs/admin-api.openapi.json");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/api/v1/openapi.json", get(openapi))
+        .route("/admin/api/v1/accounts", get(accounts::list).post(accounts::create))
+        .route("/admin/api/v1/accounts/{username}", get(accounts::show).put(accounts::update))
+        .route("/admin/api/v1/accounts/{username}/archive", post(accounts::archive))
+        .route("/admin/api/v1/accounts/{username}/restore", post(accounts::restore))
+        .route("/admin/api/v1/accounts/{username}/password", post(accounts::reset_password))
+        .route("/admin/api/v1/applications", get(applications::list))
+        .route("/admin/api/v1/applications/{code}", get(applications::show).put(applications::upsert))
+        .route("/admin/api/v1/clients", get(clients::list).post(clients::create))
+        .route("/admin/api/v1/clients/{client_id}", get(clients::show).put(clients::update))
+        .route("/admin/api/v1/clients/{client_id}/secret", post(clients::new_secret))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], OPENAPI).into_response()
+}
+
+/// The account administrator making the call.
+pub struct Admin {
+    pub account_id: String,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string())
+            .ok_or_else(|| ApiError::unauthorized("send an access token: Authorization: Bearer …"))?;
+        let now = state.clock.now();
+        let claims = tokens::verify_access_token(state, &token, now)
+            .await
+            .map_err(|e| ApiError::unauthorized(format!("the access token is not valid: {e}")))?;
+        if !claims.scope.split_whitespace().any(|s| s == SCOPE) {
+            return Err(ApiError::forbidden(format!("the access token was not granted the {SCOPE} scope")));
+        }
+        let account = crate::accounts::find_by_id(&state.db, &claims.sub).await?;
+        match account {
+            Some(account) if account.account_admin && !account.archived => Ok(Admin { account_id: account.id }),
+            _ => Err(ApiError::forbidden("this account is not an account administrator")),
+        }
+    }
+}
+
+/// A JSON body whose rejections are answered in the API's error format.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+/// Records an administrative change: who, what, on which record, before and after
+/// (callers pass representations without secrets).
+async fn record_change(
+    state: &AppState,
+    admin: &Admin,
+    event: &'static str,
+    subject: Option<&str>,
+    before: Value,
+    after: Value,
+) {
+    let detail = serde_json::json!({"by": admin.account_id, "before": before, "after": after});
+    let event = AuditEvent { event, account_id: subject, client_id: None, ip: None, detail: Some(detail) };
+    audit::record(&state.db, state.clock.now(), event).await;
+}
