@@ -61,6 +61,8 @@ pub enum StartError {
     Demo(String),
     #[error("HTTP client: {0}")]
     Http(String),
+    #[error("registering the console's client: {0}")]
+    Console(String),
 }
 
 /// Opens the database (migrating it), the master key, the signing keys and the theme.
@@ -81,7 +83,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
-    Ok(AppState {
+    let state = AppState {
         discovery: crate::oidc::discovery::document_json(config.issuer()),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
         jwks_cache: Arc::default(),
@@ -96,7 +98,9 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         config: Arc::new(config),
         db,
         clock,
-    })
+    };
+    crate::console::ensure_client(&state).await.map_err(|e| StartError::Console(e.to_string()))?;
+    Ok(state)
 }
 
 /// The master key from configuration, else from (or into) `master.key` in the data directory.
@@ -114,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::oidc::routes())
         .merge(crate::web::routes())
         .merge(crate::admin_api::routes())
+        .merge(crate::console::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(64 * 1024))

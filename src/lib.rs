@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod domain;

@@ -303,7 +303,7 @@ pub async fn reset_password(
 
 /// Four groups of four characters from an alphabet without look-alikes (about 79 bits),
 /// drawn without modulo bias.
-fn temporary_password() -> String {
+pub(crate) fn temporary_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
     let mut chars = Vec::with_capacity(16);

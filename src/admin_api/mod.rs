@@ -6,9 +6,9 @@
 //! clients registered for it may ask for it) and whose account is, at the time of the
 //! call, an active account administrator.
 
-mod accounts;
-mod applications;
-mod clients;
+pub(crate) mod accounts;
+pub(crate) mod applications;
+pub(crate) mod clients;
 mod error;
 
 use axum::{
@@ -66,18 +66,23 @@ impl FromRequestParts<AppState> for Admin {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim().to_string())
             .ok_or_else(|| ApiError::unauthorized("send an access token: Authorization: Bearer …"))?;
-        let now = state.clock.now();
-        let claims = tokens::verify_access_token(state, &token, now)
-            .await
-            .map_err(|e| ApiError::unauthorized(format!("the access token is not valid: {e}")))?;
-        if !claims.scope.split_whitespace().any(|s| s == SCOPE) {
-            return Err(ApiError::forbidden(format!("the access token was not granted the {SCOPE} scope")));
-        }
-        let account = crate::accounts::find_by_id(&state.db, &claims.sub).await?;
-        match account {
-            Some(account) if account.account_admin && !account.archived => Ok(Admin { account_id: account.id }),
-            _ => Err(ApiError::forbidden("this account is not an account administrator")),
-        }
+        authorize(state, &token).await
+    }
+}
+
+/// The administrator behind an access token: valid, granted `sesame:admin`, and its
+/// account an active account administrator now (the API and the console both ask).
+pub async fn authorize(state: &AppState, token: &str) -> Result<Admin, ApiError> {
+    let claims = tokens::verify_access_token(state, token, state.clock.now())
+        .await
+        .map_err(|e| ApiError::unauthorized(format!("the access token is not valid: {e}")))?;
+    if !claims.scope.split_whitespace().any(|s| s == SCOPE) {
+        return Err(ApiError::forbidden(format!("the access token was not granted the {SCOPE} scope")));
+    }
+    let account = crate::accounts::find_by_id(&state.db, &claims.sub).await?;
+    match account {
+        Some(account) if account.account_admin && !account.archived => Ok(Admin { account_id: account.id }),
+        _ => Err(ApiError::forbidden("this account is not an account administrator")),
     }
 }
 
@@ -97,7 +102,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 /// Records an administrative change: who, what, on which record, before and after
 /// (callers pass representations without secrets).
-async fn record_change(
+pub(crate) async fn record_change(
     state: &AppState,
     admin: &Admin,
     event: &'static str,

@@ -18,6 +18,24 @@ use super::i18n::Locale;
 use crate::app::AppState;
 use crate::config::ThemeConfig;
 
+/// Every template a theme provides (checked at start, so a broken theme stops Sésame
+/// with the template's name rather than failing on a user's page).
+const TEMPLATES: [&str; 13] = [
+    "login.html",
+    "consent.html",
+    "error.html",
+    "form_post.html",
+    "home.html",
+    "logout.html",
+    "logged_out.html",
+    "admin_accounts.html",
+    "admin_account.html",
+    "admin_password.html",
+    "admin_applications.html",
+    "admin_application.html",
+    "admin_base.html",
+];
+
 #[derive(RustEmbed)]
 #[folder = "themes/default/"]
 struct BuiltinTheme;
@@ -78,15 +96,7 @@ impl Theme {
             messages.insert(locale, json);
         }
         let theme = Self { env, folder, messages };
-        for template in [
-            "login.html",
-            "consent.html",
-            "error.html",
-            "form_post.html",
-            "home.html",
-            "logout.html",
-            "logged_out.html",
-        ] {
+        for template in TEMPLATES {
             theme.env.get_template(template).map_err(|e| ThemeError::Invalid {
                 name: config.name.clone(),
                 message: format!("template {template}: {e}"),

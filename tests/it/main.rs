@@ -7,7 +7,9 @@ mod harness;
 mod rp;
 
 mod admin_api;
+mod browser;
 mod cli;
+mod console;
 mod demo;
 mod import;
 mod lifecycle;

@@ -58,6 +58,14 @@ async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8
     }
 }
 
+/// Redeems an authorization code for Sésame's own console, a public client living in
+/// this process: the same checks as the endpoint (PKCE, redirect URI, single use)
+/// without an HTTP round trip to itself.
+pub async fn redeem_code_in_process(state: &AppState, client: &Client, form: &str) -> Result<Value, OAuthError> {
+    let params = Params::parse(form).map_err(|name| OAuthError::invalid_request(format!("`{name}` repeated")))?;
+    authorization_code::exchange(state, &ClientIp::default(), client, &params, state.clock.now()).await
+}
+
 pub fn no_store(body: impl IntoResponse) -> Response {
     let mut response = body.into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,0 +1,399 @@
+//! The accounts pages: the searchable list, and the account form in three sections
+//! (identity card; rights; software access with each application's rights and options).
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::ConsoleAdmin;
+use super::form::{self, Submitted};
+use crate::accounts::{self, AccessInput, Account, AccountInput, PasswordInput, StateFilter};
+use crate::admin_api::{self, accounts::view};
+use crate::app::AppState;
+use crate::applications;
+use crate::domain::DomainError;
+use crate::web::{
+    csrf,
+    i18n::Locale,
+    page_error::{PageError, html_page},
+    request,
+};
+
+const PER_PAGE: u64 = 25;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    state: Option<StateFilter>,
+    page: Option<u64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let filter = query.state.unwrap_or(StateFilter::Active);
+    let page = match accounts::search(&state.db, &query.q, filter, query.page.unwrap_or(1), PER_PAGE).await {
+        Ok(page) => page,
+        Err(error) => return PageError::from(error).render(&state, locale),
+    };
+    let pages = page.total.div_ceil(page.per_page).max(1);
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|a| json!({"username": a.username, "name": a.full_name(), "email": a.email, "archived": a.archived, "account_admin": a.account_admin}))
+        .collect();
+    let context = json!({
+        "items": items, "q": query.q, "state": filter, "page": page.page, "pages": pages, "total": page.total,
+        "previous": (page.page > 1).then(|| page.page - 1), "next": (page.page < pages).then(|| page.page + 1),
+    });
+    html_page(&state, locale, "admin_accounts.html", context, StatusCode::OK)
+}
+
+/// Everything the account form shows.
+struct FormPage<'a> {
+    values: Value,
+    access: Vec<AccessInput>,
+    existing: Option<&'a Account>,
+    problem: Option<(String, String)>,
+    notice: Option<String>,
+}
+
+async fn render_form(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    page: FormPage<'_>,
+    status: StatusCode,
+) -> Response {
+    let applications = match applications::list(&state.db).await {
+        Ok(list) => list,
+        Err(error) => return PageError::from(error).render(state, locale),
+    };
+    let token = csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let (field, message) = page.problem.unzip();
+    let context = json!({
+        "csrf_token": token,
+        "values": page.values,
+        "applications": form::access_section(&applications, &page.access),
+        "existing": page.existing.map(|a| json!({"username": a.username, "archived": a.archived})),
+        "error_field": field,
+        "error_message": message,
+        "notice": page.notice,
+    });
+    html_page(state, locale, "admin_account.html", context, status)
+}
+
+fn stored_access(access: Vec<accounts::Access>) -> Vec<AccessInput> {
+    access
+        .into_iter()
+        .map(|a| AccessInput {
+            application: a.application_code,
+            allowed: a.allowed,
+            initials: a.initials,
+            rights: a.rights,
+            options: a.options,
+        })
+        .collect()
+}
+
+pub async fn new_form(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Response {
+    let (jar, _) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let locale = request::locale(&headers, None);
+    let page = FormPage { values: json!({}), access: Vec::new(), existing: None, problem: None, notice: None };
+    (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct EditQuery {
+    saved: Option<String>,
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    Query(query): Query<EditQuery>,
+) -> Response {
+    let (jar, _) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let locale = request::locale(&headers, None);
+    let account = match accounts::find_by_username(&state.db, &username).await {
+        Ok(Some(account)) => account,
+        Ok(None) => {
+            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
+                .render(&state, locale);
+        }
+        Err(error) => return PageError::from(error).render(&state, locale),
+    };
+    let access = match accounts::access_of(&state.db, &account.id).await {
+        Ok(access) => stored_access(access),
+        Err(error) => return PageError::from(error).render(&state, locale),
+    };
+    let notice = query.saved.map(|_| state.theme.message(locale, "console_saved"));
+    let page = FormPage { values: form::values_of(&account), access, existing: Some(&account), problem: None, notice };
+    (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
+}
+
+/// Checks the form's CSRF token and parses it.
+fn submitted(state: &AppState, jar: &CookieJar, body: &Bytes) -> Result<Submitted, StatusCode> {
+    let form = Submitted::parse(body);
+    if csrf::verify(&state.csrf_key, jar, form.get(csrf::FIELD)) { Ok(form) } else { Err(StatusCode::FORBIDDEN) }
+}
+
+fn csrf_refused(state: &AppState, locale: Locale) -> Response {
+    PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(state, locale)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let Ok(form) = submitted(&state, &jar, &body) else { return csrf_refused(&state, locale) };
+    let username = form.get("username").trim().to_string();
+    match accounts::find_by_username(&state.db, &username).await {
+        Ok(Some(_)) => {
+            let problem = DomainError::conflict("username", "this identifier is already used by another account");
+            return refused(&state, &jar, locale, &form, None, problem).await;
+        }
+        Ok(None) => {}
+        Err(error) => return PageError::from(error).render(&state, locale),
+    }
+    if form.get("password").is_empty() {
+        let problem = DomainError::invalid("password", "a new account needs a password");
+        return refused(&state, &jar, locale, &form, None, problem).await;
+    }
+    save(&state, &admin, &jar, locale, &form, username, None).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let Ok(form) = submitted(&state, &jar, &body) else { return csrf_refused(&state, locale) };
+    let current = match accounts::find_by_username(&state.db, &username).await {
+        Ok(Some(account)) => account,
+        Ok(None) => {
+            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
+                .render(&state, locale);
+        }
+        Err(error) => return PageError::from(error).render(&state, locale),
+    };
+    let name = current.username.clone();
+    save(&state, &admin, &jar, locale, &form, name, Some(current)).await
+}
+
+async fn save(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    jar: &CookieJar,
+    locale: Locale,
+    form: &Submitted,
+    username: String,
+    current: Option<Account>,
+) -> Response {
+    let applications = applications::list(&state.db).await.unwrap_or_default();
+    let input = match form::account_input(form, username, &applications) {
+        Ok(input) => input,
+        Err(problem) => {
+            let message = state.theme.message(locale, &format!("console_problem_{}", problem.message));
+            let error = DomainError::invalid(problem.field, message);
+            return refused(state, jar, locale, form, current.as_ref(), error).await;
+        }
+    };
+    let before = match &current {
+        Some(account) => view(state, account.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    match accounts::upsert(&state.db, &state.passwords, input.clone(), state.clock.now()).await {
+        Ok((account, _)) => {
+            let after = view(state, account.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null);
+            let event = if current.is_some() { "admin.account.updated" } else { "admin.account.created" };
+            admin_api::record_change(state, &admin.0, event, Some(&account.id), before, after).await;
+            Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&account.username))).into_response()
+        }
+        Err(error) => refused(state, jar, locale, form, current.as_ref(), error).await,
+    }
+}
+
+/// Draws the form again with what was submitted and the refused field.
+async fn refused(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    form: &Submitted,
+    current: Option<&Account>,
+    error: DomainError,
+) -> Response {
+    let (status, field, message) = match error {
+        DomainError::Invalid { field, message } => (StatusCode::UNPROCESSABLE_ENTITY, field, message),
+        DomainError::Conflict { field, message } => (StatusCode::CONFLICT, field, message),
+        other => return PageError::from(other).render(state, locale),
+    };
+    let applications = applications::list(&state.db).await.unwrap_or_default();
+    let username = current.map(|a| a.username.clone()).unwrap_or_else(|| form.get("username").to_string());
+    let access =
+        form::account_input(form, username, &applications).ok().and_then(|input| input.access).unwrap_or_default();
+    let page = FormPage {
+        values: form::values_submitted(form),
+        access,
+        existing: current,
+        problem: Some((field, message)),
+        notice: None,
+    };
+    render_form(state, jar, locale, page, status).await
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+async fn change(
+    state: AppState,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    username: String,
+    body: Bytes,
+    change: Change,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    if submitted(&state, &jar, &body).is_err() {
+        return csrf_refused(&state, locale);
+    }
+    let current = match accounts::find_by_username(&state.db, &username).await {
+        Ok(Some(account)) => account,
+        Ok(None) => {
+            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
+                .render(&state, locale);
+        }
+        Err(error) => return PageError::from(error).render(&state, locale),
+    };
+    let before = view(&state, current.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null);
+    let mut input = AccountInput {
+        username: current.username.clone(),
+        password: None,
+        first_name: current.first_name.clone(),
+        last_name: current.last_name.clone(),
+        initials: current.initials.clone(),
+        email: current.email.clone(),
+        phone: current.phone.clone(),
+        address: current.address.clone(),
+        archived: current.archived,
+        two_factor_required: current.two_factor_required,
+        account_admin: current.account_admin,
+        access: None,
+    };
+    let temporary = match change {
+        Change::Archive if current.id == admin.0.account_id => {
+            let access = accounts::access_of(&state.db, &current.id).await.map(stored_access).unwrap_or_default();
+            let problem = ("archived".to_string(), state.theme.message(locale, "console_problem_archive_self"));
+            let page = FormPage {
+                values: form::values_of(&current),
+                access,
+                existing: Some(&current),
+                problem: Some(problem),
+                notice: None,
+            };
+            return render_form(&state, &jar, locale, page, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+        Change::Archive => {
+            input.archived = true;
+            None
+        }
+        Change::Restore => {
+            input.archived = false;
+            None
+        }
+        Change::ResetPassword => {
+            let password = admin_api::accounts::temporary_password();
+            input.password = Some(PasswordInput::Plain(password.clone()));
+            Some(password)
+        }
+    };
+    let after = match &temporary {
+        Some(_) => json!({"password": "changed"}),
+        None => json!({"archived": input.archived}),
+    };
+    if let Err(error) = accounts::upsert(&state.db, &state.passwords, input, state.clock.now()).await {
+        return PageError::from(error).render(&state, locale);
+    }
+    let event = match change {
+        Change::Archive => "admin.account.archived",
+        Change::Restore => "admin.account.restored",
+        Change::ResetPassword => "admin.account.password_reset",
+    };
+    let before = if temporary.is_some() { Value::Null } else { json!({"archived": before["archived"]}) };
+    admin_api::record_change(&state, &admin.0, event, Some(&current.id), before, after).await;
+    match temporary {
+        Some(password) => {
+            let context = json!({"username": current.username, "temporary_password": password});
+            html_page(&state, locale, "admin_password.html", context, StatusCode::OK)
+        }
+        None => Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&current.username))).into_response(),
+    }
+}
+
+enum Change {
+    Archive,
+    Restore,
+    ResetPassword,
+}
+
+pub async fn archive(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    change(state, admin, jar, headers, username, body, Change::Archive).await
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    change(state, admin, jar, headers, username, body, Change::Restore).await
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    change(state, admin, jar, headers, username, body, Change::ResetPassword).await
+}

@@ -1,0 +1,220 @@
+//! The applications pages: each application's catalogue of rights and options and its
+//! clients, with their redirect URIs; a new client's secret is shown once.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::CookieJar;
+use serde_json::{Value, json};
+
+use super::auth::ConsoleAdmin;
+use super::form::Submitted;
+use crate::admin_api;
+use crate::app::AppState;
+use crate::applications::{self, Application};
+use crate::clients::{self, ClientInput, SecretInput};
+use crate::domain::DomainError;
+use crate::web::{
+    csrf,
+    i18n::Locale,
+    page_error::{PageError, html_page},
+    request,
+};
+
+pub async fn list(State(state): State<AppState>, _admin: ConsoleAdmin, headers: HeaderMap) -> Response {
+    let locale = request::locale(&headers, None);
+    match applications::list(&state.db).await {
+        Ok(list) => {
+            let items: Vec<Value> = list
+                .iter()
+                .map(|a| json!({"code": a.code, "name": a.name, "rights": a.rights.len(), "options": a.options.len()}))
+                .collect();
+            html_page(&state, locale, "admin_applications.html", json!({"items": items}), StatusCode::OK)
+        }
+        Err(error) => PageError::from(error).render(&state, locale),
+    }
+}
+
+async fn find(state: &AppState, code: &str, locale: Locale) -> Result<Application, Response> {
+    match applications::find_by_code(&state.db, code).await {
+        Ok(Some(application)) => Ok(application),
+        Ok(None) => {
+            Err(PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
+                .render(state, locale))
+        }
+        Err(error) => Err(PageError::from(error).render(state, locale)),
+    }
+}
+
+struct Shown {
+    secret: Option<(String, String)>,
+    problem: Option<String>,
+    status: StatusCode,
+}
+
+async fn render(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    application: &Application,
+    shown: Shown,
+) -> Response {
+    let clients = match clients::list_for_application(&state.db, &application.id).await {
+        Ok(list) => list,
+        Err(error) => return PageError::from(error).render(state, locale),
+    };
+    let token = csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let (secret_client, secret) = shown.secret.unzip();
+    let context = json!({
+        "csrf_token": token,
+        "application": {"code": application.code, "name": application.name, "rights": application.rights, "options": application.options},
+        "clients": clients.iter().map(admin_api::clients::view).collect::<Vec<_>>(),
+        "secret_client": secret_client,
+        "secret": secret,
+        "error_message": shown.problem,
+    });
+    html_page(state, locale, "admin_application.html", context, shown.status)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let (jar, _) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let application = match find(&state, &code, locale).await {
+        Ok(application) => application,
+        Err(response) => return response,
+    };
+    let shown = Shown { secret: None, problem: None, status: StatusCode::OK };
+    let page = render(&state, &jar, locale, &application, shown).await;
+    (jar, page).into_response()
+}
+
+/// Registers a client of this application: a web application (secret, shown once) or a
+/// desktop one (public, PKCE).
+pub async fn create_client(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    body: Bytes,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let form = Submitted::parse(&body);
+    if !csrf::verify(&state.csrf_key, &jar, form.get(csrf::FIELD)) {
+        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, locale);
+    }
+    let application = match find(&state, &code, locale).await {
+        Ok(application) => application,
+        Err(response) => return response,
+    };
+    let public = form.get("kind") == "desktop";
+    let secret = (!public).then(clients::generate_secret);
+    let input = ClientInput {
+        client_id: form.get("client_id").trim().to_string(),
+        application: Some(application.code.clone()),
+        name: Some(form.get("name").trim().to_string()).filter(|n| !n.is_empty()),
+        secret: secret.clone().map(SecretInput::Plain),
+        redirect_uris: form.get("redirect_uris").split_whitespace().map(str::to_string).collect(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        token_endpoint_auth_method: Some(if public { "none" } else { "client_secret_basic" }.into()),
+        first_party: true,
+        ..Default::default()
+    };
+    let outcome = if clients::find(&state.db, &input.client_id).await.ok().flatten().is_some() {
+        Err(DomainError::conflict("client_id", "a client with this id already exists"))
+    } else {
+        clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await
+    };
+    let shown = match outcome {
+        Ok((client, _)) => {
+            admin_api::record_change(
+                &state,
+                &admin.0,
+                "admin.client.created",
+                None,
+                Value::Null,
+                admin_api::clients::view(&client),
+            )
+            .await;
+            Shown { secret: secret.map(|s| (client.client_id.clone(), s)), problem: None, status: StatusCode::CREATED }
+        }
+        Err(DomainError::Invalid { field, message } | DomainError::Conflict { field, message }) => Shown {
+            secret: None,
+            problem: Some(format!("{field}: {message}")),
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+        },
+        Err(error) => return PageError::from(error).render(&state, locale),
+    };
+    render(&state, &jar, locale, &application, shown).await
+}
+
+pub async fn new_secret(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path((code, client_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let form = Submitted::parse(&body);
+    if !csrf::verify(&state.csrf_key, &jar, form.get(csrf::FIELD)) {
+        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, locale);
+    }
+    let application = match find(&state, &code, locale).await {
+        Ok(application) => application,
+        Err(response) => return response,
+    };
+    let client = match clients::find(&state.db, &client_id).await {
+        Ok(Some(client)) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
+            client
+        }
+        Ok(_) => {
+            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
+                .render(&state, locale);
+        }
+        Err(error) => return PageError::from(error).render(&state, locale),
+    };
+    let secret = clients::generate_secret();
+    let input = ClientInput {
+        client_id: client.client_id.clone(),
+        application: Some(application.code.clone()),
+        name: Some(client.name.clone()),
+        secret: Some(SecretInput::Plain(secret.clone())),
+        redirect_uris: client.redirect_uris.clone(),
+        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
+        token_endpoint_auth_method: Some(client.auth_method.as_str().into()),
+        first_party: client.first_party,
+        id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
+        access_token_signed_response_alg: client.access_token_alg.map(|a| a.as_str().into()),
+        backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+        jwks: client.jwks.clone(),
+        jwks_uri: client.jwks_uri.clone(),
+    };
+    if let Err(error) = clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await {
+        return PageError::from(error).render(&state, locale);
+    }
+    state.client_cache.forget(&client.client_id).await;
+    admin_api::record_change(
+        &state,
+        &admin.0,
+        "admin.client.secret_rotated",
+        None,
+        json!({"client_id": client.client_id}),
+        Value::Null,
+    )
+    .await;
+    let shown = Shown { secret: Some((client.client_id.clone(), secret)), problem: None, status: StatusCode::OK };
+    render(&state, &jar, locale, &application, shown).await
+}

@@ -1,0 +1,170 @@
+//! The account form: its fields in and out. Field names: `username`, `password`,
+//! `password_confirm`, `first_name`, `last_name`, `initials`, `email`, `phone`,
+//! `address`, `archived`, `two_factor_required`, `account_admin`, and per application
+//! `access.CODE.allowed`, `access.CODE.initials`, `access.CODE.rights` (one per right
+//! ticked) and `access.CODE.option.KEY`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
+
+use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput};
+use crate::applications::{Application, OptionType};
+
+/// A submitted form: single values, and every value of repeated names.
+pub struct Submitted {
+    single: HashMap<String, String>,
+    many: HashMap<String, Vec<String>>,
+}
+
+impl Submitted {
+    pub fn parse(body: &[u8]) -> Self {
+        let mut single = HashMap::new();
+        let mut many: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(body) {
+            many.entry(name.to_string()).or_default().push(value.to_string());
+            single.insert(name.into_owned(), value.into_owned());
+        }
+        Self { single, many }
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.single.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    fn checked(&self, name: &str) -> bool {
+        matches!(self.get(name), "on" | "true" | "1")
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        Some(self.get(name).trim().to_string()).filter(|v| !v.is_empty())
+    }
+}
+
+/// What went wrong with a submitted field, to show next to it.
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// The account input a submitted form describes, or the field that is wrong before the
+/// domain is even asked (password confirmation, option types).
+pub fn account_input(
+    form: &Submitted,
+    username: String,
+    applications: &[Application],
+) -> Result<AccountInput, FieldProblem> {
+    let password = form.optional("password");
+    if password.is_some() && form.get("password") != form.get("password_confirm") {
+        return Err(FieldProblem { field: "password_confirm".into(), message: "password_confirm".into() });
+    }
+    let mut access = Vec::new();
+    for application in applications {
+        let prefix = format!("access.{}", application.code);
+        let allowed = form.checked(&format!("{prefix}.allowed"));
+        let rights = form.many.get(&format!("{prefix}.rights")).cloned().unwrap_or_default();
+        let initials = form.get(&format!("{prefix}.initials")).trim().to_string();
+        let mut options = BTreeMap::new();
+        for option in &application.options {
+            let name = format!("{prefix}.option.{}", option.key);
+            let value = match option.kind {
+                OptionType::Boolean => json!(form.checked(&name)),
+                OptionType::Integer => match form.get(&name).trim() {
+                    "" => option.default.clone(),
+                    text => json!(
+                        text.parse::<i64>()
+                            .map_err(|_| FieldProblem { field: name.clone(), message: "integer".into() })?
+                    ),
+                },
+                OptionType::String => json!(form.get(&name).trim()),
+            };
+            options.insert(option.key.clone(), value);
+        }
+        if allowed || !rights.is_empty() || !initials.is_empty() {
+            access.push(AccessInput { application: application.code.clone(), allowed, initials, rights, options });
+        }
+    }
+    Ok(AccountInput {
+        username,
+        password: password.map(PasswordInput::Plain),
+        first_name: form.get("first_name").trim().to_string(),
+        last_name: form.get("last_name").trim().to_string(),
+        initials: form.get("initials").trim().to_string(),
+        email: form.optional("email"),
+        phone: form.optional("phone"),
+        address: form.optional("address"),
+        archived: form.checked("archived"),
+        two_factor_required: form.checked("two_factor_required"),
+        account_admin: form.checked("account_admin"),
+        access: Some(access),
+    })
+}
+
+/// The form's values for the template: from a stored account, or as submitted.
+pub fn values_of(account: &Account) -> Value {
+    json!({
+        "username": account.username,
+        "first_name": account.first_name,
+        "last_name": account.last_name,
+        "initials": account.initials,
+        "email": account.email,
+        "phone": account.phone,
+        "address": account.address,
+        "archived": account.archived,
+        "two_factor_required": account.two_factor_required,
+        "account_admin": account.account_admin,
+    })
+}
+
+pub fn values_submitted(form: &Submitted) -> Value {
+    let mut values = serde_json::Map::new();
+    for name in ["username", "first_name", "last_name", "initials", "email", "phone", "address"] {
+        values.insert(name.into(), json!(form.get(name)));
+    }
+    for name in ["archived", "two_factor_required", "account_admin"] {
+        values.insert(name.into(), json!(form.checked(name)));
+    }
+    Value::Object(values)
+}
+
+/// The software-access section: every application with its rights and options, and what
+/// the account has there (stored, or as submitted after a refusal).
+pub fn access_section(applications: &[Application], have: &[AccessInput]) -> Value {
+    let sections: Vec<Value> = applications
+        .iter()
+        .map(|application| {
+            let mine = have.iter().find(|a| a.application == application.code);
+            let rights: Vec<Value> = application
+                .rights
+                .iter()
+                .map(|right| {
+                    let granted = mine.is_some_and(|m| m.rights.contains(&right.code));
+                    json!({"code": right.code, "label": right.label, "granted": granted})
+                })
+                .collect();
+            let options: Vec<Value> = application
+                .options
+                .iter()
+                .map(|option| {
+                    let value =
+                        mine.and_then(|m| m.options.get(&option.key)).cloned().unwrap_or(option.default.clone());
+                    let kind = match option.kind {
+                        OptionType::String => "string",
+                        OptionType::Boolean => "boolean",
+                        OptionType::Integer => "integer",
+                    };
+                    json!({"key": option.key, "label": option.label, "type": kind, "value": value})
+                })
+                .collect();
+            json!({
+                "code": application.code,
+                "name": application.name,
+                "allowed": mine.is_some_and(|m| m.allowed),
+                "initials": mine.map(|m| m.initials.clone()).unwrap_or_default(),
+                "rights": rights,
+                "options": options,
+            })
+        })
+        .collect();
+    json!(sections)
+}

@@ -1,0 +1,220 @@
+//! A real browser (headless Chromium through chromedriver, spoken to in the W3C
+//! WebDriver protocol) driving the account administration console end to end.
+//!
+//! Skipped when chromedriver is missing, unless SESAME_TEST_REQUIRE_BROWSER is set (CI sets
+//! it and installs Debian's chromium and chromium-driver). Screenshots go to
+//! SESAME_TEST_SCREENSHOT_DIR (docs/screenshots for the README), else target/screenshots.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestServer};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    async fn start() -> Option<Self> {
+        let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(chromedriver) = chromedriver else {
+            assert!(
+                std::env::var_os("SESAME_TEST_REQUIRE_BROWSER").is_none(),
+                "chromedriver is required (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("skipped: chromedriver is not installed (apt-get install chromium chromium-driver)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1100", "--lang=fr-FR"],
+            "prefs": {"intl.accept_languages": "fr-FR,fr"}
+        }}}});
+        let created: Value =
+            http.post(format!("{base}/session")).json(&capabilities).send().await.unwrap().json().await.unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_string();
+        Some(Self { driver, base, session, http })
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        if answer["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {answer}");
+        }
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found =
+            self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.element(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.element(css).await;
+        self.command(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn url(&self) -> String {
+        self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits (up to 10 s) until the address contains `fragment`: clicks do not wait for
+    /// the navigation they start.
+    async fn wait_url(&self, fragment: &str) -> String {
+        for _ in 0..100 {
+            let url = self.url().await;
+            if url.contains(fragment) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never reached {fragment}; at {}", self.url().await)
+    }
+
+    /// Waits (up to 10 s) until an element matches `css`.
+    async fn wait_element(&self, css: &str) {
+        for _ in 0..100 {
+            let found = self
+                .command(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css})))
+                .await;
+            if found.as_array().is_some_and(|list| !list.is_empty()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no {css} appeared; at {}", self.url().await)
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        let dir = std::env::var("SESAME_TEST_SCREENSHOT_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots").into());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_end_to_end_in_chromium() {
+    let Some(browser) = Browser::start().await else { return };
+    let server = TestServer::start(Backend::Sqlite).await;
+
+    // An administrator signs in to the console through Sésame's own login page.
+    browser.goto(&server.url("/admin")).await;
+    assert!(browser.url().await.contains("/login?tx="), "sent to sign in");
+    browser.type_into("#username", "sonia").await;
+    browser.type_into("#password", "orange tulip garden").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/admin/accounts").await;
+    assert!(browser.text("#accounts").await.contains("pauline"));
+    browser.screenshot("console-accounts").await;
+
+    // Creates an account with access to INOTACTE and gives it rights.
+    browser.click("#new-account").await;
+    browser.wait_url("/admin/accounts/new").await;
+    for (field, value) in [
+        ("#username", "nadia"),
+        ("#password", "quiet library lamp"),
+        ("#password_confirm", "quiet library lamp"),
+        ("#last_name", "Belkacem"),
+        ("#first_name", "Nadia"),
+        ("#initials", "NB"),
+        ("#email", "nadia@etude.example"),
+        ("#phone", "06 11 22 33 44"),
+        ("#access-INOTACTE-initials", "NB"),
+        ("#option-INOTACTE-etude", "Lyon"),
+    ] {
+        browser.type_into(field, value).await;
+    }
+    browser.click("input[name='access.INOTACTE.allowed']").await;
+    browser.click("input[name='access.INOTACTE.rights'][value='actes.lecture']").await;
+    browser.click("input[name='access.INOTACTE.rights'][value='actes.signature']").await;
+    browser.click("#save").await;
+    browser.wait_url("/admin/accounts/nadia?saved=1").await;
+    assert!(browser.text("#notice").await.contains("enregistré"));
+    browser.screenshot("console-account").await;
+    let nadia = sesame::accounts::find_by_username(&server.state.db, "nadia").await.unwrap().expect("created");
+    let access = sesame::accounts::access_of(&server.state.db, &nadia.id).await.unwrap();
+    assert_eq!(access[0].application_code, "INOTACTE");
+    assert_eq!(access[0].rights, vec!["actes.lecture", "actes.signature"]);
+    assert_eq!(access[0].options["etude"], "Lyon");
+    assert_eq!(nadia.phone.as_deref(), Some("+33611223344"));
+
+    // A duplicate email is refused, naming the field, and nothing is written.
+    browser.goto(&server.url("/admin/accounts/new")).await;
+    browser.type_into("#username", "copycat").await;
+    browser.type_into("#password", "quiet library lamp").await;
+    browser.type_into("#password_confirm", "quiet library lamp").await;
+    browser.type_into("#email", "PAULINE@etude.example").await;
+    browser.click("#save").await;
+    browser.wait_element("#error-message").await;
+    let error = browser.text("#error-message").await;
+    assert!(error.contains("Adresse e-mail") && error.contains("already used"), "{error}");
+    browser.screenshot("console-duplicate-email").await;
+    assert!(sesame::accounts::find_by_username(&server.state.db, "copycat").await.unwrap().is_none());
+
+    browser.goto(&server.url("/admin/applications/INOTACTE")).await;
+    assert!(browser.text("main").await.contains("actes-web"));
+    browser.screenshot("console-application").await;
+}
