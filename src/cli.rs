@@ -163,6 +163,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Records a change made from the command line (the operator's shell account is "who").
+async fn audit_cli(state: &AppState, event: &'static str, account_id: Option<&str>) {
+    let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let detail = serde_json::json!({"by": format!("cli:{by}")});
+    let event = crate::audit::AuditEvent { event, account_id, detail: Some(detail), ..Default::default() };
+    crate::audit::record(&state.db, state.clock.now(), event).await;
+}
+
 fn unreachable_serve() -> anyhow::Result<()> {
     bail!("serve is handled before the state is opened")
 }
@@ -245,6 +253,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let (account, _) = accounts::upsert(&state.db, &state.passwords, input, now).await?;
+            audit_cli(state, "cli.account.created", Some(&account.id)).await;
             println!("created account {} ({})", account.username, account.id);
             Ok(())
         }
@@ -268,6 +277,9 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 access: None,
             };
             let (account, change) = accounts::upsert(&state.db, &state.passwords, input, now).await?;
+            if change != Change::Unchanged {
+                audit_cli(state, "cli.account.updated", Some(&account.id)).await;
+            }
             println!(
                 "{} account {}",
                 if change == Change::Unchanged { "unchanged" } else { "updated" },
@@ -323,6 +335,7 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
                 ..Default::default()
             };
             let (client, _) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
+            audit_cli(state, "cli.client.created", None).await;
             println!("created client {}", client.client_id);
             if let Some(secret) = secret {
                 println!("client secret (shown once, store it now): {secret}");
@@ -371,6 +384,9 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
                 jwks_uri: current.jwks_uri,
             };
             let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
+            if change != Change::Unchanged {
+                audit_cli(state, "cli.client.updated", None).await;
+            }
             println!(
                 "{} client {}",
                 if change == Change::Unchanged { "unchanged" } else { "updated" },

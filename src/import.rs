@@ -264,5 +264,16 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
         ImportReport::count(&mut report.accounts, change);
     }
     txn.commit().await?;
+    if report.changed() {
+        let detail = serde_json::json!({
+            "by": "import",
+            "file": label,
+            "applications": report.applications,
+            "clients": report.clients,
+            "accounts": report.accounts,
+        });
+        let event = crate::audit::AuditEvent { event: "import.applied", detail: Some(detail), ..Default::default() };
+        crate::audit::record(&state.db, now, event).await;
+    }
     Ok(report)
 }
