@@ -35,6 +35,7 @@ pub struct AppState {
     pub client_cache: Arc<crate::clients::ClientCache>,
     /// The discovery document, serialised once.
     pub discovery: axum::body::Bytes,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The per-node rate limiters.
@@ -84,6 +85,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
     let state = AppState {
+        metrics: Arc::default(),
         discovery: crate::oidc::discovery::document_json(config.issuer()),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
         jwks_cache: Arc::default(),
@@ -121,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::console::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::endpoint))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

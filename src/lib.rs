@@ -22,6 +22,7 @@ pub mod demo;
 pub mod domain;
 pub mod import;
 pub mod janitor;
+pub mod metrics;
 pub mod oidc;
 pub mod rate_limit;
 pub mod revocations;

@@ -25,6 +25,7 @@ pub async fn notify(state: &AppState, clients: Vec<Client>, account_id: &str, si
     while let Some(joined) = deliveries.join_next().await {
         let Ok((client_id, Err(reason))) = joined else { continue };
         tracing::warn!(client_id, reason, "back-channel logout failed");
+        crate::metrics::Metrics::count(&state.metrics.backchannel_failures);
         let event = AuditEvent {
             event: "logout.backchannel_failed",
             account_id: Some(account_id),

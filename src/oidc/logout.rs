@@ -38,6 +38,7 @@ use crate::web::{
 /// the clients that took part (back-channel logout).
 pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<(), DomainError> {
     session::delete(&state.db, &ended.id).await?;
+    crate::metrics::Metrics::count(&state.metrics.logouts);
     refresh::revoke_for_session(state, &ended.id).await?;
     revocations::revoke(&state.db, Scope::Session(&ended.sid), now + state.config.tokens.access_token_ttl).await?;
     let participants =

@@ -102,6 +102,7 @@ pub async fn redeem(state: &AppState, token: &str, client_id: &str, now: i64) ->
         return Ok(Redemption::Rotated(Box::new(row)));
     }
     revoke_family(state, &row.grant_id, now).await?;
+    crate::metrics::Metrics::count(&state.metrics.refresh_reuse);
     crate::audit::record(
         &state.db,
         now,

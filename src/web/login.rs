@@ -160,6 +160,7 @@ pub async fn submit(
     if let Some(address) = &ip.0
         && let Err(wait) = state.limits.login_per_ip.hit(address, now)
     {
+        crate::metrics::Metrics::count(&state.metrics.logins_failed);
         let message = state.theme.message(locale, "login_rate_limited").replace("{seconds}", &wait.to_string());
         return redraw(message, StatusCode::TOO_MANY_REQUESTS);
     }
@@ -180,6 +181,7 @@ pub async fn submit(
         Err(error) => return PageError::from(error).render(&state, locale),
     };
     if let Some(refusal) = refusal_of(&outcome, &state, locale) {
+        crate::metrics::Metrics::count(&state.metrics.logins_failed);
         if let Some((event, account_id)) = &refusal.audit {
             audit_login(&state, now, event, account_id.as_deref(), &client, &ip).await;
         }
@@ -189,6 +191,7 @@ pub async fn submit(
     match start_session(&state, &jar, &pending, &account, now).await {
         Ok(token) => {
             audit_login(&state, now, "login.success", Some(&account.id), &client, &ip).await;
+            crate::metrics::Metrics::count(&state.metrics.logins_succeeded);
             let cookie =
                 cookies::build(&state.config.session.cookie_name, token.0, state.config.secure_cookies(), None);
             flow::proceed(&state, jar.add(cookie), &headers, client, pending.request, token.1, *account, false, now)

@@ -4,7 +4,31 @@ use crate::harness::TestServer;
 use crate::on_every_backend;
 use crate::rp::{self, Browser};
 
-on_every_backend!(login_page_speaks_french_first_then_english, theme_assets_and_health);
+on_every_backend!(
+    login_page_speaks_french_first_then_english,
+    theme_assets_and_health,
+    metrics_count_logins_and_tokens
+);
+
+async fn metrics_count_logins_and_tokens(backend: crate::harness::Backend) {
+    let server = TestServer::start(backend).await;
+    let client = rp::actes_web(&server).await;
+    let browser = Browser::new();
+    let request = rp::auth_request(&client, &[], &[]);
+    let login = browser.get(&request.url).await.location.unwrap();
+    assert_eq!(browser.login(&server, &login, "pauline", "wrong password").await.status, 401);
+    let page = browser.login(&server, &login, "pauline", "correct horse battery").await;
+    rp::exchange(&client, &page.location_param("code").unwrap(), request.verifier).await.unwrap();
+    let metrics = browser.get(&server.url("/metrics")).await.body;
+    for line in [
+        "sesame_logins_failed_total 1",
+        "sesame_logins_succeeded_total 1",
+        "sesame_tokens_issued_total 1",
+        "# TYPE sesame_logouts_total counter",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+}
 
 async fn login_page_speaks_french_first_then_english(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;

@@ -41,6 +41,7 @@ pub async fn exchange(
     if consumed.rows_affected != 1 {
         // The code's hash is the grant id of everything it produced.
         refresh::revoke_family(state, &code_hash, now).await?;
+        crate::metrics::Metrics::count(&state.metrics.code_reuse);
         let event = AuditEvent {
             event: "token.code_reuse",
             account_id: Some(&row.account_id),

@@ -22,12 +22,19 @@ use super::tokens::{self, AccessGrant, IdTokenFacts, SessionFacts};
 use crate::accounts::Account;
 use crate::app::AppState;
 use crate::clients::Client;
+use crate::metrics::Metrics;
 use crate::web::request::ClientIp;
 
 pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &ip, &headers, &body).await {
-        Ok(body) => no_store(Json(body)),
-        Err(error) => error.into_response(),
+        Ok(body) => {
+            Metrics::count(&state.metrics.tokens_issued);
+            no_store(Json(body))
+        }
+        Err(error) => {
+            Metrics::count(&state.metrics.token_errors);
+            error.into_response()
+        }
     }
 }
 

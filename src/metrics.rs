@@ -1,0 +1,60 @@
+//! Prometheus metrics at `/metrics` (text exposition format): counters of the security
+//! and protocol events an operator watches. Counters are per node; Prometheus sums them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::{
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+
+use crate::app::AppState;
+
+/// One counter per event; `name` and `help` are what Prometheus shows.
+macro_rules! counters {
+    ($($field:ident => $name:literal, $help:literal;)*) => {
+        #[derive(Default)]
+        pub struct Metrics {
+            $(pub $field: AtomicU64,)*
+        }
+
+        impl Metrics {
+            fn render(&self) -> String {
+                let mut out = String::new();
+                $(
+                    out.push_str(concat!("# HELP ", $name, " ", $help, "\n# TYPE ", $name, " counter\n"));
+                    out.push_str(&format!(concat!($name, " {}\n"), self.$field.load(Ordering::Relaxed)));
+                )*
+                out
+            }
+        }
+    };
+}
+
+counters! {
+    logins_succeeded => "sesame_logins_succeeded_total", "Password logins that opened a session.";
+    logins_failed => "sesame_logins_failed_total", "Refused logins: wrong credentials, locked or archived accounts, rate limits.";
+    tokens_issued => "sesame_tokens_issued_total", "Successful token endpoint responses, all grants.";
+    token_errors => "sesame_token_errors_total", "Token endpoint errors (OAuth error responses).";
+    code_reuse => "sesame_authorization_code_reuse_total", "Authorization codes presented twice (grant revoked).";
+    refresh_reuse => "sesame_refresh_token_reuse_total", "Rotated refresh tokens presented again (family revoked).";
+    logouts => "sesame_logouts_total", "Sessions ended by logout.";
+    backchannel_failures => "sesame_backchannel_logout_failures_total", "Back-channel logout deliveries that failed.";
+}
+
+impl Metrics {
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub async fn endpoint(State(state): State<AppState>) -> Response {
+    let body = format!(
+        "# HELP sesame_build_info Version of this node.\n# TYPE sesame_build_info gauge\nsesame_build_info{{version=\"{}\"}} 1\n{}",
+        env!("CARGO_PKG_VERSION"),
+        state.metrics.render()
+    );
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body)
+        .into_response()
+}
