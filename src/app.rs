@@ -101,7 +101,6 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         db,
         clock,
     };
-    crate::console::ensure_client(&state).await.map_err(|e| StartError::Console(e.to_string()))?;
     Ok(state)
 }
 
@@ -163,6 +162,9 @@ pub fn spawn_on(listener: TcpListener, state: AppState) -> Result<RunningServer,
 /// Opens everything with the system clock and serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
     let state = open_state(config, Arc::new(SystemClock)).await?;
+    // Only a serving node registers the console's client: its redirect URI follows this
+    // node's issuer, which a CLI run with another configuration must not overwrite.
+    crate::console::ensure_client(&state).await.map_err(|e| StartError::Console(e.to_string()))?;
     let demo = crate::demo::should_seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
     if demo {
         crate::demo::seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;

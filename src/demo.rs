@@ -33,11 +33,12 @@ Sésame is running at {issuer} with demo data.
 
   Accounts (password "{DEMO_PASSWORD}"):
     Pauline   — INOTACTE and INOTCOMPTABILITE
-    SoniaAIT  — INOTCOMPTABILITE only
+    SoniaAIT  — INOTCOMPTABILITE only, account administrator
     Emilie    — INOTACTE only
   Relying party: client_id "{DEMO_CLIENT_ID}", secret "{DEMO_CLIENT_SECRET}",
                  redirect URI {DEMO_REDIRECT_URI}
   Discovery:     {issuer}/.well-known/openid-configuration
+  Account administration console: {issuer}/admin (sign in as SoniaAIT)
 
   Log in through a real OpenID Connect client, in another terminal:
     cargo run --example demo_rp
