@@ -18,7 +18,7 @@ WRK_BASIC=$(printf 'bench-service:bench-service-secret-0123456789' | base64 -w0)
 
 service_token=$(curl -s -u bench-service:bench-service-secret-0123456789 -d grant_type=client_credentials "$ISSUER/token" |
   sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-user_token=$(login_access_token "$ISSUER" bench-web bench-web-secret-0123456789 https://bench.example/callback bench load test phrase 1)
+user_token=$(login_access_token "$ISSUER" bench-web bench-web-secret-0123456789 https://bench.example/callback bench "load test phrase 1")
 [ -n "$service_token" ] && [ -n "$user_token" ] || { echo "bench: could not get tokens" >&2; exit 1; }
 
 echo "Sésame $(git rev-parse --short HEAD 2>/dev/null), server on core $SERVER_CORE (1 worker thread), wrk on core $LOAD_CORE, $CONNECTIONS connections, $DURATION each"

@@ -136,6 +136,30 @@ pub struct ClientInput {
     pub jwks_uri: Option<String>,
 }
 
+impl ClientInput {
+    /// The registration of `client` as it stands (its secret kept as its hash), to
+    /// change one thing and save it back.
+    pub fn from_client(client: &Client, application: Option<String>) -> Self {
+        Self {
+            client_id: client.client_id.clone(),
+            application,
+            name: Some(client.name.clone()),
+            secret: client.secret_hash.clone().map(SecretInput::Hash),
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            token_endpoint_auth_method: Some(client.auth_method.as_str().into()),
+            first_party: client.first_party,
+            id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
+            access_token_signed_response_alg: client.access_token_alg.map(|a| a.as_str().into()),
+            backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+            jwks: client.jwks.clone(),
+            jwks_uri: client.jwks_uri.clone(),
+        }
+    }
+}
+
 /// Client secrets are long random values: a keyed hash is as safe as a password hash
 /// for them and costs microseconds instead of tens of milliseconds per token request.
 /// Operator-provided hashes may also be Argon2 PHC strings.

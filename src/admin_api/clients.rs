@@ -185,21 +185,8 @@ pub async fn new_secret(
         None => None,
     };
     let input = ClientInput {
-        client_id: current.client_id.clone(),
-        application,
-        name: Some(current.name.clone()),
         secret: Some(SecretInput::Plain(secret.clone())),
-        redirect_uris: current.redirect_uris.clone(),
-        post_logout_redirect_uris: current.post_logout_redirect_uris.clone(),
-        grant_types: current.grant_types.clone(),
-        scopes: current.scopes.clone(),
-        token_endpoint_auth_method: Some(current.auth_method.as_str().into()),
-        first_party: current.first_party,
-        id_token_signed_response_alg: Some(current.id_token_alg.as_str().into()),
-        access_token_signed_response_alg: current.access_token_alg.map(|a| a.as_str().into()),
-        backchannel_logout_uri: current.backchannel_logout_uri.clone(),
-        jwks: current.jwks.clone(),
-        jwks_uri: current.jwks_uri.clone(),
+        ..ClientInput::from_client(&current, application)
     };
     clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await?;
     state.client_cache.forget(&client_id).await;

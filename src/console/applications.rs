@@ -186,21 +186,8 @@ pub async fn new_secret(
     };
     let secret = clients::generate_secret();
     let input = ClientInput {
-        client_id: client.client_id.clone(),
-        application: Some(application.code.clone()),
-        name: Some(client.name.clone()),
         secret: Some(SecretInput::Plain(secret.clone())),
-        redirect_uris: client.redirect_uris.clone(),
-        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
-        grant_types: client.grant_types.clone(),
-        scopes: client.scopes.clone(),
-        token_endpoint_auth_method: Some(client.auth_method.as_str().into()),
-        first_party: client.first_party,
-        id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
-        access_token_signed_response_alg: client.access_token_alg.map(|a| a.as_str().into()),
-        backchannel_logout_uri: client.backchannel_logout_uri.clone(),
-        jwks: client.jwks.clone(),
-        jwks_uri: client.jwks_uri.clone(),
+        ..ClientInput::from_client(&client, Some(application.code.clone()))
     };
     if let Err(error) = clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await {
         return PageError::from(error).render(&state, locale);

@@ -5,6 +5,7 @@
 //! it and installs Debian's chromium and chromium-driver). Screenshots go to
 //! SESAME_TEST_SCREENSHOT_DIR (docs/screenshots for the README), else target/screenshots.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,7 +24,11 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// chromedriver runs in a process group of its own: ending the group ends the
+    /// Chromium it started too, even when the test failed half-way.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -47,6 +52,7 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
@@ -116,6 +122,11 @@ impl Browser {
 
     async fn url(&self) -> String {
         self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Ends the WebDriver session, which closes Chromium.
+    async fn quit(&self) {
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
     }
 
     /// Waits (up to 10 s) until the address contains `fragment`: clicks do not wait for
@@ -217,4 +228,5 @@ async fn console_end_to_end_in_chromium() {
     browser.goto(&server.url("/admin/applications/INOTACTE")).await;
     assert!(browser.text("main").await.contains("actes-web"));
     browser.screenshot("console-application").await;
+    browser.quit().await;
 }

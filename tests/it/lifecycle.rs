@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::{Value, json};
-use sesame::clients::{self, ClientInput, SecretInput};
+use sesame::clients::{self, ClientInput};
 use sesame::crypto::jws::{SigningAlg, SigningKey, UnverifiedJws};
 
 use crate::harness::{Backend, TestServer};
@@ -422,19 +422,10 @@ async fn logout_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
 
 async fn set_backchannel(server: &TestServer, client_id: &str, uri: &str) {
     let current = clients::find(&server.state.db, client_id).await.unwrap().unwrap();
+    let application = if client_id == "actes-web" { "INOTACTE" } else { "INOTCOMPTABILITE" };
     let input = ClientInput {
-        client_id: current.client_id.clone(),
-        application: Some(if client_id == "actes-web" { "INOTACTE" } else { "INOTCOMPTABILITE" }.into()),
-        name: Some(current.name.clone()),
-        secret: current.secret_hash.clone().map(SecretInput::Hash),
-        redirect_uris: current.redirect_uris.clone(),
-        post_logout_redirect_uris: current.post_logout_redirect_uris.clone(),
-        grant_types: current.grant_types.clone(),
-        token_endpoint_auth_method: Some(current.auth_method.as_str().into()),
-        first_party: current.first_party,
-        id_token_signed_response_alg: Some(current.id_token_alg.as_str().into()),
         backchannel_logout_uri: Some(uri.into()),
-        ..Default::default()
+        ..ClientInput::from_client(&current, Some(application.into()))
     };
     clients::upsert(&server.state.db, &server.state.client_secrets, input, 0).await.unwrap();
 }
