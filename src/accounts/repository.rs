@@ -44,7 +44,12 @@ pub async fn list(db: &Db) -> Result<Vec<Account>, DomainError> {
 /// The account's access to every application it has a record for.
 pub async fn access_of(db: &impl ConnectionTrait, account_id: &str) -> Result<Vec<Access>, DomainError> {
     let rows = account_access::Entity::find().filter(account_access::Column::AccountId.eq(account_id)).all(db).await?;
+    let ids: Vec<String> = rows.iter().map(|row| row.application_id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let applications: BTreeMap<String, String> = crate::storage::entities::application::Entity::find()
+        .filter(crate::storage::entities::application::Column::Id.is_in(ids))
         .all(db)
         .await?
         .into_iter()
