@@ -5,12 +5,13 @@ use sea_orm::DbErr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
-    /// A value is malformed or breaks a rule; `field` names it as the user knows it.
+    /// A value is malformed or breaks a rule; `field` names it as the user knows it,
+    /// `reason` is a stable code (for programs, and for pages to say it in their language).
     #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    Invalid { field: String, message: String, reason: &'static str },
     /// A value that must be unique is already used by another record.
     #[error("{field}: {message}")]
-    Conflict { field: String, message: String },
+    Conflict { field: String, message: String, reason: &'static str },
     #[error("{0} not found")]
     NotFound(String),
     #[error("storage error: {0}")]
@@ -21,11 +22,19 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { field: field.into(), message: message.into() }
+        Self::Invalid { field: field.into(), message: message.into(), reason: "invalid" }
     }
 
     pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Conflict { field: field.into(), message: message.into() }
+        Self::Conflict { field: field.into(), message: message.into(), reason: "taken" }
+    }
+
+    /// Names the rule that was broken with a stable code.
+    pub fn because(mut self, code: &'static str) -> Self {
+        if let Self::Invalid { reason, .. } | Self::Conflict { reason, .. } = &mut self {
+            *reason = code;
+        }
+        self
     }
 }
 

@@ -161,6 +161,7 @@ async fn prepare_access(
             .await?
             .ok_or_else(|| {
                 DomainError::invalid(&field, format!("no application has the code `{}`", access.application))
+                    .because("application_unknown")
             })?;
         let application = Application::from(row);
         for right in &access.rights {
@@ -168,7 +169,8 @@ async fn prepare_access(
                 return Err(DomainError::invalid(
                     format!("{field}.rights"),
                     format!("`{right}` is not a right of {}", application.code),
-                ));
+                )
+                .because("right_unknown"));
             }
         }
         let mut access = access.clone();
@@ -178,12 +180,14 @@ async fn prepare_access(
                     format!("{field}.options"),
                     format!("`{key}` is not an option of {}", application.code),
                 )
+                .because("option_unknown")
             })?;
             if !definition.accepts(value) {
                 return Err(DomainError::invalid(
                     format!("{field}.options.{key}"),
                     format!("expects a value of type {:?}", definition.kind).to_lowercase(),
-                ));
+                )
+                .because("option_type"));
             }
         }
         for definition in &application.options {
@@ -214,8 +218,8 @@ where
             account.password_hash.clone()
         }
         (Some(PasswordInput::Plain(plain)), _) => {
-            if let Some(problem) = hasher.policy_violation(&prepared.username, plain) {
-                return Err(DomainError::invalid("password", problem));
+            if let Some((reason, problem)) = hasher.policy_violation(&prepared.username, plain) {
+                return Err(DomainError::invalid("password", problem).because(reason));
             }
             hasher.hash(plain).map_err(|e| DomainError::Crypto(e.to_string()))?
         }
@@ -225,7 +229,8 @@ where
         }
         (None, Some(account)) => account.password_hash.clone(),
         (None, None) => {
-            return Err(DomainError::invalid("password", "a new account needs a password or password_hash"));
+            return Err(DomainError::invalid("password", "a new account needs a password or password_hash")
+                .because("password_required"));
         }
     };
 

@@ -6,10 +6,11 @@ use crate::domain::DomainError;
 pub fn normalize_username(username: &str) -> Result<(String, String), DomainError> {
     let username = username.trim();
     if username.is_empty() || username.chars().count() > 64 {
-        return Err(DomainError::invalid("username", "an identifier has 1 to 64 characters"));
+        return Err(DomainError::invalid("username", "an identifier has 1 to 64 characters").because("username_length"));
     }
     if !username.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
-        return Err(DomainError::invalid("username", "an identifier may hold letters, digits and . _ - @ only"));
+        return Err(DomainError::invalid("username", "an identifier may hold letters, digits and . _ - @ only")
+            .because("username_characters"));
     }
     Ok((username.to_string(), username.to_lowercase()))
 }
@@ -25,7 +26,7 @@ pub fn normalize_email(email: Option<&str>) -> Result<Option<String>, DomainErro
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
     if !valid {
-        return Err(DomainError::invalid("email", format!("`{email}` is not an email address")));
+        return Err(DomainError::invalid("email", format!("`{email}` is not an email address")).because("email_format"));
     }
     Ok(Some(email.to_lowercase()))
 }
@@ -54,7 +55,8 @@ pub fn normalize_phone(phone: Option<&str>) -> Result<Option<String>, DomainErro
         return Err(DomainError::invalid(
             "phone",
             format!("`{raw}` is not a phone number (for example 06 12 34 56 78 or +33 6 12 34 56 78)"),
-        ));
+        )
+        .because("phone_format"));
     }
     Ok(Some(format!("+{international}")))
 }

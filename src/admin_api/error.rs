@@ -16,11 +16,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// The domain's stable code of the broken rule (`email_format`, `taken`, …).
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, reason: None }
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -55,8 +57,12 @@ impl ApiError {
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {
-            DomainError::Invalid { field, message } => ApiError::invalid(&field, message),
-            DomainError::Conflict { field, message } => ApiError::conflict(&field, message),
+            DomainError::Invalid { field, message, reason } => {
+                ApiError { reason: Some(reason), ..ApiError::invalid(&field, message) }
+            }
+            DomainError::Conflict { field, message, reason } => {
+                ApiError { reason: Some(reason), ..ApiError::conflict(&field, message) }
+            }
             DomainError::NotFound(what) => ApiError::not_found(what),
             other => {
                 tracing::error!(error = %other, "admin API request failed");
@@ -72,7 +78,8 @@ impl From<DomainError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "field": self.field, "reason": self.reason}});
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response

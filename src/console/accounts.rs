@@ -250,11 +250,12 @@ async fn refused(
     current: Option<&Account>,
     error: DomainError,
 ) -> Response {
-    let (status, field, message) = match error {
-        DomainError::Invalid { field, message } => (StatusCode::UNPROCESSABLE_ENTITY, field, message),
-        DomainError::Conflict { field, message } => (StatusCode::CONFLICT, field, message),
+    let (status, field, message, reason) = match error {
+        DomainError::Invalid { field, message, reason } => (StatusCode::UNPROCESSABLE_ENTITY, field, message, reason),
+        DomainError::Conflict { field, message, reason } => (StatusCode::CONFLICT, field, message, reason),
         other => return PageError::from(other).render(state, locale),
     };
+    let message = localized(state, locale, reason, message);
     let applications = applications::list(&state.db).await.unwrap_or_default();
     let username = current.map(|a| a.username.clone()).unwrap_or_else(|| form.get("username").to_string());
     let access =
@@ -267,6 +268,17 @@ async fn refused(
         notice: None,
     };
     render_form(state, jar, locale, page, status).await
+}
+
+/// The page's own words for a broken rule when the theme has them (`reason_…`), else
+/// the domain's message.
+fn localized(state: &AppState, locale: Locale, reason: &str, message: String) -> String {
+    let key = format!("reason_{reason}");
+    let text = state.theme.message(locale, &key);
+    if text == key {
+        return message;
+    }
+    text.replace("{min}", &state.config.password.min_length.to_string())
 }
 
 fn urlencode(text: &str) -> String {

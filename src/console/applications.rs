@@ -147,7 +147,7 @@ pub async fn create_client(
             .await;
             Shown { secret: secret.map(|s| (client.client_id.clone(), s)), problem: None, status: StatusCode::CREATED }
         }
-        Err(DomainError::Invalid { field, message } | DomainError::Conflict { field, message }) => Shown {
+        Err(DomainError::Invalid { field, message, .. } | DomainError::Conflict { field, message, .. }) => Shown {
             secret: None,
             problem: Some(format!("{field}: {message}")),
             status: StatusCode::UNPROCESSABLE_ENTITY,

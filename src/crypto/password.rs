@@ -52,17 +52,17 @@ impl PasswordHasherService {
 
     /// Why a new password for `username` is refused, if it is: too short, containing the
     /// identifier, or one of the most common passwords.
-    pub fn policy_violation(&self, username: &str, password: &str) -> Option<String> {
+    pub fn policy_violation(&self, username: &str, password: &str) -> Option<(&'static str, String)> {
         let lowered = password.to_lowercase();
         if password.chars().count() < self.min_length {
-            return Some(format!("a password has at least {} characters", self.min_length));
+            return Some(("password_too_short", format!("a password has at least {} characters", self.min_length)));
         }
         if !username.is_empty() && lowered.contains(&username.to_lowercase()) {
-            return Some("a password must not contain the identifier".into());
+            return Some(("password_contains_identifier", "a password must not contain the identifier".into()));
         }
         let core = lowered.trim_end_matches(|c: char| c.is_ascii_digit() || c == '!');
         if COMMON_PASSWORDS.lines().any(|common| common == lowered || (!core.is_empty() && common == core)) {
-            return Some("this password is among the most common ones; choose another".into());
+            return Some(("password_common", "this password is among the most common ones; choose another".into()));
         }
         None
     }

@@ -205,6 +205,8 @@ async fn account_errors_name_their_field(backend: Backend) {
         assert_eq!(answer["error"]["code"], code, "{answer}");
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
+    let (_, answer) = api.call(Method::POST, "/accounts", Some(with("email", json!("nope")))).await;
+    assert_eq!(answer["error"]["reason"], "email_format", "a stable code of the broken rule");
     let (status, answer) = api.call(Method::POST, "/accounts", Some(json!({"username": "x", "pasword": "y"}))).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("bad_request")), "unknown field");
     assert!(answer["error"]["message"].as_str().unwrap().contains("pasword"));

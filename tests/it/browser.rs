@@ -221,7 +221,7 @@ async fn console_end_to_end_in_chromium() {
     browser.click("#save").await;
     browser.wait_element("#error-message").await;
     let error = browser.text("#error-message").await;
-    assert!(error.contains("Adresse e-mail") && error.contains("already used"), "{error}");
+    assert!(error.contains("Adresse e-mail") && error.contains("déjà utilisé"), "{error}");
     browser.screenshot("console-duplicate-email").await;
     assert!(sesame::accounts::find_by_username(&server.state.db, "copycat").await.unwrap().is_none());
 
