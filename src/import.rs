@@ -113,7 +113,7 @@ pub enum ImportError {
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
     #[error("{path}, line {line}, {what}: {error}")]
-    Entry { path: String, line: usize, what: String, error: DomainError },
+    Entry { path: String, line: usize, what: String, error: Box<DomainError> },
     #[error("storage error: {0}")]
     Storage(#[from] sea_orm::DbErr),
 }
@@ -179,14 +179,15 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             path: label.to_string(),
             line,
             what,
-            error,
+            error: Box::new(error),
         })?;
         ImportReport::count(&mut report.applications, change);
     }
     for entry in file.clients {
         let what = format!("client `{}`", entry.client_id.get_ref());
         let line = line_of(entry.client_id.span().start);
-        let entry_error = |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error };
+        let entry_error =
+            |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error: Box::new(error) };
         let secret = match (entry.secret, entry.secret_hash) {
             (Some(_), Some(_)) => {
                 return Err(entry_error(DomainError::invalid("secret", "give `secret` or `secret_hash`, not both")));
@@ -224,7 +225,8 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
     for entry in file.accounts {
         let what = format!("account `{}`", entry.username.get_ref());
         let line = line_of(entry.username.span().start);
-        let entry_error = |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error };
+        let entry_error =
+            |error| ImportError::Entry { path: label.to_string(), line, what: what.clone(), error: Box::new(error) };
         let password = match (entry.password, entry.password_hash) {
             (Some(_), Some(_)) => {
                 return Err(entry_error(DomainError::invalid(
