@@ -267,8 +267,11 @@ impl ClientInput {
                     "this client authenticates with a secret: give `secret` or `secret_hash`",
                 ));
             }
-            (_, Some(SecretInput::Plain(secret))) if secret.len() < 16 => {
-                return Err(DomainError::invalid("secret", "a client secret has at least 16 characters"));
+            (_, Some(SecretInput::Plain(secret))) if secret.len() < 8 => {
+                return Err(DomainError::invalid(
+                    "secret",
+                    "a client secret has at least 8 characters (generated secrets have 43)",
+                ));
             }
             (_, Some(SecretInput::Hash(hash))) if !hash.starts_with(SecretHasher::PREFIX) => {
                 PasswordHasherService::check_phc(hash)

@@ -184,7 +184,7 @@ impl Default for SessionConfig {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self { min_length: 10, argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_parallelism: 1 }
+        Self { min_length: 8, argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_parallelism: 1 }
     }
 }
 

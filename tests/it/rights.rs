@@ -121,7 +121,7 @@ async fn archiving_ends_sessions_and_refresh_tokens(backend: Backend) {
 async fn new_passwords_follow_the_policy(backend: Backend) {
     let server = TestServer::start(backend).await;
     for (password, expected) in
-        [("short1", "at least 10"), ("nouvelle-nadia-2026", "identifier"), ("azerty123456", "common")]
+        [("short1", "at least 8"), ("nouvelle-nadia-2026", "identifier"), ("azerty123456", "common")]
     {
         let text = format!("[[accounts]]\nusername = \"nadia\"\npassword = \"{password}\"\n");
         let error = sesame::import::import_text(&server.state, "new.toml", &text).await.unwrap_err().to_string();
