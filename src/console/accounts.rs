@@ -151,16 +151,6 @@ pub async fn edit_form(
     (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
 }
 
-/// Checks the form's CSRF token and parses it.
-fn submitted(state: &AppState, jar: &CookieJar, body: &Bytes) -> Result<Submitted, StatusCode> {
-    let form = Submitted::parse(body);
-    if csrf::verify(&state.csrf_key, jar, form.get(csrf::FIELD)) { Ok(form) } else { Err(StatusCode::FORBIDDEN) }
-}
-
-fn csrf_refused(state: &AppState, locale: Locale) -> Response {
-    PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(state, locale)
-}
-
 pub async fn create(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
@@ -169,7 +159,10 @@ pub async fn create(
     body: Bytes,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let Ok(form) = submitted(&state, &jar, &body) else { return csrf_refused(&state, locale) };
+    let form = match Submitted::verified(&state, &jar, &body, locale) {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
     let username = form.get("username").trim().to_string();
     match accounts::find_by_username(&state.db, &username).await {
         Ok(Some(_)) => {
@@ -195,7 +188,10 @@ pub async fn update(
     body: Bytes,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let Ok(form) = submitted(&state, &jar, &body) else { return csrf_refused(&state, locale) };
+    let form = match Submitted::verified(&state, &jar, &body, locale) {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
     let current = match accounts::find_by_username(&state.db, &username).await {
         Ok(Some(account)) => account,
         Ok(None) => {
@@ -295,8 +291,8 @@ async fn change(
     change: Change,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    if submitted(&state, &jar, &body).is_err() {
-        return csrf_refused(&state, locale);
+    if let Err(refused) = Submitted::verified(&state, &jar, &body, locale) {
+        return refused;
     }
     let current = match accounts::find_by_username(&state.db, &username).await {
         Ok(Some(account)) => account,

@@ -108,10 +108,10 @@ pub async fn create_client(
     body: Bytes,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = Submitted::parse(&body);
-    if !csrf::verify(&state.csrf_key, &jar, form.get(csrf::FIELD)) {
-        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, locale);
-    }
+    let form = match Submitted::verified(&state, &jar, &body, locale) {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
     let application = match find(&state, &code, locale).await {
         Ok(application) => application,
         Err(response) => return response,
@@ -166,9 +166,8 @@ pub async fn new_secret(
     body: Bytes,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = Submitted::parse(&body);
-    if !csrf::verify(&state.csrf_key, &jar, form.get(csrf::FIELD)) {
-        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, locale);
+    if let Err(refused) = Submitted::verified(&state, &jar, &body, locale) {
+        return refused;
     }
     let application = match find(&state, &code, locale).await {
         Ok(application) => application,

@@ -6,7 +6,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use axum::{http::StatusCode, response::Response};
+use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::web::{csrf, i18n::Locale, page_error::PageError};
 
 use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput};
 use crate::applications::{Application, OptionType};
@@ -18,6 +23,18 @@ pub struct Submitted {
 }
 
 impl Submitted {
+    /// The submitted form, if its anti-CSRF token is this browser's; else the refusal page.
+    // The error is the page the handler returns at once: boxing it would buy nothing.
+    #[allow(clippy::result_large_err)]
+    pub fn verified(state: &AppState, jar: &CookieJar, body: &[u8], locale: Locale) -> Result<Self, Response> {
+        let form = Self::parse(body);
+        if csrf::verify(&state.csrf_key, jar, form.get(csrf::FIELD)) {
+            Ok(form)
+        } else {
+            Err(PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(state, locale))
+        }
+    }
+
     pub fn parse(body: &[u8]) -> Self {
         let mut single = HashMap::new();
         let mut many: HashMap<String, Vec<String>> = HashMap::new();
