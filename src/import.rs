@@ -2,7 +2,6 @@
 //! the way an office keeps its set-up in version control. All or nothing: the file is
 //! applied in one transaction, and a second run of the same file changes nothing.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use sea_orm::TransactionTrait;
@@ -85,25 +84,7 @@ pub struct AccountEntry {
     pub two_factor_required: bool,
     #[serde(default)]
     pub account_admin: bool,
-    pub access: Option<Vec<AccessEntry>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessEntry {
-    pub application: String,
-    #[serde(default = "yes")]
-    pub allowed: bool,
-    #[serde(default)]
-    pub initials: String,
-    #[serde(default)]
-    pub rights: Vec<String>,
-    #[serde(default)]
-    pub options: BTreeMap<String, Value>,
-}
-
-fn yes() -> bool {
-    true
+    pub access: Option<Vec<AccessInput>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,17 +231,7 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             archived: entry.archived,
             two_factor_required: entry.two_factor_required,
             account_admin: entry.account_admin,
-            access: entry.access.map(|list| {
-                list.into_iter()
-                    .map(|a| AccessInput {
-                        application: a.application,
-                        allowed: a.allowed,
-                        initials: a.initials,
-                        rights: a.rights,
-                        options: a.options,
-                    })
-                    .collect()
-            }),
+            access: entry.access,
         };
         let (_, change) = accounts::upsert(&txn, &state.passwords, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.accounts, change);

@@ -93,14 +93,37 @@ pub struct AccountInput {
     pub access: Option<Vec<AccessInput>>,
 }
 
-/// Access of an account to one application, named by its code.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Access of an account to one application, named by its code: as the import file, the
+/// API and the console give it, and as the API shows it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccessInput {
     pub application: String,
+    #[serde(default = "allowed_by_default")]
     pub allowed: bool,
+    #[serde(default)]
     pub initials: String,
+    #[serde(default)]
     pub rights: Vec<String>,
+    #[serde(default)]
     pub options: BTreeMap<String, Value>,
+}
+
+/// Listing an application for an account means giving access unless told otherwise.
+fn allowed_by_default() -> bool {
+    true
+}
+
+impl From<Access> for AccessInput {
+    fn from(access: Access) -> Self {
+        Self {
+            application: access.application_code,
+            allowed: access.allowed,
+            initials: access.initials,
+            rights: access.rights,
+            options: access.options,
+        }
+    }
 }
 
 /// An account's access to an application, as tokens carry it.

@@ -1,8 +1,6 @@
 //! `/admin/api/v1/accounts`: search, create, read, update, archive, restore, reset the
 //! password.
 
-use std::collections::BTreeMap;
-
 use axum::{
     Json,
     extract::{Path, Query, State},
@@ -31,25 +29,7 @@ pub struct AccountView {
     account_admin: bool,
     created_at: i64,
     updated_at: i64,
-    access: Vec<AccessView>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessView {
-    application: String,
-    #[serde(default = "yes")]
-    allowed: bool,
-    #[serde(default)]
-    initials: String,
-    #[serde(default)]
-    rights: Vec<String>,
-    #[serde(default)]
-    options: BTreeMap<String, Value>,
-}
-
-fn yes() -> bool {
-    true
+    access: Vec<AccessInput>,
 }
 
 /// The body of a create or an update: every field of the account form.
@@ -74,7 +54,7 @@ pub struct AccountWrite {
     #[serde(default)]
     account_admin: bool,
     /// Left out: the account's access stays as it is.
-    access: Option<Vec<AccessView>>,
+    access: Option<Vec<AccessInput>>,
 }
 
 impl AccountWrite {
@@ -91,33 +71,13 @@ impl AccountWrite {
             archived: self.archived,
             two_factor_required: self.two_factor_required,
             account_admin: self.account_admin,
-            access: self.access.map(|list| {
-                list.into_iter()
-                    .map(|a| AccessInput {
-                        application: a.application,
-                        allowed: a.allowed,
-                        initials: a.initials,
-                        rights: a.rights,
-                        options: a.options,
-                    })
-                    .collect()
-            }),
+            access: self.access,
         }
     }
 }
 
 pub async fn view(state: &AppState, account: Account) -> Result<AccountView, ApiError> {
-    let access = accounts::access_of(&state.db, &account.id)
-        .await?
-        .into_iter()
-        .map(|a| AccessView {
-            application: a.application_code,
-            allowed: a.allowed,
-            initials: a.initials,
-            rights: a.rights,
-            options: a.options,
-        })
-        .collect();
+    let access = accounts::access_of(&state.db, &account.id).await?.into_iter().map(AccessInput::from).collect();
     Ok(AccountView {
         id: account.id,
         username: account.username,

@@ -95,16 +95,7 @@ async fn render_form(
 }
 
 fn stored_access(access: Vec<accounts::Access>) -> Vec<AccessInput> {
-    access
-        .into_iter()
-        .map(|a| AccessInput {
-            application: a.application_code,
-            allowed: a.allowed,
-            initials: a.initials,
-            rights: a.rights,
-            options: a.options,
-        })
-        .collect()
+    access.into_iter().map(AccessInput::from).collect()
 }
 
 pub async fn new_form(
