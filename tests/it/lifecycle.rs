@@ -4,7 +4,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::{Value, json};
 use sesame::clients::{self, ClientInput};
@@ -12,7 +11,7 @@ use sesame::crypto::jws::{SigningAlg, SigningKey, UnverifiedJws};
 
 use crate::harness::{Backend, TestServer};
 use crate::on_every_backend;
-use crate::rp::{self, Browser};
+use crate::rp::{self, Browser, payload};
 
 on_every_backend!(
     oidcc_refresh_token,
@@ -36,11 +35,6 @@ on_every_backend!(
 );
 
 const ACTES_SECRET: &str = "actes-web-secret-0123456789";
-
-fn payload(jwt: &str) -> Value {
-    let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
 
 /// Pauline's tokens at actes-web (which earns refresh tokens as first-party).
 async fn login(server: &TestServer, browser: &Browser, scopes: &[&str]) -> openidconnect::core::CoreTokenResponse {

@@ -2,14 +2,13 @@
 //! check it; each test is named after the module it mirrors (oidcc-…), with Sésame's
 //! own checks after them.
 
-use base64::Engine;
 use openidconnect::core::{CoreJwsSigningAlgorithm, CoreUserInfoClaims};
 use openidconnect::{AccessTokenHash, AuthType, OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
 use crate::harness::TestServer;
 use crate::on_every_backend;
-use crate::rp::{self, Browser};
+use crate::rp::{self, Browser, header, payload};
 
 on_every_backend!(
     oidcc_server,
@@ -46,17 +45,6 @@ on_every_backend!(
     userinfo_rejects_bad_tokens,
     repeated_parameter_is_refused,
 );
-
-/// The claims of a JWT, without checking it (the RP library checks; this reads extras).
-fn payload(jwt: &str) -> Value {
-    let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
-
-fn header(jwt: &str) -> Value {
-    let part = jwt.split('.').next().unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
 
 async fn oidcc_server(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;

@@ -1,13 +1,12 @@
 //! An account's rights in each application, as office applications read them from their
 //! tokens; archiving; the password policy.
 
-use base64::Engine;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, FIXTURE, TestServer};
 use crate::on_every_backend;
-use crate::rp::{self, Browser};
+use crate::rp::{self, Browser, payload};
 
 on_every_backend!(
     tokens_carry_the_rights_of_their_application,
@@ -16,11 +15,6 @@ on_every_backend!(
     new_passwords_follow_the_policy,
     access_is_checked_against_the_catalogue,
 );
-
-fn payload(jwt: &str) -> Value {
-    let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
 
 async fn userinfo(server: &TestServer, token: &str) -> (u16, Value) {
     let response = reqwest::Client::new().get(server.url("/userinfo")).bearer_auth(token).send().await.unwrap();
