@@ -36,6 +36,9 @@ pub struct AppState {
     /// The discovery document, serialised once.
     pub discovery: axum::body::Bytes,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// Keys the hashes of one-time codes (recovery codes, mailed codes).
+    pub code_key: [u8; 32],
 }
 
 /// The per-node rate limiters.
@@ -60,6 +63,8 @@ pub enum StartError {
     Listen { address: String, source: std::io::Error },
     #[error("demo data: {0}")]
     Demo(String),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("registering the console's client: {0}")]
@@ -84,7 +89,10 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
+    let mailer = crate::mail::Mailer::from_config(&config)?;
     let state = AppState {
+        mailer: Arc::new(mailer),
+        code_key: secrets.derive_key("one-time-codes"),
         metrics: Arc::default(),
         discovery: crate::oidc::discovery::document_json(config.issuer()),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),

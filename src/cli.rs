@@ -375,6 +375,7 @@ async fn client(state: &AppState, command: ClientCommand) -> anyhow::Result<()> 
                 scopes: current.scopes,
                 token_endpoint_auth_method: Some(auth_method),
                 first_party: fields.first_party.unwrap_or(current.first_party),
+                require_two_factor: current.require_two_factor,
                 id_token_signed_response_alg: Some(
                     fields.id_token_alg.unwrap_or_else(|| current.id_token_alg.as_str().to_string()),
                 ),

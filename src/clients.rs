@@ -59,6 +59,8 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub auth_method: AuthMethod,
     pub first_party: bool,
+    /// Every login to this client needs a second factor (`acr` two-factor).
+    pub require_two_factor: bool,
     pub id_token_alg: SigningAlg,
     /// The client's own choice of access-token algorithm, else the server's.
     pub access_token_alg: Option<SigningAlg>,
@@ -104,6 +106,7 @@ impl From<client::Model> for Client {
             grant_types: from_json_text(&row.grant_types),
             scopes: from_json_text(&row.scopes),
             first_party: row.first_party,
+            require_two_factor: row.require_two_factor,
             backchannel_logout_uri: row.backchannel_logout_uri,
         }
     }
@@ -129,6 +132,7 @@ pub struct ClientInput {
     pub scopes: Vec<String>,
     pub token_endpoint_auth_method: Option<String>,
     pub first_party: bool,
+    pub require_two_factor: bool,
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
@@ -151,6 +155,7 @@ impl ClientInput {
             scopes: client.scopes.clone(),
             token_endpoint_auth_method: Some(client.auth_method.as_str().into()),
             first_party: client.first_party,
+            require_two_factor: client.require_two_factor,
             id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
             access_token_signed_response_alg: client.access_token_alg.map(|a| a.as_str().into()),
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
@@ -403,6 +408,7 @@ pub async fn upsert(
         scopes: to_json_text(&input.scopes),
         token_endpoint_auth_method: method.as_str().to_string(),
         first_party: input.first_party,
+        require_two_factor: input.require_two_factor,
         id_token_signed_response_alg: alg.map(|a| a.as_str().to_string()),
         access_token_signed_response_alg: access_alg.map(|a| a.as_str().to_string()),
         backchannel_logout_uri: input.backchannel_logout_uri.clone(),

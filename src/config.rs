@@ -39,6 +39,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub password: PasswordConfig,
     pub login: LoginConfig,
+    pub two_factor: TwoFactorConfig,
+    pub mail: MailConfig,
     pub rate_limits: RateLimitConfig,
     pub janitor: JanitorConfig,
 }
@@ -105,6 +107,94 @@ pub struct LoginConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct TwoFactorConfig {
+    /// Name shown for the account in authenticator apps.
+    pub issuer_label: String,
+    /// TOTP code length (6 to 8) and step in seconds. Every common app honours 6 digits
+    /// and 30 seconds; see config/default.toml for the others.
+    pub totp_digits: u8,
+    pub totp_period: u64,
+    /// Steps accepted either side of the current one (clock drift between phone and server).
+    pub totp_skew: u16,
+    /// Seconds after an administrator requires two-factor (or resets the second factors)
+    /// during which the account may enroll its first authenticator at login.
+    pub enrollment_window: i64,
+    /// Confirm a first enrollment with a code mailed to the account's address (when it has one).
+    pub email_confirmation: bool,
+    /// Seconds a mailed confirmation code stays valid.
+    pub email_code_ttl: i64,
+    /// Wrong enrollment codes before a new secret is generated.
+    pub enrollment_max_attempts: u32,
+    /// Wrong second-factor codes before the second factor is locked, and for how long
+    /// (doubling with each further series, up to a day).
+    pub max_failures: i32,
+    pub lockout_seconds: i64,
+    /// How many recovery codes an account gets.
+    pub recovery_codes: usize,
+    /// The authenticator app suggested on the "Install the app" page, and its store pages.
+    pub app_name: String,
+    pub android_app_url: String,
+    pub ios_app_url: String,
+}
+
+impl Default for TwoFactorConfig {
+    fn default() -> Self {
+        Self {
+            issuer_label: "Sésame".into(),
+            totp_digits: 6,
+            totp_period: 30,
+            totp_skew: 1,
+            enrollment_window: 14 * 86_400,
+            email_confirmation: true,
+            email_code_ttl: 600,
+            enrollment_max_attempts: 5,
+            max_failures: 5,
+            lockout_seconds: 300,
+            recovery_codes: 10,
+            app_name: "Microsoft Authenticator".into(),
+            android_app_url: "https://play.google.com/store/apps/details?id=com.azure.authenticator".into(),
+            ios_app_url: "https://apps.apple.com/app/microsoft-authenticator/id983156458".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// `outbox` (a JSON line per message in `outbox_path`), `smtp` or `log`.
+    pub transport: String,
+    /// Empty: `mail-outbox.jsonl` in `data_dir`.
+    pub outbox_path: String,
+    /// The From header of every message.
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls` (port 587), `tls` (port 465) or `none` (a relay on localhost only).
+    pub smtp_tls: String,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// Seconds to wait for the SMTP server.
+    pub smtp_timeout: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: "outbox".into(),
+            outbox_path: String::new(),
+            from: "Sésame <no-reply@localhost>".into(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            smtp_timeout: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Login form submissions per client IP address and minute, on each node.
     pub login_per_ip_per_minute: u32,
@@ -148,6 +238,8 @@ impl Default for Config {
             session: SessionConfig::default(),
             password: PasswordConfig::default(),
             login: LoginConfig::default(),
+            two_factor: TwoFactorConfig::default(),
+            mail: MailConfig::default(),
             rate_limits: RateLimitConfig::default(),
             janitor: JanitorConfig::default(),
         }
@@ -250,10 +342,42 @@ impl Config {
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.max_lifetime", self.session.max_lifetime),
             ("login.lockout_seconds", self.login.lockout_seconds),
+            ("two_factor.enrollment_window", self.two_factor.enrollment_window),
+            ("two_factor.email_code_ttl", self.two_factor.email_code_ttl),
+            ("two_factor.lockout_seconds", self.two_factor.lockout_seconds),
         ] {
             if value <= 0 {
                 return Err(ConfigError::Invalid(format!("key `{key}` must be a positive number of seconds")));
             }
+        }
+        let totp = &self.two_factor;
+        if !(6..=8).contains(&totp.totp_digits) || !(15..=120).contains(&totp.totp_period) || totp.totp_skew > 4 {
+            return Err(ConfigError::Invalid(
+                "keys `two_factor.totp_digits` (6 to 8), `two_factor.totp_period` (15 to 120 seconds) and \
+                 `two_factor.totp_skew` (0 to 4 steps) are out of range"
+                    .into(),
+            ));
+        }
+        if !matches!(self.mail.transport.as_str(), "outbox" | "smtp" | "log") {
+            return Err(ConfigError::Invalid(format!(
+                "key `mail.transport`: `{}` is not one of outbox, smtp, log",
+                self.mail.transport
+            )));
+        }
+        if self.mail.transport == "smtp" && self.mail.smtp_host.is_empty() {
+            return Err(ConfigError::Invalid("key `mail.smtp_host` is needed with mail.transport = \"smtp\"".into()));
+        }
+        if !matches!(self.mail.smtp_tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::Invalid(format!(
+                "key `mail.smtp_tls`: `{}` is not one of starttls, tls, none",
+                self.mail.smtp_tls
+            )));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "key `mail.from`: `{}` is not an address such as `Sésame <no-reply@example.org>`",
+                self.mail.from
+            )));
         }
         if self.tokens.access_token_ttl > 86_400 {
             return Err(ConfigError::Invalid(

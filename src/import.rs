@@ -55,6 +55,9 @@ pub struct ClientEntry {
     pub token_endpoint_auth_method: Option<String>,
     #[serde(default)]
     pub first_party: bool,
+    /// Every login to this client needs a second factor.
+    #[serde(default)]
+    pub require_two_factor: bool,
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
@@ -188,6 +191,7 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             scopes: entry.scopes,
             token_endpoint_auth_method: entry.token_endpoint_auth_method,
             first_party: entry.first_party,
+            require_two_factor: entry.require_two_factor,
             id_token_signed_response_alg: entry.id_token_signed_response_alg,
             access_token_signed_response_alg: entry.access_token_signed_response_alg,
             backchannel_logout_uri: entry.backchannel_logout_uri,

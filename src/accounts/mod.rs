@@ -6,7 +6,7 @@ mod repository;
 mod rules;
 
 pub use repository::*;
-pub use rules::{normalize_email, normalize_phone, normalize_username};
+pub use rules::{lock_until, normalize_email, normalize_phone, normalize_username};
 
 use std::collections::BTreeMap;
 
@@ -30,6 +30,10 @@ pub struct Account {
     pub account_admin: bool,
     pub failed_logins: i32,
     pub locked_until: Option<i64>,
+    pub factor_failures: i32,
+    pub factor_locked_until: Option<i64>,
+    pub preferred_method: Option<String>,
+    pub enrollment_opened_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -42,6 +46,11 @@ impl Account {
     /// Seconds left before a locked account may try again.
     pub fn locked_for(&self, now: i64) -> Option<i64> {
         self.locked_until.filter(|until| *until > now).map(|until| until - now)
+    }
+
+    /// Seconds left before second-factor codes are accepted again.
+    pub fn factor_locked_for(&self, now: i64) -> Option<i64> {
+        self.factor_locked_until.filter(|until| *until > now).map(|until| until - now)
     }
 }
 
@@ -62,6 +71,10 @@ impl From<account::Model> for Account {
             account_admin: row.account_admin,
             failed_logins: row.failed_logins,
             locked_until: row.locked_until,
+            factor_failures: row.factor_failures,
+            factor_locked_until: row.factor_locked_until,
+            preferred_method: row.preferred_method,
+            enrollment_opened_at: row.enrollment_opened_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

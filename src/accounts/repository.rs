@@ -254,6 +254,10 @@ where
                 account_admin: Set(input.account_admin),
                 failed_logins: Set(0),
                 locked_until: Set(None),
+                factor_failures: Set(0),
+                factor_locked_until: Set(None),
+                preferred_method: Set(None),
+                enrollment_opened_at: Set(input.two_factor_required.then_some(now)),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -293,6 +297,12 @@ where
                     archived: Set(wanted.archived),
                     two_factor_required: Set(wanted.two_factor_required),
                     account_admin: Set(wanted.account_admin),
+                    // Switching two-factor on opens the window for a first enrollment.
+                    enrollment_opened_at: Set(if wanted.two_factor_required && !current.two_factor_required {
+                        Some(now)
+                    } else {
+                        current.enrollment_opened_at
+                    }),
                     updated_at: Set(now),
                     ..Default::default()
                 }
@@ -369,13 +379,7 @@ pub async fn record_login_failure(
     policy: &LoginConfig,
 ) -> Result<Option<i64>, DomainError> {
     let failures = account.failed_logins.saturating_add(1);
-    let locked_until = if failures >= policy.max_failures.max(1) {
-        // Each further lockout doubles, up to a day.
-        let rounds = (failures / policy.max_failures.max(1) - 1).clamp(0, 16) as u32;
-        Some(now + (policy.lockout_seconds.saturating_mul(1 << rounds)).min(86_400))
-    } else {
-        None
-    };
+    let locked_until = super::rules::lock_until(failures, policy.max_failures, policy.lockout_seconds, now);
     account::ActiveModel {
         id: Set(account.id.clone()),
         failed_logins: Set(failures),

@@ -25,6 +25,7 @@ pub fn view(client: &Client) -> Value {
         "scopes": client.scopes,
         "token_endpoint_auth_method": client.auth_method.as_str(),
         "first_party": client.first_party,
+        "require_two_factor": client.require_two_factor,
         "id_token_signed_response_alg": client.id_token_alg.as_str(),
         "access_token_signed_response_alg": client.access_token_alg.map(|a| a.as_str()),
         "backchannel_logout_uri": client.backchannel_logout_uri,
@@ -79,6 +80,8 @@ pub struct ClientWrite {
     token_endpoint_auth_method: Option<String>,
     #[serde(default)]
     first_party: bool,
+    #[serde(default)]
+    require_two_factor: bool,
     id_token_signed_response_alg: Option<String>,
     access_token_signed_response_alg: Option<String>,
     backchannel_logout_uri: Option<String>,
@@ -99,6 +102,7 @@ impl ClientWrite {
             scopes: self.scopes,
             token_endpoint_auth_method: self.token_endpoint_auth_method,
             first_party: self.first_party,
+            require_two_factor: self.require_two_factor,
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             access_token_signed_response_alg: self.access_token_signed_response_alg,
             backchannel_logout_uri: self.backchannel_logout_uri,

@@ -20,6 +20,15 @@ pub struct Model {
     pub account_admin: bool,
     pub failed_logins: i32,
     pub locked_until: Option<i64>,
+    /// Wrong second-factor codes in a row, and the lock they led to.
+    pub factor_failures: i32,
+    pub factor_locked_until: Option<i64>,
+    /// The method offered first at login (`totp`, …); none: the strongest enrolled.
+    pub preferred_method: Option<String>,
+    /// When an administrator last required two-factor or reset the second factors: a
+    /// first authenticator may be enrolled at login for `two_factor.enrollment_window`
+    /// seconds after it.
+    pub enrollment_opened_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -20,6 +20,8 @@ pub struct Model {
     pub backchannel_logout_uri: Option<String>,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    /// Every login to this client needs a second factor, whatever the account's setting.
+    pub require_two_factor: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -1,0 +1,141 @@
+//! One-time codes sent to the account (by mail today; by SMS later): six digits from the
+//! OS generator, stored as a keyed hash, valid for a few minutes, a few attempts, once.
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait},
+};
+
+use crate::crypto;
+use crate::domain::DomainError;
+use crate::storage::{Db, entities::one_time_code};
+
+/// Wrong attempts a code survives.
+pub const MAX_ATTEMPTS: i32 = 5;
+
+/// What a code is for: a code for one purpose never works for another.
+pub const ENROLLMENT_EMAIL: &str = "enrollment_email";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CodeCheck {
+    Accepted,
+    /// Wrong code; this many attempts are left.
+    Wrong {
+        attempts_left: i32,
+    },
+    /// No live code: expired, used, out of attempts, or never sent.
+    NeedNew,
+}
+
+fn hash(key: &[u8], id: &str, code: &str) -> String {
+    crypto::keyed_hash(key, "one-time-code", format!("{id}:{code}").as_bytes())
+}
+
+/// Six decimal digits, uniform (rejection sampling: no modulo bias).
+fn six_digits() -> String {
+    loop {
+        let value = u32::from_be_bytes(crypto::random_bytes::<4>());
+        // 4_294_000_000 is the largest multiple of 1_000_000 below 2^32.
+        if value < 4_294_000_000 {
+            return format!("{:06}", value % 1_000_000);
+        }
+    }
+}
+
+/// Issues a new code for the purpose, replacing any earlier one; returns it to send.
+pub async fn issue(
+    db: &Db,
+    key: &[u8],
+    account_id: &str,
+    purpose: &str,
+    ttl: i64,
+    now: i64,
+) -> Result<String, DomainError> {
+    one_time_code::Entity::delete_many()
+        .filter(one_time_code::Column::AccountId.eq(account_id))
+        .filter(one_time_code::Column::Purpose.eq(purpose))
+        .exec(db)
+        .await?;
+    let id = crypto::random_id();
+    let code = six_digits();
+    one_time_code::ActiveModel {
+        code_hash: Set(hash(key, &id, &code)),
+        id: Set(id),
+        account_id: Set(account_id.to_string()),
+        purpose: Set(purpose.to_string()),
+        attempts: Set(0),
+        created_at: Set(now),
+        expires_at: Set(now + ttl),
+        used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(code)
+}
+
+/// When the live code for the purpose was sent, if there is one.
+pub async fn sent_at(db: &Db, account_id: &str, purpose: &str, now: i64) -> Result<Option<i64>, DomainError> {
+    Ok(live(db, account_id, purpose, now).await?.map(|row| row.created_at))
+}
+
+async fn live(db: &Db, account_id: &str, purpose: &str, now: i64) -> Result<Option<one_time_code::Model>, DomainError> {
+    Ok(one_time_code::Entity::find()
+        .filter(one_time_code::Column::AccountId.eq(account_id))
+        .filter(one_time_code::Column::Purpose.eq(purpose))
+        .filter(one_time_code::Column::UsedAt.is_null())
+        .filter(one_time_code::Column::ExpiresAt.gt(now))
+        .filter(one_time_code::Column::Attempts.lt(MAX_ATTEMPTS))
+        .order_by_desc(one_time_code::Column::CreatedAt)
+        .one(db)
+        .await?)
+}
+
+/// Checks a code. The attempt is counted before the comparison and the code is used in
+/// one conditional statement, so parallel guesses cannot exceed the limit or reuse it.
+pub async fn check(
+    db: &Db,
+    key: &[u8],
+    account_id: &str,
+    purpose: &str,
+    code: &str,
+    now: i64,
+) -> Result<CodeCheck, DomainError> {
+    let Some(row) = live(db, account_id, purpose, now).await? else {
+        return Ok(CodeCheck::NeedNew);
+    };
+    let counted = one_time_code::Entity::update_many()
+        .col_expr(one_time_code::Column::Attempts, Expr::col(one_time_code::Column::Attempts).add(1))
+        .filter(one_time_code::Column::Id.eq(&row.id))
+        .filter(one_time_code::Column::Attempts.lt(MAX_ATTEMPTS))
+        .filter(one_time_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if counted.rows_affected != 1 {
+        return Ok(CodeCheck::NeedNew);
+    }
+    let code: String = code.chars().filter(char::is_ascii_digit).collect();
+    if !crypto::constant_time_eq(hash(key, &row.id, &code).as_bytes(), row.code_hash.as_bytes()) {
+        return Ok(CodeCheck::Wrong { attempts_left: std::cmp::max(MAX_ATTEMPTS - row.attempts - 1, 0) });
+    }
+    let used = one_time_code::Entity::update_many()
+        .col_expr(one_time_code::Column::UsedAt, Expr::value(now))
+        .filter(one_time_code::Column::Id.eq(&row.id))
+        .filter(one_time_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(if used.rows_affected == 1 { CodeCheck::Accepted } else { CodeCheck::NeedNew })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn six_digits_keep_leading_zeros() {
+        for _ in 0..200 {
+            let code = super::six_digits();
+            assert_eq!(code.len(), 6);
+            assert!(code.chars().all(|c| c.is_ascii_digit()));
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Second factors: what an account has enrolled, which one login asks for, and the
+//! counters that throttle guessing. Each method lives in its own module (TOTP, recovery
+//! codes, mailed codes); the login pages in `web::enroll` and `web::verify` call them.
+
+pub mod email_code;
+pub mod policy;
+pub mod recovery;
+pub mod totp;
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{self, Account};
+use crate::config::TwoFactorConfig;
+use crate::domain::DomainError;
+use crate::storage::{
+    Db,
+    entities::{account, recovery_code, second_factor},
+};
+
+/// A way to prove the second factor, as the `method` form field names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Totp,
+    Recovery,
+}
+
+impl Method {
+    /// Strongest first: the order of the "Sign in another way" list and of the default.
+    pub const ALL: [Method; 2] = [Method::Totp, Method::Recovery];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+/// An enrolled (confirmed) authenticator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Factor {
+    pub id: String,
+    pub method: String,
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<second_factor::Model> for Factor {
+    fn from(row: second_factor::Model) -> Self {
+        Self {
+            id: row.id,
+            method: row.method,
+            label: row.label,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        }
+    }
+}
+
+/// The account's confirmed authenticators, oldest first.
+pub async fn factors_of(db: &Db, account_id: &str) -> Result<Vec<Factor>, DomainError> {
+    Ok(second_factor::Entity::find()
+        .filter(second_factor::Column::AccountId.eq(account_id))
+        .filter(second_factor::Column::ConfirmedAt.is_not_null())
+        .order_by_asc(second_factor::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Factor::from)
+        .collect())
+}
+
+/// The methods the account can use at login, strongest first.
+pub async fn methods_of(db: &Db, account_id: &str) -> Result<Vec<Method>, DomainError> {
+    let factors = factors_of(db, account_id).await?;
+    let recovery_left = recovery::remaining(db, account_id).await? > 0;
+    Ok(Method::ALL
+        .into_iter()
+        .filter(|method| match method {
+            Method::Totp => factors.iter().any(|f| f.method == "totp"),
+            Method::Recovery => recovery_left && !factors.is_empty(),
+        })
+        .collect())
+}
+
+/// The method offered first: the account's choice if it still has it, else the strongest.
+pub fn preferred(account: &Account, methods: &[Method]) -> Option<Method> {
+    let chosen = account.preferred_method.as_deref().and_then(Method::parse).filter(|m| *m != Method::Recovery);
+    chosen.filter(|m| methods.contains(m)).or_else(|| methods.first().copied())
+}
+
+pub async fn set_preferred(db: &Db, account_id: &str, method: Method) -> Result<(), DomainError> {
+    account::ActiveModel {
+        id: Set(account_id.to_string()),
+        preferred_method: Set(Some(method.as_str().to_string())),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// Removes one authenticator of the account; `Ok(false)` if it has no such one.
+pub async fn remove_factor(db: &Db, account_id: &str, factor_id: &str) -> Result<bool, DomainError> {
+    let result = second_factor::Entity::delete_many()
+        .filter(second_factor::Column::Id.eq(factor_id))
+        .filter(second_factor::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// An administrator's reset: every authenticator and recovery code goes, the lock is
+/// lifted, and the enrollment window opens again so that the next login enrolls anew.
+pub async fn reset(db: &Db, account_id: &str, now: i64) -> Result<(), DomainError> {
+    let txn = db.begin().await?;
+    second_factor::Entity::delete_many().filter(second_factor::Column::AccountId.eq(account_id)).exec(&txn).await?;
+    recovery_code::Entity::delete_many().filter(recovery_code::Column::AccountId.eq(account_id)).exec(&txn).await?;
+    account::ActiveModel {
+        id: Set(account_id.to_string()),
+        factor_failures: Set(0),
+        factor_locked_until: Set(None),
+        preferred_method: Set(None),
+        enrollment_opened_at: Set(Some(now)),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Counts a wrong code; returns until when the second factor is now locked, if it is.
+/// The counter is incremented in the database, so parallel guesses all count.
+pub async fn record_failure(
+    db: &Db,
+    account_id: &str,
+    now: i64,
+    policy: &TwoFactorConfig,
+) -> Result<Option<i64>, DomainError> {
+    account::Entity::update_many()
+        .col_expr(account::Column::FactorFailures, Expr::col(account::Column::FactorFailures).add(1))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(db)
+        .await?;
+    let Some(account) = accounts::find_by_id(db, account_id).await? else {
+        return Ok(None);
+    };
+    let until = accounts::lock_until(account.factor_failures, policy.max_failures, policy.lockout_seconds, now);
+    if let Some(until) = until {
+        account::ActiveModel { id: Set(account.id), factor_locked_until: Set(Some(until)), ..Default::default() }
+            .update(db)
+            .await?;
+    }
+    Ok(until)
+}
+
+/// After a correct code, or an administrator's unlock.
+pub async fn clear_failures(db: &Db, account_id: &str) -> Result<(), DomainError> {
+    account::Entity::update_many()
+        .col_expr(account::Column::FactorFailures, Expr::value(0))
+        .col_expr(account::Column::FactorLockedUntil, Expr::value(Option::<i64>::None))
+        .filter(account::Column::Id.eq(account_id))
+        .filter(account::Column::FactorFailures.ne(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
