@@ -24,6 +24,7 @@ pub mod import;
 pub mod janitor;
 pub mod mail;
 pub mod metrics;
+pub mod notify;
 pub mod oidc;
 pub mod rate_limit;
 pub mod revocations;

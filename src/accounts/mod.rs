@@ -106,6 +106,26 @@ pub struct AccountInput {
     pub access: Option<Vec<AccessInput>>,
 }
 
+impl AccountInput {
+    /// The account's current values as input, to change one thing (access untouched).
+    pub fn unchanged(account: &Account) -> Self {
+        Self {
+            username: account.username.clone(),
+            password: None,
+            first_name: account.first_name.clone(),
+            last_name: account.last_name.clone(),
+            initials: account.initials.clone(),
+            email: account.email.clone(),
+            phone: account.phone.clone(),
+            address: account.address.clone(),
+            archived: account.archived,
+            two_factor_required: account.two_factor_required,
+            account_admin: account.account_admin,
+            access: None,
+        }
+    }
+}
+
 /// Access of an account to one application, named by its code: as the import file, the
 /// API and the console give it, and as the API shows it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]

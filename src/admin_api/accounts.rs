@@ -181,24 +181,6 @@ async fn save(
     Ok(Json(after))
 }
 
-/// The account's current values as input, to change one thing.
-fn unchanged(account: &Account) -> AccountInput {
-    AccountInput {
-        username: account.username.clone(),
-        password: None,
-        first_name: account.first_name.clone(),
-        last_name: account.last_name.clone(),
-        initials: account.initials.clone(),
-        email: account.email.clone(),
-        phone: account.phone.clone(),
-        address: account.address.clone(),
-        archived: account.archived,
-        two_factor_required: account.two_factor_required,
-        account_admin: account.account_admin,
-        access: None,
-    }
-}
-
 async fn set_archived(
     state: AppState,
     admin: Admin,
@@ -210,7 +192,7 @@ async fn set_archived(
         return Err(ApiError::invalid("archived", "you cannot archive your own account"));
     }
     let before = view(&state, current.clone()).await?;
-    save(&state, &admin, AccountInput { archived, ..unchanged(&current) }, json!(before)).await
+    save(&state, &admin, AccountInput { archived, ..AccountInput::unchanged(&current) }, json!(before)).await
 }
 
 pub async fn archive(
@@ -251,7 +233,7 @@ pub async fn reset_password(
     let given = reset.password;
     let generated = given.is_none().then(temporary_password);
     let password = given.or_else(|| generated.clone()).unwrap_or_default();
-    let input = AccountInput { password: Some(PasswordInput::Plain(password)), ..unchanged(&current) };
+    let input = AccountInput { password: Some(PasswordInput::Plain(password)), ..AccountInput::unchanged(&current) };
     accounts::upsert(&state.db, &state.passwords, input, state.clock.now()).await?;
     let event = json!({"password": "changed"});
     record_change(&state, &admin, "admin.account.password_reset", Some(&current.id), Value::Null, event).await;

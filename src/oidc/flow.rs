@@ -3,14 +3,18 @@
 //! application, has the user consented, then the authorization code.
 //!
 //! A request waiting for the user is stored server-side (`authorization_requests`),
-//! bound to the browser that started it, and consumed once.
+//! bound to the browser that started it, and consumed once. It is a state machine: its
+//! stage says what the user must do next (password, second factor, enrollment step,
+//! consent), every move is a compare-and-swap on the stored stage, and each page only
+//! acts on the stage it was drawn for, so no step can be skipped by going to a later URL,
+//! going back, replaying a form or racing two tabs.
 
 use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -19,22 +23,87 @@ use super::response;
 use crate::accounts::{self, Account};
 use crate::app::AppState;
 use crate::applications;
-use crate::auth::session::{self, Session};
+use crate::auth::{
+    acr,
+    session::{self, Session},
+};
 use crate::clients::{self, Client};
 use crate::crypto;
 use crate::domain::{DomainError, to_json_text};
+use crate::second_factor::{
+    self,
+    policy::{LoginFacts, Requirement},
+};
 use crate::storage::entities::{authorization_code, authorization_request, consent, session_client};
 use crate::web::{csrf, page_error::PageError, request};
 
 /// What a stored request waits for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     Login,
+    /// The password of `account_id` was right (or its session is only password-strong);
+    /// a second factor is due.
+    SecondFactor {
+        account_id: String,
+        step: FactorStep,
+    },
     /// The user is logged in (this session) and must approve the client.
     Consent {
         session_id: String,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FactorStep {
+    /// Prove one of the account's second factors.
+    Verify,
+    /// Enroll a first authenticator, page by page.
+    Enroll { page: EnrollPage, confirm_by_email: bool },
+    /// The second factor is proven (`amr` says how); a page tells the user something
+    /// before the login continues.
+    Passed { amr: Vec<String>, notice: Notice },
+}
+
+/// The enrollment pages, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "page", rename_all = "snake_case")]
+pub enum EnrollPage {
+    Intro,
+    Install,
+    AddAccount,
+    /// The secret being enrolled, and the wrong codes typed for it so far.
+    Scan {
+        factor_id: String,
+        wrong: u32,
+    },
+    /// The code was right; the mailed code must confirm it.
+    Email {
+        factor_id: String,
+    },
+}
+
+impl EnrollPage {
+    /// The page's name in its URL (`/login/enroll/{name}`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Intro => "intro",
+            Self::Install => "install",
+            Self::AddAccount => "add",
+            Self::Scan { .. } => "scan",
+            Self::Email { .. } => "email",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    /// Enrollment finished: the "Done" page.
+    Enrolled,
+    /// A recovery code was used; this many are left.
+    RecoveryUsed { remaining: u64 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +111,28 @@ pub struct Pending {
     pub id: String,
     pub request: AuthorizationRequest,
     pub stage: Stage,
+    /// The stored text this was read from: a move is made only if it is still the same.
+    #[serde(skip)]
+    pub stored: String,
+}
+
+impl Pending {
+    /// Where the browser goes for this request's current stage.
+    pub fn url(&self) -> String {
+        let id = &self.id;
+        match &self.stage {
+            Stage::Login => format!("/login?tx={id}"),
+            Stage::Consent { .. } => format!("/consent?tx={id}"),
+            Stage::SecondFactor { step: FactorStep::Verify, .. } => format!("/login/verify?tx={id}"),
+            Stage::SecondFactor { step: FactorStep::Enroll { page, .. }, .. } => {
+                format!("/login/enroll/{}?tx={id}", page.name())
+            }
+            Stage::SecondFactor { step: FactorStep::Passed { notice: Notice::Enrolled, .. }, .. } => {
+                format!("/login/enroll/done?tx={id}")
+            }
+            Stage::SecondFactor { step: FactorStep::Passed { .. }, .. } => format!("/login/verify/notice?tx={id}"),
+        }
+    }
 }
 
 /// Entry from the authorization endpoint with a validated request.
@@ -65,6 +156,25 @@ pub async fn start(
             && request.hinted_subject.as_ref().is_none_or(|sub| sub == &account.id)
     });
     match usable {
+        Some((session, account)) if session.acr != acr::MULTI_FACTOR => {
+            let locale = request::locale(headers, request.ui_locales.as_deref());
+            match requirement_for(state, &account, &client, &request, now).await {
+                Ok(Requirement::PasswordOnly) => {
+                    proceed(state, jar, headers, client, request, session, account, false, now).await
+                }
+                Ok(_) if request.has_prompt("none") => request
+                    .error("interaction_required", "a second factor is required; retry without prompt=none")
+                    .into_response(state),
+                Ok(requirement) => {
+                    let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
+                    let response =
+                        to_second_factor(state, locale, &browser, None, &client, request, &account, requirement, now)
+                            .await;
+                    (jar, response).into_response()
+                }
+                Err(error) => PageError::from(error).render(state, locale),
+            }
+        }
         Some((session, account)) => proceed(state, jar, headers, client, request, session, account, false, now).await,
         None if request.has_prompt("none") => {
             request.error("login_required", "the user must log in; retry without prompt=none").into_response(state)
@@ -285,7 +395,7 @@ async fn save_pending(
     now: i64,
 ) -> Result<String, DomainError> {
     let id = crypto::random_token();
-    let pending = Pending { id: id.clone(), request: request.clone(), stage };
+    let pending = Pending { id: id.clone(), request: request.clone(), stage, stored: String::new() };
     authorization_request::ActiveModel {
         id: Set(id.clone()),
         client_id: Set(request.client_id.clone()),
@@ -316,9 +426,10 @@ pub async fn load_pending(
     if row.expires_at <= now || !bound {
         return Ok(None);
     }
-    let Ok(pending) = serde_json::from_str::<Pending>(&row.request) else {
+    let Ok(mut pending) = serde_json::from_str::<Pending>(&row.request) else {
         return Ok(None);
     };
+    pending.stored = row.request;
     let Some(client) = clients::find(&state.db, &row.client_id).await? else {
         return Ok(None);
     };
@@ -329,4 +440,167 @@ pub async fn load_pending(
 pub async fn take_pending(state: &AppState, id: &str) -> Result<bool, DomainError> {
     let result = authorization_request::Entity::delete_by_id(id.to_string()).exec(&state.db).await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Moves a pending request to its next stage, if no other tab or replayed form moved it
+/// first; `Ok(None)` when it had moved (the caller sends the browser to where it is now).
+/// Each move gives the user the full request lifetime again: enrollment takes a while.
+pub async fn advance(
+    state: &AppState,
+    pending: &Pending,
+    stage: Stage,
+    now: i64,
+) -> Result<Option<Pending>, DomainError> {
+    let next = Pending { id: pending.id.clone(), request: pending.request.clone(), stage, stored: String::new() };
+    let text = to_json_text(&next);
+    let result = authorization_request::Entity::update_many()
+        .col_expr(authorization_request::Column::Request, sea_orm::sea_query::Expr::value(text.clone()))
+        .col_expr(
+            authorization_request::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(now + state.config.tokens.authorization_request_ttl),
+        )
+        .filter(authorization_request::Column::Id.eq(pending.id.clone()))
+        .filter(authorization_request::Column::Request.eq(pending.stored.clone()))
+        .exec(&state.db)
+        .await?;
+    Ok((result.rows_affected == 1).then_some(Pending { stored: text, ..next }))
+}
+
+/// Whether this login needs a second factor, and which way.
+pub async fn requirement_for(
+    state: &AppState,
+    account: &Account,
+    client: &Client,
+    request: &AuthorizationRequest,
+    now: i64,
+) -> Result<Requirement, DomainError> {
+    let enrolled = !second_factor::factors_of(&state.db, &account.id).await?.is_empty();
+    let facts = LoginFacts {
+        enrolled,
+        client_requires: client.require_two_factor,
+        request_asks: request.acr_values.iter().any(|value| value == acr::MULTI_FACTOR),
+    };
+    Ok(second_factor::policy::requirement(account, &facts, &state.config.two_factor, now))
+}
+
+/// After the password: straight on when it is enough, else to the second factor.
+#[allow(clippy::too_many_arguments)]
+pub async fn after_password(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    pending: Pending,
+    client: Client,
+    account: Account,
+    now: i64,
+) -> Response {
+    let locale = request::locale(headers, pending.request.ui_locales.as_deref());
+    let requirement = match requirement_for(state, &account, &client, &pending.request, now).await {
+        Ok(requirement) => requirement,
+        Err(error) => return PageError::from(error).render(state, locale),
+    };
+    if requirement == Requirement::PasswordOnly {
+        return complete_login(state, jar, headers, pending, client, account, &["pwd"], acr::PASSWORD, now).await;
+    }
+    let Some(browser) = csrf::browser_id(&jar) else {
+        return PageError::expired_login().render(state, locale);
+    };
+    let request = pending.request.clone();
+    let response =
+        to_second_factor(state, locale, &browser, Some(&pending), &client, request, &account, requirement, now).await;
+    (jar, response).into_response()
+}
+
+/// Sends the browser to the first second-factor page the requirement calls for, moving
+/// the pending request there (or creating one, for a step-up of an existing session).
+#[allow(clippy::too_many_arguments)]
+async fn to_second_factor(
+    state: &AppState,
+    locale: crate::web::i18n::Locale,
+    browser: &str,
+    pending: Option<&Pending>,
+    client: &Client,
+    request: AuthorizationRequest,
+    account: &Account,
+    requirement: Requirement,
+    now: i64,
+) -> Response {
+    let step = match requirement {
+        Requirement::PasswordOnly | Requirement::Verify => FactorStep::Verify,
+        Requirement::Enroll { confirm_by_email } => FactorStep::Enroll { page: EnrollPage::Intro, confirm_by_email },
+        Requirement::CannotEnroll(refusal) => {
+            crate::audit::record(
+                &state.db,
+                now,
+                crate::audit::AuditEvent {
+                    event: "second_factor.enrollment_refused",
+                    account_id: Some(&account.id),
+                    client_id: Some(&client.client_id),
+                    detail: Some(json!({"reason": refusal.code()})),
+                    ..Default::default()
+                },
+            )
+            .await;
+            let refusal_redirect =
+                request.error("access_denied", "a second factor is required and cannot be enrolled now");
+            let context = json!({
+                "title": state.theme.message(locale, "enroll_refused_title"),
+                "message": state.theme.message(locale, &format!("reason_{}", refusal.code())),
+                "back_url": response::to_client_url(state, &refusal_redirect),
+            });
+            return crate::web::page_error::html_page(state, locale, "error.html", context, StatusCode::FORBIDDEN);
+        }
+    };
+    let stage = Stage::SecondFactor { account_id: account.id.clone(), step };
+    let moved = match pending {
+        Some(pending) => advance(state, pending, stage, now).await.map(|moved| moved.map(|p| p.url())),
+        None => save_pending(state, browser, &request, stage.clone(), now)
+            .await
+            .map(|id| Some(Pending { id, request, stage, stored: String::new() }.url())),
+    };
+    match moved {
+        Ok(Some(url)) => Redirect::to(&url).into_response(),
+        Ok(None) => PageError::expired_login().render(state, locale),
+        Err(error) => PageError::from(error).render(state, locale),
+    }
+}
+
+/// The user is authenticated as `amr` says: consume the pending request, open a new
+/// session in place of the browser's previous one (against fixation; prompt=login,
+/// max_age and step-up all end here), then access, consent and the code.
+#[allow(clippy::too_many_arguments)]
+pub async fn complete_login(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    pending: Pending,
+    client: Client,
+    account: Account,
+    amr: &[&str],
+    acr: &str,
+    now: i64,
+) -> Response {
+    let locale = request::locale(headers, pending.request.ui_locales.as_deref());
+    let opened = async {
+        if !take_pending(state, &pending.id).await? {
+            return Ok(None);
+        }
+        if let Some(previous) = jar.get(&state.config.session.cookie_name) {
+            session::delete(&state.db, &crypto::token_hash(previous.value())).await?;
+        }
+        session::create(&state.db, &account.id, amr, acr, now, &state.config.session).await.map(Some)
+    };
+    match opened.await {
+        Ok(Some((token, session))) => {
+            let cookie = crate::web::cookies::build(
+                &state.config.session.cookie_name,
+                token,
+                state.config.secure_cookies(),
+                None,
+            );
+            proceed(state, jar.add(cookie), headers, client, pending.request, session, account, false, now).await
+        }
+        Ok(None) => PageError::expired_login().render(state, locale),
+        Err(error) => PageError::from(error).render(state, locale),
+    }
 }

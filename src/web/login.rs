@@ -4,27 +4,23 @@ use axum::{
     Form,
     extract::{Query, State},
     http::{HeaderMap, StatusCode},
-    response::Response,
+    response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    cookies, csrf,
+    csrf,
     i18n::Locale,
     page_error::{PageError, html_page},
     request::{self, ClientIp},
 };
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
-use crate::auth::{
-    acr,
-    password_login::{self, LoginOutcome},
-    session,
-};
+use crate::auth::password_login::{self, LoginOutcome};
 use crate::clients::Client;
-use crate::oidc::flow::{self, Pending};
+use crate::oidc::flow::{self, Pending, Stage};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -61,6 +57,7 @@ pub async fn show(
         return PageError::expired_login().render(&state, request::locale(&headers, None));
     };
     match flow::load_pending(&state, &jar, &tx, now).await {
+        Ok(Some((pending, _))) if pending.stage != Stage::Login => Redirect::to(&pending.url()).into_response(),
         Ok(Some((pending, client))) => {
             let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
             let username = pending.request.login_hint.clone().unwrap_or_default();
@@ -149,6 +146,9 @@ pub async fn submit(
         return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback_locale);
     }
     let (pending, client) = match flow::load_pending(&state, &jar, &form.tx, now).await {
+        Ok(Some((pending, _))) if pending.stage != Stage::Login => {
+            return Redirect::to(&pending.url()).into_response();
+        }
         Ok(Some(found)) => found,
         Ok(None) => return PageError::expired_login().render(&state, fallback_locale),
         Err(error) => return PageError::from(error).render(&state, fallback_locale),
@@ -188,33 +188,7 @@ pub async fn submit(
         return redraw(refusal.message, refusal.status);
     }
     let LoginOutcome::Success(account) = outcome else { return PageError::internal().render(&state, locale) };
-    match start_session(&state, &jar, &pending, &account, now).await {
-        Ok(token) => {
-            audit_login(&state, now, "login.success", Some(&account.id), &client, &ip).await;
-            crate::metrics::Metrics::count(&state.metrics.logins_succeeded);
-            let cookie =
-                cookies::build(&state.config.session.cookie_name, token.0, state.config.secure_cookies(), None);
-            flow::proceed(&state, jar.add(cookie), &headers, client, pending.request, token.1, *account, false, now)
-                .await
-        }
-        Err(error) => error.render(&state, locale),
-    }
-}
-
-/// Consumes the pending request and opens a session in place of the browser's previous
-/// one (prompt=login, max_age, another user); returns the cookie token and the session.
-async fn start_session(
-    state: &AppState,
-    jar: &CookieJar,
-    pending: &Pending,
-    account: &crate::accounts::Account,
-    now: i64,
-) -> Result<(String, session::Session), PageError> {
-    if !flow::take_pending(state, &pending.id).await? {
-        return Err(PageError::expired_login());
-    }
-    if let Some(previous) = jar.get(&state.config.session.cookie_name) {
-        session::delete(&state.db, &crate::crypto::token_hash(previous.value())).await?;
-    }
-    Ok(session::create(&state.db, &account.id, &["pwd"], acr::PASSWORD, now, &state.config.session).await?)
+    audit_login(&state, now, "login.success", Some(&account.id), &client, &ip).await;
+    crate::metrics::Metrics::count(&state.metrics.logins_succeeded);
+    flow::after_password(&state, jar, &headers, pending, client, *account, now).await
 }

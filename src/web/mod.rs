@@ -3,19 +3,30 @@
 pub mod consent;
 pub mod cookies;
 pub mod csrf;
+pub mod enroll;
+pub mod factor_stage;
 pub mod i18n;
 pub mod login;
 pub mod page_error;
 pub mod request;
 pub mod theme;
+pub mod verify;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post},
+};
 
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login::show).post(login::submit))
+        .route("/login/enroll/{page}", get(enroll::show).post(enroll::submit))
+        .route("/login/verify", get(verify::show).post(verify::submit))
+        .route("/login/verify/methods", get(verify::methods))
+        .route("/login/verify/notice", get(verify::notice))
+        .route("/login/continue", post(verify::continue_login))
         .route("/consent", get(consent::show).post(consent::submit))
         .route("/static/{*path}", get(theme::static_asset))
         .route("/", get(login::home))

@@ -20,8 +20,11 @@ use crate::config::ThemeConfig;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).
-const TEMPLATES: [&str; 13] = [
+const TEMPLATES: [&str; 16] = [
     "login.html",
+    "enroll.html",
+    "verify.html",
+    "factor_notice.html",
     "consent.html",
     "error.html",
     "form_post.html",

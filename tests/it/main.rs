@@ -17,3 +17,4 @@ mod limits;
 mod oidcc;
 mod pages;
 mod rights;
+mod two_factor;

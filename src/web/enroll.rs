@@ -1,0 +1,393 @@
+//! Forced enrollment of a first authenticator app, one page per step:
+//! intro → install → add → scan (QR code and the code check) → email (when the first
+//! enrollment is confirmed by mail) → done (methods and recovery codes).
+//!
+//! `GET /login/enroll/{page}` shows a page only if the login is at that page (any other
+//! page redirects to the current one); `POST` acts only on the page the form was drawn
+//! for, moving the stored stage by compare-and-swap.
+
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token, mask_email};
+use super::page_error::{PageError, html_page};
+use super::request::ClientIp;
+use crate::app::AppState;
+use crate::auth::acr;
+use crate::notify::{self, FactorChange};
+use crate::oidc::flow::{self, EnrollPage, FactorStep, Notice, Stage};
+use crate::second_factor::{self, email_code, recovery, totp};
+
+/// The `amr` of a login that proved an authenticator app code after the password.
+pub const TOTP_AMR: [&str; 3] = ["pwd", "otp", "mfa"];
+
+/// The pages in order, by their URL names.
+const PAGES: [&str; 6] = ["intro", "install", "add", "scan", "email", "done"];
+
+/// Seconds before another confirmation mail may be asked for.
+const RESEND_WAIT: i64 = 60;
+
+#[derive(Deserialize)]
+pub struct TxQuery {
+    tx: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct StepForm {
+    #[serde(default)]
+    tx: String,
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    code: String,
+    /// `back`, `resend`, or empty for the page's main button.
+    #[serde(default)]
+    action: String,
+}
+
+/// The page the login is at, by its URL name.
+fn current_page(step: &FactorStep) -> Option<&'static str> {
+    match step {
+        FactorStep::Enroll { page, .. } => Some(page.name()),
+        FactorStep::Passed { notice: Notice::Enrolled, .. } => Some("done"),
+        _ => None,
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(page): Path<String>,
+    Query(query): Query<TxQuery>,
+) -> Response {
+    let now = state.clock.now();
+    let login = match factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await {
+        Ok(login) => login,
+        Err(response) => return response,
+    };
+    if current_page(&login.step) != Some(page.as_str()) {
+        return login.to_current();
+    }
+    render(&state, &jar, &login, Extra::default(), StatusCode::OK).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    Path(page): Path<String>,
+    Form(form): Form<StepForm>,
+) -> Response {
+    let now = state.clock.now();
+    if let Some(response) = csrf_refusal(&state, &jar, &headers, &form.csrf_token) {
+        return response;
+    }
+    let login = match factor_stage::load(&state, &jar, &headers, Some(&form.tx), now).await {
+        Ok(login) => login,
+        Err(response) => return response,
+    };
+    // A form from another page (back button, second tab, replay) does nothing.
+    if current_page(&login.step) != Some(page.as_str()) {
+        return login.to_current();
+    }
+    let outcome = match login.step.clone() {
+        FactorStep::Passed { amr, .. } => {
+            let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
+            let FactorLogin { pending, client, account, .. } = login;
+            return flow::complete_login(&state, jar, &headers, pending, client, account, &amr, acr::MULTI_FACTOR, now)
+                .await;
+        }
+        FactorStep::Enroll { page, confirm_by_email } => {
+            match step(&state, &login, page, confirm_by_email, &form, &ip, now).await {
+                Ok(outcome) => outcome,
+                Err(error) => return PageError::from(error).render(&state, login.locale),
+            }
+        }
+        FactorStep::Verify => return login.to_current(),
+    };
+    match outcome {
+        Outcome::MoveTo(stage) => match flow::advance(&state, &login.pending, stage, now).await {
+            Ok(Some(moved)) => Redirect::to(&moved.url()).into_response(),
+            Ok(None) => login.to_current(),
+            Err(error) => PageError::from(error).render(&state, login.locale),
+        },
+        Outcome::Stay(extra, status) => render(&state, &jar, &login, extra, status).await,
+        Outcome::Moved(pending, extra, status) => {
+            let login = FactorLogin { step: stage_step(&pending.stage), pending: *pending, ..login };
+            render(&state, &jar, &login, extra, status).await
+        }
+    }
+}
+
+fn stage_step(stage: &Stage) -> FactorStep {
+    match stage {
+        Stage::SecondFactor { step, .. } => step.clone(),
+        _ => FactorStep::Verify,
+    }
+}
+
+/// What a submitted step leads to.
+enum Outcome {
+    MoveTo(Stage),
+    /// Redraw the same page with a message.
+    Stay(Extra, StatusCode),
+    /// The stage moved here already: draw its page (a new secret, or "Done" with the
+    /// recovery codes, shown this once).
+    Moved(Box<flow::Pending>, Extra, StatusCode),
+}
+
+#[derive(Default)]
+struct Extra {
+    error: Option<String>,
+    notice: Option<String>,
+    recovery_codes: Vec<String>,
+}
+
+impl Extra {
+    fn error(message: String) -> Self {
+        Self { error: Some(message), ..Self::default() }
+    }
+    fn notice(message: String) -> Self {
+        Self { notice: Some(message), ..Self::default() }
+    }
+}
+
+fn enroll_stage(login: &FactorLogin, page: EnrollPage, confirm_by_email: bool) -> Stage {
+    Stage::SecondFactor { account_id: login.account.id.clone(), step: FactorStep::Enroll { page, confirm_by_email } }
+}
+
+async fn step(
+    state: &AppState,
+    login: &FactorLogin,
+    page: EnrollPage,
+    confirm_by_email: bool,
+    form: &StepForm,
+    ip: &ClientIp,
+    now: i64,
+) -> Result<Outcome, crate::domain::DomainError> {
+    let to = |page| Ok(Outcome::MoveTo(enroll_stage(login, page, confirm_by_email)));
+    let back = form.action == "back";
+    match page {
+        EnrollPage::Intro => to(EnrollPage::Install),
+        EnrollPage::Install if back => to(EnrollPage::Intro),
+        EnrollPage::Install => to(EnrollPage::AddAccount),
+        EnrollPage::AddAccount if back => to(EnrollPage::Install),
+        EnrollPage::AddAccount => {
+            let label = state.theme.message(login.locale, "enroll_factor_label");
+            let factor_id = totp::begin(&state.db, &state.secrets, &login.account.id, &label, now).await?;
+            to(EnrollPage::Scan { factor_id, wrong: 0 })
+        }
+        EnrollPage::Scan { factor_id, wrong } => {
+            scan(state, login, factor_id, wrong, confirm_by_email, form, ip, now).await
+        }
+        EnrollPage::Email { factor_id } => email(state, login, factor_id, form, ip, now).await,
+    }
+}
+
+/// The code typed after scanning: right → confirm by mail or finish; wrong → say so and
+/// keep the secret; too many wrong → a new secret.
+#[allow(clippy::too_many_arguments)]
+async fn scan(
+    state: &AppState,
+    login: &FactorLogin,
+    factor_id: String,
+    wrong: u32,
+    confirm_by_email: bool,
+    form: &StepForm,
+    ip: &ClientIp,
+    now: i64,
+) -> Result<Outcome, crate::domain::DomainError> {
+    let config = &state.config.two_factor;
+    let message = |key: &str| state.theme.message(login.locale, key);
+    if form.code.trim().is_empty() {
+        return Ok(Outcome::Stay(Extra::error(message("code_missing")), StatusCode::BAD_REQUEST));
+    }
+    let right =
+        totp::check_enrollment_code(&state.db, &state.secrets, config, &login.account.id, &factor_id, &form.code, now)
+            .await?;
+    if !right {
+        let wrong = wrong + 1;
+        login.audit(state, "second_factor.enrollment_wrong_code", ip, json!({"attempt": wrong}), now).await;
+        if wrong >= config.enrollment_max_attempts {
+            totp::discard(&state.db, &login.account.id, &factor_id).await?;
+            let label = message("enroll_factor_label");
+            let factor_id = totp::begin(&state.db, &state.secrets, &login.account.id, &label, now).await?;
+            let stage = enroll_stage(login, EnrollPage::Scan { factor_id, wrong: 0 }, confirm_by_email);
+            let moved = flow::advance(state, &login.pending, stage, now).await?;
+            return Ok(moved_or_stale(state, login, moved, message("enroll_new_secret")));
+        }
+        let stage = enroll_stage(login, EnrollPage::Scan { factor_id, wrong }, confirm_by_email);
+        let moved = flow::advance(state, &login.pending, stage, now).await?;
+        return Ok(moved_or_stale(state, login, moved, message("enroll_wrong_code")));
+    }
+    match (&login.account.email, confirm_by_email) {
+        (Some(address), true) => {
+            let key = &state.code_key;
+            let code = email_code::issue(
+                &state.db,
+                key,
+                &login.account.id,
+                email_code::ENROLLMENT_EMAIL,
+                config.email_code_ttl,
+                now,
+            )
+            .await?;
+            if notify::enrollment_code(state, &login.account, address, &code, login.locale, now).await.is_err() {
+                return Ok(Outcome::Stay(Extra::error(message("mail_failed")), StatusCode::SERVICE_UNAVAILABLE));
+            }
+            Ok(Outcome::MoveTo(enroll_stage(login, EnrollPage::Email { factor_id }, confirm_by_email)))
+        }
+        _ => finish(state, login, &factor_id, ip, now).await,
+    }
+}
+
+/// Redraws the moved stage with an error, or, if another tab moved it first, says so.
+fn moved_or_stale(state: &AppState, login: &FactorLogin, moved: Option<flow::Pending>, error: String) -> Outcome {
+    match moved {
+        Some(pending) => Outcome::Moved(Box::new(pending), Extra::error(error), StatusCode::BAD_REQUEST),
+        None => Outcome::Stay(Extra::error(state.theme.message(login.locale, "error_expired")), StatusCode::CONFLICT),
+    }
+}
+
+/// The mailed code that confirms the first enrollment, or a resend.
+async fn email(
+    state: &AppState,
+    login: &FactorLogin,
+    factor_id: String,
+    form: &StepForm,
+    ip: &ClientIp,
+    now: i64,
+) -> Result<Outcome, crate::domain::DomainError> {
+    let message = |key: &str| state.theme.message(login.locale, key);
+    let purpose = email_code::ENROLLMENT_EMAIL;
+    let account = &login.account;
+    if form.action == "resend" {
+        let last = email_code::sent_at(&state.db, &account.id, purpose, now).await?;
+        if let Some(wait) = last.map(|sent| sent + RESEND_WAIT - now).filter(|wait| *wait > 0) {
+            let text = message("mail_resend_wait").replace("{seconds}", &wait.to_string());
+            return Ok(Outcome::Stay(Extra::error(text), StatusCode::TOO_MANY_REQUESTS));
+        }
+        let Some(address) = &account.email else { return Ok(Outcome::Stay(Extra::default(), StatusCode::OK)) };
+        let ttl = state.config.two_factor.email_code_ttl;
+        let code = email_code::issue(&state.db, &state.code_key, &account.id, purpose, ttl, now).await?;
+        if notify::enrollment_code(state, account, address, &code, login.locale, now).await.is_err() {
+            return Ok(Outcome::Stay(Extra::error(message("mail_failed")), StatusCode::SERVICE_UNAVAILABLE));
+        }
+        return Ok(Outcome::Stay(Extra::notice(message("mail_sent_again")), StatusCode::OK));
+    }
+    if form.code.trim().is_empty() {
+        return Ok(Outcome::Stay(Extra::error(message("code_missing")), StatusCode::BAD_REQUEST));
+    }
+    match email_code::check(&state.db, &state.code_key, &account.id, purpose, &form.code, now).await? {
+        email_code::CodeCheck::Accepted => finish(state, login, &factor_id, ip, now).await,
+        email_code::CodeCheck::Wrong { attempts_left } => {
+            login.audit(state, "second_factor.enrollment_email_wrong_code", ip, json!({}), now).await;
+            let text = message("mail_code_wrong").replace("{left}", &attempts_left.to_string());
+            Ok(Outcome::Stay(Extra::error(text), StatusCode::BAD_REQUEST))
+        }
+        email_code::CodeCheck::NeedNew => {
+            Ok(Outcome::Stay(Extra::error(message("mail_code_expired")), StatusCode::BAD_REQUEST))
+        }
+    }
+}
+
+/// The authenticator becomes active: recovery codes, the owner told, the "Done" page.
+async fn finish(
+    state: &AppState,
+    login: &FactorLogin,
+    factor_id: &str,
+    ip: &ClientIp,
+    now: i64,
+) -> Result<Outcome, crate::domain::DomainError> {
+    let account = &login.account;
+    let amr = TOTP_AMR.iter().map(|s| s.to_string()).collect();
+    let stage = Stage::SecondFactor {
+        account_id: account.id.clone(),
+        step: FactorStep::Passed { amr, notice: Notice::Enrolled },
+    };
+    let stale =
+        || Outcome::Stay(Extra::error(state.theme.message(login.locale, "error_expired")), StatusCode::CONFLICT);
+    // Activation is conditional (still unconfirmed): a second tab cannot finish it twice.
+    if !totp::activate(&state.db, &account.id, factor_id, now).await? {
+        return Ok(stale());
+    }
+    let Some(moved) = flow::advance(state, &login.pending, stage, now).await? else {
+        return Ok(stale());
+    };
+    let count = state.config.two_factor.recovery_codes;
+    let codes = recovery::regenerate(&state.db, &state.code_key, &account.id, count, now).await?;
+    second_factor::clear_failures(&state.db, &account.id).await?;
+    login.audit(state, "second_factor.enrolled", ip, json!({"method": "totp", "factor_id": factor_id}), now).await;
+    notify::factor_changed(state, account, FactorChange::Added, login.locale, now).await;
+    Ok(Outcome::Moved(Box::new(moved), Extra { recovery_codes: codes, ..Extra::default() }, StatusCode::OK))
+}
+
+/// Draws the page the login is at.
+async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: Extra, status: StatusCode) -> Response {
+    let config = &state.config.two_factor;
+    let Some(page) = current_page(&login.step) else { return login.to_current() };
+    let step_number = PAGES.iter().position(|p| *p == page).map(|i| i + 1);
+    let mut context = json!({
+        "tx": login.pending.id,
+        "csrf_token": csrf_token(state, jar),
+        "page": page,
+        "step_number": step_number,
+        "client_name": login.client.name,
+        "app_name": config.app_name,
+        "error": extra.error,
+        "notice": extra.notice,
+    });
+    match &login.step {
+        FactorStep::Enroll { page: EnrollPage::Install, .. } => {
+            context["android_url"] = json!(config.android_app_url);
+            context["ios_url"] = json!(config.ios_app_url);
+            context["android_qr"] = json!(totp::qr_svg(&config.android_app_url));
+            context["ios_qr"] = json!(totp::qr_svg(&config.ios_app_url));
+        }
+        FactorStep::Enroll { page: EnrollPage::Scan { factor_id, .. }, .. } => {
+            let shown = totp::enrollment(
+                &state.db,
+                &state.secrets,
+                config,
+                &login.account.id,
+                &login.account.username,
+                factor_id,
+            )
+            .await;
+            match shown {
+                Ok(Some(enrollment)) => {
+                    context["secret"] = json!(enrollment.secret_grouped);
+                    context["totp_uri"] = json!(enrollment.uri);
+                    context["qr_svg"] = json!(enrollment.qr_svg);
+                    context["account_name"] = json!(enrollment.account_name);
+                    context["issuer"] = json!(enrollment.issuer);
+                    context["digits"] = json!(config.totp_digits);
+                }
+                Ok(None) => return PageError::expired_login().render(state, login.locale),
+                Err(error) => return PageError::from(error).render(state, login.locale),
+            }
+        }
+        FactorStep::Enroll { page: EnrollPage::Email { .. }, .. } => {
+            context["email"] = json!(login.account.email.as_deref().map(mask_email));
+        }
+        FactorStep::Passed { .. } => {
+            let methods = second_factor::methods_of(&state.db, &login.account.id).await.unwrap_or_default();
+            let names: Vec<String> =
+                methods.iter().map(|m| state.theme.message(login.locale, &format!("method_{}", m.as_str()))).collect();
+            context["methods"] = json!(names);
+            context["recovery_text"] = json!(extra.recovery_codes.join("\n") + "\n");
+            context["recovery_codes"] = json!(extra.recovery_codes);
+        }
+        _ => {}
+    }
+    html_page(state, login.locale, "enroll.html", context, status)
+}

@@ -1,0 +1,118 @@
+//! What the second-factor pages (enrollment, verification) share: finding the pending
+//! login behind `tx` at a second-factor stage, with its account, and the common answers.
+
+use axum::{
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::CookieJar;
+
+use super::{
+    csrf,
+    i18n::Locale,
+    page_error::PageError,
+    request::{self, ClientIp},
+};
+use crate::accounts::{self, Account};
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::clients::Client;
+use crate::oidc::flow::{self, FactorStep, Pending, Stage};
+
+/// A pending login waiting for a second factor.
+pub struct FactorLogin {
+    pub pending: Pending,
+    pub client: Client,
+    pub account: Account,
+    pub step: FactorStep,
+    pub locale: Locale,
+}
+
+impl FactorLogin {
+    /// Sends the browser to wherever the login really is now.
+    pub fn to_current(&self) -> Response {
+        Redirect::to(&self.pending.url()).into_response()
+    }
+
+    /// Records a security decision about this login in the audit trail.
+    pub async fn audit(&self, state: &AppState, event: &str, ip: &ClientIp, detail: serde_json::Value, now: i64) {
+        let event = AuditEvent {
+            event,
+            account_id: Some(&self.account.id),
+            client_id: Some(&self.client.client_id),
+            ip: ip.0.as_deref(),
+            detail: Some(detail),
+        };
+        audit::record(&state.db, now, event).await;
+    }
+}
+
+/// The pending login `tx` of this browser, if it is at a second-factor stage; otherwise
+/// the answer to give (an expired page, or a redirect to the stage it is at).
+pub async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    tx: Option<&str>,
+    now: i64,
+) -> Result<FactorLogin, Response> {
+    let fallback = request::locale(headers, None);
+    let expired = || PageError::expired_login().render(state, fallback);
+    let Some(tx) = tx else { return Err(expired()) };
+    let (pending, client) = match flow::load_pending(state, jar, tx, now).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(expired()),
+        Err(error) => return Err(PageError::from(error).render(state, fallback)),
+    };
+    let Stage::SecondFactor { account_id, step } = &pending.stage else {
+        return Err(Redirect::to(&pending.url()).into_response());
+    };
+    let account = match accounts::find_by_id(&state.db, account_id).await {
+        Ok(Some(account)) if !account.archived => account,
+        Ok(_) => return Err(expired()),
+        Err(error) => return Err(PageError::from(error).render(state, fallback)),
+    };
+    let locale = request::locale(headers, pending.request.ui_locales.as_deref());
+    let step = step.clone();
+    Ok(FactorLogin { pending, client, account, step, locale })
+}
+
+/// The refusal of a form whose anti-CSRF token does not belong to this browser.
+pub fn csrf_refusal(state: &AppState, jar: &CookieJar, headers: &HeaderMap, submitted: &str) -> Option<Response> {
+    if csrf::verify(&state.csrf_key, jar, submitted) {
+        return None;
+    }
+    let locale = request::locale(headers, None);
+    Some(PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(state, locale))
+}
+
+/// The anti-CSRF token for this browser's forms.
+pub fn csrf_token(state: &AppState, jar: &CookieJar) -> String {
+    csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default()
+}
+
+/// `pauline@etude.example` → `p•••••e@etude.example`: enough for the owner to recognise.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let mut chars = local.chars();
+            let first = chars.next().map(String::from).unwrap_or_default();
+            let last = if local.chars().count() > 2 {
+                chars.last().map(String::from).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            format!("{first}•••{last}@{domain}")
+        }
+        None => "•••".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masked_email_keeps_the_domain() {
+        assert_eq!(super::mask_email("pauline@etude.example"), "p•••e@etude.example");
+        assert_eq!(super::mask_email("pl@etude.example"), "p•••@etude.example");
+    }
+}
