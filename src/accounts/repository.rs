@@ -391,6 +391,21 @@ pub async fn record_login_failure(
     Ok(locked_until)
 }
 
+/// An administrator lifts every lock of the account: password and second factor.
+pub async fn unlock(db: &Db, account_id: &str) -> Result<(), DomainError> {
+    account::ActiveModel {
+        id: Set(account_id.to_string()),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        factor_failures: Set(0),
+        factor_locked_until: Set(None),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
 pub async fn reset_login_failures(db: &Db, account: &Account) -> Result<(), DomainError> {
     if account.failed_logins == 0 && account.locked_until.is_none() {
         return Ok(());

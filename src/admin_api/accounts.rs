@@ -30,6 +30,11 @@ pub struct AccountView {
     created_at: i64,
     updated_at: i64,
     access: Vec<AccessInput>,
+    /// The enrolled second factors (never their secrets).
+    second_factors: Vec<crate::second_factor::Factor>,
+    /// Set while wrong passwords or second-factor codes keep the account locked.
+    locked_until: Option<i64>,
+    second_factor_locked_until: Option<i64>,
 }
 
 /// The body of a create or an update: every field of the account form.
@@ -78,7 +83,12 @@ impl AccountWrite {
 
 pub async fn view(state: &AppState, account: Account) -> Result<AccountView, ApiError> {
     let access = accounts::access_of(&state.db, &account.id).await?.into_iter().map(AccessInput::from).collect();
+    let second_factors = crate::second_factor::factors_of(&state.db, &account.id).await?;
+    let now = state.clock.now();
     Ok(AccountView {
+        second_factors,
+        locked_until: account.locked_until.filter(|until| *until > now),
+        second_factor_locked_until: account.factor_locked_until.filter(|until| *until > now),
         id: account.id,
         username: account.username,
         first_name: account.first_name,
@@ -257,4 +267,50 @@ pub(crate) fn temporary_password() -> String {
         }
     }
     chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+/// Removes every second factor of the account and reopens enrollment: its next login
+/// enrolls anew. The owner is told by mail.
+pub async fn reset_second_factors(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let current = existing(&state, &username).await?;
+    reset_second_factors_of(&state, &admin, &current).await?;
+    Ok(Json(view(&state, existing(&state, &username).await?).await?))
+}
+
+/// The reset, as the API and the console both do it.
+pub(crate) async fn reset_second_factors_of(
+    state: &AppState,
+    admin: &Admin,
+    account: &Account,
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let before = json!(crate::second_factor::factors_of(&state.db, &account.id).await?);
+    crate::second_factor::reset(&state.db, &account.id, now).await?;
+    let change = crate::notify::FactorChange::ResetByAdministrator;
+    crate::notify::factor_changed(state, account, change, crate::web::i18n::Locale::Fr, now).await;
+    record_change(state, admin, "admin.account.second_factors_reset", Some(&account.id), before, json!([])).await;
+    Ok(())
+}
+
+/// Lifts the password and second-factor locks at once.
+pub async fn unlock(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let current = existing(&state, &username).await?;
+    unlock_account(&state, &admin, &current).await?;
+    Ok(Json(view(&state, existing(&state, &username).await?).await?))
+}
+
+pub(crate) async fn unlock_account(state: &AppState, admin: &Admin, account: &Account) -> Result<(), ApiError> {
+    accounts::unlock(&state.db, &account.id).await?;
+    let before =
+        json!({"locked_until": account.locked_until, "second_factor_locked_until": account.factor_locked_until});
+    record_change(state, admin, "admin.account.unlocked", Some(&account.id), before, json!({})).await;
+    Ok(())
 }

@@ -81,12 +81,19 @@ async fn render_form(
         Err(error) => return PageError::from(error).render(state, locale),
     };
     let token = csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let now = state.clock.now();
+    let second_factors = match page.existing {
+        Some(account) => crate::second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let (field, message) = page.problem.unzip();
     let context = json!({
         "csrf_token": token,
         "values": page.values,
         "applications": form::access_section(&applications, &page.access),
         "existing": page.existing.map(|a| json!({"username": a.username, "archived": a.archived})),
+        "second_factors": second_factors,
+        "locked": page.existing.is_some_and(|a| a.locked_for(now).is_some() || a.factor_locked_for(now).is_some()),
         "error_field": field,
         "error_message": message,
         "notice": page.notice,
@@ -137,7 +144,11 @@ pub async fn edit_form(
         Ok(access) => stored_access(access),
         Err(error) => return PageError::from(error).render(&state, locale),
     };
-    let notice = query.saved.map(|_| state.theme.message(locale, "console_saved"));
+    let notice = query.saved.as_deref().map(|what| match what {
+        "second_factors" => state.theme.message(locale, "console_second_factors_reset"),
+        "unlocked" => state.theme.message(locale, "console_unlocked"),
+        _ => state.theme.message(locale, "console_saved"),
+    });
     let page = FormPage { values: form::values_of(&account), access, existing: Some(&account), problem: None, notice };
     (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
 }
@@ -294,20 +305,23 @@ async fn change(
         Err(error) => return PageError::from(error).render(&state, locale),
     };
     let before = view(&state, current.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null);
-    let mut input = AccountInput {
-        username: current.username.clone(),
-        password: None,
-        first_name: current.first_name.clone(),
-        last_name: current.last_name.clone(),
-        initials: current.initials.clone(),
-        email: current.email.clone(),
-        phone: current.phone.clone(),
-        address: current.address.clone(),
-        archived: current.archived,
-        two_factor_required: current.two_factor_required,
-        account_admin: current.account_admin,
-        access: None,
+    // Second factors and locks are not fields of the account form.
+    let done = match change {
+        Change::ResetSecondFactors => {
+            Some((admin_api::accounts::reset_second_factors_of(&state, &admin.0, &current).await, "second_factors"))
+        }
+        Change::Unlock => Some((admin_api::accounts::unlock_account(&state, &admin.0, &current).await, "unlocked")),
+        _ => None,
     };
+    if let Some((result, what)) = done {
+        return match result {
+            Ok(()) => {
+                Redirect::to(&format!("/admin/accounts/{}?saved={what}", urlencode(&current.username))).into_response()
+            }
+            Err(_) => PageError::internal().render(&state, locale),
+        };
+    }
+    let mut input = AccountInput::unchanged(&current);
     let temporary = match change {
         Change::Archive if current.id == admin.0.account_id => {
             let access = accounts::access_of(&state.db, &current.id).await.map(stored_access).unwrap_or_default();
@@ -334,6 +348,7 @@ async fn change(
             input.password = Some(PasswordInput::Plain(password.clone()));
             Some(password)
         }
+        Change::ResetSecondFactors | Change::Unlock => None,
     };
     let after = match &temporary {
         Some(_) => json!({"password": "changed"}),
@@ -346,6 +361,7 @@ async fn change(
         Change::Archive => "admin.account.archived",
         Change::Restore => "admin.account.restored",
         Change::ResetPassword => "admin.account.password_reset",
+        Change::ResetSecondFactors | Change::Unlock => return PageError::internal().render(&state, locale),
     };
     let before = if temporary.is_some() { Value::Null } else { json!({"archived": before["archived"]}) };
     admin_api::record_change(&state, &admin.0, event, Some(&current.id), before, after).await;
@@ -362,6 +378,30 @@ enum Change {
     Archive,
     Restore,
     ResetPassword,
+    ResetSecondFactors,
+    Unlock,
+}
+
+pub async fn reset_second_factors(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    change(state, admin, jar, headers, username, body, Change::ResetSecondFactors).await
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    change(state, admin, jar, headers, username, body, Change::Unlock).await
 }
 
 pub async fn archive(

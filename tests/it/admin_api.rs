@@ -19,7 +19,7 @@ on_every_backend!(
 );
 
 /// An access token of `username` through `client_id` (a real code flow).
-async fn token_of(
+pub async fn token_of(
     server: &TestServer,
     client_id: &str,
     secret: &str,
@@ -37,7 +37,7 @@ async fn token_of(
     openidconnect::OAuth2TokenResponse::access_token(&tokens).secret().clone()
 }
 
-async fn admin_token(server: &TestServer) -> String {
+pub async fn admin_token(server: &TestServer) -> String {
     token_of(
         server,
         "admin-tool",
@@ -50,13 +50,13 @@ async fn admin_token(server: &TestServer) -> String {
     .await
 }
 
-struct Api<'a> {
-    server: &'a TestServer,
-    token: String,
+pub struct Api<'a> {
+    pub server: &'a TestServer,
+    pub token: String,
 }
 
 impl Api<'_> {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = reqwest::Client::new()
             .request(method, self.server.url(&format!("/admin/api/v1{path}")))
             .bearer_auth(&self.token);
@@ -68,7 +68,7 @@ impl Api<'_> {
     }
 }
 
-async fn api(server: &TestServer) -> Api<'_> {
+pub async fn api(server: &TestServer) -> Api<'_> {
     Api { server, token: admin_token(server).await }
 }
 

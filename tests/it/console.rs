@@ -8,7 +8,7 @@ use crate::rp::{Browser, Page};
 on_every_backend!(console_sign_in_and_pages, console_refuses_non_administrators_and_forged_forms);
 
 /// Follows redirects from `page` (GETs), as a browser would.
-async fn follow(server: &TestServer, browser: &Browser, mut page: Page) -> Page {
+pub async fn follow(server: &TestServer, browser: &Browser, mut page: Page) -> Page {
     for _ in 0..10 {
         let Some(location) = page.location.clone() else { return page };
         let url = if location.starts_with('/') { server.url(&location) } else { location };
@@ -18,7 +18,7 @@ async fn follow(server: &TestServer, browser: &Browser, mut page: Page) -> Page 
 }
 
 /// Signs in to the console; returns the page reached.
-async fn sign_in(server: &TestServer, browser: &Browser, username: &str, password: &str) -> Page {
+pub async fn sign_in(server: &TestServer, browser: &Browser, username: &str, password: &str) -> Page {
     let start = follow(server, browser, browser.get(&server.url("/admin")).await).await;
     let (csrf, tx) = (start.field("csrf_token").expect("login form"), start.field("tx").unwrap());
     let page = browser

@@ -409,7 +409,66 @@ async fn enrollment_window_closes(backend: Backend) {
     assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/login/enroll/intro")), "{:?}", page.location);
 }
 
+async fn administrators_reset_and_unlock(backend: Backend) {
+    use reqwest::Method;
+    let server = TestServer::start(backend).await;
+    let (enrolled, _) = enroll_pauline(&server).await;
+    server.clock.advance(30);
+    let browser = Browser::new();
+    let (verify, _) = to_verification(&server, &browser, &[]).await;
+    for _ in 0..5 {
+        submit(&browser, &server, &verify, "/login/verify", &[("method", "totp"), ("code", "000000")]).await;
+    }
+    let api = crate::admin_api::api(&server).await;
+    let (status, account) = api.call(Method::GET, "/accounts/pauline", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(account["second_factors"].as_array().map(Vec::len), Some(1), "{account}");
+    assert_eq!(account["second_factors"][0]["method"], "totp");
+    assert!(account["second_factors"][0].get("secret").is_none());
+    assert!(account["second_factor_locked_until"].is_i64(), "{account}");
+    let (status, account) = api.call(Method::POST, "/accounts/pauline/unlock", None).await;
+    assert_eq!(status, 200);
+    assert!(account["second_factor_locked_until"].is_null());
+    let code = enrolled.app.code_at(server.clock_now());
+    let page = submit(&browser, &server, &verify, "/login/verify", &[("method", "totp"), ("code", &code)]).await;
+    assert_eq!(page.status, 303, "unlocked by the administrator: {}", page.body);
+
+    let (status, account) = api.call(Method::POST, "/accounts/pauline/second-factors/reset", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(account["second_factors"], serde_json::json!([]));
+    assert!(mails(&server).iter().any(|m| m["purpose"] == "factor_reset"), "the owner is told");
+    assert_eq!(audit_count(&server, "admin.account.second_factors_reset").await, 1);
+    let (status, _) = api.call(Method::POST, "/accounts/nobody/second-factors/reset", None).await;
+    assert_eq!(status, 404);
+    // The next login enrolls anew, the old app's codes are worthless.
+    let client = rp::actes_web(&server).await;
+    let request = rp::auth_request(&client, &["openid"], &[]);
+    let page = Browser::new().authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/login/enroll/intro")), "{:?}", page.location);
+
+    // The console does the same from the account's page.
+    let (enrolled, _) = {
+        let browser = Browser::new();
+        let request = rp::auth_request(&client, &["openid"], &[]);
+        let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+        (walk_enrollment(&browser, &server, &page, "pauline@etude.example").await, ())
+    };
+    assert_eq!(enrolled.to_client.status, 303);
+    let admin = Browser::new();
+    crate::console::sign_in(&server, &admin, "sonia", "orange tulip garden").await;
+    let page = admin.get(&server.url("/admin/accounts/pauline")).await;
+    assert!(page.body.contains("id=\"reset-second-factors\""), "{}", page.body);
+    let csrf = page.field("csrf_token").unwrap();
+    let reset = admin.post(&server.url("/admin/accounts/pauline/second-factors/reset"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(reset.location.as_deref(), Some("/admin/accounts/pauline?saved=second_factors"));
+    let forged = admin.post(&server.url("/admin/accounts/pauline/second-factors/reset"), &[("csrf_token", "x")]).await;
+    assert_eq!(forged.status, 403);
+    let account = accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
+    assert!(sesame::second_factor::factors_of(&server.state.db, &account.id).await.unwrap().is_empty());
+}
+
 on_every_backend!(
+    administrators_reset_and_unlock,
     enrollment_then_every_login_asks_the_code,
     enrollment_steps_cannot_be_skipped_or_replayed,
     recovery_codes_work_once,
