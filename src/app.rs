@@ -67,7 +67,7 @@ pub enum StartError {
     Mail(#[from] crate::mail::MailError),
     #[error("HTTP client: {0}")]
     Http(String),
-    #[error("registering the console's client: {0}")]
+    #[error("registering the built-in clients (console, account page): {0}")]
     Console(String),
 }
 
@@ -172,7 +172,7 @@ pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
     let state = open_state(config, Arc::new(SystemClock)).await?;
     // Only a serving node registers the console's client: its redirect URI follows this
     // node's issuer, which a CLI run with another configuration must not overwrite.
-    crate::console::ensure_client(&state).await.map_err(|e| StartError::Console(e.to_string()))?;
+    ensure_builtin_clients(&state).await?;
     let demo = crate::demo::should_seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
     if demo {
         crate::demo::seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
@@ -202,4 +202,11 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+/// Registers the clients of Sésame's own pages (the console, the account page) for this
+/// issuer; run at every start.
+pub async fn ensure_builtin_clients(state: &AppState) -> Result<(), StartError> {
+    crate::console::ensure_client(state).await.map_err(|e| StartError::Console(e.to_string()))?;
+    crate::web::account::ensure_client(state).await.map_err(|e| StartError::Console(e.to_string()))
 }

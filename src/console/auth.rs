@@ -9,19 +9,23 @@ use axum::{
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::{CookieJar, cookie::Cookie};
-use serde::Deserialize;
+use axum_extra::extract::CookieJar;
 
 use crate::admin_api::{self, Admin};
 use crate::app::AppState;
 use crate::clients::{self, ClientInput};
-use crate::crypto;
 use crate::domain::DomainError;
-use crate::web::{cookies, page_error::PageError, request};
+use crate::web::{
+    cookies,
+    page_error::PageError,
+    request,
+    sign_in::{CallbackQuery, SignIn},
+};
 
 pub const CONSOLE_CLIENT_ID: &str = "sesame-console";
 const TOKEN_COOKIE: &str = "sesame_console";
 const LOGIN_COOKIE: &str = "sesame_console_login";
+const SCOPE: &str = "openid profile sesame:admin";
 
 fn redirect_uri(state: &AppState) -> String {
     format!("{}/admin/callback", state.config.issuer())
@@ -67,34 +71,12 @@ fn not_an_administrator(state: &AppState, headers: &axum::http::HeaderMap) -> Re
         .render(state, request::locale(headers, None))
 }
 
-pub async fn login(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let login_state = crypto::random_id();
-    let verifier = crypto::random_token();
-    let nonce = crypto::random_id();
-    let mut url = match url::Url::parse(&format!("{}/authorize", state.config.issuer())) {
-        Ok(url) => url,
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    };
-    url.query_pairs_mut()
-        .append_pair("client_id", CONSOLE_CLIENT_ID)
-        .append_pair("redirect_uri", &redirect_uri(&state))
-        .append_pair("response_type", "code")
-        .append_pair("scope", &format!("openid profile {}", admin_api::SCOPE))
-        .append_pair("state", &login_state)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &crypto::pkce_s256(&verifier))
-        .append_pair("code_challenge_method", "S256");
-    let pending =
-        cookies::build(LOGIN_COOKIE, format!("{login_state}.{verifier}"), state.config.secure_cookies(), Some(600));
-    (jar.add(pending), Redirect::to(url.as_str())).into_response()
+fn sign_in(state: &AppState) -> SignIn<'static> {
+    SignIn { client_id: CONSOLE_CLIENT_ID, redirect_uri: redirect_uri(state), scope: SCOPE, cookie: LOGIN_COOKIE }
 }
 
-#[derive(Deserialize)]
-pub struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
+pub async fn login(State(state): State<AppState>, jar: CookieJar) -> Response {
+    sign_in(&state).start(&state, jar, &[])
 }
 
 pub async fn callback(
@@ -108,31 +90,9 @@ pub async fn callback(
         PageError::new(StatusCode::BAD_REQUEST, "console_login_failed_title", "console_login_failed")
             .with_detail(detail)
     };
-    if let Some(error) = query.error {
-        return failed(format!("{error}: {}", query.error_description.unwrap_or_default())).render(&state, locale);
-    }
-    let pending = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
-    let Some((expected_state, verifier)) = pending.split_once('.') else {
-        return failed("the sign-in was not started here or took too long; start again".into()).render(&state, locale);
-    };
-    let (Some(code), Some(returned_state)) = (query.code, query.state) else {
-        return failed("the answer has no code".into()).render(&state, locale);
-    };
-    if !crypto::constant_time_eq(expected_state.as_bytes(), returned_state.as_bytes()) {
-        return failed("the answer does not match the sign-in started in this browser".into()).render(&state, locale);
-    }
-    let client = match clients::find(&state.db, CONSOLE_CLIENT_ID).await {
-        Ok(Some(client)) => client,
-        _ => return PageError::internal().render(&state, locale),
-    };
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("code", &code)
-        .append_pair("redirect_uri", &redirect_uri(&state))
-        .append_pair("code_verifier", verifier)
-        .finish();
-    let tokens = match crate::oidc::token::redeem_code_in_process(&state, &client, &form).await {
-        Ok(tokens) => tokens,
-        Err(error) => return failed(error.description).render(&state, locale),
+    let (jar, tokens) = match sign_in(&state).finish(&state, jar, query, failed).await {
+        Ok(done) => done,
+        Err(error) => return error.render(&state, locale),
     };
     let Some(token) = tokens["access_token"].as_str() else { return PageError::internal().render(&state, locale) };
     if admin_api::authorize(&state, token).await.is_err() {
@@ -145,6 +105,5 @@ pub async fn callback(
         Some(state.config.tokens.access_token_ttl),
     );
     session.set_path("/admin");
-    let jar = jar.remove(Cookie::build(LOGIN_COOKIE).path("/")).add(session);
-    (jar, Redirect::to("/admin/accounts")).into_response()
+    (jar.add(session), Redirect::to("/admin/accounts")).into_response()
 }

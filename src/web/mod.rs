@@ -1,5 +1,6 @@
 //! Pages for people: login, consent, errors, and the theme they are drawn with.
 
+pub mod account;
 pub mod consent;
 pub mod cookies;
 pub mod csrf;
@@ -9,6 +10,7 @@ pub mod i18n;
 pub mod login;
 pub mod page_error;
 pub mod request;
+pub mod sign_in;
 pub mod theme;
 pub mod verify;
 
@@ -28,6 +30,10 @@ pub fn routes() -> Router<AppState> {
         .route("/login/verify/notice", get(verify::notice))
         .route("/login/continue", post(verify::continue_login))
         .route("/consent", get(consent::show).post(consent::submit))
+        .route("/account", get(|| async { axum::response::Redirect::to("/account/security") }))
+        .route("/account/login", get(account::login))
+        .route("/account/callback", get(account::callback))
+        .route("/account/security", get(account::show).post(account::submit))
         .route("/static/{*path}", get(theme::static_asset))
         .route("/", get(login::home))
 }

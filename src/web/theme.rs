@@ -20,8 +20,9 @@ use crate::config::ThemeConfig;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).
-const TEMPLATES: [&str; 16] = [
+const TEMPLATES: [&str; 17] = [
     "login.html",
+    "account_security.html",
     "enroll.html",
     "verify.html",
     "factor_notice.html",

@@ -142,7 +142,7 @@ impl TestServer {
         adjust(&mut config);
         let clock = Arc::new(AdjustableClock::default());
         let state = app::open_state(config, clock.clone()).await.expect("open the server state");
-        sesame::console::ensure_client(&state).await.expect("register the console's client");
+        app::ensure_builtin_clients(&state).await.expect("register the built-in clients");
         if import_fixture {
             sesame::import::import_text(&state, "office.toml", FIXTURE).await.expect("import the fixture");
         }

@@ -154,12 +154,16 @@ pub async fn walk_enrollment(browser: &Browser, server: &TestServer, after_passw
 }
 
 async fn enroll_pauline(server: &TestServer) -> (Enrolled, rp::AuthRequest) {
+    let browser = Browser::new();
+    enroll_pauline_in(server, &browser).await
+}
+
+async fn enroll_pauline_in(server: &TestServer, browser: &Browser) -> (Enrolled, rp::AuthRequest) {
     set_two_factor(server, "pauline", true).await;
     let client = rp::actes_web(server).await;
     let request = rp::auth_request(&client, &["openid", "profile"], &[]);
-    let browser = Browser::new();
     let after_password = browser.authorize(server, &request.url, "pauline", "correct horse battery").await;
-    (walk_enrollment(&browser, server, &after_password, "pauline@etude.example").await, request)
+    (walk_enrollment(browser, server, &after_password, "pauline@etude.example").await, request)
 }
 
 /// A fresh login of pauline up to the verification page.
@@ -467,7 +471,69 @@ async fn administrators_reset_and_unlock(backend: Backend) {
     assert!(sesame::second_factor::factors_of(&server.state.db, &account.id).await.unwrap().is_empty());
 }
 
+async fn users_manage_their_own_second_factors(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // Without a session the page signs in like an application.
+    let anonymous = Browser::new();
+    let page = anonymous.get(&server.url("/account/security")).await;
+    assert_eq!(page.location.as_deref(), Some("/account/login"));
+    let page = anonymous.get(&server.url("/account/login")).await;
+    assert!(page.location.as_deref().is_some_and(|l| l.contains("client_id=sesame-account")), "{:?}", page.location);
+
+    let browser = Browser::new();
+    enroll_pauline_in(&server, &browser).await;
+    let page = browser.get(&server.url("/account/security")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"factors\""));
+    let csrf = page.field("csrf_token").unwrap();
+    let post = |form: Vec<(&'static str, String)>| {
+        let browser = &browser;
+        let server = &server;
+        let csrf = csrf.clone();
+        async move {
+            let mut all: Vec<(&str, String)> = vec![("csrf_token", csrf)];
+            all.extend(form);
+            let borrowed: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            browser.post(&server.url("/account/security"), &borrowed).await
+        }
+    };
+    // Add a second authenticator: its own secret, active once a code is right.
+    let adding = post(vec![("action", "add".into())]).await;
+    let secret = element_text(&adding.body, "totp-secret").expect("the new secret");
+    let factor_id = adding.field("factor_id").unwrap();
+    let wrong =
+        post(vec![("action", "confirm_add".into()), ("factor_id", factor_id.clone()), ("code", "000000".into())]).await;
+    assert_eq!(wrong.status, 400);
+    let code = Authenticator::from_page_secret(&secret).code_at(server.clock_now());
+    let added = post(vec![("action", "confirm_add".into()), ("factor_id", factor_id.clone()), ("code", code)]).await;
+    assert!(added.body.contains("id=\"account-notice\""), "{}", added.body);
+    let account = accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
+    let factors = sesame::second_factor::factors_of(&server.state.db, &account.id).await.unwrap();
+    assert_eq!(factors.len(), 2);
+    // New recovery codes replace the old ones.
+    let codes = post(vec![("action", "recovery".into())]).await;
+    assert_eq!(codes.body.matches("<li><code>").count(), 10);
+    // Remove one; the last one stays while two-factor is required.
+    let removed = post(vec![("action", "remove".into()), ("factor_id", factors[0].id.clone())]).await;
+    assert_eq!(removed.status, 200);
+    let refused = post(vec![("action", "remove".into()), ("factor_id", factors[1].id.clone())]).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("id=\"account-error\""));
+    assert!(mails(&server).iter().any(|m| m["purpose"] == "factor_removed"));
+    // A forged form, and a sign-in that is no longer recent, are refused.
+    let forged = browser.post(&server.url("/account/security"), &[("csrf_token", "x"), ("action", "recovery")]).await;
+    assert_eq!(forged.status, 403);
+    server.clock.advance(1000);
+    let stale = post(vec![("action", "recovery".into())]).await;
+    assert!(
+        stale.location.as_deref().is_some_and(|l| l.starts_with("/account/login?fresh=true")),
+        "{:?}",
+        stale.location
+    );
+}
+
 on_every_backend!(
+    users_manage_their_own_second_factors,
     administrators_reset_and_unlock,
     enrollment_then_every_login_asks_the_code,
     enrollment_steps_cannot_be_skipped_or_replayed,

@@ -1,0 +1,299 @@
+//! "My account's security": a signed-in user sees their second factors, adds another
+//! authenticator app, removes one (never the last while two-factor is required), picks
+//! the method offered first, and makes new recovery codes.
+//!
+//! The page signs in like an application, through the built-in client `sesame-account`;
+//! it then trusts the single sign-on session. Changes need a two-factor session when the
+//! account has a second factor, and a sign-in of the last `RECENT_LOGIN` seconds.
+
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::CookieJar;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::factor_stage::{csrf_refusal, csrf_token};
+use super::i18n::Locale;
+use super::page_error::{PageError, html_page};
+use super::request;
+use super::sign_in::{CallbackQuery, SignIn};
+use crate::accounts::Account;
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::auth::{acr, session::Session};
+use crate::clients::{self, ClientInput};
+use crate::domain::DomainError;
+use crate::notify::{self, FactorChange};
+use crate::oidc::flow;
+use crate::second_factor::{self, Method, recovery, totp};
+
+pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
+const LOGIN_COOKIE: &str = "sesame_account_login";
+/// Seconds a sign-in stays fresh enough to change second factors.
+const RECENT_LOGIN: i64 = 900;
+
+fn sign_in(state: &AppState) -> SignIn<'static> {
+    SignIn {
+        client_id: ACCOUNT_CLIENT_ID,
+        redirect_uri: format!("{}/account/callback", state.config.issuer()),
+        scope: "openid",
+        cookie: LOGIN_COOKIE,
+    }
+}
+
+/// Registers (or updates) the account page's client for this issuer; run at every start.
+pub async fn ensure_client(state: &AppState) -> Result<(), DomainError> {
+    let input = ClientInput {
+        client_id: ACCOUNT_CLIENT_ID.into(),
+        name: Some("Sésame — mon compte".into()),
+        redirect_uris: vec![sign_in(state).redirect_uri],
+        grant_types: vec!["authorization_code".into()],
+        scopes: vec!["openid".into()],
+        token_endpoint_auth_method: Some("none".into()),
+        first_party: true,
+        ..Default::default()
+    };
+    clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    /// Ask for the second factor (and enroll one if the account has none).
+    #[serde(default)]
+    two_factor: bool,
+    /// Ask for the password again (a recent sign-in before a change).
+    #[serde(default)]
+    fresh: bool,
+}
+
+pub async fn login(State(state): State<AppState>, jar: CookieJar, Query(query): Query<LoginQuery>) -> Response {
+    let mut extra = Vec::new();
+    if query.two_factor {
+        extra.push(("acr_values", acr::MULTI_FACTOR));
+    }
+    if query.fresh {
+        extra.push(("prompt", "login"));
+    }
+    sign_in(&state).start(&state, jar, &extra)
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let failed = |detail: String| {
+        PageError::new(StatusCode::BAD_REQUEST, "console_login_failed_title", "console_login_failed")
+            .with_detail(detail)
+    };
+    // The code is redeemed (so it cannot serve elsewhere); the page itself trusts the
+    // session the sign-in opened.
+    match sign_in(&state).finish(&state, jar, query, failed).await {
+        Ok((jar, _)) => (jar, Redirect::to("/account/security")).into_response(),
+        Err(error) => error.render(&state, locale),
+    }
+}
+
+/// The signed-in user, if the session is strong enough for this page.
+async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+    now: i64,
+) -> Result<(Session, Account, Vec<second_factor::Factor>), Response> {
+    let current =
+        flow::current_session(state, jar, now).await.map_err(|e| PageError::from(e).render(state, Locale::Fr))?;
+    let Some((session, account)) = current else {
+        return Err(Redirect::to("/account/login").into_response());
+    };
+    let factors = second_factor::factors_of(&state.db, &account.id)
+        .await
+        .map_err(|e| PageError::from(e).render(state, Locale::Fr))?;
+    if !factors.is_empty() && session.acr != acr::MULTI_FACTOR {
+        return Err(Redirect::to("/account/login?two_factor=true").into_response());
+    }
+    Ok((session, account, factors))
+}
+
+#[derive(Default)]
+struct View {
+    notice: Option<String>,
+    error: Option<String>,
+    recovery_codes: Vec<String>,
+    /// An authenticator being added: its id.
+    adding: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    account: &Account,
+    view: View,
+    status: StatusCode,
+) -> Response {
+    let factors = second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default();
+    let methods = second_factor::methods_of(&state.db, &account.id).await.unwrap_or_default();
+    let remaining = recovery::remaining(&state.db, &account.id).await.unwrap_or(0);
+    let preferred = second_factor::preferred(account, &methods).map(Method::as_str);
+    let choices: Vec<_> = methods
+        .iter()
+        .filter(|m| **m != Method::Recovery)
+        .map(|m| json!({"method": m.as_str(), "label": state.theme.message(locale, &format!("method_{}", m.as_str()))}))
+        .collect();
+    let mut context = json!({
+        "csrf_token": csrf_token(state, jar),
+        "username": account.username,
+        "name": account.full_name(),
+        "required": account.two_factor_required,
+        "factors": factors,
+        "choices": choices,
+        "preferred": preferred,
+        "recovery_remaining": remaining,
+        "recovery_codes": view.recovery_codes,
+        "recovery_text": view.recovery_codes.join("\n") + "\n",
+        "notice": view.notice,
+        "error": view.error,
+    });
+    if let Some(factor_id) = &view.adding {
+        let config = &state.config.two_factor;
+        match totp::enrollment(&state.db, &state.secrets, config, &account.id, &account.username, factor_id).await {
+            Ok(Some(enrollment)) => {
+                context["adding"] = json!({
+                    "factor_id": factor_id,
+                    "secret": enrollment.secret_grouped,
+                    "uri": enrollment.uri,
+                    "qr_svg": enrollment.qr_svg,
+                    "account_name": enrollment.account_name,
+                    "issuer": enrollment.issuer,
+                });
+            }
+            Ok(None) => {}
+            Err(error) => return PageError::from(error).render(state, locale),
+        }
+    }
+    html_page(state, locale, "account_security.html", context, status)
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let now = state.clock.now();
+    let locale = request::locale(&headers, None);
+    match signed_in(&state, &jar, now).await {
+        Ok((_, account, _)) => render(&state, &jar, locale, &account, View::default(), StatusCode::OK).await,
+        Err(response) => response,
+    }
+}
+
+pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
+    let now = state.clock.now();
+    let locale = request::locale(&headers, None);
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    if let Some(refusal) = csrf_refusal(&state, &jar, &headers, get("csrf_token")) {
+        return refusal;
+    }
+    let (session, account, factors) = match signed_in(&state, &jar, now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let action = get("action");
+    // Choosing the method offered first is harmless; everything else wants a recent sign-in.
+    if action != "preferred" && now - session.auth_time > RECENT_LOGIN {
+        return Redirect::to(&format!("/account/login?fresh=true&two_factor={}", !factors.is_empty())).into_response();
+    }
+    let message = |key: &str| state.theme.message(locale, key);
+    let outcome = match action {
+        "preferred" => match Method::parse(get("method")) {
+            Some(method) => second_factor::set_preferred(&state.db, &account.id, method)
+                .await
+                .map(|_| View { notice: Some(message("account_saved")), ..View::default() }),
+            None => Ok(View { error: Some(message("account_unknown_method")), ..View::default() }),
+        },
+        "add" if factors.is_empty() => {
+            // A first authenticator is enrolled through the login (confirmed by mail).
+            return Redirect::to("/account/login?two_factor=true").into_response();
+        }
+        "add" => {
+            let label = format!("{} {}", message("enroll_factor_label"), factors.len() + 1);
+            totp::begin(&state.db, &state.secrets, &account.id, &label, now)
+                .await
+                .map(|id| View { adding: Some(id), ..View::default() })
+        }
+        "confirm_add" => confirm_add(&state, &account, get("factor_id"), get("code"), locale, now).await,
+        "remove" => remove(&state, &account, &factors, get("factor_id"), locale, now).await,
+        "recovery" if !factors.is_empty() => {
+            let count = state.config.two_factor.recovery_codes;
+            match recovery::regenerate(&state.db, &state.code_key, &account.id, count, now).await {
+                Ok(codes) => {
+                    record(&state, &account, "account.recovery_codes_regenerated", now).await;
+                    Ok(View { recovery_codes: codes, notice: Some(message("account_recovery_new")), ..View::default() })
+                }
+                Err(error) => Err(error),
+            }
+        }
+        _ => Ok(View { error: Some(message("account_unknown_action")), ..View::default() }),
+    };
+    match outcome {
+        Ok(view) => {
+            let status = if view.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            render(&state, &jar, locale, &account, view, status).await
+        }
+        Err(error) => PageError::from(error).render(&state, locale),
+    }
+}
+
+async fn confirm_add(
+    state: &AppState,
+    account: &Account,
+    factor_id: &str,
+    code: &str,
+    locale: Locale,
+    now: i64,
+) -> Result<View, DomainError> {
+    let config = &state.config.two_factor;
+    let right =
+        totp::check_enrollment_code(&state.db, &state.secrets, config, &account.id, factor_id, code, now).await?;
+    if !right || !totp::activate(&state.db, &account.id, factor_id, now).await? {
+        let error = Some(state.theme.message(locale, "enroll_wrong_code"));
+        return Ok(View { error, adding: Some(factor_id.to_string()), ..View::default() });
+    }
+    record(state, account, "second_factor.enrolled", now).await;
+    notify::factor_changed(state, account, FactorChange::Added, locale, now).await;
+    Ok(View { notice: Some(state.theme.message(locale, "account_factor_added")), ..View::default() })
+}
+
+async fn remove(
+    state: &AppState,
+    account: &Account,
+    factors: &[second_factor::Factor],
+    factor_id: &str,
+    locale: Locale,
+    now: i64,
+) -> Result<View, DomainError> {
+    let last = factors.len() == 1 && factors.iter().any(|f| f.id == factor_id);
+    if last && account.two_factor_required {
+        return Ok(View { error: Some(state.theme.message(locale, "account_last_factor")), ..View::default() });
+    }
+    if !second_factor::remove_factor(&state.db, &account.id, factor_id).await? {
+        return Ok(View { error: Some(state.theme.message(locale, "account_unknown_factor")), ..View::default() });
+    }
+    if last {
+        // No second factor left: recovery codes would be a second factor of nothing.
+        recovery::regenerate(&state.db, &state.code_key, &account.id, 0, now).await?;
+    }
+    record(state, account, "second_factor.removed", now).await;
+    notify::factor_changed(state, account, FactorChange::Removed, locale, now).await;
+    Ok(View { notice: Some(state.theme.message(locale, "account_factor_removed")), ..View::default() })
+}
+
+async fn record(state: &AppState, account: &Account, event: &str, now: i64) {
+    let event =
+        AuditEvent { event, account_id: Some(&account.id), client_id: Some(ACCOUNT_CLIENT_ID), ..Default::default() };
+    audit::record(&state.db, now, event).await;
+}

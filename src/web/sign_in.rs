@@ -1,0 +1,96 @@
+//! Sésame's own pages (the console, the account page) sign their user in the way any
+//! application does: an authorization code flow with PKCE by a built-in public client,
+//! redeemed in process. This is the relying-party half they share.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::{CookieJar, cookie::Cookie};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{cookies, page_error::PageError};
+use crate::app::AppState;
+use crate::clients;
+use crate::crypto;
+
+/// A built-in client's sign-in: who it is, where it comes back, what it asks.
+pub struct SignIn<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: String,
+    pub scope: &'a str,
+    /// Remembers state and PKCE verifier between the start and the callback.
+    pub cookie: &'a str,
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl SignIn<'_> {
+    /// Sends the browser to the authorization endpoint (with extra parameters such as
+    /// `acr_values` or `prompt`).
+    pub fn start(&self, state: &AppState, jar: CookieJar, extra: &[(&str, &str)]) -> Response {
+        let login_state = crypto::random_id();
+        let verifier = crypto::random_token();
+        let mut url = match url::Url::parse(&format!("{}/authorize", state.config.issuer())) {
+            Ok(url) => url,
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
+        url.query_pairs_mut()
+            .append_pair("client_id", self.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("scope", self.scope)
+            .append_pair("state", &login_state)
+            .append_pair("nonce", &crypto::random_id())
+            .append_pair("code_challenge", &crypto::pkce_s256(&verifier))
+            .append_pair("code_challenge_method", "S256")
+            .extend_pairs(extra);
+        let pending =
+            cookies::build(self.cookie, format!("{login_state}.{verifier}"), state.config.secure_cookies(), Some(600));
+        (jar.add(pending), Redirect::to(url.as_str())).into_response()
+    }
+
+    /// Checks the answer against the sign-in started in this browser and redeems the
+    /// code; the token response and the jar without the pending cookie.
+    pub async fn finish(
+        &self,
+        state: &AppState,
+        jar: CookieJar,
+        query: CallbackQuery,
+        failed: impl Fn(String) -> PageError,
+    ) -> Result<(CookieJar, Value), PageError> {
+        if let Some(error) = query.error {
+            return Err(failed(format!("{error}: {}", query.error_description.unwrap_or_default())));
+        }
+        let pending = jar.get(self.cookie).map(|c| c.value().to_string()).unwrap_or_default();
+        let Some((expected_state, verifier)) = pending.split_once('.') else {
+            return Err(failed("the sign-in was not started here or took too long; start again".into()));
+        };
+        let (Some(code), Some(returned_state)) = (query.code, query.state) else {
+            return Err(failed("the answer has no code".into()));
+        };
+        if !crypto::constant_time_eq(expected_state.as_bytes(), returned_state.as_bytes()) {
+            return Err(failed("the answer does not match the sign-in started in this browser".into()));
+        }
+        let client = match clients::find(&state.db, self.client_id).await {
+            Ok(Some(client)) => client,
+            _ => return Err(PageError::internal()),
+        };
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", &code)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("code_verifier", verifier)
+            .finish();
+        let tokens = crate::oidc::token::redeem_code_in_process(state, &client, &form)
+            .await
+            .map_err(|error| failed(error.description))?;
+        Ok((jar.remove(Cookie::build(self.cookie.to_string()).path("/")), tokens))
+    }
+}
