@@ -1,5 +1,6 @@
 //! Housekeeping: deletes what has expired (sessions, pending logins, codes, refresh
-//! tokens, revocations, used assertions, retired signing keys, old audit events) so
+//! tokens, revocations, used assertions, retired signing keys, old audit events, mailed
+//! codes, authenticator secrets whose enrollment was abandoned) so
 //! tables do not grow without bound. Every statement is an idempotent delete by date,
 //! so several nodes may sweep at the same time.
 
@@ -8,8 +9,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::app::AppState;
 use crate::domain::DomainError;
 use crate::storage::entities::{
-    audit_event, authorization_code, authorization_request, refresh_token, revocation, session, session_client,
-    signing_key, used_assertion,
+    audit_event, authorization_code, authorization_request, one_time_code, refresh_token, revocation, second_factor,
+    session, session_client, signing_key, used_assertion,
 };
 
 /// Codes are kept a little after they expire, so that a late replay is still
@@ -30,6 +31,8 @@ pub struct Swept {
     pub session_clients: u64,
     pub signing_keys: u64,
     pub audit_events: u64,
+    pub one_time_codes: u64,
+    pub abandoned_enrollments: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -80,6 +83,18 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
             .rows_affected,
         audit_events: audit_event::Entity::delete_many()
             .filter(audit_event::Column::At.lte(now - config.janitor.audit_retention_days * 86_400))
+            .exec(db)
+            .await?
+            .rows_affected,
+        one_time_codes: one_time_code::Entity::delete_many()
+            .filter(one_time_code::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        // An enrollment cannot outlive its login request; a day is well past that.
+        abandoned_enrollments: second_factor::Entity::delete_many()
+            .filter(second_factor::Column::ConfirmedAt.is_null())
+            .filter(second_factor::Column::CreatedAt.lte(now - 86_400))
             .exec(db)
             .await?
             .rows_affected,

@@ -335,12 +335,20 @@ async fn finish(
 async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: Extra, status: StatusCode) -> Response {
     let config = &state.config.two_factor;
     let Some(page) = current_page(&login.step) else { return login.to_current() };
-    let step_number = PAGES.iter().position(|p| *p == page).map(|i| i + 1);
+    // Without the mailed confirmation there are five pages, not six.
+    let by_email = match &login.step {
+        FactorStep::Enroll { confirm_by_email, .. } => *confirm_by_email,
+        _ => config.email_confirmation && login.account.email.is_some(),
+    };
+    let pages: Vec<&str> = PAGES.iter().copied().filter(|p| by_email || *p != "email").collect();
+    let step_number = pages.iter().position(|p| *p == page).map(|i| i + 1);
     let mut context = json!({
         "tx": login.pending.id,
         "csrf_token": csrf_token(state, jar),
         "page": page,
         "step_number": step_number,
+        "steps_total": pages.len(),
+        "required_by_admin": login.account.two_factor_required,
         "client_name": login.client.name,
         "app_name": config.app_name,
         "error": extra.error,

@@ -230,3 +230,90 @@ async fn console_end_to_end_in_chromium() {
     browser.screenshot("console-application").await;
     browser.quit().await;
 }
+
+/// The forced enrollment as Pauline sees it, page by page, in French: every step is
+/// saved as a screenshot for the user guide (docs/user-guide-2fa.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_factor_enrollment_in_chromium() {
+    use crate::two_factor::{Authenticator, mailed_code, set_two_factor};
+    let Some(browser) = Browser::start().await else { return };
+    let server = TestServer::start(Backend::Sqlite).await;
+    // An application whose callback is Sésame's home page, so the browser lands somewhere.
+    let input = sesame::clients::ClientInput {
+        client_id: "guide-app".into(),
+        application: Some("INOTACTE".into()),
+        name: Some("iNot Actes".into()),
+        redirect_uris: vec![server.url("/")],
+        token_endpoint_auth_method: Some("none".into()),
+        first_party: true,
+        ..Default::default()
+    };
+    let state = &server.state;
+    sesame::clients::upsert(&state.db, &state.client_secrets, input, server.clock_now()).await.unwrap();
+    set_two_factor(&server, "pauline", true).await;
+    let authorize = |extra: &str| {
+        server.url(&format!(
+            "/authorize?client_id=guide-app&response_type=code&scope=openid&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256{extra}",
+            url::form_urlencoded::byte_serialize(server.url("/").as_bytes()).collect::<String>()
+        ))
+    };
+
+    browser.goto(&authorize("")).await;
+    browser.type_into("#username", "pauline").await;
+    browser.type_into("#password", "correct horse battery").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/login/enroll/intro").await;
+    assert!(browser.text("h1").await.contains("Sécurisez votre compte"));
+    browser.screenshot("2fa-1-secure-your-account").await;
+    browser.click("form button").await;
+    browser.wait_url("/login/enroll/install").await;
+    browser.wait_element(".stores svg").await;
+    browser.screenshot("2fa-2-install-the-app").await;
+    browser.click("form button").await;
+    browser.wait_url("/login/enroll/add").await;
+    browser.screenshot("2fa-3-add-an-account").await;
+    browser.click("form button").await;
+    browser.wait_url("/login/enroll/scan").await;
+    browser.wait_element(".totp-qr svg").await;
+    browser.screenshot("2fa-4-scan-the-qr-code").await;
+    browser.click("details.manual summary").await;
+    let secret = browser.text("#totp-secret").await;
+    assert_eq!(secret.split(' ').count(), 8, "grouped by four: {secret}");
+    assert!(browser.text("#totp-uri").await.starts_with("otpauth://totp/"));
+    browser.screenshot("2fa-4b-cant-scan").await;
+    let app = Authenticator::from_page_secret(&secret);
+    browser.type_into("#code", &app.code_at(server.clock_now())).await;
+    browser.click("form[action='/login/enroll/scan'] button").await;
+    browser.wait_url("/login/enroll/email").await;
+    browser.screenshot("2fa-5-confirm-by-email").await;
+    browser.type_into("#code", &mailed_code(&server, "pauline@etude.example")).await;
+    browser.click("form button").await;
+    browser.wait_element("#recovery-codes").await;
+    assert!(browser.text("#methods").await.contains("application d'authentification"));
+    browser.screenshot("2fa-6-done").await;
+    browser.click("form[action='/login/enroll/done'] button").await;
+    browser.wait_url("/?code=").await;
+
+    // The next login asks for the code; "Sign in another way" lists the methods.
+    server.clock.advance(30);
+    browser.goto(&authorize("&prompt=login")).await;
+    browser.type_into("#username", "pauline").await;
+    browser.type_into("#password", "correct horse battery").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/login/verify").await;
+    browser.screenshot("2fa-7-verify").await;
+    browser.click("#other-methods").await;
+    browser.wait_url("/login/verify/methods").await;
+    browser.screenshot("2fa-8-other-ways").await;
+    browser.click("button[value=totp]").await;
+    browser.wait_url("method=totp").await;
+    browser.type_into("#code", &app.code_at(server.clock_now())).await;
+    browser.click("form[action='/login/verify'] button").await;
+    browser.wait_url("/?code=").await;
+
+    // The account page.
+    browser.goto(&server.url("/account/security")).await;
+    browser.wait_element("#factors").await;
+    browser.screenshot("2fa-9-my-account").await;
+    browser.quit().await;
+}

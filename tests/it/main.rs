@@ -17,4 +17,4 @@ mod limits;
 mod oidcc;
 mod pages;
 mod rights;
-mod two_factor;
+pub mod two_factor;
