@@ -61,6 +61,11 @@ pub enum UserCommand {
     Add(UserFields),
     /// Change an account; options not given keep their value.
     Set(UserFields),
+    /// Remove the account's authenticators and recovery codes and reopen enrollment:
+    /// its next login enrolls anew (the owner is told by mail).
+    ResetSecondFactors { username: String },
+    /// Lift the locks left by wrong passwords or second-factor codes.
+    Unlock { username: String },
 }
 
 #[derive(Args)]
@@ -285,6 +290,26 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 if change == Change::Unchanged { "unchanged" } else { "updated" },
                 account.username
             );
+            Ok(())
+        }
+        UserCommand::ResetSecondFactors { username } => {
+            let account = accounts::find_by_username(&state.db, &username)
+                .await?
+                .with_context(|| format!("no account `{username}`"))?;
+            crate::second_factor::reset(&state.db, &account.id, now).await?;
+            let change = crate::notify::FactorChange::ResetByAdministrator;
+            crate::notify::factor_changed(state, &account, change, crate::web::i18n::Locale::Fr, now).await;
+            audit_cli(state, "cli.account.second_factors_reset", Some(&account.id)).await;
+            println!("second factors of {} removed; the next login enrolls anew", account.username);
+            Ok(())
+        }
+        UserCommand::Unlock { username } => {
+            let account = accounts::find_by_username(&state.db, &username)
+                .await?
+                .with_context(|| format!("no account `{username}`"))?;
+            accounts::unlock(&state.db, &account.id).await?;
+            audit_cli(state, "cli.account.unlocked", Some(&account.id)).await;
+            println!("account {} unlocked", account.username);
             Ok(())
         }
     }

@@ -33,7 +33,10 @@ macro_rules! counters {
 }
 
 counters! {
-    logins_succeeded => "sesame_logins_succeeded_total", "Password logins that opened a session.";
+    logins_succeeded => "sesame_logins_succeeded_total", "Logins whose password was right (a second factor may follow).";
+    second_factor_succeeded => "sesame_second_factor_succeeded_total", "Second factors proven at login (authenticator app or recovery code).";
+    second_factor_failed => "sesame_second_factor_failed_total", "Wrong second-factor codes at login.";
+    enrollments => "sesame_second_factor_enrollments_total", "Authenticators enrolled (at login or from the account page).";
     logins_failed => "sesame_logins_failed_total", "Refused logins: wrong credentials, locked or archived accounts, rate limits.";
     tokens_issued => "sesame_tokens_issued_total", "Successful token endpoint responses, all grants.";
     token_errors => "sesame_token_errors_total", "Token endpoint errors (OAuth error responses).";

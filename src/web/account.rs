@@ -264,6 +264,7 @@ async fn confirm_add(
         return Ok(View { error, adding: Some(factor_id.to_string()), ..View::default() });
     }
     record(state, account, "second_factor.enrolled", now).await;
+    crate::metrics::Metrics::count(&state.metrics.enrollments);
     notify::factor_changed(state, account, FactorChange::Added, locale, now).await;
     Ok(View { notice: Some(state.theme.message(locale, "account_factor_added")), ..View::default() })
 }

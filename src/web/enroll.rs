@@ -326,6 +326,7 @@ async fn finish(
     let count = state.config.two_factor.recovery_codes;
     let codes = recovery::regenerate(&state.db, &state.code_key, &account.id, count, now).await?;
     second_factor::clear_failures(&state.db, &account.id).await?;
+    crate::metrics::Metrics::count(&state.metrics.enrollments);
     login.audit(state, "second_factor.enrolled", ip, json!({"method": "totp", "factor_id": factor_id}), now).await;
     notify::factor_changed(state, account, FactorChange::Added, login.locale, now).await;
     Ok(Outcome::Moved(Box::new(moved), Extra { recovery_codes: codes, ..Extra::default() }, StatusCode::OK))

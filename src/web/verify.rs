@@ -191,6 +191,7 @@ pub async fn submit(
         return PageError::from(error).render(&state, login.locale);
     }
     login.audit(&state, "second_factor.success", &ip, json!({"method": method.as_str()}), now).await;
+    crate::metrics::Metrics::count(&state.metrics.second_factor_succeeded);
     match method {
         Method::Totp => {
             let FactorLogin { pending, client, account, .. } = login;
@@ -203,6 +204,7 @@ pub async fn submit(
 
 /// Counts a wrong code; the locked page if that locked the second factor.
 async fn refuse(state: &AppState, login: &FactorLogin, ip: &ClientIp, method: Method, now: i64) -> Option<Response> {
+    crate::metrics::Metrics::count(&state.metrics.second_factor_failed);
     let locked = second_factor::record_failure(&state.db, &login.account.id, now, &state.config.two_factor).await;
     let detail = json!({"method": method.as_str()});
     match locked {

@@ -54,6 +54,16 @@ fn import_then_administer_accounts_and_clients() {
     assert!(ok && text.contains("updated"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["user", "show", "NADIA"]));
     assert!(ok && text.contains("archived:      true"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "set", "pauline", "--two-factor", "true"]));
+    assert!(ok && text.contains("updated"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "reset-second-factors", "pauline"]));
+    assert!(ok && text.contains("enrolls anew"), "{text}");
+    let outbox = std::fs::read_to_string(dir.path().join("mail-outbox.jsonl")).unwrap_or_default();
+    assert!(outbox.contains("factor_reset") && outbox.contains("pauline@etude.example"), "{outbox}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "unlock", "pauline"]));
+    assert!(ok && text.contains("unlocked"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "unlock", "nobody"]));
+    assert!(!ok && text.contains("no account `nobody`"), "{text}");
 
     let (ok, text) =
         output(sesame(dir.path()).args(["client", "add", "new-app", "--redirect-uri", "https://new.example/cb"]));

@@ -234,6 +234,11 @@ async fn enrollment_then_every_login_asks_the_code(backend: Backend) {
     let relogin = rp::auth_request(&client, &["openid"], &[("prompt", "login")]);
     let page = browser.authorize(&server, &relogin.url, "pauline", "correct horse battery").await;
     assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/login/verify")), "{:?}", page.location);
+    // So does max_age once the session is older than it.
+    server.clock.advance(5);
+    let aged = rp::auth_request(&client, &["openid"], &[("max_age", "2")]);
+    let page = browser.authorize(&server, &aged.url, "pauline", "correct horse battery").await;
+    assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/login/verify")), "{:?}", page.location);
 }
 
 async fn enrollment_steps_cannot_be_skipped_or_replayed(backend: Backend) {
