@@ -537,7 +537,33 @@ async fn users_manage_their_own_second_factors(backend: Backend) {
     );
 }
 
+async fn a_code_is_accepted_once_across_nodes(backend: Backend) {
+    let a = TestServer::start(backend).await;
+    let (enrolled, _) = enroll_pauline(&a).await;
+    let issuer = a.issuer.clone();
+    let b =
+        TestServer::start_on(tempfile::tempdir().unwrap(), a.database_url.clone(), move |c| c.issuer = issuer, false)
+            .await;
+    a.clock.advance(30);
+    b.clock.advance(30);
+    let (at_a, at_b) = (Browser::new(), Browser::new());
+    let (verify_a, _) = to_verification(&a, &at_a, &[]).await;
+    // Node B shares A's issuer; the browser reaches it at its own address.
+    let client = rp::actes_web(&a).await;
+    let request = rp::auth_request(&client, &["openid"], &[]);
+    let url = request.url.replace(&a.issuer, &b.issuer);
+    let after_password = at_b.authorize(&b, &url, "pauline", "correct horse battery").await;
+    let verify_b = follow(&at_b, &b, &after_password).await;
+    assert!(verify_b.body.contains("name=\"code\""), "{}", verify_b.body);
+    let code = enrolled.app.code_at(a.clock_now());
+    let first = submit(&at_a, &a, &verify_a, "/login/verify", &[("method", "totp"), ("code", &code)]).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let second = submit(&at_b, &b, &verify_b, "/login/verify", &[("method", "totp"), ("code", &code)]).await;
+    assert_eq!(second.status, 401, "the other node refuses the same code");
+}
+
 on_every_backend!(
+    a_code_is_accepted_once_across_nodes,
     users_manage_their_own_second_factors,
     administrators_reset_and_unlock,
     enrollment_then_every_login_asks_the_code,
