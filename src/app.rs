@@ -37,6 +37,7 @@ pub struct AppState {
     pub discovery: axum::body::Bytes,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub mailer: Arc<crate::mail::Mailer>,
+    pub sms: Arc<crate::sms::SmsProvider>,
     /// Keys the hashes of one-time codes (recovery codes, mailed codes).
     pub code_key: [u8; 32],
 }
@@ -65,6 +66,8 @@ pub enum StartError {
     Demo(String),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error(transparent)]
+    Sms(#[from] crate::sms::SmsError),
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("registering the built-in clients (console, account page): {0}")]
@@ -90,8 +93,10 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
     let mailer = crate::mail::Mailer::from_config(&config)?;
+    let sms = crate::sms::SmsProvider::from_config(&config)?;
     let state = AppState {
         mailer: Arc::new(mailer),
+        sms: Arc::new(sms),
         code_key: secrets.derive_key("one-time-codes"),
         metrics: Arc::default(),
         discovery: crate::oidc::discovery::document_json(config.issuer()),

@@ -254,6 +254,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 phone: fields.phone,
                 archived: fields.archived.unwrap_or(false),
                 two_factor_required: fields.two_factor.unwrap_or(false),
+                sms_disabled: false,
                 account_admin: fields.admin.unwrap_or(false),
                 ..Default::default()
             };
@@ -278,6 +279,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 address: current.address,
                 archived: fields.archived.unwrap_or(current.archived),
                 two_factor_required: fields.two_factor.unwrap_or(current.two_factor_required),
+                sms_disabled: current.sms_disabled,
                 account_admin: fields.admin.unwrap_or(current.account_admin),
                 access: None,
             };

@@ -41,6 +41,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub two_factor: TwoFactorConfig,
     pub mail: MailConfig,
+    pub sms: SmsConfig,
     pub rate_limits: RateLimitConfig,
     pub janitor: JanitorConfig,
 }
@@ -195,6 +196,100 @@ impl Default for MailConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Offer "Receive a text message" at all.
+    pub enabled: bool,
+    /// `outbox` (a JSON line per message in `outbox_path`), `http` or `log`.
+    pub provider: String,
+    /// Empty: `sms-outbox.jsonl` in `data_dir`.
+    pub outbox_path: String,
+    /// The sender name or number shown on the phone (`{sender}` in the HTTP template).
+    pub sender: String,
+    /// Seconds a code stays valid.
+    pub code_ttl: i64,
+    /// Seconds before another code may be asked for.
+    pub resend_wait: i64,
+    /// Codes sent per account, per phone number and per client address: in 15 minutes
+    /// and in a day.
+    pub per_account_per_15_minutes: u64,
+    pub per_account_per_day: u64,
+    pub per_phone_per_15_minutes: u64,
+    pub per_phone_per_day: u64,
+    pub per_ip_per_15_minutes: u64,
+    pub per_ip_per_day: u64,
+    /// Country calling codes text messages may go to (without `+`).
+    pub allowed_country_codes: Vec<String>,
+    pub http: SmsHttpConfig,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            provider: "outbox".into(),
+            outbox_path: String::new(),
+            sender: "Sesame".into(),
+            code_ttl: 300,
+            resend_wait: 60,
+            per_account_per_15_minutes: 3,
+            per_account_per_day: 10,
+            per_phone_per_15_minutes: 3,
+            per_phone_per_day: 10,
+            per_ip_per_15_minutes: 10,
+            per_ip_per_day: 50,
+            allowed_country_codes: ["33", "262", "590", "594", "596"].map(String::from).to_vec(),
+            http: SmsHttpConfig::default(),
+        }
+    }
+}
+
+/// A generic SMS gateway reached over HTTP(S); see config/sms-*.toml for OVHcloud,
+/// Twilio, Brevo and Vonage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsHttpConfig {
+    /// The gateway's URL; `{to}`, `{to_digits}`, `{text}`, `{sender}` are replaced
+    /// (URL-encoded).
+    pub url: String,
+    /// `POST` or `GET`.
+    pub method: String,
+    /// Extra request headers (an API key…).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// `json` or `form`: how `body` is encoded and how its placeholders are escaped.
+    pub encoding: String,
+    /// The request body with `{to}`, `{to_digits}`, `{text}`, `{sender}`; empty: none.
+    pub body: String,
+    /// `none`, `basic` (username and password) or `bearer` (token).
+    pub auth: String,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    /// Seconds to wait for the gateway.
+    pub timeout: u64,
+    /// Response statuses that mean the message was accepted.
+    pub accepted_statuses: Vec<u16>,
+}
+
+impl Default for SmsHttpConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            method: "POST".into(),
+            headers: Default::default(),
+            encoding: "json".into(),
+            body: String::new(),
+            auth: "none".into(),
+            username: String::new(),
+            password: String::new(),
+            token: String::new(),
+            timeout: 10,
+            accepted_statuses: vec![200, 201, 202],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Login form submissions per client IP address and minute, on each node.
     pub login_per_ip_per_minute: u32,
@@ -240,6 +335,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             two_factor: TwoFactorConfig::default(),
             mail: MailConfig::default(),
+            sms: SmsConfig::default(),
             rate_limits: RateLimitConfig::default(),
             janitor: JanitorConfig::default(),
         }
@@ -379,6 +475,7 @@ impl Config {
                 self.mail.from
             )));
         }
+        self.validate_sms()?;
         if self.tokens.access_token_ttl > 86_400 {
             return Err(ConfigError::Invalid(
                 "key `tokens.access_token_ttl`: at most 86400 seconds (a day); use refresh tokens for longer access"
@@ -390,6 +487,35 @@ impl Config {
                 "key `tokens.access_token_alg`: `{}` is not one of RS256, PS256, ES256, EdDSA",
                 self.tokens.access_token_alg
             )));
+        }
+        Ok(())
+    }
+
+    fn validate_sms(&self) -> Result<(), ConfigError> {
+        let sms = &self.sms;
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if !matches!(sms.provider.as_str(), "outbox" | "http" | "log") {
+            return invalid(format!("key `sms.provider`: `{}` is not one of outbox, http, log", sms.provider));
+        }
+        if sms.code_ttl <= 0 || sms.resend_wait < 0 {
+            return invalid("keys `sms.code_ttl` (positive) and `sms.resend_wait` (0 or more) are seconds".into());
+        }
+        if let Some(code) =
+            sms.allowed_country_codes.iter().find(|c| c.is_empty() || !c.chars().all(|d| d.is_ascii_digit()))
+        {
+            return invalid(format!("key `sms.allowed_country_codes`: `{code}` is not a calling code such as \"33\""));
+        }
+        if sms.provider == "http" {
+            let http = &sms.http;
+            if !http.url.starts_with("https://") && !http.url.starts_with("http://") {
+                return invalid("key `sms.http.url` is needed with sms.provider = \"http\" (an http(s) URL)".into());
+            }
+            if !matches!(http.method.as_str(), "POST" | "GET") || !matches!(http.encoding.as_str(), "json" | "form") {
+                return invalid("keys `sms.http.method` (POST, GET) and `sms.http.encoding` (json, form)".into());
+            }
+            if !matches!(http.auth.as_str(), "none" | "basic" | "bearer") {
+                return invalid(format!("key `sms.http.auth`: `{}` is not one of none, basic, bearer", http.auth));
+            }
         }
         Ok(())
     }
@@ -496,7 +622,15 @@ mod default_file {
 
     #[test]
     fn example_files_load() {
-        for name in ["demo.toml", "postgres.toml", "conformance.toml"] {
+        for name in [
+            "demo.toml",
+            "postgres.toml",
+            "conformance.toml",
+            "sms-ovhcloud.toml",
+            "sms-twilio.toml",
+            "sms-brevo.toml",
+            "sms-vonage.toml",
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name);
             let parsed: Result<Config, _> =
                 Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(&path)).extract();

@@ -85,6 +85,9 @@ pub struct AccountEntry {
     pub archived: bool,
     #[serde(default)]
     pub two_factor_required: bool,
+    /// No text-message codes for this account.
+    #[serde(default)]
+    pub sms_disabled: bool,
     #[serde(default)]
     pub account_admin: bool,
     pub access: Option<Vec<AccessInput>>,
@@ -234,6 +237,7 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             address: entry.address,
             archived: entry.archived,
             two_factor_required: entry.two_factor_required,
+            sms_disabled: entry.sms_disabled,
             account_admin: entry.account_admin,
             access: entry.access,
         };

@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::domain::DomainError;
 use crate::storage::entities::{
     audit_event, authorization_code, authorization_request, one_time_code, refresh_token, revocation, second_factor,
-    session, session_client, signing_key, used_assertion,
+    session, session_client, signing_key, sms_send, used_assertion,
 };
 
 /// Codes are kept a little after they expire, so that a late replay is still
@@ -33,6 +33,7 @@ pub struct Swept {
     pub audit_events: u64,
     pub one_time_codes: u64,
     pub abandoned_enrollments: u64,
+    pub sms_sends: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -95,6 +96,12 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
         abandoned_enrollments: second_factor::Entity::delete_many()
             .filter(second_factor::Column::ConfirmedAt.is_null())
             .filter(second_factor::Column::CreatedAt.lte(now - 86_400))
+            .exec(db)
+            .await?
+            .rows_affected,
+        // The longest SMS limit counts a day.
+        sms_sends: sms_send::Entity::delete_many()
+            .filter(sms_send::Column::SentAt.lte(now - 86_400))
             .exec(db)
             .await?
             .rows_affected,

@@ -29,5 +29,6 @@ pub mod oidc;
 pub mod rate_limit;
 pub mod revocations;
 pub mod second_factor;
+pub mod sms;
 pub mod storage;
 pub mod web;

@@ -37,6 +37,9 @@ counters! {
     second_factor_succeeded => "sesame_second_factor_succeeded_total", "Second factors proven at login (authenticator app or recovery code).";
     second_factor_failed => "sesame_second_factor_failed_total", "Wrong second-factor codes at login.";
     enrollments => "sesame_second_factor_enrollments_total", "Authenticators enrolled (at login or from the account page).";
+    sms_sent => "sesame_sms_sent_total", "Login codes sent by text message.";
+    sms_failed => "sesame_sms_failed_total", "Text messages the provider did not take (after one retry).";
+    sms_limited => "sesame_sms_limited_total", "Text messages refused by the per-account, per-number or per-address limits.";
     logins_failed => "sesame_logins_failed_total", "Refused logins: wrong credentials, locked or archived accounts, rate limits.";
     tokens_issued => "sesame_tokens_issued_total", "Successful token endpoint responses, all grants.";
     token_errors => "sesame_token_errors_total", "Token endpoint errors (OAuth error responses).";

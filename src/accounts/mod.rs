@@ -34,6 +34,7 @@ pub struct Account {
     pub factor_locked_until: Option<i64>,
     pub preferred_method: Option<String>,
     pub enrollment_opened_at: Option<i64>,
+    pub sms_disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -75,6 +76,7 @@ impl From<account::Model> for Account {
             factor_locked_until: row.factor_locked_until,
             preferred_method: row.preferred_method,
             enrollment_opened_at: row.enrollment_opened_at,
+            sms_disabled: row.sms_disabled,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -101,6 +103,8 @@ pub struct AccountInput {
     pub address: Option<String>,
     pub archived: bool,
     pub two_factor_required: bool,
+    /// No text-message codes for this account, whatever the server allows.
+    pub sms_disabled: bool,
     pub account_admin: bool,
     /// `None` leaves the account's access as it is.
     pub access: Option<Vec<AccessInput>>,
@@ -120,6 +124,7 @@ impl AccountInput {
             address: account.address.clone(),
             archived: account.archived,
             two_factor_required: account.two_factor_required,
+            sms_disabled: account.sms_disabled,
             account_admin: account.account_admin,
             access: None,
         }

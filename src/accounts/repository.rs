@@ -258,6 +258,7 @@ where
                 factor_locked_until: Set(None),
                 preferred_method: Set(None),
                 enrollment_opened_at: Set(input.two_factor_required.then_some(now)),
+                sms_disabled: Set(input.sms_disabled),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -278,6 +279,7 @@ where
                 address: input.address.clone().filter(|a| !a.trim().is_empty()),
                 archived: input.archived,
                 two_factor_required: input.two_factor_required,
+                sms_disabled: input.sms_disabled,
                 account_admin: input.account_admin,
                 ..current.clone()
             };
@@ -296,6 +298,7 @@ where
                     address: Set(wanted.address.clone()),
                     archived: Set(wanted.archived),
                     two_factor_required: Set(wanted.two_factor_required),
+                    sms_disabled: Set(wanted.sms_disabled),
                     account_admin: Set(wanted.account_admin),
                     // Switching two-factor on opens the window for a first enrollment.
                     enrollment_opened_at: Set(if wanted.two_factor_required && !current.two_factor_required {

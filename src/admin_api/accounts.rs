@@ -26,6 +26,7 @@ pub struct AccountView {
     address: Option<String>,
     archived: bool,
     two_factor_required: bool,
+    sms_disabled: bool,
     account_admin: bool,
     created_at: i64,
     updated_at: i64,
@@ -57,6 +58,8 @@ pub struct AccountWrite {
     #[serde(default)]
     two_factor_required: bool,
     #[serde(default)]
+    sms_disabled: bool,
+    #[serde(default)]
     account_admin: bool,
     /// Left out: the account's access stays as it is.
     access: Option<Vec<AccessInput>>,
@@ -75,6 +78,7 @@ impl AccountWrite {
             address: self.address,
             archived: self.archived,
             two_factor_required: self.two_factor_required,
+            sms_disabled: self.sms_disabled,
             account_admin: self.account_admin,
             access: self.access,
         }
@@ -99,6 +103,7 @@ pub async fn view(state: &AppState, account: Account) -> Result<AccountView, Api
         address: account.address,
         archived: account.archived,
         two_factor_required: account.two_factor_required,
+        sms_disabled: account.sms_disabled,
         account_admin: account.account_admin,
         created_at: account.created_at,
         updated_at: account.updated_at,

@@ -1,6 +1,6 @@
 //! The account form: its fields in and out. Field names: `username`, `password`,
 //! `password_confirm`, `first_name`, `last_name`, `initials`, `email`, `phone`,
-//! `address`, `archived`, `two_factor_required`, `account_admin`, and per application
+//! `address`, `archived`, `two_factor_required`, `sms_disabled`, `account_admin`, and per application
 //! `access.CODE.allowed`, `access.CODE.initials`, `access.CODE.rights` (one per right
 //! ticked) and `access.CODE.option.KEY`.
 
@@ -112,6 +112,7 @@ pub fn account_input(
         address: form.optional("address"),
         archived: form.checked("archived"),
         two_factor_required: form.checked("two_factor_required"),
+        sms_disabled: form.checked("sms_disabled"),
         account_admin: form.checked("account_admin"),
         access: Some(access),
     })
@@ -129,6 +130,7 @@ pub fn values_of(account: &Account) -> Value {
         "address": account.address,
         "archived": account.archived,
         "two_factor_required": account.two_factor_required,
+        "sms_disabled": account.sms_disabled,
         "account_admin": account.account_admin,
     })
 }
@@ -138,7 +140,7 @@ pub fn values_submitted(form: &Submitted) -> Value {
     for name in ["username", "first_name", "last_name", "initials", "email", "phone", "address"] {
         values.insert(name.into(), json!(form.get(name)));
     }
-    for name in ["archived", "two_factor_required", "account_admin"] {
+    for name in ["archived", "two_factor_required", "sms_disabled", "account_admin"] {
         values.insert(name.into(), json!(form.checked(name)));
     }
     Value::Object(values)

@@ -156,7 +156,7 @@ pub async fn start(
             && request.hinted_subject.as_ref().is_none_or(|sub| sub == &account.id)
     });
     match usable {
-        Some((session, account)) if session.acr != acr::MULTI_FACTOR => {
+        Some((session, account)) if !acr::satisfies(&session.acr, &session.amr, &request.acr_values) => {
             let locale = request::locale(headers, request.ui_locales.as_deref());
             match requirement_for(state, &account, &client, &request, now).await {
                 Ok(Requirement::PasswordOnly) => {
@@ -353,7 +353,15 @@ async fn issue_code(
         nonce: Set(request.nonce.clone()),
         code_challenge: Set(request.code_challenge.clone()),
         auth_time: Set(session.auth_time),
-        acr: Set(session.acr.clone()),
+        // A client that asked for more than SMS and got it is told so.
+        acr: Set(
+            if acr::wants_strong(&request.acr_values) && acr::satisfies(&session.acr, &session.amr, &request.acr_values)
+            {
+                acr::STRONG.to_string()
+            } else {
+                session.acr.clone()
+            },
+        ),
         amr: Set(to_json_text(&session.amr)),
         sid: Set(session.sid.clone()),
         created_at: Set(now),
@@ -478,7 +486,7 @@ pub async fn requirement_for(
     let facts = LoginFacts {
         enrolled,
         client_requires: client.require_two_factor,
-        request_asks: request.acr_values.iter().any(|value| value == acr::MULTI_FACTOR),
+        request_asks: request.acr_values.iter().any(|value| value == acr::MULTI_FACTOR || value == acr::STRONG),
     };
     Ok(second_factor::policy::requirement(account, &facts, &state.config.two_factor, now))
 }

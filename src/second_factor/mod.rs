@@ -5,6 +5,7 @@
 pub mod email_code;
 pub mod policy;
 pub mod recovery;
+pub mod sms;
 pub mod totp;
 
 use sea_orm::{
@@ -16,7 +17,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Account};
-use crate::config::TwoFactorConfig;
+use crate::config::{SmsConfig, TwoFactorConfig};
 use crate::domain::DomainError;
 use crate::storage::{
     Db,
@@ -28,17 +29,27 @@ use crate::storage::{
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Totp,
+    Sms,
     Recovery,
 }
 
 impl Method {
     /// Strongest first: the order of the "Sign in another way" list and of the default.
-    pub const ALL: [Method; 2] = [Method::Totp, Method::Recovery];
+    pub const ALL: [Method; 3] = [Method::Totp, Method::Sms, Method::Recovery];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::Sms => "sms",
             Self::Recovery => "recovery",
+        }
+    }
+
+    /// The `amr` values (RFC 8176) of a login that used this method after the password.
+    pub fn amr(self) -> [&'static str; 3] {
+        match self {
+            Self::Sms => ["pwd", "sms", "mfa"],
+            Self::Totp | Self::Recovery => ["pwd", "otp", "mfa"],
         }
     }
 
@@ -82,14 +93,17 @@ pub async fn factors_of(db: &Db, account_id: &str) -> Result<Vec<Factor>, Domain
         .collect())
 }
 
-/// The methods the account can use at login, strongest first.
-pub async fn methods_of(db: &Db, account_id: &str) -> Result<Vec<Method>, DomainError> {
-    let factors = factors_of(db, account_id).await?;
-    let recovery_left = recovery::remaining(db, account_id).await? > 0;
+/// The methods the account can use at login, strongest first. Text messages go only to
+/// an account that has enrolled an authenticator too (the phone number alone was typed
+/// by an administrator, not proven by its owner), when the operator allows them.
+pub async fn methods_of(db: &Db, account: &Account, sms_config: &SmsConfig) -> Result<Vec<Method>, DomainError> {
+    let factors = factors_of(db, &account.id).await?;
+    let recovery_left = recovery::remaining(db, &account.id).await? > 0;
     Ok(Method::ALL
         .into_iter()
         .filter(|method| match method {
             Method::Totp => factors.iter().any(|f| f.method == "totp"),
+            Method::Sms => !factors.is_empty() && sms::usable(account, sms_config),
             Method::Recovery => recovery_left && !factors.is_empty(),
         })
         .collect())

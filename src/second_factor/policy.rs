@@ -99,6 +99,7 @@ mod tests {
             factor_locked_until: None,
             preferred_method: None,
             enrollment_opened_at: opened,
+            sms_disabled: false,
             created_at: 0,
             updated_at: 0,
         }

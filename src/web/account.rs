@@ -139,7 +139,7 @@ async fn render(
     status: StatusCode,
 ) -> Response {
     let factors = second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default();
-    let methods = second_factor::methods_of(&state.db, &account.id).await.unwrap_or_default();
+    let methods = second_factor::methods_of(&state.db, account, &state.config.sms).await.unwrap_or_default();
     let remaining = recovery::remaining(&state.db, &account.id).await.unwrap_or(0);
     let preferred = second_factor::preferred(account, &methods).map(Method::as_str);
     let choices: Vec<_> = methods

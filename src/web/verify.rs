@@ -20,7 +20,11 @@ use crate::app::AppState;
 use crate::auth::acr;
 use crate::notify::{self, FactorChange};
 use crate::oidc::flow::{self, FactorStep, Notice, Stage};
-use crate::second_factor::{self, Method, recovery, totp};
+use crate::second_factor::{
+    self, Method,
+    email_code::{self, CodeCheck},
+    recovery, sms, totp,
+};
 
 #[derive(Deserialize)]
 pub struct VerifyQuery {
@@ -38,6 +42,9 @@ pub struct VerifyForm {
     method: String,
     #[serde(default)]
     code: String,
+    /// `send`: send (or send again) a code by text message.
+    #[serde(default)]
+    action: String,
 }
 
 #[derive(Deserialize)]
@@ -60,8 +67,10 @@ async fn load_verifying(
     if login.step != FactorStep::Verify {
         return Err(login.to_current());
     }
-    let methods = match second_factor::methods_of(&state.db, &login.account.id).await {
-        Ok(methods) if !methods.is_empty() => methods,
+    let strong = crate::auth::acr::wants_strong(&login.pending.request.acr_values);
+    let methods = match second_factor::methods_of(&state.db, &login.account, &state.config.sms).await {
+        // A client that asked for more than SMS is not offered SMS.
+        Ok(methods) if !methods.is_empty() => methods.into_iter().filter(|m| !(strong && *m == Method::Sms)).collect(),
         Ok(_) => return Err(PageError::expired_login().render(state, login.locale)),
         Err(error) => return Err(PageError::from(error).render(state, login.locale)),
     };
@@ -89,7 +98,7 @@ pub async fn show(
         Err(response) => return response,
     };
     let method = chosen(&login, &methods, query.method.as_deref());
-    render(&state, &jar, &login, &methods, method, None, StatusCode::OK)
+    render(&state, &jar, &login, &methods, method, Notes::default(), StatusCode::OK).await
 }
 
 /// "Sign in another way": every method the account has.
@@ -117,24 +126,44 @@ pub async fn methods(
     html_page(&state, login.locale, "verify.html", context, StatusCode::OK)
 }
 
-fn render(
+/// Messages for the verification page.
+#[derive(Default)]
+struct Notes {
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+impl Notes {
+    fn error(text: String) -> Self {
+        Self { error: Some(text), notice: None }
+    }
+}
+
+async fn render(
     state: &AppState,
     jar: &CookieJar,
     login: &FactorLogin,
     methods: &[Method],
     method: Method,
-    error: Option<String>,
+    notes: Notes,
     status: StatusCode,
 ) -> Response {
-    let context = json!({
+    let mut context = json!({
         "tx": login.pending.id,
         "csrf_token": csrf_token(state, jar),
         "method": method.as_str(),
         "other_methods": methods.len() > 1,
         "client_name": login.client.name,
         "digits": state.config.two_factor.totp_digits,
-        "error": error,
+        "error": notes.error,
+        "notice": notes.notice,
     });
+    if method == Method::Sms {
+        let now = state.clock.now();
+        let sent = email_code::sent_at(&state.db, &login.account.id, sms::SMS_LOGIN, now).await.ok().flatten();
+        context["phone"] = json!(login.account.phone.as_deref().map(sms::mask));
+        context["sms_sent"] = json!(sent.is_some());
+    }
     html_page(state, login.locale, "verify.html", context, status)
 }
 
@@ -153,39 +182,64 @@ pub async fn submit(
         Ok(found) => found,
         Err(response) => return response,
     };
+    let asked = Method::parse(&form.method);
+    if asked.is_some_and(|m| !methods.contains(&m)) {
+        // A forged or stale `method` (SMS switched off, number not allowed…).
+        let method = chosen(&login, &methods, None);
+        let text = state.theme.message(login.locale, "verify_method_unavailable");
+        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
+    }
     let method = chosen(&login, &methods, Some(&form.method));
     let message = |key: &str| state.theme.message(login.locale, key);
-    let redraw = |error: String, status| render(&state, &jar, &login, &methods, method, Some(error), status);
     if let Some(address) = &ip.0
         && let Err(wait) = state.limits.login_per_ip.hit(address, now)
     {
-        return redraw(
-            message("login_rate_limited").replace("{seconds}", &wait.to_string()),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        let text = message("login_rate_limited").replace("{seconds}", &wait.to_string());
+        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::TOO_MANY_REQUESTS).await;
     }
     if let Some(wait) = login.account.factor_locked_for(now) {
-        return redraw(locked_message(&state, &login, wait), StatusCode::TOO_MANY_REQUESTS);
+        let text = locked_message(&state, &login, wait);
+        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::TOO_MANY_REQUESTS).await;
+    }
+    if method == Method::Sms && form.action == "send" {
+        let (notes, status) = send_sms(&state, &login, &ip, now).await;
+        return render(&state, &jar, &login, &methods, method, notes, status).await;
     }
     if form.code.trim().is_empty() {
-        return redraw(message("code_missing"), StatusCode::BAD_REQUEST);
+        let text = message("code_missing");
+        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
     }
     let account_id = login.account.id.clone();
     let checked = match method {
         Method::Totp => totp::verify(&state.db, &state.secrets, &state.config.two_factor, &account_id, &form.code, now)
             .await
-            .map(|factor| factor.is_some()),
-        Method::Recovery => recovery::redeem(&state.db, &state.code_key, &account_id, &form.code, now).await,
+            .map(|factor| Checked::from(factor.is_some())),
+        Method::Sms => email_code::check(&state.db, &state.code_key, &account_id, sms::SMS_LOGIN, &form.code, now)
+            .await
+            .map(|check| match check {
+                CodeCheck::Accepted => Checked::Right,
+                CodeCheck::Wrong { attempts_left } => Checked::Wrong(Some(attempts_left)),
+                CodeCheck::NeedNew => Checked::NeedNew,
+            }),
+        Method::Recovery => {
+            recovery::redeem(&state.db, &state.code_key, &account_id, &form.code, now).await.map(Checked::from)
+        }
     };
-    let right = match checked {
-        Ok(right) => right,
+    let checked = match checked {
+        Ok(checked) => checked,
         Err(error) => return PageError::from(error).render(&state, login.locale),
     };
-    if !right {
-        return refuse(&state, &login, &ip, method, now).await.unwrap_or_else(|| {
-            let key = if method == Method::Recovery { "recovery_wrong_code" } else { "verify_wrong_code" };
-            redraw(message(key), StatusCode::UNAUTHORIZED)
-        });
+    if checked != Checked::Right {
+        if let Some(locked) = refuse(&state, &login, &ip, method, now).await {
+            return locked;
+        }
+        let text = match (method, checked) {
+            (Method::Sms, Checked::Wrong(Some(left))) => message("sms_wrong_code").replace("{left}", &left.to_string()),
+            (Method::Sms, _) => message("sms_code_expired"),
+            (Method::Recovery, _) => message("recovery_wrong_code"),
+            _ => message("verify_wrong_code"),
+        };
+        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::UNAUTHORIZED).await;
     }
     if let Err(error) = second_factor::clear_failures(&state.db, &account_id).await {
         return PageError::from(error).render(&state, login.locale);
@@ -193,13 +247,100 @@ pub async fn submit(
     login.audit(&state, "second_factor.success", &ip, json!({"method": method.as_str()}), now).await;
     crate::metrics::Metrics::count(&state.metrics.second_factor_succeeded);
     match method {
-        Method::Totp => {
+        Method::Totp | Method::Sms => {
             let FactorLogin { pending, client, account, .. } = login;
-            flow::complete_login(&state, jar, &headers, pending, client, account, &TOTP_AMR, acr::MULTI_FACTOR, now)
-                .await
+            let amr = method.amr();
+            flow::complete_login(&state, jar, &headers, pending, client, account, &amr, acr::MULTI_FACTOR, now).await
         }
         Method::Recovery => recovery_used(&state, login, &ip, now).await,
     }
+}
+
+/// What a submitted code turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checked {
+    Right,
+    /// Wrong; for an SMS code, the attempts it has left.
+    Wrong(Option<i32>),
+    /// The SMS code expired, was used, or ran out of attempts.
+    NeedNew,
+}
+
+impl From<bool> for Checked {
+    fn from(right: bool) -> Self {
+        if right { Self::Right } else { Self::Wrong(None) }
+    }
+}
+
+/// Sends a login code by text message, within the limits; what to tell the user.
+async fn send_sms(state: &AppState, login: &FactorLogin, ip: &ClientIp, now: i64) -> (Notes, StatusCode) {
+    let message = |key: &str| state.theme.message(login.locale, key);
+    let config = &state.config.sms;
+    let Some(phone) = login.account.phone.clone() else {
+        return (Notes::error(message("verify_method_unavailable")), StatusCode::BAD_REQUEST);
+    };
+    let reserved = match sms::reserve(&state.db, config, &login.account.id, &phone, ip.0.as_deref(), now).await {
+        Ok(reserved) => reserved,
+        Err(error) => {
+            tracing::error!(%error, "could not count text messages");
+            return (Notes::error(message("error_internal")), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
+    let reservation = match reserved {
+        Ok(id) => id,
+        Err(sms::Hold::Resend(wait)) => {
+            let text = message("sms_resend_wait").replace("{seconds}", &wait.to_string());
+            return (Notes::error(text), StatusCode::TOO_MANY_REQUESTS);
+        }
+        Err(sms::Hold::Limit(wait)) => {
+            crate::metrics::Metrics::count(&state.metrics.sms_limited);
+            login.audit(state, "sms.limited", ip, json!({"retry_after": wait}), now).await;
+            let text = message("sms_limited").replace("{minutes}", &((wait + 59) / 60).to_string());
+            return (Notes::error(text), StatusCode::TOO_MANY_REQUESTS);
+        }
+    };
+    let sent = async {
+        let ttl = config.code_ttl;
+        let code = email_code::issue(&state.db, &state.code_key, &login.account.id, sms::SMS_LOGIN, ttl, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let outgoing =
+            crate::sms::Sms { to: phone.clone(), text: sms_text(state, login, &code), purpose: "login_code" };
+        state.sms.send(&outgoing, now).await.map_err(|e| e.to_string())
+    };
+    match sent.await {
+        Ok(()) => {
+            crate::metrics::Metrics::count(&state.metrics.sms_sent);
+            login.audit(state, "sms.sent", ip, json!({"to": sms::mask(&phone)}), now).await;
+            let minutes = (config.code_ttl / 60).max(1).to_string();
+            let text = message("sms_sent").replace("{phone}", &sms::mask(&phone)).replace("{minutes}", &minutes);
+            (Notes { notice: Some(text), error: None }, StatusCode::OK)
+        }
+        Err(error) => {
+            // A message that did not leave does not count against the user.
+            let _ = sms::release(&state.db, &reservation).await;
+            crate::metrics::Metrics::count(&state.metrics.sms_failed);
+            login.audit(state, "sms.failed", ip, json!({"error": error}), now).await;
+            (Notes::error(message("sms_failed")), StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
+/// The text: who sends it, what for, how long it lasts, and the origin-bound last line
+/// (`@host #code`) with which phones offer to fill it in only on Sésame's own pages.
+fn sms_text(state: &AppState, login: &FactorLogin, code: &str) -> String {
+    let host = url::Url::parse(state.config.issuer())
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let minutes = (state.config.sms.code_ttl / 60).max(1).to_string();
+    let text = state
+        .theme
+        .message(login.locale, "sms_text")
+        .replace("{issuer}", &state.config.two_factor.issuer_label)
+        .replace("{code}", code)
+        .replace("{minutes}", &minutes);
+    format!("{text}\n\n@{host} #{code}")
 }
 
 /// Counts a wrong code; the locked page if that locked the second factor.

@@ -17,4 +17,5 @@ mod limits;
 mod oidcc;
 mod pages;
 mod rights;
+mod sms;
 pub mod two_factor;

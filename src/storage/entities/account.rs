@@ -29,6 +29,8 @@ pub struct Model {
     /// first authenticator may be enrolled at login for `two_factor.enrollment_window`
     /// seconds after it.
     pub enrollment_opened_at: Option<i64>,
+    /// The operator turned text messages off for this account.
+    pub sms_disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

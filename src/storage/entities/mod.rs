@@ -16,4 +16,5 @@ pub mod second_factor;
 pub mod session;
 pub mod session_client;
 pub mod signing_key;
+pub mod sms_send;
 pub mod used_assertion;
