@@ -38,6 +38,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     pub mailer: Arc<crate::mail::Mailer>,
     pub sms: Arc<crate::sms::SmsProvider>,
+    /// Signs push challenges; derived from the master key, the same on every node.
+    pub push_key: Arc<crate::crypto::jws::SigningKey>,
     /// Keys the hashes of one-time codes (recovery codes, mailed codes).
     pub code_key: [u8; 32],
 }
@@ -68,6 +70,8 @@ pub enum StartError {
     Mail(#[from] crate::mail::MailError),
     #[error(transparent)]
     Sms(#[from] crate::sms::SmsError),
+    #[error("push signing key: {0}")]
+    Push(String),
     #[error("HTTP client: {0}")]
     Http(String),
     #[error("registering the built-in clients (console, account page): {0}")]
@@ -94,9 +98,11 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .map_err(|e| StartError::Http(e.to_string()))?;
     let mailer = crate::mail::Mailer::from_config(&config)?;
     let sms = crate::sms::SmsProvider::from_config(&config)?;
+    let push_key = crate::push::server_key(&secrets).map_err(|e| StartError::Push(e.to_string()))?;
     let state = AppState {
         mailer: Arc::new(mailer),
         sms: Arc::new(sms),
+        push_key: Arc::new(push_key),
         code_key: secrets.derive_key("one-time-codes"),
         metrics: Arc::default(),
         discovery: crate::oidc::discovery::document_json(config.issuer()),
@@ -133,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .merge(crate::admin_api::routes())
         .merge(crate::console::routes())
+        .merge(crate::push::api::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::endpoint))

@@ -1,5 +1,5 @@
 //! The `sesame` command line: serve, migrate, import, user and client administration,
-//! key rotation.
+//! key rotation, and the push-device companion.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +49,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// A push device on this computer: enroll, list, approve or deny sign-in requests
+    /// (a client of the device protocol; needs no server configuration).
+    Authenticator(crate::push::companion::AuthenticatorArgs),
 }
 
 #[derive(Subcommand)]
@@ -139,6 +142,9 @@ pub enum KeysCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Authenticator(args) = cli.command {
+        return crate::push::companion::run(args).await;
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     if let Command::Serve { demo: true } = cli.command {
         config.demo = Some(true);
@@ -148,7 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let state = app::open_state(config, Arc::new(SystemClock)).await?;
     match cli.command {
-        Command::Serve { .. } => unreachable_serve(),
+        Command::Serve { .. } | Command::Authenticator(_) => unreachable_serve(),
         Command::Migrate => {
             println!("database schema is up to date");
             Ok(())

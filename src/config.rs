@@ -42,6 +42,7 @@ pub struct Config {
     pub two_factor: TwoFactorConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
+    pub push: PushConfig,
     pub rate_limits: RateLimitConfig,
     pub janitor: JanitorConfig,
 }
@@ -290,6 +291,42 @@ impl Default for SmsHttpConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Offer "Approve a notification" to accounts with a registered device.
+    pub enabled: bool,
+    /// Seconds a login request waits on the phone.
+    pub challenge_ttl: i64,
+    /// Requests sent to an account's devices per hour (against push bombing).
+    pub per_account_per_hour: u64,
+    /// Seconds push stays off for an account after an "It wasn't me" report.
+    pub fraud_lock_seconds: i64,
+    /// Seconds an enrollment link (QR code) stays valid.
+    pub enrollment_ttl: i64,
+    /// Seconds a device's clock may differ from the server's.
+    pub clock_tolerance: i64,
+    /// Longest long-poll a device may ask for, in seconds.
+    pub max_wait: u64,
+    /// Optional: an URL told (POST JSON) of each new request, for an office's own app.
+    pub webhook_url: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            challenge_ttl: 120,
+            per_account_per_hour: 10,
+            fraud_lock_seconds: 3600,
+            enrollment_ttl: 600,
+            clock_tolerance: 60,
+            max_wait: 25,
+            webhook_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Login form submissions per client IP address and minute, on each node.
     pub login_per_ip_per_minute: u32,
@@ -336,6 +373,7 @@ impl Default for Config {
             two_factor: TwoFactorConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
+            push: PushConfig::default(),
             rate_limits: RateLimitConfig::default(),
             janitor: JanitorConfig::default(),
         }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_initial;
 mod m20261128_000002_second_factors;
 mod m20261128_000003_sms;
+mod m20261128_000004_push;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261128_000002_second_factors::Migration),
             Box::new(m20261128_000003_sms::Migration),
+            Box::new(m20261128_000004_push::Migration),
         ]
     }
 }

@@ -35,6 +35,7 @@ pub struct Account {
     pub preferred_method: Option<String>,
     pub enrollment_opened_at: Option<i64>,
     pub sms_disabled: bool,
+    pub push_locked_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -77,6 +78,7 @@ impl From<account::Model> for Account {
             preferred_method: row.preferred_method,
             enrollment_opened_at: row.enrollment_opened_at,
             sms_disabled: row.sms_disabled,
+            push_locked_until: row.push_locked_until,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

@@ -259,6 +259,7 @@ where
                 preferred_method: Set(None),
                 enrollment_opened_at: Set(input.two_factor_required.then_some(now)),
                 sms_disabled: Set(input.sms_disabled),
+                push_locked_until: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

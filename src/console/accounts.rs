@@ -86,6 +86,10 @@ async fn render_form(
         Some(account) => crate::second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default(),
         None => Vec::new(),
     };
+    let events = match page.existing {
+        Some(account) => crate::audit::recent_for_account(&state.db, &account.id, 15).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let (field, message) = page.problem.unzip();
     let context = json!({
         "csrf_token": token,
@@ -93,6 +97,7 @@ async fn render_form(
         "applications": form::access_section(&applications, &page.access),
         "existing": page.existing.map(|a| json!({"username": a.username, "archived": a.archived})),
         "second_factors": second_factors,
+        "events": events,
         "locked": page.existing.is_some_and(|a| a.locked_for(now).is_some() || a.factor_locked_for(now).is_some()),
         "error_field": field,
         "error_message": message,

@@ -89,6 +89,12 @@ impl SigningKey {
         Ok((key, pkcs8))
     }
 
+    /// The Ed25519 key of a 32-byte seed: the same key on every node that shares the seed.
+    pub fn ed25519_from_seed(kid: String, seed: &[u8; 32]) -> Result<Self, JwsError> {
+        let pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| JwsError::Key)?;
+        Ok(Self { kid, alg: SigningAlg::EdDsa, material: KeyMaterial::Ed(pair) })
+    }
+
     pub fn from_pkcs8(kid: String, alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, JwsError> {
         let material = match alg {
             SigningAlg::Rs256 | SigningAlg::Ps256 => {

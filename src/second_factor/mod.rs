@@ -17,7 +17,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Account};
-use crate::config::{SmsConfig, TwoFactorConfig};
+use crate::config::{Config, TwoFactorConfig};
 use crate::domain::DomainError;
 use crate::storage::{
     Db,
@@ -28,6 +28,7 @@ use crate::storage::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    Push,
     Totp,
     Sms,
     Recovery,
@@ -35,10 +36,11 @@ pub enum Method {
 
 impl Method {
     /// Strongest first: the order of the "Sign in another way" list and of the default.
-    pub const ALL: [Method; 3] = [Method::Totp, Method::Sms, Method::Recovery];
+    pub const ALL: [Method; 4] = [Method::Push, Method::Totp, Method::Sms, Method::Recovery];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Push => "push",
             Self::Totp => "totp",
             Self::Sms => "sms",
             Self::Recovery => "recovery",
@@ -49,6 +51,8 @@ impl Method {
     pub fn amr(self) -> [&'static str; 3] {
         match self {
             Self::Sms => ["pwd", "sms", "mfa"],
+            // A signature by the device's software-held key (RFC 8176 `swk`).
+            Self::Push => ["pwd", "swk", "mfa"],
             Self::Totp | Self::Recovery => ["pwd", "otp", "mfa"],
         }
     }
@@ -96,14 +100,15 @@ pub async fn factors_of(db: &Db, account_id: &str) -> Result<Vec<Factor>, Domain
 /// The methods the account can use at login, strongest first. Text messages go only to
 /// an account that has enrolled an authenticator too (the phone number alone was typed
 /// by an administrator, not proven by its owner), when the operator allows them.
-pub async fn methods_of(db: &Db, account: &Account, sms_config: &SmsConfig) -> Result<Vec<Method>, DomainError> {
+pub async fn methods_of(db: &Db, account: &Account, config: &Config) -> Result<Vec<Method>, DomainError> {
     let factors = factors_of(db, &account.id).await?;
     let recovery_left = recovery::remaining(db, &account.id).await? > 0;
     Ok(Method::ALL
         .into_iter()
         .filter(|method| match method {
+            Method::Push => config.push.enabled && factors.iter().any(|f| f.method == "push"),
             Method::Totp => factors.iter().any(|f| f.method == "totp"),
-            Method::Sms => !factors.is_empty() && sms::usable(account, sms_config),
+            Method::Sms => !factors.is_empty() && sms::usable(account, &config.sms),
             Method::Recovery => recovery_left && !factors.is_empty(),
         })
         .collect())

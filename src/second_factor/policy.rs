@@ -100,6 +100,7 @@ mod tests {
             preferred_method: None,
             enrollment_opened_at: opened,
             sms_disabled: false,
+            push_locked_until: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -128,6 +128,8 @@ struct View {
     recovery_codes: Vec<String>,
     /// An authenticator being added: its id.
     adding: Option<String>,
+    /// A phone being added for push approval: its one-time enrollment link.
+    push_link: Option<String>,
 }
 
 async fn render(
@@ -139,7 +141,7 @@ async fn render(
     status: StatusCode,
 ) -> Response {
     let factors = second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default();
-    let methods = second_factor::methods_of(&state.db, account, &state.config.sms).await.unwrap_or_default();
+    let methods = second_factor::methods_of(&state.db, account, &state.config).await.unwrap_or_default();
     let remaining = recovery::remaining(&state.db, &account.id).await.unwrap_or(0);
     let preferred = second_factor::preferred(account, &methods).map(Method::as_str);
     let choices: Vec<_> = methods
@@ -156,11 +158,17 @@ async fn render(
         "choices": choices,
         "preferred": preferred,
         "recovery_remaining": remaining,
+        "push_enabled": state.config.push.enabled,
         "recovery_codes": view.recovery_codes,
         "recovery_text": view.recovery_codes.join("\n") + "\n",
         "notice": view.notice,
         "error": view.error,
     });
+    if let Some(link) = &view.push_link {
+        context["push_link"] = json!(link);
+        context["push_qr"] = json!(totp::qr_svg(link));
+        context["push_minutes"] = json!(state.config.push.enrollment_ttl / 60);
+    }
     if let Some(factor_id) = &view.adding {
         let config = &state.config.two_factor;
         match totp::enrollment(&state.db, &state.secrets, config, &account.id, &account.username, factor_id).await {
@@ -224,6 +232,12 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
             totp::begin(&state.db, &state.secrets, &account.id, &label, now)
                 .await
                 .map(|id| View { adding: Some(id), ..View::default() })
+        }
+        "add_push" if state.config.push.enabled => {
+            crate::push::new_enrollment(&state.db, &account.id, &state.config.push, now).await.map(|token| View {
+                push_link: Some(format!("{}/authenticator?enroll={token}", state.config.issuer())),
+                ..View::default()
+            })
         }
         "confirm_add" => confirm_add(&state, &account, get("factor_id"), get("code"), locale, now).await,
         "remove" => remove(&state, &account, &factors, get("factor_id"), locale, now).await,

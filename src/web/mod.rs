@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login/verify", get(verify::show).post(verify::submit))
         .route("/login/verify/methods", get(verify::methods))
         .route("/login/verify/notice", get(verify::notice))
+        .route("/login/verify/push-status", get(verify::push_status))
         .route("/login/continue", post(verify::continue_login))
         .route("/consent", get(consent::show).post(consent::submit))
         .route("/account", get(|| async { axum::response::Redirect::to("/account/security") }))

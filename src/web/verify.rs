@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::auth::acr;
 use crate::notify::{self, FactorChange};
 use crate::oidc::flow::{self, FactorStep, Notice, Stage};
+use crate::push;
 use crate::second_factor::{
     self, Method,
     email_code::{self, CodeCheck},
@@ -68,7 +69,7 @@ async fn load_verifying(
         return Err(login.to_current());
     }
     let strong = crate::auth::acr::wants_strong(&login.pending.request.acr_values);
-    let methods = match second_factor::methods_of(&state.db, &login.account, &state.config.sms).await {
+    let methods = match second_factor::methods_of(&state.db, &login.account, &state.config).await {
         // A client that asked for more than SMS is not offered SMS.
         Ok(methods) if !methods.is_empty() => methods.into_iter().filter(|m| !(strong && *m == Method::Sms)).collect(),
         Ok(_) => return Err(PageError::expired_login().render(state, login.locale)),
@@ -158,6 +159,13 @@ async fn render(
         "error": notes.error,
         "notice": notes.notice,
     });
+    if method == Method::Push {
+        let now = state.clock.now();
+        let challenge = push::challenge_of_login(&state.db, &login.pending.id).await.ok().flatten();
+        if let Some(challenge) = challenge.filter(|c| push::state_of(c, now) == push::State::Pending) {
+            context["push_number"] = json!(challenge.number);
+        }
+    }
     if method == Method::Sms {
         let now = state.clock.now();
         let sent = email_code::sent_at(&state.db, &login.account.id, sms::SMS_LOGIN, now).await.ok().flatten();
@@ -205,6 +213,16 @@ pub async fn submit(
         let (notes, status) = send_sms(&state, &login, &ip, now).await;
         return render(&state, &jar, &login, &methods, method, notes, status).await;
     }
+    if method == Method::Push {
+        let notes = match form.action.as_str() {
+            "send" => send_push(&state, &login, &ip, now).await,
+            _ => match push_approved(&state, &login, now).await {
+                Ok(()) => return succeed(&state, jar, &headers, login, &ip, method, now).await,
+                Err(notes) => notes,
+            },
+        };
+        return render(&state, &jar, &login, &methods, method, notes.0, notes.1).await;
+    }
     if form.code.trim().is_empty() {
         let text = message("code_missing");
         return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
@@ -224,6 +242,7 @@ pub async fn submit(
         Method::Recovery => {
             recovery::redeem(&state.db, &state.code_key, &account_id, &form.code, now).await.map(Checked::from)
         }
+        Method::Push => Ok(Checked::NeedNew),
     };
     let checked = match checked {
         Ok(checked) => checked,
@@ -241,19 +260,125 @@ pub async fn submit(
         };
         return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::UNAUTHORIZED).await;
     }
-    if let Err(error) = second_factor::clear_failures(&state.db, &account_id).await {
-        return PageError::from(error).render(&state, login.locale);
+    succeed(&state, jar, &headers, login, &ip, method, now).await
+}
+
+/// The second factor is proven: counters cleared, recorded, and the login goes on.
+async fn succeed(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    login: FactorLogin,
+    ip: &ClientIp,
+    method: Method,
+    now: i64,
+) -> Response {
+    if let Err(error) = second_factor::clear_failures(&state.db, &login.account.id).await {
+        return PageError::from(error).render(state, login.locale);
     }
-    login.audit(&state, "second_factor.success", &ip, json!({"method": method.as_str()}), now).await;
+    login.audit(state, "second_factor.success", ip, json!({"method": method.as_str()}), now).await;
     crate::metrics::Metrics::count(&state.metrics.second_factor_succeeded);
     match method {
-        Method::Totp | Method::Sms => {
+        Method::Recovery => recovery_used(state, login, ip, now).await,
+        _ => {
             let FactorLogin { pending, client, account, .. } = login;
             let amr = method.amr();
-            flow::complete_login(&state, jar, &headers, pending, client, account, &amr, acr::MULTI_FACTOR, now).await
+            flow::complete_login(state, jar, headers, pending, client, account, &amr, acr::MULTI_FACTOR, now).await
         }
-        Method::Recovery => recovery_used(&state, login, &ip, now).await,
     }
+}
+
+/// Sends a request to the account's devices, with a new two-digit number.
+async fn send_push(state: &AppState, login: &FactorLogin, ip: &ClientIp, now: i64) -> (Notes, StatusCode) {
+    let message = |key: &str| state.theme.message(login.locale, key);
+    let ask = push::Ask {
+        account_id: &login.account.id,
+        login_id: &login.pending.id,
+        application: &login.client.name,
+        ip: ip.0.as_deref(),
+    };
+    match push::create_challenge(&state.db, &state.config.push, &login.account, ask, now).await {
+        Ok(Ok(challenge)) => {
+            login.audit(state, "push.sent", ip, json!({"challenge_id": challenge.id}), now).await;
+            notify_webhook(state, &login.account.username, &challenge);
+            (Notes::default(), StatusCode::OK)
+        }
+        Ok(Err(push::Hold::Locked(seconds))) => {
+            let minutes = ((seconds + 59) / 60).to_string();
+            (Notes::error(message("push_locked").replace("{minutes}", &minutes)), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Ok(Err(push::Hold::Busy(seconds))) => (
+            Notes::error(message("push_busy").replace("{seconds}", &seconds.to_string())),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Ok(Err(push::Hold::Limit)) => {
+            login.audit(state, "push.limited", ip, json!({}), now).await;
+            (Notes::error(message("push_limited")), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not create a push request");
+            (Notes::error(message("error_internal")), StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// Tells the office's own app, if one is configured, that a request waits (it then
+/// polls like any device). Fire and forget: the login never waits for it.
+fn notify_webhook(state: &AppState, username: &str, challenge: &crate::storage::entities::push_challenge::Model) {
+    let url = state.config.push.webhook_url.clone();
+    if url.is_empty() {
+        return;
+    }
+    let body = json!({"v": push::VERSION, "account": username, "challenge_id": challenge.id, "expires_at": challenge.expires_at});
+    let http = state.http.clone();
+    tokio::spawn(async move {
+        if let Err(error) = http.post(&url).json(&body).send().await {
+            tracing::warn!(%error, "push webhook failed");
+        }
+    });
+}
+
+/// The login's request was approved on a device: it is used (once) here.
+async fn push_approved(state: &AppState, login: &FactorLogin, now: i64) -> Result<(), (Notes, StatusCode)> {
+    let message = |key: &str| state.theme.message(login.locale, key);
+    let challenge = match push::challenge_of_login(&state.db, &login.pending.id).await {
+        Ok(Some(challenge)) => challenge,
+        Ok(None) => return Err((Notes::error(message("push_none")), StatusCode::BAD_REQUEST)),
+        Err(_) => return Err((Notes::error(message("error_internal")), StatusCode::INTERNAL_SERVER_ERROR)),
+    };
+    let key = match push::state_of(&challenge, now) {
+        push::State::Approved => {
+            match push::transition(&state.db, &challenge.id, push::State::Approved, push::State::Used, None, now).await
+            {
+                Ok(true) => return Ok(()),
+                _ => "push_none",
+            }
+        }
+        push::State::Pending => "push_not_yet",
+        push::State::Denied => "push_denied",
+        push::State::WrongNumber => "push_wrong_number",
+        push::State::Fraud => "push_fraud",
+        push::State::Expired => "push_expired",
+        push::State::Used => "push_none",
+    };
+    Err((Notes::error(message(key)), StatusCode::CONFLICT))
+}
+
+/// For the waiting page's script: where the login's request stands.
+pub async fn push_status(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(query): Query<VerifyQuery>,
+) -> Response {
+    let now = state.clock.now();
+    let login = match factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await {
+        Ok(login) => login,
+        Err(_) => return (StatusCode::NOT_FOUND, axum::Json(json!({"state": "gone"}))).into_response(),
+    };
+    let found = push::challenge_of_login(&state.db, &login.pending.id).await.ok().flatten();
+    let current = found.map(|c| push::state_of(&c, now).as_str()).unwrap_or("none");
+    ([(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(json!({"state": current}))).into_response()
 }
 
 /// What a submitted code turned out to be.

@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod oidcc;
 mod pages;
+mod push;
 mod rights;
 mod sms;
 pub mod two_factor;

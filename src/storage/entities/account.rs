@@ -31,6 +31,8 @@ pub struct Model {
     pub enrollment_opened_at: Option<i64>,
     /// The operator turned text messages off for this account.
     pub sms_disabled: bool,
+    /// Until when push approval is off after an "It wasn't me" report.
+    pub push_locked_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -9,6 +9,8 @@ pub mod authorization_request;
 pub mod client;
 pub mod consent;
 pub mod one_time_code;
+pub mod push_challenge;
+pub mod push_enrollment;
 pub mod recovery_code;
 pub mod refresh_token;
 pub mod revocation;

@@ -1,0 +1,295 @@
+//! The device protocol, version 1 (docs/push-protocol.md): JSON over HTTPS, every request
+//! a compact JWS signed by the device's key, every challenge signed by the server's.
+//!
+//! - `POST /push/v1/devices`  enroll with a one-time token, registering a public key;
+//! - `POST /push/v1/pending`  the challenges waiting for the device's account (long-poll);
+//! - `POST /push/v1/answer`   approve (with the number), deny, or report fraud.
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use sea_orm::ActiveModelTrait;
+use sea_orm::ActiveValue::Set;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Device, State as ChallengeState, VERSION};
+use crate::accounts::{self, Account};
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
+use crate::notify::{self, FactorChange};
+use crate::storage::{entities::used_assertion, is_unique_violation};
+use crate::web::{i18n::Locale, request::ClientIp};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/push/v1/devices", post(enroll))
+        .route("/push/v1/pending", post(pending))
+        .route("/push/v1/answer", post(answer))
+}
+
+/// Every request body: `{"jws": "<compact JWS>"}`.
+#[derive(Deserialize)]
+pub struct Signed {
+    jws: String,
+}
+
+/// A protocol error: `{"error": code, "error_description": what to do}`.
+fn refuse(status: StatusCode, code: &str, description: &str) -> Response {
+    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+}
+
+fn internal(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "push protocol");
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Sésame could not handle the request; try again")
+}
+
+fn device_alg(jws: &UnverifiedJws<'_>) -> Option<SigningAlg> {
+    match jws.alg.as_str() {
+        "EdDSA" => Some(SigningAlg::EdDsa),
+        "ES256" => Some(SigningAlg::Es256),
+        _ => None,
+    }
+}
+
+fn fresh(state: &AppState, iat: Option<i64>, now: i64) -> bool {
+    iat.is_some_and(|iat| (iat - now).abs() <= state.config.push.clock_tolerance)
+}
+
+#[derive(Deserialize)]
+struct EnrollClaims {
+    token: String,
+    name: String,
+    public_key: Value,
+    iat: Option<i64>,
+}
+
+/// Enrollment: the device proves it holds the key it registers by signing with it.
+async fn enroll(State(state): State<AppState>, ip: ClientIp, Json(body): Json<Signed>) -> Response {
+    let now = state.clock.now();
+    let Ok(jws) = UnverifiedJws::parse(&body.jws) else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "`jws` is not a compact JWS");
+    };
+    let Some(alg) = device_alg(&jws) else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "device keys are Ed25519 (EdDSA) or P-256 (ES256)");
+    };
+    let Ok(unverified) = jws.claims_unverified::<EnrollClaims>() else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "the claims need token, name, public_key and iat");
+    };
+    let Some(key) = VerifyingKey::from_jwk(&unverified.public_key, alg) else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "public_key is not an Ed25519 or P-256 public JWK");
+    };
+    let Ok(claims) = jws.verify::<EnrollClaims>(&key) else {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid_signature", "the request is not signed by public_key");
+    };
+    if !fresh(&state, claims.iat, now) {
+        return refuse(StatusCode::UNAUTHORIZED, "stale_request", "iat is missing or too far from the server's time");
+    }
+    let name = claims.name.trim();
+    if name.is_empty() {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "name the device (it is shown on the account page)");
+    }
+    let account = match super::redeem_enrollment(&state.db, &claims.token, now).await {
+        Ok(Some(account_id)) => match accounts::find_by_id(&state.db, &account_id).await {
+            Ok(Some(account)) if !account.archived => account,
+            Ok(_) => return refuse(StatusCode::FORBIDDEN, "account_disabled", "the account is archived"),
+            Err(error) => return internal(error),
+        },
+        Ok(None) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_enrollment",
+                "the enrollment link is unknown, already used or expired: make a new one on the account page",
+            );
+        }
+        Err(error) => return internal(error),
+    };
+    let public_jwk = public_only(&claims.public_key);
+    let device_id = match super::register_device(&state.db, &state.secrets, &account.id, name, &public_jwk, now).await {
+        Ok(id) => id,
+        Err(error) => return internal(error),
+    };
+    record(&state, &account, "second_factor.enrolled", &ip, json!({"method": "push", "factor_id": device_id}), now)
+        .await;
+    crate::metrics::Metrics::count(&state.metrics.enrollments);
+    notify::factor_changed(&state, &account, FactorChange::Added, Locale::Fr, now).await;
+    let body = json!({
+        "v": VERSION,
+        "device_id": device_id,
+        "account": account.username,
+        "issuer": state.config.issuer(),
+        "server_key": state.push_key.public_jwk(),
+    });
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// Only the public members of a JWK are kept (a careless client might send `d`).
+fn public_only(jwk: &Value) -> Value {
+    let mut public = serde_json::Map::new();
+    for name in ["kty", "crv", "x", "y"] {
+        if let Some(value) = jwk.get(name) {
+            public.insert(name.into(), value.clone());
+        }
+    }
+    Value::Object(public)
+}
+
+/// A device-signed request: the device (by `kid`), the signature, the time, and `jti`
+/// never seen before.
+async fn authenticate(state: &AppState, body: &Signed, now: i64) -> Result<(Device, Account, Value), Response> {
+    let jws = UnverifiedJws::parse(&body.jws)
+        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid_request", "`jws` is not a compact JWS"))?;
+    let Some(kid) = jws.kid.clone() else {
+        return Err(refuse(StatusCode::BAD_REQUEST, "invalid_request", "the JWS header needs kid = the device id"));
+    };
+    let device = match super::device(&state.db, &state.secrets, &kid).await {
+        Ok(Some(device)) => device,
+        Ok(None) => {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "unknown_device",
+                "this device is not registered (or was revoked): enroll it again",
+            ));
+        }
+        Err(error) => return Err(internal(error)),
+    };
+    let claims: Value = jws.verify(&device.key).map_err(|_| {
+        refuse(StatusCode::UNAUTHORIZED, "invalid_signature", "the signature does not match the device's key")
+    })?;
+    let iat = claims["iat"].as_i64();
+    if !fresh(state, iat, now) {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "stale_request",
+            "iat is missing or too far from the server's time",
+        ));
+    }
+    let Some(jti) = claims["jti"].as_str().filter(|j| !j.is_empty() && j.len() <= 128) else {
+        return Err(refuse(StatusCode::BAD_REQUEST, "invalid_request", "jti (a random request id) is required"));
+    };
+    let used = used_assertion::ActiveModel {
+        key: Set(format!("push:{}:{jti}", device.id)),
+        expires_at: Set(iat.unwrap_or(now) + 2 * state.config.push.clock_tolerance),
+    };
+    match used.insert(&state.db).await {
+        Ok(_) => {}
+        Err(error) if is_unique_violation(&error) => {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "replayed_request", "this request was already received"));
+        }
+        Err(error) => return Err(internal(error)),
+    }
+    let account = match accounts::find_by_id(&state.db, &device.account_id).await {
+        Ok(Some(account)) if !account.archived => account,
+        Ok(_) => return Err(refuse(StatusCode::FORBIDDEN, "account_disabled", "the account is archived")),
+        Err(error) => return Err(internal(error)),
+    };
+    Ok((device, account, claims))
+}
+
+/// The challenges waiting for the device's account, signed by the server; waits up to
+/// `wait` seconds (at most `push.max_wait`) for one to appear.
+async fn pending(State(state): State<AppState>, Json(body): Json<Signed>) -> Response {
+    let now = state.clock.now();
+    let (_, account, claims) = match authenticate(&state, &body, now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let wait = claims["wait"].as_u64().unwrap_or(0).min(state.config.push.max_wait);
+    let mut waited = 0;
+    let rows = loop {
+        let now = state.clock.now();
+        match super::pending_for(&state.db, &account.id, now).await {
+            Ok(rows) if !rows.is_empty() || waited >= wait => break rows,
+            Ok(_) => {}
+            Err(error) => return internal(error),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        waited += 1;
+    };
+    let mut challenges = Vec::new();
+    for row in &rows {
+        match state.push_key.sign("sesame-push-challenge+jwt", &super::view(row, &account.username)) {
+            Ok(signed) => challenges.push(signed),
+            Err(error) => return internal(error),
+        }
+    }
+    Json(json!({"v": VERSION, "challenges": challenges})).into_response()
+}
+
+/// Approve (with the number typed), deny, or deny and report fraud.
+async fn answer(State(state): State<AppState>, ip: ClientIp, Json(body): Json<Signed>) -> Response {
+    let now = state.clock.now();
+    let (device, account, claims) = match authenticate(&state, &body, now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let text = |name: &str| claims[name].as_str().unwrap_or_default().to_string();
+    let challenge = match super::challenge(&state.db, &text("challenge_id"), &account.id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown_challenge", "no such request for this account"),
+        Err(error) => return internal(error),
+    };
+    match super::state_of(&challenge, now) {
+        ChallengeState::Pending => {}
+        ChallengeState::Expired => {
+            return refuse(StatusCode::GONE, "expired", "the request expired: sign in again on the computer");
+        }
+        _ => return refuse(StatusCode::CONFLICT, "not_pending", "this request was already answered"),
+    }
+    if !crate::crypto::constant_time_eq(text("nonce").as_bytes(), challenge.nonce.as_bytes()) {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_nonce", "the nonce is not the request's");
+    }
+    let detail = json!({"challenge_id": challenge.id, "device_id": device.id, "application": challenge.application, "login_ip": challenge.ip});
+    let decision = text("decision");
+    let (to, event) = match decision.as_str() {
+        "approve" if claims["number"].as_i64() == Some(i64::from(challenge.number)) => {
+            (ChallengeState::Approved, "push.approved")
+        }
+        "approve" => (ChallengeState::WrongNumber, "push.wrong_number"),
+        "deny" => (ChallengeState::Denied, "push.denied"),
+        "fraud" => (ChallengeState::Fraud, "push.fraud_reported"),
+        _ => return refuse(StatusCode::BAD_REQUEST, "invalid_request", "decision is approve, deny or fraud"),
+    };
+    match super::transition(&state.db, &challenge.id, ChallengeState::Pending, to, Some(&device.id), now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(StatusCode::CONFLICT, "not_pending", "this request was already answered or expired");
+        }
+        Err(error) => return internal(error),
+    }
+    record(&state, &account, event, &ip, detail, now).await;
+    match to {
+        ChallengeState::WrongNumber => {
+            if let Err(error) =
+                crate::second_factor::record_failure(&state.db, &account.id, now, &state.config.two_factor).await
+            {
+                return internal(error);
+            }
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "wrong_number",
+                "that is not the number shown on the sign-in page: the request is refused",
+            );
+        }
+        ChallengeState::Fraud => {
+            if let Err(error) = super::lock(&state.db, &account.id, now + state.config.push.fraud_lock_seconds).await {
+                return internal(error);
+            }
+        }
+        _ => {}
+    }
+    Json(json!({"v": VERSION, "state": to.as_str()})).into_response()
+}
+
+async fn record(state: &AppState, account: &Account, event: &str, ip: &ClientIp, detail: Value, now: i64) {
+    let event =
+        AuditEvent { event, account_id: Some(&account.id), client_id: None, ip: ip.0.as_deref(), detail: Some(detail) };
+    audit::record(&state.db, now, event).await;
+}

@@ -1,0 +1,26 @@
+// The push waiting page: asks Sésame every 1.5 s where the login's request stands and
+// continues as soon as the phone approved it. Without JavaScript, the "I approved on
+// my phone" button does the same.
+(function () {
+  "use strict";
+  var box = document.getElementById("push-wait");
+  var form = document.getElementById("push-complete");
+  if (!box || !form) return;
+  var tx = box.getAttribute("data-tx");
+  function check() {
+    fetch("/login/verify/push-status?tx=" + encodeURIComponent(tx), { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.json(); })
+      .then(function (status) {
+        if (status.state === "approved") {
+          form.submit();
+        } else if (status.state === "pending") {
+          setTimeout(check, 1500);
+        } else {
+          // Denied, wrong number, expired: the page says which and offers to retry.
+          window.location.href = "/login/verify?method=push&tx=" + encodeURIComponent(tx);
+        }
+      })
+      .catch(function () { setTimeout(check, 3000); });
+  }
+  setTimeout(check, 1500);
+})();
