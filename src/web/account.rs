@@ -312,3 +312,10 @@ async fn record(state: &AppState, account: &Account, event: &str, now: i64) {
         AuditEvent { event, account_id: Some(&account.id), client_id: Some(ACCOUNT_CLIENT_ID), ..Default::default() };
     audit::record(&state.db, now, event).await;
 }
+
+/// The web authenticator: an installable page that is a push device (its key made and
+/// kept by the browser's WebCrypto). It needs no session: it speaks the device protocol.
+pub async fn authenticator(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let locale = request::locale(&headers, None);
+    html_page(&state, locale, "authenticator.html", json!({}), StatusCode::OK)
+}

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login/verify/push-status", get(verify::push_status))
         .route("/login/continue", post(verify::continue_login))
         .route("/consent", get(consent::show).post(consent::submit))
+        .route("/authenticator", get(account::authenticator))
         .route("/account", get(|| async { axum::response::Redirect::to("/account/security") }))
         .route("/account/login", get(account::login))
         .route("/account/callback", get(account::callback))

@@ -20,8 +20,9 @@ use crate::config::ThemeConfig;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).
-const TEMPLATES: [&str; 17] = [
+const TEMPLATES: [&str; 18] = [
     "login.html",
+    "authenticator.html",
     "account_security.html",
     "enroll.html",
     "verify.html",
@@ -135,6 +136,7 @@ pub async fn static_asset(State(state): State<AppState>, Path(path): Path<String
         Some("png") => "image/png",
         Some("ico") => "image/x-icon",
         Some("woff2") => "font/woff2",
+        Some("webmanifest") => "application/manifest+json",
         _ => "application/octet-stream",
     };
     (

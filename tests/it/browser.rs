@@ -142,6 +142,18 @@ impl Browser {
         panic!("never reached {fragment}; at {}", self.url().await)
     }
 
+    /// Waits (up to 10 s) until the address's path is exactly `path` (no query).
+    async fn wait_url_exact_path(&self, path: &str) -> String {
+        for _ in 0..100 {
+            let url = self.url().await;
+            if url::Url::parse(&url).is_ok_and(|u| u.path() == path && u.query().is_none()) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never reached {path}; at {}", self.url().await)
+    }
+
     /// Waits (up to 10 s) until an element matches `css`.
     async fn wait_element(&self, css: &str) {
         for _ in 0..100 {
@@ -315,5 +327,88 @@ async fn two_factor_enrollment_in_chromium() {
     browser.goto(&server.url("/account/security")).await;
     browser.wait_element("#factors").await;
     browser.screenshot("2fa-9-my-account").await;
+    browser.quit().await;
+}
+
+/// Push in Chromium: the sign-in page waits and continues by itself when the phone
+/// approves, and the web authenticator (WebCrypto key in IndexedDB) approves a login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_approval_in_chromium() {
+    use crate::push::Device;
+    use crate::two_factor::{element_text, follow, set_two_factor, submit};
+    let Some(browser) = Browser::start().await else { return };
+    let server = TestServer::start(Backend::Sqlite).await;
+    let input = sesame::clients::ClientInput {
+        client_id: "guide-app".into(),
+        application: Some("INOTACTE".into()),
+        name: Some("iNot Actes".into()),
+        redirect_uris: vec![server.url("/")],
+        token_endpoint_auth_method: Some("none".into()),
+        first_party: true,
+        ..Default::default()
+    };
+    let state = &server.state;
+    sesame::clients::upsert(&state.db, &state.client_secrets, input, server.clock_now()).await.unwrap();
+    set_two_factor(&server, "pauline", true).await;
+    let pauline = sesame::accounts::find_by_username(&state.db, "pauline").await.unwrap().unwrap();
+    let link = |token: String| server.url(&format!("/authenticator?enroll={token}"));
+    let token =
+        sesame::push::new_enrollment(&state.db, &pauline.id, &state.config.push, server.clock_now()).await.unwrap();
+    let phone = Device::enroll(&server, &link(token)).await;
+
+    // 1. The sign-in page waits for the phone, and continues by itself.
+    let authorize = server.url(&format!(
+        "/authorize?client_id=guide-app&response_type=code&scope=openid&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(server.url("/").as_bytes()).collect::<String>()
+    ));
+    browser.goto(&authorize).await;
+    browser.type_into("#username", "pauline").await;
+    browser.type_into("#password", "correct horse battery").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/login/verify").await;
+    browser.click("#push-send").await;
+    browser.wait_element("#push-number").await;
+    let number: i64 = browser.text("#push-number").await.trim().parse().unwrap();
+    browser.screenshot("push-1-waiting").await;
+    let challenge = phone.pending(&server).await.remove(0);
+    let (status, body) = phone.answer(&server, &challenge, "approve", Some(number)).await;
+    assert_eq!(status, 200, "{body}");
+    browser.wait_url("/?code=").await;
+
+    // 2. The web authenticator enrolls itself and approves a login.
+    let token =
+        sesame::push::new_enrollment(&state.db, &pauline.id, &state.config.push, server.clock_now()).await.unwrap();
+    browser.goto(&link(token)).await;
+    browser.wait_element("#enroll-form:not([hidden])").await;
+    browser.click("#enroll").await;
+    browser.wait_url_exact_path("/authenticator").await;
+    for _ in 0..100 {
+        if browser.text("#status").await.contains("pauline") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(browser.text("#status").await.contains("pauline"), "enrolled: {}", browser.text("#status").await);
+    let http = crate::rp::Browser::new();
+    let client = crate::rp::actes_web(&server).await;
+    let request = crate::rp::auth_request(&client, &["openid"], &[]);
+    let page = http.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let verify = follow(&http, &server, &page).await;
+    let waiting = submit(&http, &server, &verify, "/login/verify", &[("method", "push"), ("action", "send")]).await;
+    let number = element_text(&waiting.body, "push-number").expect("#push-number");
+    browser.wait_element("#request:not([hidden])").await;
+    assert!(browser.text("#request-application").await.contains("iNot Actes"));
+    browser.type_into("#number", &number).await;
+    browser.screenshot("push-2-web-authenticator").await;
+    browser.click("#approve").await;
+    for _ in 0..100 {
+        if browser.text("#status").await.contains("approuvée") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(browser.text("#status").await.contains("approuvée"), "{}", browser.text("#status").await);
+    let done = submit(&http, &server, &waiting, "/login/verify", &[("method", "push"), ("action", "complete")]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
     browser.quit().await;
 }

@@ -16,7 +16,7 @@ mod lifecycle;
 mod limits;
 mod oidcc;
 mod pages;
-mod push;
+pub mod push;
 mod rights;
 mod sms;
 pub mod two_factor;
