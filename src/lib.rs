@@ -26,6 +26,7 @@ pub mod mail;
 pub mod metrics;
 pub mod notify;
 pub mod oidc;
+pub mod outbox;
 pub mod push;
 pub mod rate_limit;
 pub mod revocations;

@@ -4,7 +4,6 @@
 //! to a file (development and tests read it), `smtp` sends through a mail server with
 //! lettre, `log` writes the message to the log.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::{
@@ -13,9 +12,9 @@ use lettre::{
     transport::smtp::authentication::Credentials,
 };
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use crate::config::Config;
+use crate::outbox::Outbox;
 
 /// One message to send.
 #[derive(Debug, Clone)]
@@ -38,7 +37,7 @@ pub enum MailError {
 }
 
 pub enum Mailer {
-    Outbox { path: PathBuf, lock: tokio::sync::Mutex<()> },
+    Outbox(Outbox),
     Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox },
     Log,
 }
@@ -63,20 +62,13 @@ impl Mailer {
                 Self::Smtp { transport: Box::new(builder.build()), from }
             }
             "log" => Self::Log,
-            _ => {
-                let path = if mail.outbox_path.is_empty() {
-                    config.data_dir.join("mail-outbox.jsonl")
-                } else {
-                    PathBuf::from(&mail.outbox_path)
-                };
-                Self::Outbox { path, lock: tokio::sync::Mutex::new(()) }
-            }
+            _ => Self::Outbox(Outbox::new(&mail.outbox_path, &config.data_dir, "mail-outbox.jsonl")),
         })
     }
 
     pub async fn send(&self, mail: &Mail, now: i64) -> Result<(), MailError> {
         match self {
-            Self::Outbox { path, lock } => {
+            Self::Outbox(outbox) => {
                 let line = json!({
                     "time": now,
                     "to": mail.to,
@@ -84,15 +76,7 @@ impl Mailer {
                     "text": mail.text,
                     "purpose": mail.purpose,
                 });
-                // One writer at a time on this node, so that lines never interleave.
-                let _guard = lock.lock().await;
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
-                }
-                let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
-                file.write_all(format!("{line}\n").as_bytes()).await?;
-                file.flush().await?;
-                Ok(())
+                Ok(outbox.append(&line).await?)
             }
             Self::Smtp { transport, from } => {
                 let to: Mailbox = mail.to.parse().map_err(|_| MailError::Address(mail.to.clone()))?;

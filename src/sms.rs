@@ -4,13 +4,12 @@
 //! writes the message to the log (codes masked unless the issuer is a developer's
 //! loopback URL).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use crate::config::{Config, SmsHttpConfig};
+use crate::outbox::Outbox;
 
 /// One message to send.
 #[derive(Debug, Clone)]
@@ -35,7 +34,7 @@ pub enum SmsError {
 }
 
 pub enum SmsProvider {
-    Outbox { path: PathBuf, lock: tokio::sync::Mutex<()> },
+    Outbox(Outbox),
     Http { config: Box<SmsHttpConfig>, sender: String, client: reqwest::Client },
     Log { show_codes: bool },
 }
@@ -54,29 +53,15 @@ impl SmsProvider {
                 Self::Http { config: Box::new(sms.http.clone()), sender: sms.sender.clone(), client }
             }
             "log" => Self::Log { show_codes: config.issuer_is_local() },
-            _ => {
-                let path = if sms.outbox_path.is_empty() {
-                    config.data_dir.join("sms-outbox.jsonl")
-                } else {
-                    PathBuf::from(&sms.outbox_path)
-                };
-                Self::Outbox { path, lock: tokio::sync::Mutex::new(()) }
-            }
+            _ => Self::Outbox(Outbox::new(&sms.outbox_path, &config.data_dir, "sms-outbox.jsonl")),
         })
     }
 
     pub async fn send(&self, sms: &Sms, now: i64) -> Result<(), SmsError> {
         match self {
-            Self::Outbox { path, lock } => {
+            Self::Outbox(outbox) => {
                 let line = json!({"time": now, "to": sms.to, "text": sms.text, "purpose": sms.purpose});
-                let _guard = lock.lock().await;
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
-                }
-                let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
-                file.write_all(format!("{line}\n").as_bytes()).await?;
-                file.flush().await?;
-                Ok(())
+                Ok(outbox.append(&line).await?)
             }
             Self::Http { config, sender, client } => {
                 // One retry, and only when trying again can help (no answer or a 5xx).

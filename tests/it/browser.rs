@@ -243,14 +243,9 @@ async fn console_end_to_end_in_chromium() {
     browser.quit().await;
 }
 
-/// The forced enrollment as Pauline sees it, page by page, in French: every step is
-/// saved as a screenshot for the user guide (docs/user-guide-2fa.md).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_factor_enrollment_in_chromium() {
-    use crate::two_factor::{Authenticator, mailed_code, set_two_factor};
-    let Some(browser) = Browser::start().await else { return };
-    let server = TestServer::start(Backend::Sqlite).await;
-    // An application whose callback is Sésame's home page, so the browser lands somewhere.
+/// An application whose callback is Sésame's home page, so that Chromium lands
+/// somewhere real at the end of a login.
+async fn register_guide_app(server: &TestServer) {
     let input = sesame::clients::ClientInput {
         client_id: "guide-app".into(),
         application: Some("INOTACTE".into()),
@@ -262,13 +257,26 @@ async fn two_factor_enrollment_in_chromium() {
     };
     let state = &server.state;
     sesame::clients::upsert(&state.db, &state.client_secrets, input, server.clock_now()).await.unwrap();
+}
+
+/// An authorization request of the guide app (PKCE with RFC 7636's example challenge).
+fn guide_app_login(server: &TestServer, extra: &str) -> String {
+    server.url(&format!(
+        "/authorize?client_id=guide-app&response_type=code&scope=openid&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256{extra}",
+        url::form_urlencoded::byte_serialize(server.url("/").as_bytes()).collect::<String>()
+    ))
+}
+
+/// The forced enrollment as Pauline sees it, page by page, in French: every step is
+/// saved as a screenshot for the user guide (docs/user-guide-2fa.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_factor_enrollment_in_chromium() {
+    use crate::two_factor::{Authenticator, mailed_code, set_two_factor};
+    let Some(browser) = Browser::start().await else { return };
+    let server = TestServer::start(Backend::Sqlite).await;
+    register_guide_app(&server).await;
     set_two_factor(&server, "pauline", true).await;
-    let authorize = |extra: &str| {
-        server.url(&format!(
-            "/authorize?client_id=guide-app&response_type=code&scope=openid&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256{extra}",
-            url::form_urlencoded::byte_serialize(server.url("/").as_bytes()).collect::<String>()
-        ))
-    };
+    let authorize = |extra: &str| guide_app_login(&server, extra);
 
     browser.goto(&authorize("")).await;
     browser.type_into("#username", "pauline").await;
@@ -338,17 +346,8 @@ async fn push_approval_in_chromium() {
     use crate::two_factor::{element_text, follow, set_two_factor, submit};
     let Some(browser) = Browser::start().await else { return };
     let server = TestServer::start(Backend::Sqlite).await;
-    let input = sesame::clients::ClientInput {
-        client_id: "guide-app".into(),
-        application: Some("INOTACTE".into()),
-        name: Some("iNot Actes".into()),
-        redirect_uris: vec![server.url("/")],
-        token_endpoint_auth_method: Some("none".into()),
-        first_party: true,
-        ..Default::default()
-    };
+    register_guide_app(&server).await;
     let state = &server.state;
-    sesame::clients::upsert(&state.db, &state.client_secrets, input, server.clock_now()).await.unwrap();
     set_two_factor(&server, "pauline", true).await;
     let pauline = sesame::accounts::find_by_username(&state.db, "pauline").await.unwrap().unwrap();
     let link = |token: String| server.url(&format!("/authenticator?enroll={token}"));
@@ -357,11 +356,7 @@ async fn push_approval_in_chromium() {
     let phone = Device::enroll(&server, &link(token)).await;
 
     // 1. The sign-in page waits for the phone, and continues by itself.
-    let authorize = server.url(&format!(
-        "/authorize?client_id=guide-app&response_type=code&scope=openid&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
-        url::form_urlencoded::byte_serialize(server.url("/").as_bytes()).collect::<String>()
-    ));
-    browser.goto(&authorize).await;
+    browser.goto(&guide_app_login(&server, "")).await;
     browser.type_into("#username", "pauline").await;
     browser.type_into("#password", "correct horse battery").await;
     browser.click("button[type=submit]").await;
