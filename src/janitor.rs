@@ -9,8 +9,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::app::AppState;
 use crate::domain::DomainError;
 use crate::storage::entities::{
-    audit_event, authorization_code, authorization_request, one_time_code, refresh_token, revocation, second_factor,
-    session, session_client, signing_key, sms_send, used_assertion,
+    audit_event, authorization_code, authorization_request, one_time_code, push_challenge, push_enrollment,
+    refresh_token, revocation, second_factor, session, session_client, signing_key, sms_send, used_assertion,
 };
 
 /// Codes are kept a little after they expire, so that a late replay is still
@@ -34,6 +34,8 @@ pub struct Swept {
     pub one_time_codes: u64,
     pub abandoned_enrollments: u64,
     pub sms_sends: u64,
+    pub push_challenges: u64,
+    pub push_enrollments: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -102,6 +104,18 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
         // The longest SMS limit counts a day.
         sms_sends: sms_send::Entity::delete_many()
             .filter(sms_send::Column::SentAt.lte(now - 86_400))
+            .exec(db)
+            .await?
+            .rows_affected,
+        // Challenges count toward the hourly limit; after a day they serve nothing (the
+        // audit trail keeps what happened).
+        push_challenges: push_challenge::Entity::delete_many()
+            .filter(push_challenge::Column::CreatedAt.lte(now - 86_400))
+            .exec(db)
+            .await?
+            .rows_affected,
+        push_enrollments: push_enrollment::Entity::delete_many()
+            .filter(push_enrollment::Column::ExpiresAt.lte(now))
             .exec(db)
             .await?
             .rows_affected,

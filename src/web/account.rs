@@ -223,8 +223,9 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
                 .map(|_| View { notice: Some(message("account_saved")), ..View::default() }),
             None => Ok(View { error: Some(message("account_unknown_method")), ..View::default() }),
         },
-        "add" if factors.is_empty() => {
-            // A first authenticator is enrolled through the login (confirmed by mail).
+        // A first second factor is enrolled through the login (confirmed by mail or
+        // within the administrator's window), never from a password-only session.
+        "add" | "add_push" if factors.is_empty() => {
             return Redirect::to("/account/login?two_factor=true").into_response();
         }
         "add" => {

@@ -329,3 +329,25 @@ async fn the_companion_approves_a_login() {
     let client = rp::actes_web(&server).await;
     assert!(rp::exchange(&client, &done.location_param("code").unwrap(), request.verifier).await.is_ok());
 }
+
+/// Someone who only knows the password cannot bind their own phone from the account
+/// page: a first second factor goes through the login's enrollment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_only_session_cannot_add_a_phone() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let browser = Browser::new();
+    let client = rp::actes_web(&server).await;
+    let request = rp::auth_request(&client, &["openid"], &[]);
+    let page = browser.authorize(&server, &request.url, "emilie", "blue river stone").await;
+    assert_eq!(page.status, 303, "a password-only login");
+    let account = browser.get(&server.url("/account/security")).await;
+    assert_eq!(account.status, 200);
+    let csrf = account.field("csrf_token").unwrap();
+    for action in ["add_push", "add"] {
+        let page = browser.post(&server.url("/account/security"), &[("csrf_token", &csrf), ("action", action)]).await;
+        assert_eq!(page.location.as_deref(), Some("/account/login?two_factor=true"), "{action}");
+    }
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let links = sesame::storage::entities::push_enrollment::Entity::find().count(&server.state.db).await.unwrap();
+    assert_eq!(links, 0);
+}
