@@ -27,6 +27,8 @@ pub async fn seed(state: &AppState) -> Result<ImportReport, ImportError> {
 
 pub fn print_instructions(state: &AppState) {
     let issuer = state.config.issuer();
+    let outbox = state.config.data_dir.join("mail-outbox.jsonl");
+    let outbox = outbox.display();
     println!(
         r#"
 Sésame is running at {issuer} with demo data.
@@ -34,11 +36,14 @@ Sésame is running at {issuer} with demo data.
   Accounts (password "{DEMO_PASSWORD}"):
     Pauline   — INOTACTE and INOTCOMPTABILITE
     SoniaAIT  — INOTCOMPTABILITE only, account administrator
-    Emilie    — INOTACTE only
+    Emilie    — INOTACTE only, two-step verification on: her first login enrolls an
+                authenticator app (Microsoft/Google Authenticator, FreeOTP, Aegis); the
+                confirmation code mailed to her is the last line of {outbox}
   Relying party: client_id "{DEMO_CLIENT_ID}", secret "{DEMO_CLIENT_SECRET}",
                  redirect URI {DEMO_REDIRECT_URI}
   Discovery:     {issuer}/.well-known/openid-configuration
   Account administration console: {issuer}/admin (sign in as SoniaAIT)
+  My account's security (second factors, phones): {issuer}/account
 
   Log in through a real OpenID Connect client, in another terminal:
     cargo run --example demo_rp

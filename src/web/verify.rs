@@ -209,17 +209,26 @@ pub async fn submit(
         let text = locked_message(&state, &login, wait);
         return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::TOO_MANY_REQUESTS).await;
     }
-    if method == Method::Sms && form.action == "send" {
+    // Choosing SMS without a code (or asking again) sends one.
+    if method == Method::Sms && (form.action == "send" || form.code.trim().is_empty()) {
         let (notes, status) = send_sms(&state, &login, &ip, now).await;
         return render(&state, &jar, &login, &methods, method, notes, status).await;
     }
     if method == Method::Push {
-        let notes = match form.action.as_str() {
-            "send" => send_push(&state, &login, &ip, now).await,
-            _ => match push_approved(&state, &login, now).await {
+        let waiting = push::challenge_of_login(&state.db, &login.pending.id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| matches!(push::state_of(&c, now), push::State::Pending | push::State::Approved));
+        // Choosing push sends a request, unless this login has one under way.
+        let send = form.action == "send" || (form.action.is_empty() && !waiting);
+        let notes = if send {
+            send_push(&state, &login, &ip, now).await
+        } else {
+            match push_approved(&state, &login, now).await {
                 Ok(()) => return succeed(&state, jar, &headers, login, &ip, method, now).await,
                 Err(notes) => notes,
-            },
+            }
         };
         return render(&state, &jar, &login, &methods, method, notes.0, notes.1).await;
     }

@@ -131,7 +131,8 @@ async fn a_login_approved_on_the_phone_with_number_matching(backend: Backend) {
     let browser = Browser::new();
     let (page, request) = push_page(&server, &browser).await;
     assert!(device.pending(&server).await.is_empty(), "nothing before the user asks");
-    let waiting = send(&browser, &server, &page).await;
+    // Choosing push (no action) sends the request.
+    let waiting = submit(&browser, &server, &page, "/login/verify", &[("method", "push")]).await;
     assert_eq!(waiting.status, 200, "{}", waiting.body);
     let number: i64 = element_text(&waiting.body, "push-number").expect("#push-number").parse().unwrap();
     assert!((10..100).contains(&number));
