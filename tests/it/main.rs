@@ -18,5 +18,5 @@ mod oidcc;
 mod pages;
 pub mod push;
 mod rights;
-mod sms;
+pub mod sms;
 pub mod two_factor;

@@ -352,3 +352,28 @@ async fn a_password_only_session_cannot_add_a_phone() {
     let links = sesame::storage::entities::push_enrollment::Entity::find().count(&server.state.db).await.unwrap();
     assert_eq!(links, 0);
 }
+
+/// An office's own app is told of each new request by the webhook, then polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_tells_the_office_app() {
+    let (url, received) = crate::sms::gateway(200, 0).await;
+    let server = TestServer::start_with(Backend::Sqlite, move |c| c.push.webhook_url = url).await;
+    let link = enrollment_link(&server).await;
+    let device = Device::enroll(&server, &link).await;
+    let browser = Browser::new();
+    let (page, _) = push_page(&server, &browser).await;
+    assert_eq!(send(&browser, &server, &page).await.status, 200);
+    let mut told = None;
+    for _ in 0..50 {
+        if let Some((_, body)) = received.lock().unwrap().pop() {
+            told = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let told: Value = serde_json::from_str(&told.expect("the webhook was called")).unwrap();
+    assert_eq!(told["account"], "pauline");
+    assert!(told.get("number").is_none(), "never the number");
+    let challenge = device.pending(&server).await.remove(0);
+    assert_eq!(told["challenge_id"], challenge["challenge_id"]);
+}

@@ -242,11 +242,11 @@ async fn a_client_can_refuse_text_messages(backend: Backend) {
 }
 
 /// What the fake gateway received: headers and body of each request.
-type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+pub type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
 
 /// A real HTTP server on loopback standing in for an SMS gateway: answers `status`
 /// after `delay` seconds.
-async fn gateway(status: u16, delay: u64) -> (String, Received) {
+pub async fn gateway(status: u16, delay: u64) -> (String, Received) {
     let received: Received = Arc::default();
     let app =
         Router::new()
