@@ -325,8 +325,26 @@ async fn two_factor_enrollment_in_chromium() {
     browser.click("#other-methods").await;
     browser.wait_url("/login/verify/methods").await;
     browser.screenshot("2fa-8-other-ways").await;
-    browser.click("button[value=totp]").await;
-    browser.wait_url("method=totp").await;
+    browser.click("button[value=sms]").await;
+    browser.wait_url("method=sms").await;
+    browser.click("#sms-send").await;
+    browser.wait_element("#verify-notice").await;
+    assert!(browser.text("#verify-notice").await.contains("+33 6 •• •• •• 78"));
+    browser.screenshot("2fa-8b-text-message").await;
+    let outbox = std::fs::read_to_string(server.state.config.data_dir.join("sms-outbox.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(outbox.lines().last().unwrap()).unwrap();
+    let code = last["text"].as_str().unwrap().rsplit('#').next().unwrap().to_string();
+    browser.type_into("#code", &code).await;
+    browser.click("form[action='/login/verify'] button:not([name])").await;
+    browser.wait_url("/?code=").await;
+
+    // Then with the app's code, the usual way.
+    server.clock.advance(30);
+    browser.goto(&authorize("&prompt=login")).await;
+    browser.type_into("#username", "pauline").await;
+    browser.type_into("#password", "correct horse battery").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/login/verify").await;
     browser.type_into("#code", &app.code_at(server.clock_now())).await;
     browser.click("form[action='/login/verify'] button").await;
     browser.wait_url("/?code=").await;
