@@ -1,5 +1,6 @@
 //! The CPU cost of what the token endpoint and the login page do: one signature per
-//! algorithm, one signature check, one client secret check, one password verification.
+//! algorithm, one signature check, one client secret check, one password verification,
+//! and the second factors' own work: a TOTP check, signing a push challenge.
 //!
 //! `cargo bench --bench crypto` (add `-- --quick` for a short run).
 
@@ -60,5 +61,21 @@ fn secrets(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signatures, secrets);
+fn second_factors(c: &mut Criterion) {
+    let config = sesame::config::TwoFactorConfig::default();
+    let secret = [7u8; 20];
+    let now = 1_800_000_000;
+    c.bench_function("TOTP check, wrong code (3 steps, HMAC-SHA1)", |b| {
+        b.iter(|| sesame::second_factor::totp::code_step(black_box(&secret), &config, black_box("123456"), now))
+    });
+    let secrets = sesame::crypto::secretbox::SecretBox::from_bytes([9u8; 32]);
+    let key = sesame::push::server_key(&secrets).expect("push key");
+    let challenge = json!({"v": 1, "challenge_id": "Y2hhbGxlbmdl", "nonce": "bm9uY2U", "account": "pauline",
+        "application": "iNot Actes", "time": now, "ip": "192.0.2.7", "origin": "192.0.2.0/24", "expires_at": now + 120});
+    c.bench_function("push challenge signature (Ed25519)", |b| {
+        b.iter(|| key.sign("sesame-push-challenge+jwt", black_box(&challenge)).expect("sign"))
+    });
+}
+
+criterion_group!(benches, signatures, secrets, second_factors);
 criterion_main!(benches);

@@ -136,6 +136,12 @@ pub fn qr_svg(content: &str) -> String {
     }
 }
 
+/// The time step `code` matches for the raw `secret` within the allowed skew: what a
+/// login pays per authenticator app before the database claims the step.
+pub fn code_step(secret: &[u8], config: &TwoFactorConfig, code: &str, now: i64) -> Option<i64> {
+    matched_step(&build(config, secret, "").ok()?, config, code, now)
+}
+
 /// The time step `code` matches within the allowed skew, comparing in constant time.
 fn matched_step(totp: &Totp, config: &TwoFactorConfig, code: &str, now: i64) -> Option<i64> {
     let code: String = code.chars().filter(char::is_ascii_digit).collect();
