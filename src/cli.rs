@@ -94,6 +94,9 @@ pub struct UserFields {
     pub archived: Option<bool>,
     #[arg(long)]
     pub two_factor: Option<bool>,
+    /// No login codes by text message for this account.
+    #[arg(long)]
+    pub sms_disabled: Option<bool>,
     #[arg(long)]
     pub admin: Option<bool>,
 }
@@ -232,6 +235,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             println!("phone:         {}", account.phone.clone().unwrap_or_default());
             println!("archived:      {}", account.archived);
             println!("two-factor:    {}", account.two_factor_required);
+            println!("sms disabled:  {}", account.sms_disabled);
             println!("account admin: {}", account.account_admin);
             for access in accounts::access_of(&state.db, &account.id).await? {
                 println!(
@@ -260,7 +264,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 phone: fields.phone,
                 archived: fields.archived.unwrap_or(false),
                 two_factor_required: fields.two_factor.unwrap_or(false),
-                sms_disabled: false,
+                sms_disabled: fields.sms_disabled.unwrap_or(false),
                 account_admin: fields.admin.unwrap_or(false),
                 ..Default::default()
             };
@@ -285,7 +289,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 address: current.address,
                 archived: fields.archived.unwrap_or(current.archived),
                 two_factor_required: fields.two_factor.unwrap_or(current.two_factor_required),
-                sms_disabled: current.sms_disabled,
+                sms_disabled: fields.sms_disabled.unwrap_or(current.sms_disabled),
                 account_admin: fields.admin.unwrap_or(current.account_admin),
                 access: None,
             };

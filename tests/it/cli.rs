@@ -60,6 +60,10 @@ fn import_then_administer_accounts_and_clients() {
     assert!(ok && text.contains("enrolls anew"), "{text}");
     let outbox = std::fs::read_to_string(dir.path().join("mail-outbox.jsonl")).unwrap_or_default();
     assert!(outbox.contains("factor_reset") && outbox.contains("pauline@etude.example"), "{outbox}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "set", "pauline", "--sms-disabled", "true"]));
+    assert!(ok && text.contains("updated"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "show", "pauline"]));
+    assert!(ok && text.contains("sms disabled:  true"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["user", "unlock", "pauline"]));
     assert!(ok && text.contains("unlocked"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["user", "unlock", "nobody"]));
