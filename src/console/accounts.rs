@@ -288,6 +288,60 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// The account a console action is about, once the form's anti-CSRF token checks out.
+async fn target(
+    state: &AppState,
+    jar: &CookieJar,
+    body: &Bytes,
+    locale: Locale,
+    username: &str,
+) -> Result<Account, Response> {
+    Submitted::verified(state, jar, body, locale)?;
+    match accounts::find_by_username(&state.db, username).await {
+        Ok(Some(account)) => Ok(account),
+        Ok(None) => {
+            Err(PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
+                .render(state, locale))
+        }
+        Err(error) => Err(PageError::from(error).render(state, locale)),
+    }
+}
+
+/// Second factors and locks are not fields of the account form: resetting or unlocking
+/// calls the same functions as the API, then comes back to the account with a notice.
+async fn factor_action(
+    state: AppState,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    username: String,
+    body: Bytes,
+    action: FactorAction,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let current = match target(&state, &jar, &body, locale, &username).await {
+        Ok(account) => account,
+        Err(refused) => return refused,
+    };
+    let (done, what) = match action {
+        FactorAction::Reset => {
+            (admin_api::accounts::reset_second_factors_of(&state, &admin.0, &current).await, "second_factors")
+        }
+        FactorAction::Unlock => (admin_api::accounts::unlock_account(&state, &admin.0, &current).await, "unlocked"),
+    };
+    match done {
+        Ok(()) => {
+            Redirect::to(&format!("/admin/accounts/{}?saved={what}", urlencode(&current.username))).into_response()
+        }
+        Err(_) => PageError::internal().render(&state, locale),
+    }
+}
+
+enum FactorAction {
+    Reset,
+    Unlock,
+}
+
 async fn change(
     state: AppState,
     admin: ConsoleAdmin,
@@ -298,34 +352,11 @@ async fn change(
     change: Change,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    if let Err(refused) = Submitted::verified(&state, &jar, &body, locale) {
-        return refused;
-    }
-    let current = match accounts::find_by_username(&state.db, &username).await {
-        Ok(Some(account)) => account,
-        Ok(None) => {
-            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(&state, locale);
-        }
-        Err(error) => return PageError::from(error).render(&state, locale),
+    let current = match target(&state, &jar, &body, locale, &username).await {
+        Ok(account) => account,
+        Err(refused) => return refused,
     };
     let before = view(&state, current.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null);
-    // Second factors and locks are not fields of the account form.
-    let done = match change {
-        Change::ResetSecondFactors => {
-            Some((admin_api::accounts::reset_second_factors_of(&state, &admin.0, &current).await, "second_factors"))
-        }
-        Change::Unlock => Some((admin_api::accounts::unlock_account(&state, &admin.0, &current).await, "unlocked")),
-        _ => None,
-    };
-    if let Some((result, what)) = done {
-        return match result {
-            Ok(()) => {
-                Redirect::to(&format!("/admin/accounts/{}?saved={what}", urlencode(&current.username))).into_response()
-            }
-            Err(_) => PageError::internal().render(&state, locale),
-        };
-    }
     let mut input = AccountInput::unchanged(&current);
     let temporary = match change {
         Change::Archive if current.id == admin.0.account_id => {
@@ -353,7 +384,6 @@ async fn change(
             input.password = Some(PasswordInput::Plain(password.clone()));
             Some(password)
         }
-        Change::ResetSecondFactors | Change::Unlock => None,
     };
     let after = match &temporary {
         Some(_) => json!({"password": "changed"}),
@@ -366,7 +396,6 @@ async fn change(
         Change::Archive => "admin.account.archived",
         Change::Restore => "admin.account.restored",
         Change::ResetPassword => "admin.account.password_reset",
-        Change::ResetSecondFactors | Change::Unlock => return PageError::internal().render(&state, locale),
     };
     let before = if temporary.is_some() { Value::Null } else { json!({"archived": before["archived"]}) };
     admin_api::record_change(&state, &admin.0, event, Some(&current.id), before, after).await;
@@ -383,8 +412,6 @@ enum Change {
     Archive,
     Restore,
     ResetPassword,
-    ResetSecondFactors,
-    Unlock,
 }
 
 pub async fn reset_second_factors(
@@ -395,7 +422,7 @@ pub async fn reset_second_factors(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Response {
-    change(state, admin, jar, headers, username, body, Change::ResetSecondFactors).await
+    factor_action(state, admin, jar, headers, username, body, FactorAction::Reset).await
 }
 
 pub async fn unlock(
@@ -406,7 +433,7 @@ pub async fn unlock(
     Path(username): Path<String>,
     body: Bytes,
 ) -> Response {
-    change(state, admin, jar, headers, username, body, Change::Unlock).await
+    factor_action(state, admin, jar, headers, username, body, FactorAction::Unlock).await
 }
 
 pub async fn archive(

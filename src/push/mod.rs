@@ -280,6 +280,22 @@ pub async fn create_challenge(
     Ok(Ok(row))
 }
 
+/// Tells the office's own app, if one is configured, that a request waits (it then
+/// polls like any device). Fire and forget: the login never waits for it.
+pub fn notify_webhook(http: &reqwest::Client, config: &PushConfig, username: &str, challenge: &push_challenge::Model) {
+    if config.webhook_url.is_empty() {
+        return;
+    }
+    let url = config.webhook_url.clone();
+    let body = serde_json::json!({"v": VERSION, "account": username, "challenge_id": challenge.id, "expires_at": challenge.expires_at});
+    let http = http.clone();
+    tokio::spawn(async move {
+        if let Err(error) = http.post(&url).json(&body).send().await {
+            tracing::warn!(%error, "push webhook failed");
+        }
+    });
+}
+
 /// The client's network, not its address: "192.0.2.0/24", "2001:db8:1::/48".
 pub fn approximate_origin(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>() {

@@ -11,7 +11,9 @@ use crate::crypto::{self, secretbox::SecretBox};
 use crate::domain::DomainError;
 use crate::storage::{Db, entities::second_factor};
 
-/// What the "Scan the QR code" page shows for a secret being enrolled.
+/// What the "Scan the QR code" page shows for a secret being enrolled (the template
+/// `totp_scan.html` draws it).
+#[derive(serde::Serialize)]
 pub struct Enrollment {
     pub factor_id: String,
     /// Base32, grouped by four characters for typing.

@@ -172,16 +172,7 @@ async fn render(
     if let Some(factor_id) = &view.adding {
         let config = &state.config.two_factor;
         match totp::enrollment(&state.db, &state.secrets, config, &account.id, &account.username, factor_id).await {
-            Ok(Some(enrollment)) => {
-                context["adding"] = json!({
-                    "factor_id": factor_id,
-                    "secret": enrollment.secret_grouped,
-                    "uri": enrollment.uri,
-                    "qr_svg": enrollment.qr_svg,
-                    "account_name": enrollment.account_name,
-                    "issuer": enrollment.issuer,
-                });
-            }
+            Ok(Some(enrollment)) => context["scan"] = json!(enrollment),
             Ok(None) => {}
             Err(error) => return PageError::from(error).render(state, locale),
         }

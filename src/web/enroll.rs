@@ -20,7 +20,6 @@ use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token, mask_emai
 use super::page_error::{PageError, html_page};
 use super::request::ClientIp;
 use crate::app::AppState;
-use crate::auth::acr;
 use crate::notify::{self, FactorChange};
 use crate::oidc::flow::{self, EnrollPage, FactorStep, Notice, Stage};
 use crate::second_factor::{self, email_code, recovery, totp};
@@ -100,12 +99,7 @@ pub async fn submit(
         return login.to_current();
     }
     let outcome = match login.step.clone() {
-        FactorStep::Passed { amr, .. } => {
-            let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
-            let FactorLogin { pending, client, account, .. } = login;
-            return flow::complete_login(&state, jar, &headers, pending, client, account, &amr, acr::MULTI_FACTOR, now)
-                .await;
-        }
+        FactorStep::Passed { amr, .. } => return login.complete(&state, jar, &headers, &amr, now).await,
         FactorStep::Enroll { page, confirm_by_email } => {
             match step(&state, &login, page, confirm_by_email, &form, &ip, now).await {
                 Ok(outcome) => outcome,
@@ -374,11 +368,7 @@ async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: E
             .await;
             match shown {
                 Ok(Some(enrollment)) => {
-                    context["secret"] = json!(enrollment.secret_grouped);
-                    context["totp_uri"] = json!(enrollment.uri);
-                    context["qr_svg"] = json!(enrollment.qr_svg);
-                    context["account_name"] = json!(enrollment.account_name);
-                    context["issuer"] = json!(enrollment.issuer);
+                    context["scan"] = json!(enrollment);
                     context["digits"] = json!(config.totp_digits);
                 }
                 Ok(None) => return PageError::expired_login().render(state, login.locale),

@@ -34,6 +34,21 @@ impl FactorLogin {
         Redirect::to(&self.pending.url()).into_response()
     }
 
+    /// The second factor is proven, as `amr` says: the login goes on with a two-factor
+    /// session (consent, then the code).
+    pub async fn complete<S: AsRef<str>>(
+        self,
+        state: &AppState,
+        jar: CookieJar,
+        headers: &HeaderMap,
+        amr: &[S],
+        now: i64,
+    ) -> Response {
+        let amr: Vec<&str> = amr.iter().map(AsRef::as_ref).collect();
+        let acr = crate::auth::acr::MULTI_FACTOR;
+        flow::complete_login(state, jar, headers, self.pending, self.client, self.account, &amr, acr, now).await
+    }
+
     /// Records a security decision about this login in the audit trail.
     pub async fn audit(&self, state: &AppState, event: &str, ip: &ClientIp, detail: serde_json::Value, now: i64) {
         let event = AuditEvent {

@@ -20,8 +20,9 @@ use crate::config::ThemeConfig;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).
-const TEMPLATES: [&str; 18] = [
+const TEMPLATES: [&str; 19] = [
     "login.html",
+    "totp_scan.html",
     "authenticator.html",
     "account_security.html",
     "enroll.html",

@@ -17,7 +17,6 @@ use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token};
 use super::page_error::{PageError, html_page};
 use super::request::ClientIp;
 use crate::app::AppState;
-use crate::auth::acr;
 use crate::notify::{self, FactorChange};
 use crate::oidc::flow::{self, FactorStep, Notice, Stage};
 use crate::push;
@@ -214,30 +213,19 @@ pub async fn submit(
         let (notes, status) = send_sms(&state, &login, &ip, now).await;
         return render(&state, &jar, &login, &methods, method, notes, status).await;
     }
-    if method == Method::Push {
-        let waiting = push::challenge_of_login(&state.db, &login.pending.id)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|c| matches!(push::state_of(&c, now), push::State::Pending | push::State::Approved));
-        // Choosing push sends a request, unless this login has one under way.
-        let send = form.action == "send" || (form.action.is_empty() && !waiting);
-        let notes = if send {
-            send_push(&state, &login, &ip, now).await
-        } else {
-            match push_approved(&state, &login, now).await {
-                Ok(()) => return succeed(&state, jar, &headers, login, &ip, method, now).await,
-                Err(notes) => notes,
-            }
-        };
-        return render(&state, &jar, &login, &methods, method, notes.0, notes.1).await;
-    }
-    if form.code.trim().is_empty() {
-        let text = message("code_missing");
-        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
-    }
     let account_id = login.account.id.clone();
     let checked = match method {
+        Method::Push => {
+            let (notes, status) = match push_step(&state, &login, &form.action, &ip, now).await {
+                Ok(()) => return succeed(&state, jar, &headers, login, &ip, method, now).await,
+                Err(refused) => refused,
+            };
+            return render(&state, &jar, &login, &methods, method, notes, status).await;
+        }
+        _ if form.code.trim().is_empty() => {
+            let text = message("code_missing");
+            return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
+        }
         Method::Totp => totp::verify(&state.db, &state.secrets, &state.config.two_factor, &account_id, &form.code, now)
             .await
             .map(|factor| Checked::from(factor.is_some())),
@@ -251,7 +239,6 @@ pub async fn submit(
         Method::Recovery => {
             recovery::redeem(&state.db, &state.code_key, &account_id, &form.code, now).await.map(Checked::from)
         }
-        Method::Push => Ok(Checked::NeedNew),
     };
     let checked = match checked {
         Ok(checked) => checked,
@@ -289,11 +276,7 @@ async fn succeed(
     crate::metrics::Metrics::count(&state.metrics.second_factor_succeeded);
     match method {
         Method::Recovery => recovery_used(state, login, ip, now).await,
-        _ => {
-            let FactorLogin { pending, client, account, .. } = login;
-            let amr = method.amr();
-            flow::complete_login(state, jar, headers, pending, client, account, &amr, acr::MULTI_FACTOR, now).await
-        }
+        _ => login.complete(state, jar, headers, &method.amr(), now).await,
     }
 }
 
@@ -309,7 +292,7 @@ async fn send_push(state: &AppState, login: &FactorLogin, ip: &ClientIp, now: i6
     match push::create_challenge(&state.db, &state.config.push, &login.account, ask, now).await {
         Ok(Ok(challenge)) => {
             login.audit(state, "push.sent", ip, json!({"challenge_id": challenge.id}), now).await;
-            notify_webhook(state, &login.account.username, &challenge);
+            push::notify_webhook(&state.http, &state.config.push, &login.account.username, &challenge);
             (Notes::default(), StatusCode::OK)
         }
         Ok(Err(push::Hold::Locked(seconds))) => {
@@ -331,29 +314,29 @@ async fn send_push(state: &AppState, login: &FactorLogin, ip: &ClientIp, now: i6
     }
 }
 
-/// Tells the office's own app, if one is configured, that a request waits (it then
-/// polls like any device). Fire and forget: the login never waits for it.
-fn notify_webhook(state: &AppState, username: &str, challenge: &crate::storage::entities::push_challenge::Model) {
-    let url = state.config.push.webhook_url.clone();
-    if url.is_empty() {
-        return;
-    }
-    let body = json!({"v": push::VERSION, "account": username, "challenge_id": challenge.id, "expires_at": challenge.expires_at});
-    let http = state.http.clone();
-    tokio::spawn(async move {
-        if let Err(error) = http.post(&url).json(&body).send().await {
-            tracing::warn!(%error, "push webhook failed");
-        }
-    });
-}
-
-/// The login's request was approved on a device: it is used (once) here.
-async fn push_approved(state: &AppState, login: &FactorLogin, now: i64) -> Result<(), (Notes, StatusCode)> {
+/// Push at verification: choosing it (or "send") sends a request, unless this login has
+/// one under way; otherwise the login's approved request is used, once. `Ok` when the
+/// second factor is proven, else what to tell the user.
+async fn push_step(
+    state: &AppState,
+    login: &FactorLogin,
+    action: &str,
+    ip: &ClientIp,
+    now: i64,
+) -> Result<(), (Notes, StatusCode)> {
     let message = |key: &str| state.theme.message(login.locale, key);
     let challenge = match push::challenge_of_login(&state.db, &login.pending.id).await {
-        Ok(Some(challenge)) => challenge,
-        Ok(None) => return Err((Notes::error(message("push_none")), StatusCode::BAD_REQUEST)),
+        Ok(challenge) => challenge,
         Err(_) => return Err((Notes::error(message("error_internal")), StatusCode::INTERNAL_SERVER_ERROR)),
+    };
+    let under_way = challenge
+        .as_ref()
+        .is_some_and(|c| matches!(push::state_of(c, now), push::State::Pending | push::State::Approved));
+    if action == "send" || (action.is_empty() && !under_way) {
+        return Err(send_push(state, login, ip, now).await);
+    }
+    let Some(challenge) = challenge else {
+        return Err((Notes::error(message("push_none")), StatusCode::BAD_REQUEST));
     };
     let key = match push::state_of(&challenge, now) {
         push::State::Approved => {
@@ -564,11 +547,8 @@ pub async fn continue_login(
         Ok(login) => login,
         Err(response) => return response,
     };
-    let FactorStep::Passed { amr, .. } = &login.step else {
+    let FactorStep::Passed { amr, .. } = login.step.clone() else {
         return login.to_current();
     };
-    let amr: Vec<String> = amr.clone();
-    let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
-    let FactorLogin { pending, client, account, .. } = login;
-    flow::complete_login(&state, jar, &headers, pending, client, account, &amr, acr::MULTI_FACTOR, now).await
+    login.complete(&state, jar, &headers, &amr, now).await
 }

@@ -124,6 +124,13 @@ impl Browser {
         self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
     }
 
+    /// Fills in and sends Sésame's login form.
+    async fn log_in(&self, username: &str, password: &str) {
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("button[type=submit]").await;
+    }
+
     /// Ends the WebDriver session, which closes Chromium.
     async fn quit(&self) {
         let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
@@ -186,9 +193,7 @@ async fn console_end_to_end_in_chromium() {
     // An administrator signs in to the console through Sésame's own login page.
     browser.goto(&server.url("/admin")).await;
     assert!(browser.url().await.contains("/login?tx="), "sent to sign in");
-    browser.type_into("#username", "sonia").await;
-    browser.type_into("#password", "orange tulip garden").await;
-    browser.click("button[type=submit]").await;
+    browser.log_in("sonia", "orange tulip garden").await;
     browser.wait_url("/admin/accounts").await;
     assert!(browser.text("#accounts").await.contains("pauline"));
     browser.screenshot("console-accounts").await;
@@ -279,9 +284,7 @@ async fn two_factor_enrollment_in_chromium() {
     let authorize = |extra: &str| guide_app_login(&server, extra);
 
     browser.goto(&authorize("")).await;
-    browser.type_into("#username", "pauline").await;
-    browser.type_into("#password", "correct horse battery").await;
-    browser.click("button[type=submit]").await;
+    browser.log_in("pauline", "correct horse battery").await;
     browser.wait_url("/login/enroll/intro").await;
     assert!(browser.text("h1").await.contains("Sécurisez votre compte"));
     browser.screenshot("2fa-1-secure-your-account").await;
@@ -317,9 +320,7 @@ async fn two_factor_enrollment_in_chromium() {
     // The next login asks for the code; "Sign in another way" lists the methods.
     server.clock.advance(30);
     browser.goto(&authorize("&prompt=login")).await;
-    browser.type_into("#username", "pauline").await;
-    browser.type_into("#password", "correct horse battery").await;
-    browser.click("button[type=submit]").await;
+    browser.log_in("pauline", "correct horse battery").await;
     browser.wait_url("/login/verify").await;
     browser.screenshot("2fa-7-verify").await;
     browser.click("#other-methods").await;
@@ -341,9 +342,7 @@ async fn two_factor_enrollment_in_chromium() {
     // Then with the app's code, the usual way.
     server.clock.advance(30);
     browser.goto(&authorize("&prompt=login")).await;
-    browser.type_into("#username", "pauline").await;
-    browser.type_into("#password", "correct horse battery").await;
-    browser.click("button[type=submit]").await;
+    browser.log_in("pauline", "correct horse battery").await;
     browser.wait_url("/login/verify").await;
     browser.type_into("#code", &app.code_at(server.clock_now())).await;
     browser.click("form[action='/login/verify'] button").await;
@@ -375,9 +374,7 @@ async fn push_approval_in_chromium() {
 
     // 1. The sign-in page waits for the phone, and continues by itself.
     browser.goto(&guide_app_login(&server, "")).await;
-    browser.type_into("#username", "pauline").await;
-    browser.type_into("#password", "correct horse battery").await;
-    browser.click("button[type=submit]").await;
+    browser.log_in("pauline", "correct horse battery").await;
     browser.wait_url("/login/verify").await;
     browser.click("#push-send").await;
     browser.wait_element("#push-number").await;
