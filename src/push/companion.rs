@@ -43,6 +43,8 @@ pub enum AuthenticatorCommand {
     },
     /// Approve a request after typing the number shown on the sign-in page.
     Approve {
+        /// The request's id as `list` shows it (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// The number on the sign-in page; asked for when left out.
         #[arg(long)]
@@ -50,6 +52,7 @@ pub enum AuthenticatorCommand {
     },
     /// Deny a request.
     Deny {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// It was not me: report the attempt (push is suspended for the account and its
         /// administrators are told).
@@ -254,4 +257,21 @@ async fn answer(
         None => println!("answered"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// Request ids are base64url: one may start with `-` and must not be taken for an option.
+    #[test]
+    fn ids_starting_with_a_dash_are_ids() {
+        let cli = crate::cli::Cli::try_parse_from(["sesame", "authenticator", "approve", "-Cx9", "--number", "42"]);
+        let Ok(crate::cli::Cli { command: crate::cli::Command::Authenticator(args), .. }) = cli else {
+            panic!("not parsed");
+        };
+        let super::AuthenticatorCommand::Approve { id, number } = args.command else { panic!("not approve") };
+        assert_eq!((id.as_str(), number), ("-Cx9", Some(42)));
+        assert!(crate::cli::Cli::try_parse_from(["sesame", "authenticator", "deny", "-Cx9", "--report"]).is_ok());
+    }
 }
