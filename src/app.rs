@@ -42,12 +42,16 @@ pub struct AppState {
     pub push_key: Arc<crate::crypto::jws::SigningKey>,
     /// Keys the hashes of one-time codes (recovery codes, mailed codes).
     pub code_key: [u8; 32],
+    /// Signs the "known browser" cookie (see `auth::known_browser`).
+    pub known_browser_key: [u8; 32],
 }
 
-/// The per-node rate limiters.
+/// The per-node limits. Budgets that must hold across nodes live in the database
+/// (`throttle`); these only spare it a query.
 pub struct Limits {
     pub login_per_ip: RateLimiter,
-    pub client_auth_failures: RateLimiter,
+    /// Client and source pairs this node saw refused, until when (see `oidc::client_auth`).
+    pub client_auth_blocked: crate::rate_limit::BlockList,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +92,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let theme = Theme::load(&config.theme)?;
     let limits = Limits {
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
-        client_auth_failures: RateLimiter::new(config.rate_limits.client_auth_failures_per_minute, 60),
+        client_auth_blocked: crate::rate_limit::BlockList::default(),
     };
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -104,6 +108,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         sms: Arc::new(sms),
         push_key: Arc::new(push_key),
         code_key: secrets.derive_key("one-time-codes"),
+        known_browser_key: secrets.derive_key("known-browser"),
         metrics: Arc::default(),
         discovery: crate::oidc::discovery::document_json(config.issuer()),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),

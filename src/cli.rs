@@ -67,8 +67,11 @@ pub enum UserCommand {
     /// Remove the account's authenticators and recovery codes and reopen enrollment:
     /// its next login enrolls anew (the owner is told by mail).
     ResetSecondFactors { username: String },
-    /// Lift the locks left by wrong passwords or second-factor codes.
+    /// Lift every lock: an administrator's, and those left by wrong passwords or
+    /// second-factor codes.
     Unlock { username: String },
+    /// Lock the account by hand: no sign-in until it is unlocked; its sessions end.
+    Lock { username: String },
 }
 
 #[derive(Args)]
@@ -319,9 +322,18 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             let account = accounts::find_by_username(&state.db, &username)
                 .await?
                 .with_context(|| format!("no account `{username}`"))?;
-            accounts::unlock(&state.db, &account.id).await?;
+            accounts::unlock(&state.db, &account).await?;
             audit_cli(state, "cli.account.unlocked", Some(&account.id)).await;
             println!("account {} unlocked", account.username);
+            Ok(())
+        }
+        UserCommand::Lock { username } => {
+            let account = accounts::find_by_username(&state.db, &username)
+                .await?
+                .with_context(|| format!("no account `{username}`"))?;
+            accounts::lock(&state.db, &account.id, state.clock.now()).await?;
+            audit_cli(state, "cli.account.locked", Some(&account.id)).await;
+            println!("account {} locked: no sign-in until `sesame user unlock {}`", account.username, account.username);
             Ok(())
         }
     }

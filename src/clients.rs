@@ -183,11 +183,18 @@ impl SecretHasher {
         format!("{}{}", Self::PREFIX, crypto::keyed_hash(&self.key, "client-secret", secret.as_bytes()))
     }
 
-    pub fn verify(&self, secret: &str, stored: &str, passwords: &PasswordHasherService) -> bool {
+    /// Checks a presented secret; an Argon2 hash (a `secret_hash` imported from
+    /// elsewhere) goes through the bounded password-checking threads.
+    pub async fn verify(
+        &self,
+        secret: &str,
+        stored: &str,
+        passwords: &PasswordHasherService,
+    ) -> Result<bool, crate::crypto::password::Busy> {
         if stored.starts_with(Self::PREFIX) {
-            crypto::constant_time_eq(self.hash(secret).as_bytes(), stored.as_bytes())
+            Ok(crypto::constant_time_eq(self.hash(secret).as_bytes(), stored.as_bytes()))
         } else {
-            passwords.verify(secret, stored)
+            passwords.verify(secret, stored).await
         }
     }
 }

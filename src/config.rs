@@ -45,6 +45,8 @@ pub struct Config {
     pub push: PushConfig,
     pub rate_limits: RateLimitConfig,
     pub janitor: JanitorConfig,
+    pub server: ServerConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,15 +98,26 @@ pub struct PasswordConfig {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Threads that check passwords (each holds `argon2_memory_kib`); 0: one per core.
+    pub workers: usize,
+    /// Checks that may wait for a thread; past it, login pages answer 503 at once.
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
-    /// Failed password attempts before the account is locked.
+    /// Wrong passwords for one identifier from one source (an address, or a browser
+    /// that signed in to the account before) before that source must wait.
     pub max_failures: i32,
-    /// Lockout length in seconds; doubles with each further lockout.
+    /// The first wait, in seconds; it doubles with each further failure.
     pub lockout_seconds: i64,
+    /// The longest wait, in seconds.
+    pub max_lockout_seconds: i64,
+    /// Wrong passwords in a row for one identifier from all unknown browsers together
+    /// before unknown browsers are refused for it, until the owner signs in from a
+    /// browser they used before or an administrator unlocks (NIST SP 800-63B: 100).
+    pub max_failures_per_account: i32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +144,15 @@ pub struct TwoFactorConfig {
     /// (doubling with each further series, up to a day).
     pub max_failures: i32,
     pub lockout_seconds: i64,
+    /// Wrong second-factor codes in a row (all methods, mailed codes included) after
+    /// which the second factor stays locked until an administrator unlocks it.
+    pub max_consecutive_failures: i32,
+    /// Seconds before another confirmation code may be mailed; each further one in a
+    /// row doubles the wait (up to an hour), whatever became of the previous code.
+    pub email_resend_wait: i64,
+    /// Account administrators must sign in to the console with a second factor, and
+    /// enroll one at their next sign-in there if they have none.
+    pub required_for_admins: bool,
     /// How many recovery codes an account gets.
     pub recovery_codes: usize,
     /// The authenticator app suggested on the "Install the app" page, and its store pages.
@@ -152,6 +174,9 @@ impl Default for TwoFactorConfig {
             enrollment_max_attempts: 5,
             max_failures: 5,
             lockout_seconds: 300,
+            max_consecutive_failures: 100,
+            email_resend_wait: 60,
+            required_for_admins: true,
             recovery_codes: 10,
             app_name: "Microsoft Authenticator".into(),
             android_app_url: "https://play.google.com/store/apps/details?id=com.azure.authenticator".into(),
@@ -328,10 +353,45 @@ impl Default for PushConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Login form submissions per client IP address and minute, on each node.
+    /// Login and second-factor form submissions per client IP address and minute, on
+    /// each node (whatever the identifiers tried).
     pub login_per_ip_per_minute: u32,
-    /// Failed client authentications per client id and minute, on each node.
+    /// Failed authentications of one client from one address before that address must
+    /// wait a minute (doubling with each further failure, up to an hour). Counted in
+    /// the database (all nodes); a success never counts.
     pub client_auth_failures_per_minute: u32,
+}
+
+/// The HTTP server's limits against slow or piled-up connections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Seconds a client has to send a request's headers; an idle kept-alive connection
+    /// is closed after this too (slow-loris).
+    pub header_read_timeout: u64,
+    /// Seconds a request may take in all, body included (a push long-poll waits at most
+    /// `push.max_wait`, which must be shorter).
+    pub request_timeout: u64,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { header_read_timeout: 10, request_timeout: 60, max_connections: 4096 }
+    }
+}
+
+/// Where the Prometheus metrics are served: nowhere unless the operator says.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// An address:port of its own for `/metrics` (e.g. 127.0.0.1:9464, or an internal
+    /// interface); empty: none.
+    pub listen: String,
+    /// A bearer token with which `/metrics` is served on the main address too
+    /// (`Authorization: Bearer …`); empty: not served there.
+    pub bearer_token: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -376,6 +436,8 @@ impl Default for Config {
             push: PushConfig::default(),
             rate_limits: RateLimitConfig::default(),
             janitor: JanitorConfig::default(),
+            server: ServerConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -410,13 +472,20 @@ impl Default for SessionConfig {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self { min_length: 8, argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_parallelism: 1 }
+        Self {
+            min_length: 8,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            workers: 0,
+            queue: 256,
+        }
     }
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        Self { max_failures: 5, lockout_seconds: 300 }
+        Self { max_failures: 5, lockout_seconds: 300, max_lockout_seconds: 3600, max_failures_per_account: 100 }
     }
 }
 
@@ -476,6 +545,8 @@ impl Config {
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.max_lifetime", self.session.max_lifetime),
             ("login.lockout_seconds", self.login.lockout_seconds),
+            ("login.max_lockout_seconds", self.login.max_lockout_seconds),
+            ("two_factor.email_resend_wait", self.two_factor.email_resend_wait),
             ("two_factor.enrollment_window", self.two_factor.enrollment_window),
             ("two_factor.email_code_ttl", self.two_factor.email_code_ttl),
             ("two_factor.lockout_seconds", self.two_factor.lockout_seconds),
@@ -514,6 +585,7 @@ impl Config {
             )));
         }
         self.validate_sms()?;
+        self.validate_limits()?;
         if self.tokens.access_token_ttl > 86_400 {
             return Err(ConfigError::Invalid(
                 "key `tokens.access_token_ttl`: at most 86400 seconds (a day); use refresh tokens for longer access"
@@ -525,6 +597,35 @@ impl Config {
                 "key `tokens.access_token_alg`: `{}` is not one of RS256, PS256, ES256, EdDSA",
                 self.tokens.access_token_alg
             )));
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.into()));
+        if self.login.max_failures < 1 || self.two_factor.max_failures < 1 {
+            return invalid("keys `login.max_failures` and `two_factor.max_failures` are at least 1");
+        }
+        if self.login.max_failures_per_account < self.login.max_failures
+            || !(1..=100).contains(&self.login.max_failures_per_account)
+            || !(1..=100).contains(&self.two_factor.max_consecutive_failures)
+        {
+            return invalid(
+                "keys `login.max_failures_per_account` (at least `login.max_failures`) and \
+                 `two_factor.max_consecutive_failures` are 1 to 100 (NIST SP 800-63B 5.2.2)",
+            );
+        }
+        if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
+            return invalid("keys `server.header_read_timeout` and `server.max_connections` are at least 1");
+        }
+        if self.server.request_timeout <= self.push.max_wait {
+            return invalid("key `server.request_timeout` must be longer than `push.max_wait`");
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return invalid("key `metrics.listen` is an address:port such as 127.0.0.1:9464, or empty");
+        }
+        if !self.metrics.bearer_token.is_empty() && self.metrics.bearer_token.len() < 16 {
+            return invalid("key `metrics.bearer_token` has at least 16 characters (or is empty)");
         }
         Ok(())
     }

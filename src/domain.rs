@@ -29,6 +29,12 @@ impl DomainError {
         Self::Conflict { field: field.into(), message: message.into(), reason: "taken" }
     }
 
+    /// Whether the failure is the database being out of reach (restarting, network):
+    /// the request may succeed if retried, and is answered 503, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Storage(error) if crate::storage::is_unavailable(error))
+    }
+
     /// Names the rule that was broken with a stable code.
     pub fn because(mut self, code: &'static str) -> Self {
         if let Self::Invalid { reason, .. } | Self::Conflict { reason, .. } = &mut self {

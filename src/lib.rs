@@ -33,4 +33,5 @@ pub mod revocations;
 pub mod second_factor;
 pub mod sms;
 pub mod storage;
+pub mod throttle;
 pub mod web;

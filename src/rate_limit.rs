@@ -1,7 +1,7 @@
-//! Per-node rate limits on guessable values, by key (a client IP, a client id): a fixed
-//! window counter. Account lockouts, which must hold across nodes, live in the database
-//! (see `accounts::record_login_failure`); this limiter stops one source from trying
-//! many accounts or many client secrets quickly.
+//! Per-node limits kept in memory. Budgets that must hold across nodes live in the
+//! database (`throttle`); these stop one source from trying many identifiers quickly
+//! (`RateLimiter`, a fixed window per key) and remember what this node already knows is
+//! refused, to spare the database a query on hot paths (`BlockList`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -49,6 +49,45 @@ impl RateLimiter {
     }
 }
 
+/// Keys refused until a time, as this node learnt it from the database. Bounded: expired
+/// entries are swept as it grows, and past `SWEEP_ABOVE` live ones it starts afresh
+/// (the database still refuses what it forgets).
+#[derive(Default)]
+pub struct BlockList {
+    until: Mutex<HashMap<String, i64>>,
+}
+
+impl BlockList {
+    /// Until when `key` is refused, if it is.
+    pub fn blocked(&self, key: &str, now: i64) -> Option<i64> {
+        let until = self.until.lock().ok()?;
+        until.get(key).copied().filter(|until| *until > now)
+    }
+
+    /// Whether this node has seen `key` fail (blocked or not).
+    pub fn knows(&self, key: &str) -> bool {
+        self.until.lock().is_ok_and(|until| until.contains_key(key))
+    }
+
+    /// Remembers a failure of `key`, refused until `until` (in the past: not refused).
+    pub fn note(&self, key: &str, until: i64, now: i64) {
+        let Ok(mut map) = self.until.lock() else { return };
+        if map.len() > SWEEP_ABOVE {
+            map.retain(|_, until| *until > now);
+            if map.len() > SWEEP_ABOVE {
+                map.clear();
+            }
+        }
+        map.insert(key.to_string(), until);
+    }
+
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.until.lock() {
+            map.remove(key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +102,16 @@ mod tests {
         assert_eq!(limiter.retry_after("a", 150), Some(10));
         assert!(limiter.hit("a", 160).is_ok(), "a new window");
         assert_eq!(limiter.retry_after("a", 160), None);
+    }
+
+    #[test]
+    fn block_list_remembers_until_when() {
+        let list = BlockList::default();
+        list.note("client:a", 160, 100);
+        assert_eq!(list.blocked("client:a", 100), Some(160));
+        assert_eq!(list.blocked("client:a", 160), None);
+        assert!(list.knows("client:a"));
+        list.forget("client:a");
+        assert!(!list.knows("client:a"));
     }
 }

@@ -9,6 +9,7 @@ mod m20261128_000001_initial;
 mod m20261128_000002_second_factors;
 mod m20261128_000003_sms;
 mod m20261128_000004_push;
+mod m20261130_000005_throttles;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_second_factors::Migration),
             Box::new(m20261128_000003_sms::Migration),
             Box::new(m20261128_000004_push::Migration),
+            Box::new(m20261130_000005_throttles::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ mod repository;
 mod rules;
 
 pub use repository::*;
-pub use rules::{lock_until, normalize_email, normalize_phone, normalize_username};
+pub use rules::{normalize_email, normalize_phone, normalize_username};
 
 use std::collections::BTreeMap;
 
@@ -28,10 +28,8 @@ pub struct Account {
     pub archived: bool,
     pub two_factor_required: bool,
     pub account_admin: bool,
-    pub failed_logins: i32,
-    pub locked_until: Option<i64>,
-    pub factor_failures: i32,
-    pub factor_locked_until: Option<i64>,
+    /// When an administrator locked the account by hand; none: not locked.
+    pub admin_locked_at: Option<i64>,
     pub preferred_method: Option<String>,
     pub enrollment_opened_at: Option<i64>,
     pub sms_disabled: bool,
@@ -43,16 +41,6 @@ pub struct Account {
 impl Account {
     pub fn full_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name).trim().to_string()
-    }
-
-    /// Seconds left before a locked account may try again.
-    pub fn locked_for(&self, now: i64) -> Option<i64> {
-        self.locked_until.filter(|until| *until > now).map(|until| until - now)
-    }
-
-    /// Seconds left before second-factor codes are accepted again.
-    pub fn factor_locked_for(&self, now: i64) -> Option<i64> {
-        self.factor_locked_until.filter(|until| *until > now).map(|until| until - now)
     }
 }
 
@@ -71,10 +59,7 @@ impl From<account::Model> for Account {
             archived: row.archived,
             two_factor_required: row.two_factor_required,
             account_admin: row.account_admin,
-            failed_logins: row.failed_logins,
-            locked_until: row.locked_until,
-            factor_failures: row.factor_failures,
-            factor_locked_until: row.factor_locked_until,
+            admin_locked_at: row.admin_locked_at,
             preferred_method: row.preferred_method,
             enrollment_opened_at: row.enrollment_opened_at,
             sms_disabled: row.sms_disabled,

@@ -9,7 +9,6 @@ use sea_orm::{
 
 use super::{Access, AccessInput, Account, AccountInput, PasswordInput, rules};
 use crate::applications::{self, Application};
-use crate::config::LoginConfig;
 use crate::crypto::password::PasswordHasherService;
 use crate::domain::{Change, DomainError, from_json_text, to_json_text};
 use crate::storage::{
@@ -214,14 +213,16 @@ where
     let existing = find_by_username(db, &input.username).await?;
     let prepared = prepare(db, &input, existing.as_ref().map(|a| a.id.as_str())).await?;
     let password_hash = match (&input.password, &existing) {
-        (Some(PasswordInput::Plain(plain)), Some(account)) if hasher.verify(plain, &account.password_hash) => {
+        (Some(PasswordInput::Plain(plain)), Some(account))
+            if hasher.verify(plain, &account.password_hash).await.map_err(busy)? =>
+        {
             account.password_hash.clone()
         }
         (Some(PasswordInput::Plain(plain)), _) => {
             if let Some((reason, problem)) = hasher.policy_violation(&prepared.username, plain) {
                 return Err(DomainError::invalid("password", problem).because(reason));
             }
-            hasher.hash(plain).map_err(|e| DomainError::Crypto(e.to_string()))?
+            hasher.hash(plain).await.map_err(|e| DomainError::Crypto(e.to_string()))?
         }
         (Some(PasswordInput::Hash(phc)), _) => {
             PasswordHasherService::check_phc(phc).map_err(|e| DomainError::invalid("password_hash", e.to_string()))?;
@@ -256,6 +257,7 @@ where
                 locked_until: Set(None),
                 factor_failures: Set(0),
                 factor_locked_until: Set(None),
+                admin_locked_at: Set(None),
                 preferred_method: Set(None),
                 enrollment_opened_at: Set(input.two_factor_required.then_some(now)),
                 sms_disabled: Set(input.sms_disabled),
@@ -366,6 +368,10 @@ async fn write_access(
     Ok(true)
 }
 
+fn busy(error: crate::crypto::password::Busy) -> DomainError {
+    DomainError::Crypto(error.to_string())
+}
+
 /// A unique index caught what the checks above missed (two writers at once).
 fn unique_to_conflict(error: sea_orm::DbErr) -> DomainError {
     if is_unique_violation(&error) {
@@ -375,54 +381,58 @@ fn unique_to_conflict(error: sea_orm::DbErr) -> DomainError {
     }
 }
 
-/// Counts a failed password; returns the lock end when this failure locks the account.
-pub async fn record_login_failure(
-    db: &Db,
-    account: &Account,
-    now: i64,
-    policy: &LoginConfig,
-) -> Result<Option<i64>, DomainError> {
-    let failures = account.failed_logins.saturating_add(1);
-    let locked_until = super::rules::lock_until(failures, policy.max_failures, policy.lockout_seconds, now);
-    account::ActiveModel {
-        id: Set(account.id.clone()),
-        failed_logins: Set(failures),
-        locked_until: Set(locked_until.or(account.locked_until)),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
-    Ok(locked_until)
-}
-
-/// An administrator lifts every lock of the account: password and second factor.
-pub async fn unlock(db: &Db, account_id: &str) -> Result<(), DomainError> {
-    account::ActiveModel {
-        id: Set(account_id.to_string()),
-        failed_logins: Set(0),
-        locked_until: Set(None),
-        factor_failures: Set(0),
-        factor_locked_until: Set(None),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
+/// An administrator locks the account by hand: no login until they unlock it (the
+/// owner learns it only after typing the right password). Its sessions end.
+pub async fn lock(db: &Db, account_id: &str, now: i64) -> Result<(), DomainError> {
+    let txn = db.begin().await?;
+    account::Entity::update_many()
+        .col_expr(account::Column::AdminLockedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(account::Column::Id.eq(account_id))
+        .filter(account::Column::AdminLockedAt.is_null())
+        .exec(&txn)
+        .await?;
+    end_everything_of(&txn, account_id, now).await?;
+    txn.commit().await?;
     Ok(())
 }
 
-pub async fn reset_login_failures(db: &Db, account: &Account) -> Result<(), DomainError> {
-    if account.failed_logins == 0 && account.locked_until.is_none() {
-        return Ok(());
-    }
-    account::ActiveModel {
-        id: Set(account.id.clone()),
-        failed_logins: Set(0),
-        locked_until: Set(None),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
+/// An administrator lifts every lock of the account: their own, the password budgets
+/// of its identifier and the second factor's.
+pub async fn unlock(db: &Db, account: &Account) -> Result<(), DomainError> {
+    account::Entity::update_many()
+        .col_expr(account::Column::AdminLockedAt, sea_orm::sea_query::Expr::value(Option::<i64>::None))
+        .filter(account::Column::Id.eq(&account.id))
+        .exec(db)
+        .await?;
+    crate::auth::password_login::unlock(db, &account.username).await?;
+    crate::second_factor::unlock(db, &account.id).await?;
     Ok(())
+}
+
+/// What keeps an account from signing in now, as administrators see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Locks {
+    /// When an administrator locked it, if one did.
+    pub locked_at: Option<i64>,
+    /// Until when unknown browsers may not try its password (browsers that signed in
+    /// to it before, and other addresses within their own budgets, still may).
+    pub locked_until: Option<i64>,
+    /// Until when its second factor refuses codes.
+    pub second_factor_locked_until: Option<i64>,
+}
+
+impl Locks {
+    pub fn any(&self) -> bool {
+        self.locked_at.is_some() || self.locked_until.is_some() || self.second_factor_locked_until.is_some()
+    }
+}
+
+pub async fn locks(db: &Db, account: &Account, now: i64) -> Result<Locks, DomainError> {
+    Ok(Locks {
+        locked_at: account.admin_locked_at,
+        locked_until: crate::auth::password_login::unknown_sources_blocked_until(db, &account.username, now).await?,
+        second_factor_locked_until: crate::second_factor::locked_until(db, &account.id, now).await?,
+    })
 }
 
 /// Whether the account may open the application; accounts of no application (a client

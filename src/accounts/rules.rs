@@ -61,18 +61,6 @@ pub fn normalize_phone(phone: Option<&str>) -> Result<Option<String>, DomainErro
     Ok(Some(format!("+{international}")))
 }
 
-/// After `failures` wrong attempts in a row, until when the account (or its second factor)
-/// is locked: every `max_failures`-th failure locks for `base_seconds`, each further
-/// series doubles it, up to a day.
-pub fn lock_until(failures: i32, max_failures: i32, base_seconds: i64, now: i64) -> Option<i64> {
-    let max_failures = max_failures.max(1);
-    if failures < max_failures {
-        return None;
-    }
-    let rounds = (failures / max_failures - 1).clamp(0, 16) as u32;
-    Some(now + base_seconds.saturating_mul(1 << rounds).min(86_400))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,8 +33,12 @@ pub struct AccountView {
     access: Vec<AccessInput>,
     /// The enrolled second factors (never their secrets).
     second_factors: Vec<crate::second_factor::Factor>,
-    /// Set while wrong passwords or second-factor codes keep the account locked.
+    /// When an administrator locked the account by hand (`POST …/lock`), if one did.
+    locked_at: Option<i64>,
+    /// Set while wrong passwords keep unknown browsers from trying the account's
+    /// password (browsers that signed in to it before still may).
     locked_until: Option<i64>,
+    /// Set while wrong second-factor codes keep the second factor locked.
     second_factor_locked_until: Option<i64>,
 }
 
@@ -88,11 +92,12 @@ impl AccountWrite {
 pub async fn view(state: &AppState, account: Account) -> Result<AccountView, ApiError> {
     let access = accounts::access_of(&state.db, &account.id).await?.into_iter().map(AccessInput::from).collect();
     let second_factors = crate::second_factor::factors_of(&state.db, &account.id).await?;
-    let now = state.clock.now();
+    let locks = accounts::locks(&state.db, &account, state.clock.now()).await?;
     Ok(AccountView {
         second_factors,
-        locked_until: account.locked_until.filter(|until| *until > now),
-        second_factor_locked_until: account.factor_locked_until.filter(|until| *until > now),
+        locked_at: locks.locked_at,
+        locked_until: locks.locked_until,
+        second_factor_locked_until: locks.second_factor_locked_until,
         id: account.id,
         username: account.username,
         first_name: account.first_name,
@@ -313,9 +318,27 @@ pub async fn unlock(
 }
 
 pub(crate) async fn unlock_account(state: &AppState, admin: &Admin, account: &Account) -> Result<(), ApiError> {
-    accounts::unlock(&state.db, &account.id).await?;
-    let before =
-        json!({"locked_until": account.locked_until, "second_factor_locked_until": account.factor_locked_until});
-    record_change(state, admin, "admin.account.unlocked", Some(&account.id), before, json!({})).await;
+    let before = accounts::locks(&state.db, account, state.clock.now()).await?;
+    accounts::unlock(&state.db, account).await?;
+    record_change(state, admin, "admin.account.unlocked", Some(&account.id), json!(before), json!({})).await;
+    Ok(())
+}
+
+/// Locks the account by hand: no sign-in until an administrator unlocks it; its
+/// sessions and refresh tokens end.
+pub async fn lock(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let current = existing(&state, &username).await?;
+    lock_account(&state, &admin, &current).await?;
+    Ok(Json(view(&state, existing(&state, &username).await?).await?))
+}
+
+pub(crate) async fn lock_account(state: &AppState, admin: &Admin, account: &Account) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    accounts::lock(&state.db, &account.id, now).await?;
+    record_change(state, admin, "admin.account.locked", Some(&account.id), json!({}), json!({"locked_at": now})).await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Authentication: proving who the user is (password today; second factors build on
 //! this) and the server-side sessions that remember it.
 
+pub mod known_browser;
 pub mod password_login;
 pub mod session;
 

@@ -80,8 +80,11 @@ async fn render_form(
         Ok(list) => list,
         Err(error) => return PageError::from(error).render(state, locale),
     };
-    let token = csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
-    let now = state.clock.now();
+    let token = csrf::token(state, jar);
+    let locks = match page.existing {
+        Some(account) => accounts::locks(&state.db, account, state.clock.now()).await.unwrap_or_default(),
+        None => accounts::Locks::default(),
+    };
     let second_factors = match page.existing {
         Some(account) => crate::second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default(),
         None => Vec::new(),
@@ -98,7 +101,8 @@ async fn render_form(
         "existing": page.existing.map(|a| json!({"username": a.username, "archived": a.archived})),
         "second_factors": second_factors,
         "events": events,
-        "locked": page.existing.is_some_and(|a| a.locked_for(now).is_some() || a.factor_locked_for(now).is_some()),
+        "locked": locks.any(),
+        "locked_by_admin": locks.locked_at.is_some(),
         "error_field": field,
         "error_message": message,
         "notice": page.notice,
@@ -116,7 +120,7 @@ pub async fn new_form(
     jar: CookieJar,
     headers: HeaderMap,
 ) -> Response {
-    let (jar, _) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let (jar, _) = csrf::ensure_browser(&state, jar);
     let locale = request::locale(&headers, None);
     let page = FormPage { values: json!({}), access: Vec::new(), existing: None, problem: None, notice: None };
     (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
@@ -135,7 +139,7 @@ pub async fn edit_form(
     Path(username): Path<String>,
     Query(query): Query<EditQuery>,
 ) -> Response {
-    let (jar, _) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let (jar, _) = csrf::ensure_browser(&state, jar);
     let locale = request::locale(&headers, None);
     let account = match accounts::find_by_username(&state.db, &username).await {
         Ok(Some(account)) => account,
@@ -152,6 +156,7 @@ pub async fn edit_form(
     let notice = query.saved.as_deref().map(|what| match what {
         "second_factors" => state.theme.message(locale, "console_second_factors_reset"),
         "unlocked" => state.theme.message(locale, "console_unlocked"),
+        "locked" => state.theme.message(locale, "console_locked_done"),
         _ => state.theme.message(locale, "console_saved"),
     });
     let page = FormPage { values: form::values_of(&account), access, existing: Some(&account), problem: None, notice };
@@ -328,6 +333,7 @@ async fn factor_action(
             (admin_api::accounts::reset_second_factors_of(&state, &admin.0, &current).await, "second_factors")
         }
         FactorAction::Unlock => (admin_api::accounts::unlock_account(&state, &admin.0, &current).await, "unlocked"),
+        FactorAction::Lock => (admin_api::accounts::lock_account(&state, &admin.0, &current).await, "locked"),
     };
     match done {
         Ok(()) => {
@@ -340,6 +346,7 @@ async fn factor_action(
 enum FactorAction {
     Reset,
     Unlock,
+    Lock,
 }
 
 async fn change(
@@ -434,6 +441,17 @@ pub async fn unlock(
     body: Bytes,
 ) -> Response {
     factor_action(state, admin, jar, headers, username, body, FactorAction::Unlock).await
+}
+
+pub async fn lock(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    factor_action(state, admin, jar, headers, username, body, FactorAction::Lock).await
 }
 
 pub async fn archive(

@@ -66,7 +66,7 @@ async fn render(
         Ok(list) => list,
         Err(error) => return PageError::from(error).render(state, locale),
     };
-    let token = csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let token = csrf::token(state, jar);
     let (secret_client, secret) = shown.secret.unzip();
     let context = json!({
         "csrf_token": token,
@@ -87,7 +87,7 @@ pub async fn show(
     Path(code): Path<String>,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let (jar, _) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let (jar, _) = csrf::ensure_browser(&state, jar);
     let application = match find(&state, &code, locale).await {
         Ok(application) => application,
         Err(response) => return response,

@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let Some(token) = jar.get(TOKEN_COOKIE).map(|c| c.value().to_string()) else {
+        let Some(token) = cookies::get(&jar, TOKEN_COOKIE, state.config.secure_cookies()) else {
             return Err(Redirect::to("/admin/login").into_response());
         };
         match admin_api::authorize(state, &token).await {
@@ -98,12 +98,12 @@ pub async fn callback(
     if admin_api::authorize(&state, token).await.is_err() {
         return not_an_administrator(&state, &headers);
     }
-    let mut session = cookies::build(
+    // Path=/ (not /admin): a `__Host-` cookie must have it.
+    let session = cookies::build(
         TOKEN_COOKIE,
         token.to_string(),
         state.config.secure_cookies(),
         Some(state.config.tokens.access_token_ttl),
     );
-    session.set_path("/admin");
     (jar.add(session), Redirect::to("/admin/accounts")).into_response()
 }

@@ -28,7 +28,7 @@ impl Submitted {
     #[allow(clippy::result_large_err)]
     pub fn verified(state: &AppState, jar: &CookieJar, body: &[u8], locale: Locale) -> Result<Self, Response> {
         let form = Self::parse(body);
-        if csrf::verify(&state.csrf_key, jar, form.get(csrf::FIELD)) {
+        if csrf::verify(state, jar, form.get(csrf::FIELD)) {
             Ok(form)
         } else {
             Err(PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(state, locale))

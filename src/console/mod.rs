@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts/{username}/password", post(accounts::reset_password))
         .route("/admin/accounts/{username}/second-factors/reset", post(accounts::reset_second_factors))
         .route("/admin/accounts/{username}/unlock", post(accounts::unlock))
+        .route("/admin/accounts/{username}/lock", post(accounts::lock))
         .route("/admin/applications", get(applications::list))
         .route("/admin/applications/{code}", get(applications::show))
         .route("/admin/applications/{code}/clients", post(applications::create_client))

@@ -45,6 +45,18 @@ pub fn keyed_hash(key: &[u8], purpose: &str, value: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(context.sign())
 }
 
+/// `value.mac`: a value the server gave out and will recognise, unchanged, when the
+/// client brings it back (cookies). `value` must not contain '.'.
+pub fn sign(key: &[u8], purpose: &str, value: &str) -> String {
+    format!("{value}.{}", keyed_hash(key, purpose, value.as_bytes()))
+}
+
+/// The value of a `sign`ed string, if its MAC is right.
+pub fn open_signed<'a>(key: &[u8], purpose: &str, signed: &'a str) -> Option<&'a str> {
+    let (value, mac) = signed.rsplit_once('.')?;
+    constant_time_eq(keyed_hash(key, purpose, value.as_bytes()).as_bytes(), mac.as_bytes()).then_some(value)
+}
+
 /// Compares two secrets without leaking where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

@@ -1,9 +1,25 @@
 //! Password hashing with Argon2id, its cost taken from configuration.
+//!
+//! Argon2 is memory-hard on purpose (19 MiB and ~11 ms of a core per check at the
+//! default cost), which makes it the easiest way to exhaust a server: a flood of login
+//! attempts would allocate 19 MiB each on as many threads. So every hash runs on a small
+//! pool of threads of its own (as many as the machine has cores, by default), each
+//! reusing one memory buffer, behind a bounded queue: past it, callers get [`Busy`] at
+//! once and the page answers 503 with `Retry-After`. Memory stays at
+//! `workers × argon2_memory_kib` whatever the load.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+    mpsc,
+};
+use std::time::{Duration, Instant};
 
 use argon2::{
-    Algorithm, Argon2, Params, Version,
-    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
+use zeroize::Zeroizing;
 
 use crate::config::PasswordConfig;
 
@@ -15,39 +31,122 @@ pub enum PasswordError {
     Hash(String),
     #[error("not a valid PHC password hash string")]
     BadHash,
+    #[error(transparent)]
+    Busy(#[from] Busy),
 }
+
+/// Every hashing worker is busy and the queue is full: try again in a moment.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the server is busy checking passwords; try again in a moment")]
+pub struct Busy;
 
 /// The most common passwords, refused for new passwords (NIST SP 800-63B 5.1.1.2).
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
-#[derive(Clone)]
+/// Work for the hashing threads.
+enum Work {
+    Verify { password: Zeroizing<String>, phc: String, reply: tokio::sync::oneshot::Sender<bool> },
+    Hash { password: Zeroizing<String>, reply: tokio::sync::oneshot::Sender<Result<String, PasswordError>> },
+}
+
 pub struct PasswordHasherService {
     min_length: usize,
     params: Params,
     /// A hash verified when the account does not exist, so that the response time
     /// does not tell whether an identifier exists.
     dummy_hash: String,
+    jobs: Mutex<mpsc::Sender<Work>>,
+    /// Jobs queued or running, and how many may be.
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
+    workers: usize,
+    /// Moving average of one check, in microseconds: what a refusal that skips the
+    /// check waits, so that it takes the time of one.
+    typical_micros: Arc<AtomicU64>,
 }
 
 impl PasswordHasherService {
     pub fn new(config: &PasswordConfig) -> Result<Self, PasswordError> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
             .map_err(|e| PasswordError::Params(e.to_string()))?;
-        let mut service = Self { min_length: config.min_length, params, dummy_hash: String::new() };
-        service.dummy_hash = service.hash(&super::random_token())?;
-        Ok(service)
+        let workers = if config.workers == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            config.workers
+        };
+        let (sender, receiver) = mpsc::channel::<Work>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let typical_micros = Arc::new(AtomicU64::new(0));
+        for index in 0..workers {
+            let worker = Worker {
+                receiver: receiver.clone(),
+                params: params.clone(),
+                in_flight: in_flight.clone(),
+                typical_micros: typical_micros.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || worker.run())
+                .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
+        let started = Instant::now();
+        let dummy_hash = hash_with(&params, &super::random_token(), &mut Vec::new())?;
+        // A first estimate of one check, until the workers measure real ones.
+        typical_micros.store(started.elapsed().as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        Ok(Self {
+            min_length: config.min_length,
+            params,
+            dummy_hash,
+            jobs: Mutex::new(sender),
+            in_flight,
+            capacity: workers + config.queue,
+            workers,
+            typical_micros,
+        })
     }
 
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    /// Hashing threads (the limit on parallel checks).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Queues work unless the queue is full.
+    fn submit(&self, work: Work) -> Result<(), Busy> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        let sent = self.jobs.lock().map_err(|_| Busy)?.send(work);
+        if sent.is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        Ok(())
+    }
+
+    /// Verifies a password against a stored PHC string; a malformed hash never matches.
+    pub async fn verify(&self, password: &str, phc: &str) -> Result<bool, Busy> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(Work::Verify { password: Zeroizing::new(password.to_string()), phc: phc.to_string(), reply })?;
+        answer.await.map_err(|_| Busy)
+    }
+
+    /// Spends the time of one verification, for identifiers that do not exist.
+    pub async fn verify_dummy(&self, password: &str) -> Result<(), Busy> {
+        self.verify(password, &self.dummy_hash).await.map(|_| ())
     }
 
     /// A PHC string (`$argon2id$v=19$m=…`) with a fresh random salt.
-    pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        self.argon2()
-            .hash_password(password.as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(Work::Hash { password: Zeroizing::new(password.to_string()), reply })?;
+        answer.await.map_err(|_| Busy)?
+    }
+
+    /// How long one check takes here, for refusals that skip it.
+    pub fn typical_duration(&self) -> Duration {
+        Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
     }
 
     /// Why a new password for `username` is refused, if it is: too short, containing the
@@ -67,42 +166,131 @@ impl PasswordHasherService {
         None
     }
 
-    /// Verifies a password against a stored PHC string; a malformed hash never matches.
-    pub fn verify(&self, password: &str, phc: &str) -> bool {
-        match PasswordHash::new(phc) {
-            Ok(parsed) => self.argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    /// Spends the time of one verification, for identifiers that do not exist.
-    pub fn verify_dummy(&self, password: &str) {
-        let _ = self.verify(password, &self.dummy_hash);
-    }
-
     /// Checks that an operator-provided hash is a PHC string we can verify.
     pub fn check_phc(phc: &str) -> Result<(), PasswordError> {
         PasswordHash::new(phc).map(|_| ()).map_err(|_| PasswordError::BadHash)
     }
+
+    /// The configured Argon2 cost (for benchmarks and documentation).
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+}
+
+/// One hashing thread: takes work from the shared queue, reusing its memory blocks.
+struct Worker {
+    receiver: Arc<Mutex<mpsc::Receiver<Work>>>,
+    params: Params,
+    in_flight: Arc<AtomicUsize>,
+    typical_micros: Arc<AtomicU64>,
+}
+
+impl Worker {
+    fn run(self) {
+        let mut blocks: Vec<Block> = Vec::new();
+        loop {
+            let work = match self.receiver.lock() {
+                Ok(receiver) => receiver.recv(),
+                Err(_) => return,
+            };
+            let Ok(work) = work else { return };
+            let started = Instant::now();
+            match work {
+                Work::Verify { password, phc, reply } => {
+                    let _ = reply.send(verify_with(&self.params, &password, &phc, &mut blocks));
+                    self.record(started.elapsed());
+                }
+                Work::Hash { password, reply } => {
+                    let _ = reply.send(hash_with(&self.params, &password, &mut blocks));
+                }
+            }
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Keeps a moving average (7/8 old, 1/8 new) of one check's duration.
+    fn record(&self, took: Duration) {
+        let took = took.as_micros().min(u64::MAX as u128) as u64;
+        let old = self.typical_micros.load(Ordering::Relaxed);
+        let new = if old == 0 { took } else { (old * 7 + took) / 8 };
+        self.typical_micros.store(new, Ordering::Relaxed);
+    }
+}
+
+/// The memory for one run, reusing the worker's buffer for the configured cost; a hash
+/// of a larger cost (imported from elsewhere) gets a buffer of its own, freed after.
+fn run_argon2(
+    argon2: &Argon2<'_>,
+    configured: &Params,
+    wanted: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    blocks: &mut Vec<Block>,
+) -> Result<(), argon2::Error> {
+    let count = wanted.block_count();
+    if count > configured.block_count() {
+        let mut own = vec![Block::default(); count];
+        return argon2.hash_password_into_with_memory(password, salt, out, &mut own[..]);
+    }
+    if blocks.len() < count {
+        blocks.resize(count, Block::default());
+    }
+    argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..count])
+}
+
+fn verify_with(configured: &Params, password: &str, phc: &str, blocks: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else { return false };
+    let Ok(params) = Params::try_from(&parsed) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else { return false };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut out = Zeroizing::new(vec![0u8; expected.as_bytes().len()]);
+    run_argon2(&argon2, configured, &params, password.as_bytes(), salt, &mut out, blocks).is_ok()
+        && super::constant_time_eq(&out, expected.as_bytes())
+}
+
+fn hash_with(params: &Params, password: &str, blocks: &mut Vec<Block>) -> Result<String, PasswordError> {
+    let failed = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = super::random_bytes::<16>();
+    let mut out = Zeroizing::new([0u8; Params::DEFAULT_OUTPUT_LEN]);
+    run_argon2(&argon2, params, params, password.as_bytes(), &salt, &mut out[..], blocks).map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&out[..]).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::PasswordHasher;
 
-    fn fast() -> PasswordHasherService {
+    fn fast(workers: usize, queue: usize) -> PasswordHasherService {
         PasswordHasherService::new(&PasswordConfig {
             min_length: 10,
             argon2_memory_kib: 1024,
             argon2_iterations: 1,
             argon2_parallelism: 1,
+            workers,
+            queue,
         })
         .unwrap()
     }
 
     #[test]
     fn policy_refuses_short_personal_and_common_passwords() {
-        let service = fast();
+        let service = fast(1, 4);
         assert!(service.policy_violation("pauline", "short").is_some());
         assert!(service.policy_violation("pauline", "Pauline2026!").is_some(), "contains the identifier");
         assert!(service.policy_violation("pauline", "motdepasse123").is_some(), "common");
@@ -110,13 +298,47 @@ mod tests {
         assert!(service.policy_violation("pauline", "correct horse battery").is_none());
     }
 
-    #[test]
-    fn hash_then_verify() {
-        let service = fast();
-        let hash = service.hash("correct horse").unwrap();
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let service = fast(1, 4);
+        let hash = service.hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(service.verify("correct horse", &hash));
-        assert!(!service.verify("wrong horse", &hash));
-        assert!(!service.verify("correct horse", "not a hash"));
+        assert!(service.verify("correct horse", &hash).await.unwrap());
+        assert!(!service.verify("wrong horse", &hash).await.unwrap());
+        assert!(!service.verify("correct horse", "not a hash").await.unwrap());
+        assert!(service.typical_duration() > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_of_another_cost() {
+        let service = fast(1, 4);
+        let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(2048, 2, 1, None).unwrap());
+        let hash = other.hash_password(b"correct horse").unwrap().to_string();
+        assert!(service.verify("correct horse", &hash).await.unwrap());
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(512, 1, 1, None).unwrap());
+        let hash = argon2i.hash_password(b"correct horse").unwrap().to_string();
+        assert!(service.verify("correct horse", &hash).await.unwrap());
+        assert!(!service.verify("wrong", &hash).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_busy_at_once() {
+        let service = Arc::new(fast(1, 2));
+        let hash = service.hash("correct horse").await.unwrap();
+        let attempts: Vec<_> = (0..40)
+            .map(|_| {
+                let (service, hash) = (service.clone(), hash.clone());
+                tokio::spawn(async move { service.verify("correct horse", &hash).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(matched) => assert!(matched),
+                Err(Busy) => busy += 1,
+            }
+        }
+        assert!(busy > 0, "40 checks at once cannot all queue behind one worker and two places");
+        assert!(service.verify("correct horse", &hash).await.unwrap(), "the queue drains");
     }
 }

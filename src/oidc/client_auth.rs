@@ -12,6 +12,9 @@ use super::error::OAuthError;
 use super::params::Params;
 use crate::app::AppState;
 use crate::clients::{AuthMethod, Client};
+use crate::domain::DomainError;
+use crate::throttle::{self, Gate, Key, Policy};
+use crate::web::request::ClientIp;
 
 /// Credentials presented by the request, before they are checked.
 enum Presented {
@@ -75,10 +78,19 @@ fn form_decode(value: &str) -> String {
     url::form_urlencoded::parse(format!("x={value}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
-/// Authenticates the client of a token request. Failures are counted per client id;
-/// past the configured rate the client id is refused for the rest of the minute, so a
-/// secret cannot be guessed quickly.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Arc<Client>, OAuthError> {
+/// Authenticates the client of a token, introspection or revocation request.
+///
+/// Failures are counted per client *and* source address in the database (`throttle`),
+/// so that they add up across nodes and parallel requests while a guesser elsewhere
+/// never refuses the real client: a correct secret is refused only to a source that
+/// has itself failed too often, and a success never counts. The hot path stays free of
+/// queries: only failures write, and each node remembers the sources it saw refused.
+pub async fn authenticate(
+    state: &AppState,
+    ip: &ClientIp,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Arc<Client>, OAuthError> {
     let presented = presented(headers, params)?;
     let client_id = match &presented {
         Presented::Basic { client_id, .. }
@@ -87,23 +99,79 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params
         | Presented::Public { client_id } => client_id.clone(),
     };
     let now = state.clock.now();
-    let limiter = &state.limits.client_auth_failures;
-    if let Some(wait) = limiter.retry_after(&client_id, now) {
-        return Err(OAuthError::too_many_attempts(wait));
+    let budget = budget_of(&client_id, ip);
+    let blocked = &state.limits.client_auth_blocked;
+    if let Some(until) = blocked.blocked(&budget.key, now) {
+        // Refused unchecked; still counted, so that the record says what was tried.
+        throttle::count_refused(&state.db, &budget, now).await.map_err(|e| OAuthError::from(DomainError::from(e)))?;
+        return Err(OAuthError::too_many_attempts(until - now));
     }
     let result = check(state, &client_id, &presented, now).await;
-    if let Err(error) = &result
-        && error.error == "invalid_client"
-        && let Err(wait) = limiter.hit(&client_id, now)
-    {
-        return Err(OAuthError::too_many_attempts(wait));
+    match &result {
+        // Only a secret or assertion that was checked and failed is a guess; an unknown
+        // client id has nothing to guess (and costs no row).
+        Err(Refused { guess: true, .. }) => {
+            let gate = throttle::record_failure(&state.db, &budget, &policy(state), now)
+                .await
+                .map_err(|e| OAuthError::from(DomainError::from(e)))?;
+            let until = match gate {
+                Gate::Closed { until } => until,
+                Gate::Open => now,
+            };
+            blocked.note(&budget.key, until, now);
+            if let Some(wait) = gate.retry_after(now) {
+                return Err(OAuthError::too_many_attempts(wait));
+            }
+        }
+        // A success after failures this node saw: refused if the source waits (another
+        // node may have closed its budget), else the budget is whole again.
+        Ok(_) if blocked.knows(&budget.key) => {
+            let gate =
+                throttle::peek(&state.db, &budget, now).await.map_err(|e| OAuthError::from(DomainError::from(e)))?;
+            if let Gate::Closed { until } = gate {
+                blocked.note(&budget.key, until, now);
+                return Err(OAuthError::too_many_attempts(until - now));
+            }
+            throttle::clear(&state.db, &budget).await.map_err(|e| OAuthError::from(DomainError::from(e)))?;
+            blocked.forget(&budget.key);
+        }
+        _ => {}
     }
-    result
+    result.map_err(|refused| refused.error)
 }
 
-async fn check(state: &AppState, client_id: &str, presented: &Presented, now: i64) -> Result<Arc<Client>, OAuthError> {
+/// A refused client authentication, and whether a secret or assertion was guessed.
+struct Refused {
+    error: OAuthError,
+    guess: bool,
+}
+
+impl From<OAuthError> for Refused {
+    fn from(error: OAuthError) -> Self {
+        Self { error, guess: false }
+    }
+}
+
+/// The budget of one client's authentication from one source.
+pub fn budget_of(client_id: &str, ip: &ClientIp) -> Key {
+    let subject = format!("client:{client_id}");
+    Key::new(format!("{subject}:ip:{}", ip.0.as_deref().unwrap_or("unknown")), subject)
+}
+
+fn policy(state: &AppState) -> Policy {
+    Policy {
+        free: state.config.rate_limits.client_auth_failures_per_minute.max(1) as i32,
+        first_wait: 60,
+        max_wait: 3600,
+        hard_limit: None,
+    }
+}
+
+async fn check(state: &AppState, client_id: &str, presented: &Presented, now: i64) -> Result<Arc<Client>, Refused> {
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let client = state.client_cache.get(&state.db, client_id, now).await?.ok_or_else(failed)?;
+    let guessed = || Refused { error: failed(), guess: true };
+    let client =
+        state.client_cache.get(&state.db, client_id, now).await.map_err(OAuthError::from)?.ok_or_else(failed)?;
     let method = match presented {
         Presented::Basic { .. } => AuthMethod::ClientSecretBasic,
         Presented::Post { .. } => AuthMethod::ClientSecretPost,
@@ -114,16 +182,21 @@ async fn check(state: &AppState, client_id: &str, presented: &Presented, now: i6
         return Err(OAuthError::invalid_client(format!(
             "this client is registered to authenticate with {}",
             client.auth_method.as_str()
-        )));
+        ))
+        .into());
     }
     match presented {
         Presented::Basic { secret, .. } | Presented::Post { secret, .. } => {
             let stored = client.secret_hash.as_deref().ok_or_else(failed)?;
-            if !state.client_secrets.verify(secret, stored, &state.passwords) {
-                return Err(failed());
+            match state.client_secrets.verify(secret, stored, &state.passwords).await {
+                Ok(true) => {}
+                Ok(false) => return Err(guessed()),
+                Err(busy) => return Err(OAuthError::temporarily_unavailable(busy.to_string()).into()),
             }
         }
-        Presented::Assertion { assertion, .. } => client_assertion::verify(state, &client, assertion, now).await?,
+        Presented::Assertion { assertion, .. } => client_assertion::verify(state, &client, assertion, now)
+            .await
+            .map_err(|error| Refused { guess: error.error == "invalid_client", error })?,
         Presented::Public { .. } => {}
     }
     Ok(client)

@@ -87,6 +87,13 @@ impl OAuthError {
         error
     }
 
+    /// The server cannot serve now (password checks saturated, database down): retry.
+    pub fn temporarily_unavailable(description: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", description);
+        error.retry_after = Some(2);
+        error
+    }
+
     pub fn server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,6 +106,9 @@ impl OAuthError {
 impl From<crate::domain::DomainError> for OAuthError {
     fn from(error: crate::domain::DomainError) -> Self {
         tracing::error!(%error, "protocol request failed");
+        if error.is_unavailable() {
+            return OAuthError::temporarily_unavailable("the database cannot be reached; retry in a moment");
+        }
         OAuthError::server_error()
     }
 }

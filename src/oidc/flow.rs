@@ -2,8 +2,12 @@
 //! good enough for this request, must the user log in, may the account open this
 //! application, has the user consented, then the authorization code.
 //!
-//! A request waiting for the user is stored server-side (`authorization_requests`),
-//! bound to the browser that started it, and consumed once. It is a state machine: its
+//! A request waiting for the user is bound to the browser that started it and consumed
+//! once. While it waits for the password it is stored nowhere: it travels sealed
+//! (XChaCha20-Poly1305 under the master key) in the `tx` of the login page's URL, so that
+//! a flood of unauthenticated authorization requests writes no database row. Once the
+//! password is right it is stored (`authorization_requests`, keyed by the id sealed
+//! inside) and later stages read it from there. It is a state machine: its
 //! stage says what the user must do next (password, second factor, enrollment step,
 //! consent), every move is a compare-and-swap on the stored stage, and each page only
 //! acts on the stage it was drawn for, so no step can be skipped by going to a later URL,
@@ -25,6 +29,7 @@ use crate::app::AppState;
 use crate::applications;
 use crate::auth::{
     acr,
+    known_browser::{self, KnownBrowser},
     session::{self, Session},
 };
 use crate::clients::{self, Client};
@@ -111,15 +116,30 @@ pub struct Pending {
     pub id: String,
     pub request: AuthorizationRequest,
     pub stage: Stage,
-    /// The stored text this was read from: a move is made only if it is still the same.
+    /// The stored text this was read from (empty while only sealed): a move is made only
+    /// if it is still the same.
     #[serde(skip)]
     pub stored: String,
+    /// Hash of the id of the browser it is bound to.
+    #[serde(skip)]
+    pub browser_hash: String,
+    /// The sealed form it came in, while it is stored nowhere else (see `tx`).
+    #[serde(skip)]
+    pub sealed: Option<String>,
 }
 
 impl Pending {
+    /// What pages and forms name it by: its sealed form until it is stored, then its id.
+    pub fn tx(&self) -> &str {
+        match &self.sealed {
+            Some(sealed) if self.stored.is_empty() => sealed,
+            _ => &self.id,
+        }
+    }
+
     /// Where the browser goes for this request's current stage.
     pub fn url(&self) -> String {
-        let id = &self.id;
+        let id = self.tx();
         match &self.stage {
             Stage::Login => format!("/login?tx={id}"),
             Stage::Consent { .. } => format!("/consent?tx={id}"),
@@ -166,7 +186,7 @@ pub async fn start(
                     .error("interaction_required", "a second factor is required; retry without prompt=none")
                     .into_response(state),
                 Ok(requirement) => {
-                    let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
+                    let (jar, browser) = csrf::ensure_browser(state, jar);
                     let response =
                         to_second_factor(state, locale, &browser, None, &client, request, &account, requirement, now)
                             .await;
@@ -180,12 +200,10 @@ pub async fn start(
             request.error("login_required", "the user must log in; retry without prompt=none").into_response(state)
         }
         None => {
-            let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
-            match save_pending(state, &browser, &request, Stage::Login, now).await {
-                Ok(id) => (jar, Redirect::to(&format!("/login?tx={id}"))).into_response(),
-                Err(error) => {
-                    PageError::from(error).render(state, request::locale(headers, request.ui_locales.as_deref()))
-                }
+            let (jar, browser) = csrf::ensure_browser(state, jar);
+            match seal_login(state, &browser, request, now) {
+                Ok(tx) => (jar, Redirect::to(&format!("/login?tx={tx}"))).into_response(),
+                Err(refusal) => refusal.into_response(state),
             }
         }
     }
@@ -197,7 +215,8 @@ pub async fn current_session(
     jar: &CookieJar,
     now: i64,
 ) -> Result<Option<(Session, Account)>, DomainError> {
-    let Some(token) = jar.get(&state.config.session.cookie_name).map(|c| c.value().to_string()) else {
+    let Some(token) = crate::web::cookies::get(jar, &state.config.session.cookie_name, state.config.secure_cookies())
+    else {
         return Ok(None);
     };
     let Some(session) = session::find_active(&state.db, &token, now, &state.config.session).await? else {
@@ -225,7 +244,7 @@ pub async fn proceed(
     let locale = request::locale(headers, request.ui_locales.as_deref());
     // The jar may carry a session cookie set by the login that led here: every branch
     // answers with it.
-    let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let (jar, browser) = csrf::ensure_browser(state, jar);
     let response = match decide(state, &client, &request, &account, consent_given).await {
         Err(error) => PageError::from(error).render(state, locale),
         Ok(Decision::NoAccess { application }) => {
@@ -403,7 +422,14 @@ async fn save_pending(
     now: i64,
 ) -> Result<String, DomainError> {
     let id = crypto::random_token();
-    let pending = Pending { id: id.clone(), request: request.clone(), stage, stored: String::new() };
+    let pending = Pending {
+        id: id.clone(),
+        request: request.clone(),
+        stage,
+        stored: String::new(),
+        browser_hash: String::new(),
+        sealed: None,
+    };
     authorization_request::ActiveModel {
         id: Set(id.clone()),
         client_id: Set(request.client_id.clone()),
@@ -417,37 +443,110 @@ async fn save_pending(
     Ok(id)
 }
 
-/// The pending request `id`, if it exists, has not expired and belongs to this browser.
+/// A request waiting for the password, as sealed in the login page's `tx`.
+#[derive(Serialize, Deserialize)]
+struct SealedLogin {
+    /// The id the request will be stored under once the password is right.
+    id: String,
+    request: AuthorizationRequest,
+    browser_hash: String,
+    expires_at: i64,
+}
+
+/// Associated data of sealed logins: a sealed value made for another purpose never opens.
+const SEALED_LOGIN: &str = "pending-login";
+/// Largest sealed request: it travels in URLs and forms.
+const MAX_SEALED_REQUEST: usize = 6 * 1024;
+/// What a consumed request's row holds until it expires, so that a replayed `tx` finds
+/// it used.
+const CONSUMED: &str = "consumed";
+
+/// The `tx` of a new login: the request, sealed and bound to the browser.
+fn seal_login(
+    state: &AppState,
+    browser: &str,
+    request: AuthorizationRequest,
+    now: i64,
+) -> Result<String, super::response::ErrorRedirect> {
+    let sealed = SealedLogin {
+        id: crypto::random_token(),
+        request,
+        browser_hash: csrf::browser_hash(browser),
+        expires_at: now + state.config.tokens.authorization_request_ttl,
+    };
+    let text = to_json_text(&sealed);
+    if text.len() > MAX_SEALED_REQUEST {
+        return Err(sealed.request.error("invalid_request", "the authorization request is too large"));
+    }
+    Ok(state.secrets.seal(text.as_bytes(), SEALED_LOGIN))
+}
+
+/// Whether a `tx` is a sealed login rather than the id of a stored request.
+fn is_sealed(tx: &str) -> bool {
+    tx.starts_with("v1.")
+}
+
+/// The pending request `tx`, if it exists, has not expired and belongs to this browser.
 pub async fn load_pending(
     state: &AppState,
     jar: &CookieJar,
-    id: &str,
+    tx: &str,
     now: i64,
 ) -> Result<Option<(Pending, Client)>, DomainError> {
-    let Some(browser) = csrf::browser_id(jar) else {
+    let Some(browser) = csrf::browser_id(state, jar) else {
         return Ok(None);
     };
-    let Some(row) = authorization_request::Entity::find_by_id(id.to_string()).one(&state.db).await? else {
-        return Ok(None);
+    let browser_hash = csrf::browser_hash(&browser);
+    let (id, sealed) = if is_sealed(tx) {
+        let Some(sealed) = open_login(state, tx) else { return Ok(None) };
+        let bound = crypto::constant_time_eq(sealed.browser_hash.as_bytes(), browser_hash.as_bytes());
+        if sealed.expires_at <= now || !bound {
+            return Ok(None);
+        }
+        (sealed.id.clone(), Some(sealed))
+    } else {
+        (tx.to_string(), None)
     };
-    let bound = crypto::constant_time_eq(row.browser_hash.as_bytes(), csrf::browser_hash(&browser).as_bytes());
-    if row.expires_at <= now || !bound {
-        return Ok(None);
-    }
-    let Ok(mut pending) = serde_json::from_str::<Pending>(&row.request) else {
-        return Ok(None);
+    let row = authorization_request::Entity::find_by_id(id.clone()).one(&state.db).await?;
+    let pending = match (row, sealed) {
+        // Past the password (or another page's stage): the stored request rules.
+        (Some(row), _) => {
+            let bound = crypto::constant_time_eq(row.browser_hash.as_bytes(), browser_hash.as_bytes());
+            if row.expires_at <= now || !bound {
+                return Ok(None);
+            }
+            let Ok(mut pending) = serde_json::from_str::<Pending>(&row.request) else {
+                return Ok(None);
+            };
+            pending.stored = row.request;
+            pending.browser_hash = row.browser_hash;
+            pending
+        }
+        (None, Some(sealed)) => Pending {
+            id,
+            request: sealed.request,
+            stage: Stage::Login,
+            stored: String::new(),
+            browser_hash: sealed.browser_hash,
+            sealed: Some(tx.to_string()),
+        },
+        (None, None) => return Ok(None),
     };
-    pending.stored = row.request;
-    let Some(client) = clients::find(&state.db, &row.client_id).await? else {
+    let Some(client) = clients::find(&state.db, &pending.request.client_id).await? else {
         return Ok(None);
     };
     Ok(Some((pending, client)))
 }
 
-/// Consumes a pending request: it can be completed once.
-pub async fn take_pending(state: &AppState, id: &str) -> Result<bool, DomainError> {
-    let result = authorization_request::Entity::delete_by_id(id.to_string()).exec(&state.db).await?;
-    Ok(result.rows_affected == 1)
+fn open_login(state: &AppState, tx: &str) -> Option<SealedLogin> {
+    let text = state.secrets.open(tx, SEALED_LOGIN).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Consumes a pending request: it can be completed once (a second tab, a replayed form
+/// or a replayed sealed `tx` finds it used).
+pub async fn take_pending(state: &AppState, pending: &Pending, now: i64) -> Result<bool, DomainError> {
+    store_stage(state, pending, CONSUMED.to_string(), now).await
 }
 
 /// Moves a pending request to its next stage, if no other tab or replayed form moved it
@@ -459,19 +558,39 @@ pub async fn advance(
     stage: Stage,
     now: i64,
 ) -> Result<Option<Pending>, DomainError> {
-    let next = Pending { id: pending.id.clone(), request: pending.request.clone(), stage, stored: String::new() };
+    let next = Pending { stored: String::new(), stage, ..pending.clone() };
     let text = to_json_text(&next);
+    Ok(store_stage(state, pending, text.clone(), now).await?.then_some(Pending { stored: text, ..next }))
+}
+
+/// Writes the request's next stored text by compare-and-swap: an insert for a request
+/// that was only sealed so far (the id's uniqueness is the swap), else an update of the
+/// exact text it was read from.
+async fn store_stage(state: &AppState, pending: &Pending, text: String, now: i64) -> Result<bool, DomainError> {
+    let expires_at = now + state.config.tokens.authorization_request_ttl;
+    if pending.stored.is_empty() {
+        let row = authorization_request::ActiveModel {
+            id: Set(pending.id.clone()),
+            client_id: Set(pending.request.client_id.clone()),
+            browser_hash: Set(pending.browser_hash.clone()),
+            request: Set(text),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+        };
+        return match row.insert(&state.db).await {
+            Ok(_) => Ok(true),
+            Err(error) if crate::storage::is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        };
+    }
     let result = authorization_request::Entity::update_many()
-        .col_expr(authorization_request::Column::Request, sea_orm::sea_query::Expr::value(text.clone()))
-        .col_expr(
-            authorization_request::Column::ExpiresAt,
-            sea_orm::sea_query::Expr::value(now + state.config.tokens.authorization_request_ttl),
-        )
+        .col_expr(authorization_request::Column::Request, sea_orm::sea_query::Expr::value(text))
+        .col_expr(authorization_request::Column::ExpiresAt, sea_orm::sea_query::Expr::value(expires_at))
         .filter(authorization_request::Column::Id.eq(pending.id.clone()))
         .filter(authorization_request::Column::Request.eq(pending.stored.clone()))
         .exec(&state.db)
         .await?;
-    Ok((result.rows_affected == 1).then_some(Pending { stored: text, ..next }))
+    Ok(result.rows_affected == 1)
 }
 
 /// Whether this login needs a second factor, and which way.
@@ -510,7 +629,7 @@ pub async fn after_password(
     if requirement == Requirement::PasswordOnly {
         return complete_login(state, jar, headers, pending, client, account, &["pwd"], acr::PASSWORD, now).await;
     }
-    let Some(browser) = csrf::browser_id(&jar) else {
+    let Some(browser) = csrf::browser_id(state, &jar) else {
         return PageError::expired_login().render(state, locale);
     };
     let request = pending.request.clone();
@@ -562,9 +681,11 @@ async fn to_second_factor(
     let stage = Stage::SecondFactor { account_id: account.id.clone(), step };
     let moved = match pending {
         Some(pending) => advance(state, pending, stage, now).await.map(|moved| moved.map(|p| p.url())),
-        None => save_pending(state, browser, &request, stage.clone(), now)
-            .await
-            .map(|id| Some(Pending { id, request, stage, stored: String::new() }.url())),
+        None => save_pending(state, browser, &request, stage.clone(), now).await.map(|id| {
+            let stored =
+                Pending { id, request, stage, stored: String::new(), browser_hash: String::new(), sealed: None };
+            Some(stored.url())
+        }),
     };
     match moved {
         Ok(Some(url)) => Redirect::to(&url).into_response(),
@@ -590,23 +711,30 @@ pub async fn complete_login(
 ) -> Response {
     let locale = request::locale(headers, pending.request.ui_locales.as_deref());
     let opened = async {
-        if !take_pending(state, &pending.id).await? {
+        if !take_pending(state, &pending, now).await? {
             return Ok(None);
         }
-        if let Some(previous) = jar.get(&state.config.session.cookie_name) {
-            session::delete(&state.db, &crypto::token_hash(previous.value())).await?;
+        let secure = state.config.secure_cookies();
+        if let Some(previous) = crate::web::cookies::get(&jar, &state.config.session.cookie_name, secure) {
+            session::delete(&state.db, &crypto::token_hash(&previous)).await?;
         }
         session::create(&state.db, &account.id, amr, acr, now, &state.config.session).await.map(Some)
     };
     match opened.await {
         Ok(Some((token, session))) => {
-            let cookie = crate::web::cookies::build(
-                &state.config.session.cookie_name,
-                token,
-                state.config.secure_cookies(),
-                None,
+            let secure = state.config.secure_cookies();
+            let cookie = crate::web::cookies::build(&state.config.session.cookie_name, token, secure, None);
+            // This browser is now known for the account: its password attempts get a
+            // budget of their own (see `auth::known_browser`).
+            let known = KnownBrowser::from_jar(&state.known_browser_key, &jar, secure).remember(&account.id);
+            let known = crate::web::cookies::build(
+                known_browser::COOKIE,
+                known.to_cookie(&state.known_browser_key),
+                secure,
+                Some(known_browser::MAX_AGE),
             );
-            proceed(state, jar.add(cookie), headers, client, pending.request, session, account, false, now).await
+            let jar = jar.add(cookie).add(known);
+            proceed(state, jar, headers, client, pending.request, session, account, false, now).await
         }
         Ok(None) => PageError::expired_login().render(state, locale),
         Err(error) => PageError::from(error).render(state, locale),

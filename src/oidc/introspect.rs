@@ -17,9 +17,10 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::clients::{self, Client};
 use crate::oidc::error::OAuthError;
+use crate::web::request::ClientIp;
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body).await {
+pub async fn introspect(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &ip, &headers, &body).await {
         Ok(body) => no_store(Json(body)),
         Err(error) => error.into_response(),
     }
@@ -29,9 +30,9 @@ fn inactive() -> Value {
     json!({"active": false})
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let params = form_params(headers, body)?;
-    let caller = client_auth::authenticate(state, headers, &params).await?;
+    let caller = client_auth::authenticate(state, ip, headers, &params).await?;
     if caller.is_public() {
         return Err(OAuthError::invalid_client("introspection is for confidential clients (resource servers)"));
     }

@@ -14,7 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::{CookieJar, cookie::Cookie};
+use axum_extra::extract::CookieJar;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::json;
@@ -158,10 +158,10 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: St
         }
         return finish(&state, jar, locale, request.redirect);
     }
-    let (jar, browser) = csrf::ensure_browser(jar, state.config.secure_cookies());
+    let (jar, browser) = csrf::ensure_browser(&state, jar);
     let (redirect_uri, redirect_state) = request.redirect.clone().unzip();
     let context = json!({
-        "csrf_token": csrf::token(&state.csrf_key, &browser),
+        "csrf_token": csrf::token_for(&state, &browser),
         "client_id": request.client.as_ref().map(|c| c.client_id.clone()),
         "client_name": request.client.as_ref().map(|c| c.name.clone()),
         "post_logout_redirect_uri": redirect_uri,
@@ -188,7 +188,7 @@ pub async fn confirm(
 ) -> Response {
     let now = state.clock.now();
     let locale = request::locale(&headers, None);
-    if !csrf::verify(&state.csrf_key, &jar, &form.csrf_token) {
+    if !csrf::verify(&state, &jar, &form.csrf_token) {
         return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, locale);
     }
     let mut params = vec![];
@@ -225,7 +225,8 @@ fn finish(
     locale: crate::web::i18n::Locale,
     redirect: Option<(String, Option<String>)>,
 ) -> Response {
-    let jar = jar.remove(Cookie::build(state.config.session.cookie_name.clone()).path("/"));
+    let jar =
+        jar.remove(crate::web::cookies::removal(&state.config.session.cookie_name, state.config.secure_cookies()));
     match redirect.and_then(|(uri, value)| url::Url::parse(&uri).ok().map(|url| (url, value))) {
         Some((mut url, value)) => {
             if let Some(value) = value {

@@ -16,17 +16,18 @@ use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::oidc::error::OAuthError;
 use crate::revocations::{self, Scope};
+use crate::web::request::ClientIp;
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body).await {
+pub async fn revoke(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &ip, &headers, &body).await {
         Ok(()) => no_store(StatusCode::OK),
         Err(error) => error.into_response(),
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
     let params = form_params(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params).await?;
+    let client = client_auth::authenticate(state, ip, headers, &params).await?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.now();
     if let Some(row) = refresh::find_any(state, token).await? {

@@ -265,13 +265,16 @@ async fn answer(State(state): State<AppState>, ip: ClientIp, Json(body): Json<Si
         Err(error) => return internal(error),
     }
     record(&state, &account, event, &ip, detail, now).await;
+    // A refusal on the phone (denied, or the wrong number) is a failed second factor
+    // like a wrong code: it spends the account's budget, so push bombing ends too.
+    if matches!(to, ChallengeState::WrongNumber | ChallengeState::Denied)
+        && let Err(error) =
+            crate::second_factor::record_failure(&state.db, &account.id, &state.config.two_factor, now).await
+    {
+        return internal(error);
+    }
     match to {
         ChallengeState::WrongNumber => {
-            if let Err(error) =
-                crate::second_factor::record_failure(&state.db, &account.id, now, &state.config.two_factor).await
-            {
-                return internal(error);
-            }
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "wrong_number",

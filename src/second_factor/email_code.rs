@@ -11,6 +11,7 @@ use sea_orm::{
 use crate::crypto;
 use crate::domain::DomainError;
 use crate::storage::{Db, entities::one_time_code};
+use crate::throttle::{self, Gate, Key, Policy};
 
 /// Wrong attempts a code survives.
 pub const MAX_ATTEMPTS: i32 = 5;
@@ -73,6 +74,30 @@ pub async fn issue(
     .insert(db)
     .await?;
     Ok(code)
+}
+
+/// The budget of codes mailed for one purpose: one may go now, the next after
+/// `first_wait`, each further one in a row after twice the wait before (up to an
+/// hour), whatever became of the previous code. A correct code resets it.
+fn send_budget(account_id: &str, purpose: &str) -> Key {
+    Key::new(format!("send:{purpose}:{account_id}"), format!("account:{account_id}"))
+}
+
+/// Takes the right to send a new code now, if the waits allow it.
+pub async fn may_send(
+    db: &Db,
+    account_id: &str,
+    purpose: &str,
+    first_wait: i64,
+    now: i64,
+) -> Result<Gate, DomainError> {
+    let policy = Policy { free: 1, first_wait, max_wait: 3600, hard_limit: None };
+    Ok(throttle::reserve(db, &send_budget(account_id, purpose), &policy, now).await?)
+}
+
+/// After a correct code: the next code may go at once.
+pub async fn clear_sends(db: &Db, account_id: &str, purpose: &str) -> Result<(), DomainError> {
+    Ok(throttle::clear(db, &send_budget(account_id, purpose)).await?)
 }
 
 /// When the live code for the purpose was sent, if there is one.

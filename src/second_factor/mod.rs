@@ -9,20 +9,19 @@ pub mod sms;
 pub mod totp;
 
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-    sea_query::{Expr, ExprTrait},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{self, Account};
+use crate::accounts::Account;
 use crate::config::{Config, TwoFactorConfig};
 use crate::domain::DomainError;
 use crate::storage::{
     Db,
     entities::{account, recovery_code, second_factor},
 };
+use crate::throttle::{self, Gate, Key, Policy};
 
 /// A way to prove the second factor, as the `method` form field names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,10 +146,9 @@ pub async fn reset(db: &Db, account_id: &str, now: i64) -> Result<(), DomainErro
     let txn = db.begin().await?;
     second_factor::Entity::delete_many().filter(second_factor::Column::AccountId.eq(account_id)).exec(&txn).await?;
     recovery_code::Entity::delete_many().filter(recovery_code::Column::AccountId.eq(account_id)).exec(&txn).await?;
+    unlock(&txn, account_id).await?;
     account::ActiveModel {
         id: Set(account_id.to_string()),
-        factor_failures: Set(0),
-        factor_locked_until: Set(None),
         preferred_method: Set(None),
         enrollment_opened_at: Set(Some(now)),
         updated_at: Set(now),
@@ -162,39 +160,62 @@ pub async fn reset(db: &Db, account_id: &str, now: i64) -> Result<(), DomainErro
     Ok(())
 }
 
-/// Counts a wrong code; returns until when the second factor is now locked, if it is.
-/// The counter is incremented in the database, so parallel guesses all count.
+/// The second factor's guessing budget of an account. Every method spends it — codes
+/// from apps, recovery codes, texted and mailed codes (enrollment confirmations
+/// included), push requests refused on the phone — so asking for a new code, or trying
+/// another method, never buys more guesses. See `throttle`.
+fn budget(account_id: &str) -> Key {
+    Key::new(format!("factor:{account_id}"), format!("account:{account_id}"))
+}
+
+fn budget_policy(config: &TwoFactorConfig) -> Policy {
+    Policy {
+        free: config.max_failures,
+        first_wait: config.lockout_seconds,
+        max_wait: 86_400,
+        hard_limit: Some(config.max_consecutive_failures),
+    }
+}
+
+/// Reserves one guess before a code is checked (counted as a failure until
+/// `clear_failures`); closed while the second factor is locked.
+pub async fn reserve_guess(db: &Db, account_id: &str, config: &TwoFactorConfig, now: i64) -> Result<Gate, DomainError> {
+    Ok(throttle::reserve(db, &budget(account_id), &budget_policy(config), now).await?)
+}
+
+/// Counts a failure decided elsewhere (a push request denied or answered with the
+/// wrong number on the phone); the gate it leaves.
 pub async fn record_failure(
     db: &Db,
     account_id: &str,
+    config: &TwoFactorConfig,
     now: i64,
-    policy: &TwoFactorConfig,
-) -> Result<Option<i64>, DomainError> {
-    account::Entity::update_many()
-        .col_expr(account::Column::FactorFailures, Expr::col(account::Column::FactorFailures).add(1))
-        .filter(account::Column::Id.eq(account_id))
-        .exec(db)
-        .await?;
-    let Some(account) = accounts::find_by_id(db, account_id).await? else {
-        return Ok(None);
-    };
-    let until = accounts::lock_until(account.factor_failures, policy.max_failures, policy.lockout_seconds, now);
-    if let Some(until) = until {
-        account::ActiveModel { id: Set(account.id), factor_locked_until: Set(Some(until)), ..Default::default() }
-            .update(db)
-            .await?;
-    }
-    Ok(until)
+) -> Result<Gate, DomainError> {
+    Ok(throttle::record_failure(db, &budget(account_id), &budget_policy(config), now).await?)
 }
 
-/// After a correct code, or an administrator's unlock.
+/// Until when the second factor is locked, if it is.
+pub async fn locked_until(db: &Db, account_id: &str, now: i64) -> Result<Option<i64>, DomainError> {
+    Ok(match throttle::peek(db, &budget(account_id), now).await? {
+        Gate::Closed { until } => Some(until),
+        Gate::Open => None,
+    })
+}
+
+/// The account's second-factor budget as counted: attempts (refused ones included) and
+/// failures in a row (for the console, the API and tests).
+pub async fn guess_counts(db: &Db, account_id: &str) -> Result<(i64, i32), DomainError> {
+    let row = throttle::counts(db, &budget(account_id)).await?;
+    Ok(row.map(|row| (row.attempts, row.failures)).unwrap_or((0, 0)))
+}
+
+/// After a correct code: the budget is whole again.
 pub async fn clear_failures(db: &Db, account_id: &str) -> Result<(), DomainError> {
-    account::Entity::update_many()
-        .col_expr(account::Column::FactorFailures, Expr::value(0))
-        .col_expr(account::Column::FactorLockedUntil, Expr::value(Option::<i64>::None))
-        .filter(account::Column::Id.eq(account_id))
-        .filter(account::Column::FactorFailures.ne(0))
-        .exec(db)
-        .await?;
+    Ok(throttle::clear(db, &budget(account_id)).await?)
+}
+
+/// An administrator's unlock: the second factor's budget and its mailed codes' waits.
+pub async fn unlock(db: &impl ConnectionTrait, account_id: &str) -> Result<(), DomainError> {
+    throttle::clear_subjects(db, &[format!("account:{account_id}")]).await?;
     Ok(())
 }

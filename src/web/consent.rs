@@ -52,7 +52,7 @@ pub async fn show(
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
     let scopes: Vec<String> =
         pending.request.scopes.iter().map(|s| state.theme.message(locale, &format!("scope_{s}"))).collect();
-    let token = csrf::browser_id(&jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let token = csrf::token(&state, &jar);
     let context = json!({"tx": pending.id, "csrf_token": token, "client_name": client.name, "scopes": scopes});
     html_page(&state, locale, "consent.html", context, StatusCode::OK)
 }
@@ -83,14 +83,14 @@ pub async fn submit(
 ) -> Response {
     let now = state.clock.now();
     let fallback = request::locale(&headers, None);
-    if !csrf::verify(&state.csrf_key, &jar, &form.csrf_token) {
+    if !csrf::verify(&state, &jar, &form.csrf_token) {
         return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback);
     }
     let (pending, client) = match load(&state, &jar, &form.tx, now).await {
         Ok(found) => found,
         Err(error) => return error.render(&state, fallback),
     };
-    match flow::take_pending(&state, &pending.id).await {
+    match flow::take_pending(&state, &pending, now).await {
         Ok(true) => {}
         Ok(false) => return PageError::expired_login().render(&state, fallback),
         Err(error) => return PageError::from(error).render(&state, fallback),

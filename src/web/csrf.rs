@@ -1,27 +1,36 @@
-//! Anti-CSRF tokens for every form. The browser carries a random id in an HttpOnly
-//! cookie; a form's token is an HMAC of that id under a key derived from the master key.
-//! A forged cross-site form cannot know the token; a token from another browser fails.
+//! The browser's identity and the anti-CSRF tokens of every form.
+//!
+//! The browser carries a random id in an HttpOnly cookie, *signed by the server*: a
+//! value the server did not give out (planted by a sibling site or chosen by an
+//! attacker to fix a victim's browser id) fails the signature and is replaced, never
+//! adopted. A form's token is an HMAC of that id under a key derived from the master
+//! key: a forged cross-site form cannot know it, and a token from another browser fails.
+//! Pending logins are bound to the id too (stored hashed).
 
 use axum_extra::extract::CookieJar;
 
 use super::cookies;
+use crate::app::AppState;
 use crate::crypto;
 
 pub const BROWSER_COOKIE: &str = "sesame_browser";
 pub const FIELD: &str = "csrf_token";
 
-/// The browser id, creating the cookie if the browser has none yet.
-pub fn ensure_browser(jar: CookieJar, secure: bool) -> (CookieJar, String) {
-    if let Some(id) = browser_id(&jar) {
+/// The browser's id, giving it a new signed one when it has none (or a forged one).
+pub fn ensure_browser(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    if let Some(id) = browser_id(state, &jar) {
         return (jar, id);
     }
     let id = crypto::random_token();
-    let jar = jar.add(cookies::build(BROWSER_COOKIE, id.clone(), secure, Some(400 * 24 * 3600)));
+    let value = crypto::sign(&state.csrf_key, "browser-id", &id);
+    let jar = jar.add(cookies::build(BROWSER_COOKIE, value, state.config.secure_cookies(), Some(400 * 24 * 3600)));
     (jar, id)
 }
 
-pub fn browser_id(jar: &CookieJar) -> Option<String> {
-    jar.get(BROWSER_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() >= 32)
+/// The id the server gave this browser, if its cookie is intact.
+pub fn browser_id(state: &AppState, jar: &CookieJar) -> Option<String> {
+    let value = cookies::get(jar, BROWSER_COOKIE, state.config.secure_cookies())?;
+    crypto::open_signed(&state.csrf_key, "browser-id", &value).filter(|id| id.len() >= 32).map(str::to_string)
 }
 
 /// What the browser id binds server-side records to (stored hashed).
@@ -29,10 +38,17 @@ pub fn browser_hash(browser_id: &str) -> String {
     crypto::token_hash(browser_id)
 }
 
-pub fn token(key: &[u8; 32], browser_id: &str) -> String {
-    crypto::keyed_hash(key, "csrf", browser_id.as_bytes())
+/// The anti-CSRF token of this browser's forms (empty when it has no id yet).
+pub fn token(state: &AppState, jar: &CookieJar) -> String {
+    browser_id(state, jar).map(|id| token_for(state, &id)).unwrap_or_default()
 }
 
-pub fn verify(key: &[u8; 32], jar: &CookieJar, submitted: &str) -> bool {
-    browser_id(jar).is_some_and(|id| crypto::constant_time_eq(token(key, &id).as_bytes(), submitted.as_bytes()))
+/// The anti-CSRF token for a browser id just given out.
+pub fn token_for(state: &AppState, browser_id: &str) -> String {
+    crypto::keyed_hash(&state.csrf_key, "csrf", browser_id.as_bytes())
+}
+
+pub fn verify(state: &AppState, jar: &CookieJar, submitted: &str) -> bool {
+    browser_id(state, jar)
+        .is_some_and(|id| crypto::constant_time_eq(token_for(state, &id).as_bytes(), submitted.as_bytes()))
 }

@@ -30,9 +30,6 @@ pub const TOTP_AMR: [&str; 3] = ["pwd", "otp", "mfa"];
 /// The pages in order, by their URL names.
 const PAGES: [&str; 6] = ["intro", "install", "add", "scan", "email", "done"];
 
-/// Seconds before another confirmation mail may be asked for.
-const RESEND_WAIT: i64 = 60;
-
 #[derive(Deserialize)]
 pub struct TxQuery {
     tx: Option<String>,
@@ -223,25 +220,49 @@ async fn scan(
         let moved = flow::advance(state, &login.pending, stage, now).await?;
         return Ok(moved_or_stale(state, login, moved, message("enroll_wrong_code")));
     }
-    match (&login.account.email, confirm_by_email) {
-        (Some(address), true) => {
-            let key = &state.code_key;
-            let code = email_code::issue(
-                &state.db,
-                key,
-                &login.account.id,
-                email_code::ENROLLMENT_EMAIL,
-                config.email_code_ttl,
-                now,
-            )
-            .await?;
-            if notify::enrollment_code(state, &login.account, address, &code, login.locale, now).await.is_err() {
-                return Ok(Outcome::Stay(Extra::error(message("mail_failed")), StatusCode::SERVICE_UNAVAILABLE));
-            }
-            Ok(Outcome::MoveTo(enroll_stage(login, EnrollPage::Email { factor_id }, confirm_by_email)))
-        }
-        _ => finish(state, login, &factor_id, ip, now).await,
+    if !(confirm_by_email && login.account.email.is_some()) {
+        return finish(state, login, &factor_id, ip, now).await;
     }
+    let email_page = enroll_stage(login, EnrollPage::Email { factor_id }, confirm_by_email);
+    match send_email_code(state, login, now).await? {
+        // Restarting the login does not buy a new code (nor new guesses): the one sent a
+        // moment ago still stands, or another comes once the wait is over.
+        Sent::Wait(seconds) => {
+            let moved = flow::advance(state, &login.pending, email_page, now).await?;
+            let notice = message("mail_sent_recently").replace("{seconds}", &seconds.to_string());
+            Ok(match moved {
+                Some(pending) => Outcome::Moved(Box::new(pending), Extra::notice(notice), StatusCode::OK),
+                None => Outcome::Stay(Extra::error(message("error_expired")), StatusCode::CONFLICT),
+            })
+        }
+        Sent::Failed => Ok(Outcome::Stay(Extra::error(message("mail_failed")), StatusCode::SERVICE_UNAVAILABLE)),
+        Sent::Done => Ok(Outcome::MoveTo(email_page)),
+    }
+}
+
+/// What became of a confirmation mail.
+enum Sent {
+    Done,
+    /// Not sent: the last one went out a moment ago; the next may go in this many seconds.
+    Wait(i64),
+    Failed,
+}
+
+/// Mails a new confirmation code, if the waits between codes allow it.
+async fn send_email_code(state: &AppState, login: &FactorLogin, now: i64) -> Result<Sent, crate::domain::DomainError> {
+    let account = &login.account;
+    let Some(address) = &account.email else { return Ok(Sent::Failed) };
+    let purpose = email_code::ENROLLMENT_EMAIL;
+    let wait = state.config.two_factor.email_resend_wait;
+    if let Some(seconds) = email_code::may_send(&state.db, &account.id, purpose, wait, now).await?.retry_after(now) {
+        return Ok(Sent::Wait(seconds));
+    }
+    let ttl = state.config.two_factor.email_code_ttl;
+    let code = email_code::issue(&state.db, &state.code_key, &account.id, purpose, ttl, now).await?;
+    Ok(match notify::enrollment_code(state, account, address, &code, login.locale, now).await {
+        Ok(()) => Sent::Done,
+        Err(_) => Sent::Failed,
+    })
 }
 
 /// Redraws the moved stage with an error, or, if another tab moved it first, says so.
@@ -265,33 +286,41 @@ async fn email(
     let purpose = email_code::ENROLLMENT_EMAIL;
     let account = &login.account;
     if form.action == "resend" {
-        let last = email_code::sent_at(&state.db, &account.id, purpose, now).await?;
-        if let Some(wait) = last.map(|sent| sent + RESEND_WAIT - now).filter(|wait| *wait > 0) {
-            let text = message("mail_resend_wait").replace("{seconds}", &wait.to_string());
-            return Ok(Outcome::Stay(Extra::error(text), StatusCode::TOO_MANY_REQUESTS));
-        }
-        let Some(address) = &account.email else { return Ok(Outcome::Stay(Extra::default(), StatusCode::OK)) };
-        let ttl = state.config.two_factor.email_code_ttl;
-        let code = email_code::issue(&state.db, &state.code_key, &account.id, purpose, ttl, now).await?;
-        if notify::enrollment_code(state, account, address, &code, login.locale, now).await.is_err() {
-            return Ok(Outcome::Stay(Extra::error(message("mail_failed")), StatusCode::SERVICE_UNAVAILABLE));
-        }
-        return Ok(Outcome::Stay(Extra::notice(message("mail_sent_again")), StatusCode::OK));
+        return Ok(match send_email_code(state, login, now).await? {
+            Sent::Done => Outcome::Stay(Extra::notice(message("mail_sent_again")), StatusCode::OK),
+            Sent::Wait(seconds) => {
+                let text = message("mail_resend_wait").replace("{seconds}", &seconds.to_string());
+                Outcome::Stay(Extra::error(text), StatusCode::TOO_MANY_REQUESTS)
+            }
+            Sent::Failed => Outcome::Stay(Extra::error(message("mail_failed")), StatusCode::SERVICE_UNAVAILABLE),
+        });
     }
     if form.code.trim().is_empty() {
         return Ok(Outcome::Stay(Extra::error(message("code_missing")), StatusCode::BAD_REQUEST));
     }
-    match email_code::check(&state.db, &state.code_key, &account.id, purpose, &form.code, now).await? {
-        email_code::CodeCheck::Accepted => finish(state, login, &factor_id, ip, now).await,
-        email_code::CodeCheck::Wrong { attempts_left } => {
-            login.audit(state, "second_factor.enrollment_email_wrong_code", ip, json!({}), now).await;
-            let text = message("mail_code_wrong").replace("{left}", &attempts_left.to_string());
-            Ok(Outcome::Stay(Extra::error(text), StatusCode::BAD_REQUEST))
-        }
-        email_code::CodeCheck::NeedNew => {
-            Ok(Outcome::Stay(Extra::error(message("mail_code_expired")), StatusCode::BAD_REQUEST))
-        }
+    // A mailed code is a guess at a secret like any other: it spends the account's
+    // second-factor budget, whatever state the code is in.
+    if let Some(until) = login.reserve_guess(state, now).await? {
+        return Ok(Outcome::Stay(Extra::error(login.locked_text(state, until, now)), StatusCode::TOO_MANY_REQUESTS));
     }
+    let checked = email_code::check(&state.db, &state.code_key, &account.id, purpose, &form.code, now).await?;
+    if checked == email_code::CodeCheck::Accepted {
+        second_factor::clear_failures(&state.db, &account.id).await?;
+        email_code::clear_sends(&state.db, &account.id, purpose).await?;
+        return finish(state, login, &factor_id, ip, now).await;
+    }
+    login.audit(state, "second_factor.enrollment_email_wrong_code", ip, json!({}), now).await;
+    if let Some(until) = second_factor::locked_until(&state.db, &account.id, now).await? {
+        login.audit(state, "second_factor.locked", ip, json!({"method": "email"}), now).await;
+        return Ok(Outcome::Stay(Extra::error(login.locked_text(state, until, now)), StatusCode::TOO_MANY_REQUESTS));
+    }
+    let text = match checked {
+        email_code::CodeCheck::Wrong { attempts_left } => {
+            message("mail_code_wrong").replace("{left}", &attempts_left.to_string())
+        }
+        _ => message("mail_code_expired"),
+    };
+    Ok(Outcome::Stay(Extra::error(text), StatusCode::BAD_REQUEST))
 }
 
 /// The authenticator becomes active: recovery codes, the owner told, the "Done" page.

@@ -17,7 +17,10 @@ use crate::accounts::{self, Account};
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
+use crate::domain::DomainError;
 use crate::oidc::flow::{self, FactorStep, Pending, Stage};
+use crate::second_factor;
+use crate::throttle::{self, Gate};
 
 /// A pending login waiting for a second factor.
 pub struct FactorLogin {
@@ -47,6 +50,26 @@ impl FactorLogin {
         let amr: Vec<&str> = amr.iter().map(AsRef::as_ref).collect();
         let acr = crate::auth::acr::MULTI_FACTOR;
         flow::complete_login(state, jar, headers, self.pending, self.client, self.account, &amr, acr, now).await
+    }
+
+    /// Reserves one guess of the account's second-factor budget before a code is
+    /// checked; until when the second factor is locked when the guess is refused.
+    pub async fn reserve_guess(&self, state: &AppState, now: i64) -> Result<Option<i64>, DomainError> {
+        let budget = &state.config.two_factor;
+        Ok(match second_factor::reserve_guess(&state.db, &self.account.id, budget, now).await? {
+            Gate::Closed { until } => Some(until),
+            Gate::Open => None,
+        })
+    }
+
+    /// What a locked second factor tells its user: for how long, or that an
+    /// administrator must unlock it.
+    pub fn locked_text(&self, state: &AppState, until: i64, now: i64) -> String {
+        if throttle::is_until_unlocked(until) {
+            return state.theme.message(self.locale, "verify_locked_until_unlocked");
+        }
+        let minutes = ((until - now).max(1) + 59) / 60;
+        state.theme.message(self.locale, "verify_locked").replace("{minutes}", &minutes.to_string())
     }
 
     /// Records a security decision about this login in the audit trail.
@@ -94,7 +117,7 @@ pub async fn load(
 
 /// The refusal of a form whose anti-CSRF token does not belong to this browser.
 pub fn csrf_refusal(state: &AppState, jar: &CookieJar, headers: &HeaderMap, submitted: &str) -> Option<Response> {
-    if csrf::verify(&state.csrf_key, jar, submitted) {
+    if csrf::verify(state, jar, submitted) {
         return None;
     }
     let locale = request::locale(headers, None);
@@ -103,7 +126,7 @@ pub fn csrf_refusal(state: &AppState, jar: &CookieJar, headers: &HeaderMap, subm
 
 /// The anti-CSRF token for this browser's forms.
 pub fn csrf_token(state: &AppState, jar: &CookieJar) -> String {
-    csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default()
+    csrf::token(state, jar)
 }
 
 /// `pauline@etude.example` → `p•••••e@etude.example`: enough for the owner to recognise.

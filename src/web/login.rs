@@ -3,7 +3,7 @@
 use axum::{
     Form,
     extract::{Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
@@ -18,7 +18,8 @@ use super::{
 };
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
-use crate::auth::password_login::{self, LoginOutcome};
+use crate::auth::known_browser::KnownBrowser;
+use crate::auth::password_login::{self, LoginOutcome, RefusalReason, Source};
 use crate::clients::Client;
 use crate::oidc::flow::{self, Pending, Stage};
 
@@ -79,9 +80,9 @@ fn render_form(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let token = csrf::browser_id(jar).map(|id| csrf::token(&state.csrf_key, &id)).unwrap_or_default();
+    let token = csrf::token(state, jar);
     let context = json!({
-        "tx": pending.id,
+        "tx": pending.tx(),
         "csrf_token": token,
         "username": username,
         "client_name": client.name,
@@ -94,30 +95,34 @@ fn render_form(
 struct Refusal {
     message: String,
     status: StatusCode,
-    /// The audit event, when the refusal is a security decision worth recording.
-    audit: Option<(&'static str, Option<String>)>,
+    /// The audit event and its account, when the refusal is a security decision.
+    audit: Option<(&'static str, Option<String>, serde_json::Value)>,
 }
 
-/// Why a correct-looking submission does not log the user in, if it does not.
+/// Why a submission does not log the user in, if it does not. Every refusal that a
+/// caller without the password can cause reads the same: status, words and time.
 fn refusal_of(outcome: &LoginOutcome, state: &AppState, locale: Locale) -> Option<Refusal> {
     let message = |key: &str| state.theme.message(locale, key);
     Some(match outcome {
         LoginOutcome::Success(_) => return None,
-        LoginOutcome::WrongCredentials { account_id } => Refusal {
+        LoginOutcome::Refused { account_id, reason } => Refusal {
             message: message("login_wrong_credentials"),
             status: StatusCode::UNAUTHORIZED,
-            audit: Some(("login.failure", account_id.clone())),
-        },
-        LoginOutcome::Locked { account_id, retry_after } => Refusal {
-            message: message("login_locked").replace("{minutes}", &((retry_after + 59) / 60).to_string()),
-            status: StatusCode::TOO_MANY_REQUESTS,
-            audit: Some(("login.locked", Some(account_id.clone()))),
+            audit: Some(("login.failure", account_id.clone(), json!({"reason": reason.as_str()}))),
         },
         LoginOutcome::Archived { account_id } => Refusal {
             message: message("login_archived"),
             status: StatusCode::FORBIDDEN,
-            audit: Some(("login.archived", Some(account_id.clone()))),
+            audit: Some(("login.archived", Some(account_id.clone()), json!({}))),
         },
+        LoginOutcome::LockedByAdmin { account_id } => Refusal {
+            message: message("login_locked_by_admin"),
+            status: StatusCode::FORBIDDEN,
+            audit: Some(("login.locked_by_admin", Some(account_id.clone()), json!({}))),
+        },
+        LoginOutcome::Busy => {
+            Refusal { message: message("error_busy"), status: StatusCode::SERVICE_UNAVAILABLE, audit: None }
+        }
     })
 }
 
@@ -128,8 +133,10 @@ async fn audit_login(
     account_id: Option<&str>,
     client: &Client,
     ip: &ClientIp,
+    detail: serde_json::Value,
 ) {
-    let event = AuditEvent { event, account_id, client_id: Some(&client.client_id), ip: ip.0.as_deref(), detail: None };
+    let event =
+        AuditEvent { event, account_id, client_id: Some(&client.client_id), ip: ip.0.as_deref(), detail: Some(detail) };
     audit::record(&state.db, now, event).await;
 }
 
@@ -142,7 +149,7 @@ pub async fn submit(
 ) -> Response {
     let now = state.clock.now();
     let fallback_locale = request::locale(&headers, None);
-    if !csrf::verify(&state.csrf_key, &jar, &form.csrf_token) {
+    if !csrf::verify(&state, &jar, &form.csrf_token) {
         return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback_locale);
     }
     let (pending, client) = match flow::load_pending(&state, &jar, &form.tx, now).await {
@@ -154,41 +161,55 @@ pub async fn submit(
         Err(error) => return PageError::from(error).render(&state, fallback_locale),
     };
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
-    let redraw = |message: String, status: StatusCode| {
-        render_form(&state, &jar, locale, &pending, &client, &form.username, Some(message), status)
+    let redraw = |refusal: Refusal| {
+        let response =
+            render_form(&state, &jar, locale, &pending, &client, &form.username, Some(refusal.message), refusal.status);
+        if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+            return ([(header::RETRY_AFTER, "2")], response).into_response();
+        }
+        response
     };
-    if let Some(address) = &ip.0
-        && let Err(wait) = state.limits.login_per_ip.hit(address, now)
-    {
-        crate::metrics::Metrics::count(&state.metrics.logins_failed);
-        let message = state.theme.message(locale, "login_rate_limited").replace("{seconds}", &wait.to_string());
-        return redraw(message, StatusCode::TOO_MANY_REQUESTS);
-    }
     if form.username.trim().is_empty() || form.password.is_empty() {
-        return redraw(state.theme.message(locale, "login_missing_fields"), StatusCode::BAD_REQUEST);
+        return redraw(Refusal {
+            message: state.theme.message(locale, "login_missing_fields"),
+            status: StatusCode::BAD_REQUEST,
+            audit: None,
+        });
     }
-    let outcome = password_login::verify_password(
-        &state.db,
-        &state.passwords,
-        &state.config.login,
-        &form.username,
-        &form.password,
-        now,
-    )
-    .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(error) => return PageError::from(error).render(&state, locale),
+    let outcome = if let Some(address) = &ip.0
+        && state.limits.login_per_ip.hit(address, now).is_err()
+    {
+        // Too many submissions from this address, whatever the identifiers: refused like
+        // any wrong password, in the time of one.
+        tokio::time::sleep(state.passwords.typical_duration()).await;
+        LoginOutcome::Refused { account_id: None, reason: RefusalReason::Throttled }
+    } else {
+        let known = KnownBrowser::from_jar(&state.known_browser_key, &jar, state.config.secure_cookies());
+        let source = Source { ip: ip.0.as_deref(), known: &known };
+        let checked = password_login::verify_password(
+            &state.db,
+            &state.passwords,
+            &state.config.login,
+            &form.username,
+            &form.password,
+            &source,
+            now,
+        )
+        .await;
+        match checked {
+            Ok(outcome) => outcome,
+            Err(error) => return PageError::from(error).render(&state, locale),
+        }
     };
     if let Some(refusal) = refusal_of(&outcome, &state, locale) {
         crate::metrics::Metrics::count(&state.metrics.logins_failed);
-        if let Some((event, account_id)) = &refusal.audit {
-            audit_login(&state, now, event, account_id.as_deref(), &client, &ip).await;
+        if let Some((event, account_id, detail)) = &refusal.audit {
+            audit_login(&state, now, event, account_id.as_deref(), &client, &ip, detail.clone()).await;
         }
-        return redraw(refusal.message, refusal.status);
+        return redraw(refusal);
     }
     let LoginOutcome::Success(account) = outcome else { return PageError::internal().render(&state, locale) };
-    audit_login(&state, now, "login.success", Some(&account.id), &client, &ip).await;
+    audit_login(&state, now, "login.success", Some(&account.id), &client, &ip, json!({})).await;
     crate::metrics::Metrics::count(&state.metrics.logins_succeeded);
     flow::after_password(&state, jar, &headers, pending, client, *account, now).await
 }

@@ -6,7 +6,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::{CookieJar, cookie::Cookie};
+use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -69,7 +69,7 @@ impl SignIn<'_> {
         if let Some(error) = query.error {
             return Err(failed(format!("{error}: {}", query.error_description.unwrap_or_default())));
         }
-        let pending = jar.get(self.cookie).map(|c| c.value().to_string()).unwrap_or_default();
+        let pending = cookies::get(&jar, self.cookie, state.config.secure_cookies()).unwrap_or_default();
         let Some((expected_state, verifier)) = pending.split_once('.') else {
             return Err(failed("the sign-in was not started here or took too long; start again".into()));
         };
@@ -91,6 +91,6 @@ impl SignIn<'_> {
         let tokens = crate::oidc::token::redeem_code_in_process(state, &client, &form)
             .await
             .map_err(|error| failed(error.description))?;
-        Ok((jar.remove(Cookie::build(self.cookie.to_string()).path("/")), tokens))
+        Ok((jar.remove(cookies::removal(self.cookie, state.config.secure_cookies())), tokens))
     }
 }

@@ -204,16 +204,22 @@ pub async fn submit(
         let text = message("login_rate_limited").replace("{seconds}", &wait.to_string());
         return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::TOO_MANY_REQUESTS).await;
     }
-    if let Some(wait) = login.account.factor_locked_for(now) {
-        let text = locked_message(&state, &login, wait);
-        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::TOO_MANY_REQUESTS).await;
+    let sends =
+        method == Method::Push || (method == Method::Sms && (form.action == "send" || form.code.trim().is_empty()));
+    // Sending a text or a push request needs an unlocked second factor; a typed code
+    // finds out below, when its guess is reserved (and counted).
+    if sends {
+        match second_factor::locked_until(&state.db, &login.account.id, now).await {
+            Ok(Some(until)) => return locked_page(&state, &login, method, until, now),
+            Ok(None) => {}
+            Err(error) => return PageError::from(error).render(&state, login.locale),
+        }
     }
     // Choosing SMS without a code (or asking again) sends one.
-    if method == Method::Sms && (form.action == "send" || form.code.trim().is_empty()) {
+    if method == Method::Sms && sends {
         let (notes, status) = send_sms(&state, &login, &ip, now).await;
         return render(&state, &jar, &login, &methods, method, notes, status).await;
     }
-    let account_id = login.account.id.clone();
     let checked = match method {
         Method::Push => {
             let (notes, status) = match push_step(&state, &login, &form.action, &ip, now).await {
@@ -226,19 +232,13 @@ pub async fn submit(
             let text = message("code_missing");
             return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
         }
-        Method::Totp => totp::verify(&state.db, &state.secrets, &state.config.two_factor, &account_id, &form.code, now)
-            .await
-            .map(|factor| Checked::from(factor.is_some())),
-        Method::Sms => email_code::check(&state.db, &state.code_key, &account_id, sms::SMS_LOGIN, &form.code, now)
-            .await
-            .map(|check| match check {
-                CodeCheck::Accepted => Checked::Right,
-                CodeCheck::Wrong { attempts_left } => Checked::Wrong(Some(attempts_left)),
-                CodeCheck::NeedNew => Checked::NeedNew,
-            }),
-        Method::Recovery => {
-            recovery::redeem(&state.db, &state.code_key, &account_id, &form.code, now).await.map(Checked::from)
-        }
+        // Every code spends one guess of the account's budget before it is checked, so
+        // parallel guesses cannot slip past the limit.
+        _ => match login.reserve_guess(&state, now).await {
+            Ok(Some(until)) => return locked_page(&state, &login, method, until, now),
+            Ok(None) => check_code(&state, &login, method, &form.code, now).await,
+            Err(error) => Err(error),
+        },
     };
     let checked = match checked {
         Ok(checked) => checked,
@@ -257,6 +257,35 @@ pub async fn submit(
         return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::UNAUTHORIZED).await;
     }
     succeed(&state, jar, &headers, login, &ip, method, now).await
+}
+
+/// Checks a typed code by the method's rules (one guess is already reserved).
+async fn check_code(
+    state: &AppState,
+    login: &FactorLogin,
+    method: Method,
+    code: &str,
+    now: i64,
+) -> Result<Checked, crate::domain::DomainError> {
+    let account_id = &login.account.id;
+    match method {
+        Method::Totp => totp::verify(&state.db, &state.secrets, &state.config.two_factor, account_id, code, now)
+            .await
+            .map(|factor| Checked::from(factor.is_some())),
+        Method::Sms => {
+            email_code::check(&state.db, &state.code_key, account_id, sms::SMS_LOGIN, code, now).await.map(|check| {
+                match check {
+                    CodeCheck::Accepted => Checked::Right,
+                    CodeCheck::Wrong { attempts_left } => Checked::Wrong(Some(attempts_left)),
+                    CodeCheck::NeedNew => Checked::NeedNew,
+                }
+            })
+        }
+        Method::Recovery => {
+            recovery::redeem(&state.db, &state.code_key, account_id, code, now).await.map(Checked::from)
+        }
+        Method::Push => Ok(Checked::Wrong(None)),
+    }
 }
 
 /// The second factor is proven: counters cleared, recorded, and the login goes on.
@@ -460,33 +489,27 @@ fn sms_text(state: &AppState, login: &FactorLogin, code: &str) -> String {
     format!("{text}\n\n@{host} #{code}")
 }
 
-/// Counts a wrong code; the locked page if that locked the second factor.
+/// Records a wrong code (already counted by its reservation); the locked page if it
+/// spent the last guess.
 async fn refuse(state: &AppState, login: &FactorLogin, ip: &ClientIp, method: Method, now: i64) -> Option<Response> {
     crate::metrics::Metrics::count(&state.metrics.second_factor_failed);
-    let locked = second_factor::record_failure(&state.db, &login.account.id, now, &state.config.two_factor).await;
     let detail = json!({"method": method.as_str()});
-    match locked {
+    login.audit(state, "second_factor.failure", ip, detail.clone(), now).await;
+    match second_factor::locked_until(&state.db, &login.account.id, now).await {
         Ok(Some(until)) => {
             login.audit(state, "second_factor.locked", ip, detail, now).await;
-            let text = locked_message(state, login, until - now);
-            Some(html_page(
-                state,
-                login.locale,
-                "verify.html",
-                json!({"tx": login.pending.id, "method": method.as_str(), "error": text, "locked": true}),
-                StatusCode::TOO_MANY_REQUESTS,
-            ))
+            Some(locked_page(state, login, method, until, now))
         }
-        Ok(None) => {
-            login.audit(state, "second_factor.failure", ip, detail, now).await;
-            None
-        }
+        Ok(None) => None,
         Err(error) => Some(PageError::from(error).render(state, login.locale)),
     }
 }
 
-fn locked_message(state: &AppState, login: &FactorLogin, seconds: i64) -> String {
-    state.theme.message(login.locale, "verify_locked").replace("{minutes}", &((seconds + 59) / 60).to_string())
+/// The page of a locked second factor: how long, or that an administrator must unlock.
+fn locked_page(state: &AppState, login: &FactorLogin, method: Method, until: i64, now: i64) -> Response {
+    let text = login.locked_text(state, until, now);
+    let context = json!({"tx": login.pending.id, "method": method.as_str(), "error": text, "locked": true});
+    html_page(state, login.locale, "verify.html", context, StatusCode::TOO_MANY_REQUESTS)
 }
 
 /// A recovery code was used: say so (and how many are left) before continuing.

@@ -6,6 +6,7 @@
 mod harness;
 mod rp;
 
+mod abuse;
 mod admin_api;
 mod browser;
 mod cli;

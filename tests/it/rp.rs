@@ -96,7 +96,8 @@ pub async fn exchange(
         })
 }
 
-/// A browser with a cookie jar.
+/// A browser with a cookie jar (clones share it, like tabs).
+#[derive(Clone)]
 pub struct Browser {
     pub http: reqwest::Client,
 }
@@ -125,6 +126,29 @@ impl Page {
 impl Browser {
     pub fn new() -> Self {
         let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
+        Self { http }
+    }
+
+    /// A browser at `address`, as a trusted reverse proxy says (`X-Forwarded-For`; the
+    /// server must list 127.0.0.1 in `trusted_proxies`).
+    pub fn at(address: &str) -> Self {
+        Self::at_with_cookie(address, None)
+    }
+
+    /// A browser at `address` that already holds a cookie (`name=value`) for `issuer`.
+    pub fn at_with_cookie(address: &str, cookie: Option<(&str, &str)>) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        if let Some((issuer, cookie)) = cookie {
+            jar.add_cookie_str(cookie, &reqwest::Url::parse(issuer).unwrap());
+        }
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar)
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
         Self { http }
     }
 

@@ -47,7 +47,7 @@ pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthErro
 
 async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let params = form_params(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params).await.inspect_err(|_| {
+    let client = client_auth::authenticate(state, ip, headers, &params).await.inspect_err(|_| {
         tracing::info!(target: "sesame::audit", event = "token.client_auth_failed", ip = ip.0.as_deref());
     })?;
     let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;

@@ -18,11 +18,14 @@ pub struct Model {
     pub archived: bool,
     pub two_factor_required: bool,
     pub account_admin: bool,
+    /// Unused since migration 5 (guessing budgets live in `throttles`); written as 0 or
+    /// null for nodes of the previous release during a rolling upgrade.
     pub failed_logins: i32,
     pub locked_until: Option<i64>,
-    /// Wrong second-factor codes in a row, and the lock they led to.
     pub factor_failures: i32,
     pub factor_locked_until: Option<i64>,
+    /// When an administrator locked the account by hand; none: not locked.
+    pub admin_locked_at: Option<i64>,
     /// The method offered first at login (`totp`, …); none: the strongest enrolled.
     pub preferred_method: Option<String>,
     /// When an administrator last required two-factor or reset the second factors: a

@@ -19,4 +19,5 @@ pub mod session;
 pub mod session_client;
 pub mod signing_key;
 pub mod sms_send;
+pub mod throttle;
 pub mod used_assertion;
