@@ -4,10 +4,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::{Router, http::StatusCode, routing::get};
+use axum::{
+    Router,
+    http::{HeaderValue, StatusCode, header},
+    routing::get,
+};
 use tokio::net::TcpListener;
-use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{
+    limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer, timeout::TimeoutLayer, trace::TraceLayer,
+};
 
 use crate::clients::SecretHasher;
 use crate::clock::{Clock, SystemClock};
@@ -87,7 +94,10 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let db = storage::connect(&config.database_url()).await?;
     storage::migrate(&db).await?;
     let secrets = master_key(&config)?;
-    let keys = KeyStore::open(db.clone(), secrets.clone(), clock.now()).await?;
+    let lock = storage::StartLock::take(&db).await.map_err(storage::StorageError::Migrate)?;
+    let keys = KeyStore::open(db.clone(), secrets.clone(), clock.now()).await;
+    lock.release().await.map_err(storage::StorageError::Migrate)?;
+    let keys = keys?;
     let passwords = PasswordHasherService::new(&config.password)?;
     let theme = Theme::load(&config.theme)?;
     let limits = Limits {
@@ -139,6 +149,7 @@ pub fn master_key(config: &Config) -> Result<SecretBox, crate::crypto::secretbox
 
 /// Every route of Sésame, ready to serve or to nest in another router.
 pub fn router(state: AppState) -> Router {
+    let request_timeout = Duration::from_secs(state.config.server.request_timeout);
     Router::new()
         .merge(crate::oidc::routes())
         .merge(crate::web::routes())
@@ -147,9 +158,28 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::push::api::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::endpoint))
+        // Only with the operator's bearer token (`metrics.bearer_token`); else 404.
+        .route("/metrics", get(crate::metrics::guarded_endpoint))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        // A slow body or a stuck handler ends with 408 (push long-polls wait less).
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The routes of the metrics address (`metrics.listen`): for the internal network only.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(crate::metrics::endpoint))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state(state)
 }
 
@@ -163,6 +193,8 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 /// A running server: its address and the task serving it.
 pub struct RunningServer {
     pub address: SocketAddr,
+    /// Where `/metrics` is served, when `metrics.listen` is set.
+    pub metrics_address: Option<SocketAddr>,
     pub state: AppState,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -179,9 +211,27 @@ pub async fn spawn(state: AppState) -> Result<RunningServer, StartError> {
 pub fn spawn_on(listener: TcpListener, state: AppState) -> Result<RunningServer, StartError> {
     let address =
         listener.local_addr().map_err(|source| StartError::Listen { address: state.config.listen.clone(), source })?;
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await });
-    Ok(RunningServer { address, state, task })
+    let limits = state.config.server.clone();
+    let metrics_address = spawn_metrics(&state)?;
+    let app = router(state.clone());
+    let task = tokio::spawn(crate::http_server::serve(listener, app, limits, shutdown_signal()));
+    Ok(RunningServer { address, metrics_address, state, task })
+}
+
+/// Serves `/metrics` on its own address when the operator gave one.
+fn spawn_metrics(state: &AppState) -> Result<Option<SocketAddr>, StartError> {
+    let listen = state.config.metrics.listen.clone();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let failed = |source| StartError::Listen { address: listen.clone(), source };
+    let listener = std::net::TcpListener::bind(&listen).map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
+    let address = listener.local_addr().map_err(failed)?;
+    let listener = TcpListener::from_std(listener).map_err(failed)?;
+    let limits = state.config.server.clone();
+    tokio::spawn(crate::http_server::serve(listener, metrics_router(state.clone()), limits, shutdown_signal()));
+    Ok(Some(address))
 }
 
 /// Opens everything with the system clock and serves until Ctrl-C or SIGTERM.
@@ -190,10 +240,7 @@ pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
     // Only a serving node registers the console's client: its redirect URI follows this
     // node's issuer, which a CLI run with another configuration must not overwrite.
     ensure_builtin_clients(&state).await?;
-    let demo = crate::demo::should_seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
-    if demo {
-        crate::demo::seed(&state).await.map_err(|e| StartError::Demo(e.to_string()))?;
-    }
+    let demo = seed_demo_if_wanted(&state).await?;
     let server = spawn(state).await?;
     let _janitor = crate::janitor::spawn(server.state.clone());
     tracing::info!(address = %server.address, issuer = server.state.config.issuer(), "Sésame is listening");
@@ -204,6 +251,22 @@ pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
     }
     server.task.await??;
     Ok(())
+}
+
+/// Seeds the demo office when configured to (one node at a time); whether it did.
+async fn seed_demo_if_wanted(state: &AppState) -> Result<bool, StartError> {
+    let failed = |e: &dyn std::fmt::Display| StartError::Demo(e.to_string());
+    let lock = storage::StartLock::take(&state.db).await.map_err(|e| failed(&e))?;
+    let seeded = async {
+        let demo = crate::demo::should_seed(state).await.map_err(|e| failed(&e))?;
+        if demo {
+            crate::demo::seed(state).await.map_err(|e| failed(&e))?;
+        }
+        Ok(demo)
+    }
+    .await;
+    lock.release().await.map_err(|e| failed(&e))?;
+    seeded
 }
 
 async fn shutdown_signal() {
@@ -224,6 +287,13 @@ async fn shutdown_signal() {
 /// Registers the clients of Sésame's own pages (the console, the account page) for this
 /// issuer; run at every start.
 pub async fn ensure_builtin_clients(state: &AppState) -> Result<(), StartError> {
-    crate::console::ensure_client(state).await.map_err(|e| StartError::Console(e.to_string()))?;
-    crate::web::account::ensure_client(state).await.map_err(|e| StartError::Console(e.to_string()))
+    let failed = |e: &dyn std::fmt::Display| StartError::Console(e.to_string());
+    let lock = storage::StartLock::take(&state.db).await.map_err(|e| failed(&e))?;
+    let registered = async {
+        crate::console::ensure_client(state).await.map_err(|e| failed(&e))?;
+        crate::web::account::ensure_client(state).await.map_err(|e| failed(&e))
+    }
+    .await;
+    lock.release().await.map_err(|e| failed(&e))?;
+    registered
 }

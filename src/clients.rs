@@ -216,6 +216,12 @@ impl ClientInput {
         {
             return Err(DomainError::invalid("client_id", "use 1 to 128 visible ASCII characters, no ':'"));
         }
+        // Account ids are UUIDs, and a client's own tokens have its id as subject: a
+        // client id shaped like one could be taken for an account.
+        if uuid::Uuid::try_parse(self.client_id.trim()).is_ok() {
+            return Err(DomainError::invalid("client_id", "a client id must not look like an account id (a UUID)")
+                .because("client_id_like_account"));
+        }
         if self.redirect_uris.is_empty() {
             return Err(DomainError::invalid("redirect_uris", "a client needs at least one redirect URI"));
         }

@@ -20,6 +20,7 @@ pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+pub mod http_server;
 pub mod import;
 pub mod janitor;
 pub mod mail;

@@ -55,6 +55,21 @@ impl Metrics {
     }
 }
 
+/// `/metrics` on the main address: only with `Authorization: Bearer <metrics.bearer_token>`,
+/// and not found for anyone else (nor at all when no token is configured).
+pub async fn guarded_endpoint(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let expected = &state.config.metrics.bearer_token;
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if expected.is_empty() || !crate::crypto::constant_time_eq(expected.as_bytes(), presented.trim().as_bytes()) {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    endpoint(State(state)).await
+}
+
 pub async fn endpoint(State(state): State<AppState>) -> Response {
     let body = format!(
         "# HELP sesame_build_info Version of this node.\n# TYPE sesame_build_info gauge\nsesame_build_info{{version=\"{}\"}} 1\n{}",

@@ -259,7 +259,9 @@ where
                 factor_locked_until: Set(None),
                 admin_locked_at: Set(None),
                 preferred_method: Set(None),
-                enrollment_opened_at: Set(input.two_factor_required.then_some(now)),
+                // Requiring two-factor, or making an administrator (who must have one,
+                // `two_factor.required_for_admins`), opens the window for a first enrollment.
+                enrollment_opened_at: Set((input.two_factor_required || input.account_admin).then_some(now)),
                 sms_disabled: Set(input.sms_disabled),
                 push_locked_until: Set(None),
                 created_at: Set(now),
@@ -303,12 +305,17 @@ where
                     two_factor_required: Set(wanted.two_factor_required),
                     sms_disabled: Set(wanted.sms_disabled),
                     account_admin: Set(wanted.account_admin),
-                    // Switching two-factor on opens the window for a first enrollment.
-                    enrollment_opened_at: Set(if wanted.two_factor_required && !current.two_factor_required {
-                        Some(now)
-                    } else {
-                        current.enrollment_opened_at
-                    }),
+                    // Switching two-factor on, or the administrator right, opens the window
+                    // for a first enrollment.
+                    enrollment_opened_at: Set(
+                        if (wanted.two_factor_required && !current.two_factor_required)
+                            || (wanted.account_admin && !current.account_admin)
+                        {
+                            Some(now)
+                        } else {
+                            current.enrollment_opened_at
+                        },
+                    ),
                     updated_at: Set(now),
                     ..Default::default()
                 }

@@ -122,6 +122,9 @@ async fn existing(state: &AppState, username: &str) -> Result<Account, ApiError>
         .ok_or_else(|| ApiError::not_found(format!("account `{username}`")))
 }
 
+/// The last page a search may ask for (at most 200 per page: twenty million accounts).
+const MAX_PAGE: u64 = 100_000;
+
 #[derive(Deserialize)]
 pub struct SearchQuery {
     #[serde(default)]
@@ -137,8 +140,15 @@ pub async fn list(
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = query.state.unwrap_or(StateFilter::Active);
-    let page =
-        accounts::search(&state.db, &query.q, filter, query.page.unwrap_or(1), query.per_page.unwrap_or(50)).await?;
+    let page = query.page.unwrap_or(1);
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(ApiError::invalid("page", format!("a page number from 1 to {MAX_PAGE}")));
+    }
+    let per_page = query.per_page.unwrap_or(50);
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::invalid("per_page", "from 1 to 200 accounts per page"));
+    }
+    let page = accounts::search(&state.db, &query.q, filter, page, per_page).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for account in page.items {
         items.push(view(&state, account).await?);
@@ -175,18 +185,76 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(after)).into_response())
 }
 
+/// The body of an update (PUT or PATCH): only the fields it names change; `null`
+/// clears an optional one (email, phone, address); `access`, when given, replaces the
+/// account's access as a whole.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    username: Option<String>,
+    password: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    initials: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    address: Option<Option<String>>,
+    archived: Option<bool>,
+    two_factor_required: Option<bool>,
+    sms_disabled: Option<bool>,
+    account_admin: Option<bool>,
+    access: Option<Vec<AccessInput>>,
+}
+
+/// A field that is present, even as `null` (`Some(None)`), as opposed to absent (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl AccountPatch {
+    fn apply_to(self, current: &Account) -> AccountInput {
+        let unchanged = AccountInput::unchanged(current);
+        AccountInput {
+            password: self.password.map(PasswordInput::Plain),
+            first_name: self.first_name.unwrap_or(unchanged.first_name),
+            last_name: self.last_name.unwrap_or(unchanged.last_name),
+            initials: self.initials.unwrap_or(unchanged.initials),
+            email: self.email.unwrap_or(unchanged.email),
+            phone: self.phone.unwrap_or(unchanged.phone),
+            address: self.address.unwrap_or(unchanged.address),
+            archived: self.archived.unwrap_or(unchanged.archived),
+            two_factor_required: self.two_factor_required.unwrap_or(unchanged.two_factor_required),
+            sms_disabled: self.sms_disabled.unwrap_or(unchanged.sms_disabled),
+            account_admin: self.account_admin.unwrap_or(unchanged.account_admin),
+            access: self.access,
+            username: unchanged.username,
+        }
+    }
+}
+
 pub async fn update(
     State(state): State<AppState>,
     admin: Admin,
     Path(username): Path<String>,
-    ApiJson(body): ApiJson<AccountWrite>,
+    ApiJson(body): ApiJson<AccountPatch>,
 ) -> Result<Json<AccountView>, ApiError> {
     let current = existing(&state, &username).await?;
     if body.username.as_ref().is_some_and(|given| !given.eq_ignore_ascii_case(&current.username)) {
         return Err(ApiError::invalid("username", "an identifier cannot be changed; create a new account"));
     }
+    if current.id == admin.account_id && (body.archived == Some(true) || body.account_admin == Some(false)) {
+        let field = if body.archived == Some(true) { "archived" } else { "account_admin" };
+        return Err(ApiError::invalid(field, "you cannot archive your own account or take away your own rights"));
+    }
     let before = view(&state, current.clone()).await?;
-    save(&state, &admin, body.into_input(current.username.clone()), json!(before)).await
+    save(&state, &admin, body.apply_to(&current), json!(before)).await
 }
 
 async fn save(

@@ -33,6 +33,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// The token's login did not prove a second factor that this administrator has (or
+    /// must have): sign in again.
+    pub fn second_factor_required() -> Self {
+        let mut error = Self::forbidden(
+            "administration needs a sign-in with the second factor: sign in again (an administrator without one \
+             enrolls it then)",
+        );
+        error.reason = Some("second_factor_required");
+        error
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
@@ -64,6 +75,14 @@ impl From<DomainError> for ApiError {
                 ApiError { reason: Some(reason), ..ApiError::conflict(&field, message) }
             }
             DomainError::NotFound(what) => ApiError::not_found(what),
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "admin API request failed: database unreachable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database cannot be reached; retry in a moment",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "admin API request failed");
                 ApiError::new(
@@ -88,4 +107,41 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The API's code for a status the framework answered on its own (a body that is not
+/// JSON, a wrong method, a body too large, a query that does not parse…).
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        status if status.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// Rewrites any error the framework answered in plain text (extractor rejections, 405,
+/// 413, a timeout) into the API's error shape, keeping its status and its words.
+pub async fn in_api_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 16 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    ApiError::new(status, code_for(status), message).into_response()
 }

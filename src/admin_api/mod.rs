@@ -16,7 +16,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{HeaderValue, header, request::Parts},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{any, get, post},
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -34,7 +34,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/api/v1/openapi.json", get(openapi))
         .route("/admin/api/v1/accounts", get(accounts::list).post(accounts::create))
-        .route("/admin/api/v1/accounts/{username}", get(accounts::show).put(accounts::update))
+        .route("/admin/api/v1/accounts/{username}", get(accounts::show).put(accounts::update).patch(accounts::update))
         .route("/admin/api/v1/accounts/{username}/archive", post(accounts::archive))
         .route("/admin/api/v1/accounts/{username}/restore", post(accounts::restore))
         .route("/admin/api/v1/accounts/{username}/password", post(accounts::reset_password))
@@ -46,6 +46,17 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api/v1/clients", get(clients::list).post(clients::create))
         .route("/admin/api/v1/clients/{client_id}", get(clients::show).put(clients::update))
         .route("/admin/api/v1/clients/{client_id}/secret", post(clients::new_secret))
+        .route("/admin/api/v1/{*rest}", any(unknown_path))
+        .layer(axum::middleware::map_response(error::in_api_shape))
+        // Accounts, new secrets, temporary passwords: no response is ever cached.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+async fn unknown_path() -> ApiError {
+    ApiError::not_found("this path of the API")
 }
 
 async fn openapi() -> Response {
@@ -82,11 +93,25 @@ pub async fn authorize(state: &AppState, token: &str) -> Result<Admin, ApiError>
     if !claims.scope.split_whitespace().any(|s| s == SCOPE) {
         return Err(ApiError::forbidden(format!("the access token was not granted the {SCOPE} scope")));
     }
-    let account = crate::accounts::find_by_id(&state.db, &claims.sub).await?;
-    match account {
-        Some(account) if account.account_admin && !account.archived => Ok(Admin { account_id: account.id }),
-        _ => Err(ApiError::forbidden("this account is not an account administrator")),
+    // A client's own token (client_credentials) is never an administrator's.
+    let Some(account_id) = claims.account_id() else {
+        return Err(ApiError::forbidden("this access token was issued to a client, not for an account"));
+    };
+    let account = crate::accounts::find_by_id(&state.db, account_id).await?;
+    let account = match account {
+        Some(account) if account.account_admin && !account.archived && account.admin_locked_at.is_none() => account,
+        _ => return Err(ApiError::forbidden("this account is not an account administrator")),
+    };
+    // An administrator who has a second factor, or must have one, administers only with
+    // a token from a login that proved it.
+    let proven = claims.acr.as_deref() == Some(crate::auth::acr::MULTI_FACTOR);
+    if !proven
+        && (state.config.two_factor.required_for_admins
+            || !crate::second_factor::factors_of(&state.db, &account.id).await?.is_empty())
+    {
+        return Err(ApiError::second_factor_required());
     }
+    Ok(Admin { account_id: account.id })
 }
 
 /// A JSON body whose rejections are answered in the API's error format.

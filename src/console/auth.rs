@@ -60,7 +60,12 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
         };
         match admin_api::authorize(state, &token).await {
             Ok(admin) => Ok(ConsoleAdmin(admin)),
-            Err(error) if error.status == StatusCode::UNAUTHORIZED => Err(Redirect::to("/admin/login").into_response()),
+            // Expired, or a sign-in without the second factor: sign in again (with it).
+            Err(error)
+                if error.status == StatusCode::UNAUTHORIZED || error.reason == Some("second_factor_required") =>
+            {
+                Err(Redirect::to("/admin/login").into_response())
+            }
             Err(_) => Err(not_an_administrator(state, &parts.headers)),
         }
     }

@@ -606,6 +606,9 @@ pub async fn requirement_for(
         enrolled,
         client_requires: client.require_two_factor,
         request_asks: request.acr_values.iter().any(|value| value == acr::MULTI_FACTOR || value == acr::STRONG),
+        admin_login: state.config.two_factor.required_for_admins
+            && account.account_admin
+            && request.scopes.iter().any(|scope| scope == crate::admin_api::SCOPE),
     };
     Ok(second_factor::policy::requirement(account, &facts, &state.config.two_factor, now))
 }

@@ -30,7 +30,7 @@ use crate::revocations::{self, Scope};
 use crate::storage::entities::session_client;
 use crate::web::{
     csrf,
-    page_error::{PageError, html_page},
+    page_error::{PageError, html_page, html_page_to},
     request,
 };
 
@@ -167,7 +167,8 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: St
         "post_logout_redirect_uri": redirect_uri,
         "state": redirect_state.flatten(),
     });
-    (jar, html_page(&state, locale, "logout.html", context, StatusCode::OK)).into_response()
+    let page = html_page_to(&state, locale, "logout.html", context, StatusCode::OK, redirect_uri.as_deref());
+    (jar, page).into_response()
 }
 
 #[derive(Deserialize)]

@@ -98,7 +98,9 @@ pub async fn redeem(state: &AppState, token: &str, client_id: &str, now: i64) ->
         return Ok(Redemption::Rotated(Box::new(row)));
     }
     let rotated_at = refresh_token::Entity::find_by_id(row.id.clone()).one(&state.db).await?.and_then(|r| r.rotated_at);
-    if rotated_at.is_some_and(|at| now - at <= state.config.tokens.refresh_token_reuse_grace) {
+    // A grace of 0 means none: even within the same second, a second use is a theft.
+    let grace = state.config.tokens.refresh_token_reuse_grace;
+    if grace > 0 && rotated_at.is_some_and(|at| now - at <= grace) {
         return Ok(Redemption::Rotated(Box::new(row)));
     }
     revoke_family(state, &row.grant_id, now).await?;

@@ -51,12 +51,13 @@ pub fn to_client(
         }
         ResponseMode::FormPost => {
             let fields: Vec<_> = params.iter().map(|(name, value)| json!({"name": name, "value": value})).collect();
-            page_error::html_page(
+            page_error::html_page_to(
                 state,
                 Locale::Fr,
                 "form_post.html",
                 json!({"action": redirect_uri, "fields": fields}),
                 StatusCode::OK,
+                Some(redirect_uri),
             )
         }
     }

@@ -63,6 +63,15 @@ pub struct AccessClaims {
     pub authorization: Map<String, Value>,
 }
 
+impl AccessClaims {
+    /// The account the token speaks for: `None` for a client's own token
+    /// (client_credentials, whose `sub` is the client id). A token issued for a user
+    /// always carries the session it came from (`sid`, `auth_time`); only those do.
+    pub fn account_id(&self) -> Option<&str> {
+        (self.sid.is_some() && self.auth_time.is_some()).then_some(self.sub.as_str())
+    }
+}
+
 fn key_error(error: crate::crypto::keys::KeyError) -> DomainError {
     DomainError::Crypto(error.to_string())
 }

@@ -55,7 +55,8 @@ async fn respond(state: &AppState, header_token: Option<String>, body_token: Opt
         (None, None) => return OAuthError::missing_token().into_response(),
     };
     match userinfo(state, &token).await {
-        Ok(body) => Json(body).into_response(),
+        // Personal data: never kept by a cache on the way.
+        Ok(body) => crate::oidc::token::no_store(Json(body)),
         Err(error) => error.into_response(),
     }
 }
@@ -66,11 +67,15 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
         TokenCheckError::Storage(e) => OAuthError::from(crate::domain::DomainError::Storage(e)),
         other => OAuthError::invalid_token(other.to_string()),
     })?;
+    // A client's own token (client_credentials) speaks for no account.
+    let account_id = claims
+        .account_id()
+        .ok_or_else(|| OAuthError::invalid_token("this access token was issued to a client, not for a user"))?;
     let scopes: Vec<String> = claims.scope.split_whitespace().map(str::to_string).collect();
     if !scopes.iter().any(|s| s == "openid") {
         return Err(OAuthError::insufficient_scope("the access token was not granted the openid scope"));
     }
-    let account = accounts::find_by_id(&state.db, &claims.sub)
+    let account = accounts::find_by_id(&state.db, account_id)
         .await?
         .filter(|a| !a.archived)
         .ok_or_else(|| OAuthError::invalid_token("the account of this token is no longer active"))?;

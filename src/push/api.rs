@@ -33,12 +33,50 @@ pub fn routes() -> Router<AppState> {
         .route("/push/v1/devices", post(enroll))
         .route("/push/v1/pending", post(pending))
         .route("/push/v1/answer", post(answer))
+        .layer(axum::middleware::map_response(in_protocol_shape))
+}
+
+/// Any error the framework answered in plain text (a wrong method, a body too large)
+/// is rewritten in the protocol's error shape, status kept.
+async fn in_protocol_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 16 * 1024).await.unwrap_or_default();
+    let code = if status.is_server_error() { "server_error" } else { "invalid_request" };
+    refuse(status, code, String::from_utf8_lossy(&text).trim())
 }
 
 /// Every request body: `{"jws": "<compact JWS>"}`.
 #[derive(Deserialize)]
 pub struct Signed {
     jws: String,
+}
+
+/// The body of a device request; anything else (not JSON, no `jws`, a wrong type, a
+/// body too large) is answered in the protocol's own error shape, never the
+/// framework's plain text, and changes nothing.
+pub struct SignedBody(Signed);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for SignedBody {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<Signed>::from_request(request, state).await {
+            Ok(Json(body)) => Ok(SignedBody(body)),
+            Err(rejection) => Err(refuse(
+                rejection.status(),
+                "invalid_request",
+                &format!("the body must be JSON {{\"jws\": \"<compact JWS>\"}}: {}", rejection.body_text()),
+            )),
+        }
+    }
 }
 
 /// A protocol error: `{"error": code, "error_description": what to do}`.
@@ -72,7 +110,7 @@ struct EnrollClaims {
 }
 
 /// Enrollment: the device proves it holds the key it registers by signing with it.
-async fn enroll(State(state): State<AppState>, ip: ClientIp, Json(body): Json<Signed>) -> Response {
+async fn enroll(State(state): State<AppState>, ip: ClientIp, SignedBody(body): SignedBody) -> Response {
     let now = state.clock.now();
     let Ok(jws) = UnverifiedJws::parse(&body.jws) else {
         return refuse(StatusCode::BAD_REQUEST, "invalid_request", "`jws` is not a compact JWS");
@@ -195,7 +233,7 @@ async fn authenticate(state: &AppState, body: &Signed, now: i64) -> Result<(Devi
 
 /// The challenges waiting for the device's account, signed by the server; waits up to
 /// `wait` seconds (at most `push.max_wait`) for one to appear.
-async fn pending(State(state): State<AppState>, Json(body): Json<Signed>) -> Response {
+async fn pending(State(state): State<AppState>, SignedBody(body): SignedBody) -> Response {
     let now = state.clock.now();
     let (_, account, claims) = match authenticate(&state, &body, now).await {
         Ok(found) => found,
@@ -224,7 +262,7 @@ async fn pending(State(state): State<AppState>, Json(body): Json<Signed>) -> Res
 }
 
 /// Approve (with the number typed), deny, or deny and report fraud.
-async fn answer(State(state): State<AppState>, ip: ClientIp, Json(body): Json<Signed>) -> Response {
+async fn answer(State(state): State<AppState>, ip: ClientIp, SignedBody(body): SignedBody) -> Response {
     let now = state.clock.now();
     let (device, account, claims) = match authenticate(&state, &body, now).await {
         Ok(found) => found,
@@ -248,13 +286,21 @@ async fn answer(State(state): State<AppState>, ip: ClientIp, Json(body): Json<Si
     }
     let detail = json!({"challenge_id": challenge.id, "device_id": device.id, "application": challenge.application, "login_ip": challenge.ip});
     let decision = text("decision");
-    let (to, event) = match decision.as_str() {
-        "approve" if claims["number"].as_i64() == Some(i64::from(challenge.number)) => {
+    let (to, event) = match (decision.as_str(), claims["number"].as_i64()) {
+        // An approval without a number is malformed, not a wrong number: it changes nothing.
+        ("approve", None) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "an approval carries the number typed (integer)",
+            );
+        }
+        ("approve", Some(number)) if number == i64::from(challenge.number) => {
             (ChallengeState::Approved, "push.approved")
         }
-        "approve" => (ChallengeState::WrongNumber, "push.wrong_number"),
-        "deny" => (ChallengeState::Denied, "push.denied"),
-        "fraud" => (ChallengeState::Fraud, "push.fraud_reported"),
+        ("approve", Some(_)) => (ChallengeState::WrongNumber, "push.wrong_number"),
+        ("deny", _) => (ChallengeState::Denied, "push.denied"),
+        ("fraud", _) => (ChallengeState::Fraud, "push.fraud_reported"),
         _ => return refuse(StatusCode::BAD_REQUEST, "invalid_request", "decision is approve, deny or fraud"),
     };
     match super::transition(&state.db, &challenge.id, ChallengeState::Pending, to, Some(&device.id), now).await {

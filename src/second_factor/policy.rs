@@ -45,12 +45,19 @@ pub struct LoginFacts {
     pub client_requires: bool,
     /// The authorization request asked for the two-factor `acr`.
     pub request_asks: bool,
+    /// An account administrator asks for the administration scope while administrators
+    /// must have a second factor (`two_factor.required_for_admins`).
+    pub admin_login: bool,
 }
 
 /// The account's own switch, an enrolled factor (the user chose security), the client's
 /// policy or the request's `acr_values` each call for a second factor.
 pub fn requirement(account: &Account, facts: &LoginFacts, config: &TwoFactorConfig, now: i64) -> Requirement {
-    let wanted = account.two_factor_required || facts.enrolled || facts.client_requires || facts.request_asks;
+    let wanted = account.two_factor_required
+        || facts.admin_login
+        || facts.enrolled
+        || facts.client_requires
+        || facts.request_asks;
     if !wanted {
         return Requirement::PasswordOnly;
     }
@@ -58,10 +65,13 @@ pub fn requirement(account: &Account, facts: &LoginFacts, config: &TwoFactorConf
         return Requirement::Verify;
     }
     let can_mail = config.email_confirmation && account.email.is_some();
-    if account.two_factor_required {
+    if account.two_factor_required || facts.admin_login {
         let window_open = account.enrollment_opened_at.is_some_and(|opened| now < opened + config.enrollment_window);
         return if window_open {
             Requirement::Enroll { confirm_by_email: can_mail }
+        } else if facts.admin_login && can_mail {
+            // An administrator from before the rule: the mailed code proves the mailbox.
+            Requirement::Enroll { confirm_by_email: true }
         } else {
             Requirement::CannotEnroll(EnrollRefusal::WindowClosed)
         };
@@ -104,7 +114,11 @@ mod tests {
     }
 
     fn facts(enrolled: bool, client: bool, request: bool) -> LoginFacts {
-        LoginFacts { enrolled, client_requires: client, request_asks: request }
+        LoginFacts { enrolled, client_requires: client, request_asks: request, admin_login: false }
+    }
+
+    fn admin_login() -> LoginFacts {
+        LoginFacts { enrolled: false, client_requires: false, request_asks: false, admin_login: true }
     }
 
     #[test]
@@ -127,6 +141,9 @@ mod tests {
             (account(false, None, true), facts(false, true, false), Enroll { confirm_by_email: true }),
             (account(false, None, true), facts(false, false, true), Enroll { confirm_by_email: true }),
             (account(false, None, false), facts(false, false, true), CannotEnroll(EnrollRefusal::NoWayToConfirm)),
+            (account(false, Some(now - day), false), admin_login(), Enroll { confirm_by_email: false }),
+            (account(false, None, true), admin_login(), Enroll { confirm_by_email: true }),
+            (account(false, None, false), admin_login(), CannotEnroll(EnrollRefusal::WindowClosed)),
         ];
         for (i, (account, facts, expected)) in cases.into_iter().enumerate() {
             assert_eq!(requirement(&account, &facts, &config, now), expected, "case {i}");

@@ -44,9 +44,21 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    Database::connect(options)
-        .await
-        .map_err(|source| StorageError::Connect { url: redact(url), reason: explain(&source) })
+    // Opening SQLite switches it to WAL, which waits for no one: when another process is
+    // migrating the same file at that moment, try again for a few seconds.
+    let mut attempts = 0;
+    loop {
+        match Database::connect(options.clone()).await {
+            Ok(db) => return Ok(db),
+            Err(error)
+                if sqlite_path(url).is_some() && error.to_string().contains("database is locked") && attempts < 50 =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(source) => return Err(StorageError::Connect { url: redact(url), reason: explain(&source) }),
+        }
+    }
 }
 
 /// A connection error in words an operator can act on.
@@ -59,9 +71,79 @@ fn explain(error: &DbErr) -> String {
     }
 }
 
-/// Brings the schema up to date; safe to run on every start and from several nodes.
+/// Brings the schema up to date; safe to run on every start and from several nodes
+/// (they take turns, see [`StartLock`]).
 pub async fn migrate(db: &Db) -> Result<(), StorageError> {
-    Migrator::up(db, None).await.map_err(StorageError::Migrate)
+    let lock = StartLock::take(db).await.map_err(StorageError::Migrate)?;
+    let migrated = Migrator::up(db, None).await.map_err(StorageError::Migrate);
+    lock.release().await.map_err(StorageError::Migrate)?;
+    migrated
+}
+
+/// Nodes starting together on one database take turns for first-start work
+/// (migrations, signing keys, the built-in clients, the demo). On PostgreSQL: a
+/// transaction-scoped advisory lock, held by one connection of the pool while the
+/// others do the work, released at commit — or by the server if the node dies. On
+/// SQLite (one node, but a `sesame import` may start beside `serve`): an exclusive lock
+/// on a file next to the database, released when the process lets go of it or dies.
+/// Creating tables or rows that another node creates at the same moment would otherwise
+/// fail (duplicate `pg_type` entries, "table already exists", duplicate primary keys).
+pub struct StartLock(Held);
+
+enum Held {
+    Postgres(sea_orm::DatabaseTransaction),
+    /// Held open for its lock, released when closed.
+    #[allow(dead_code)]
+    File(std::fs::File),
+    Nothing,
+}
+
+/// The advisory lock's key: any constant unique to Sésame ("sesame" in ASCII).
+const START_LOCK_KEY: i64 = 0x7365_7361_6d65;
+
+impl StartLock {
+    pub async fn take(db: &Db) -> Result<Self, DbErr> {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                let txn = db.begin().await?;
+                txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({START_LOCK_KEY})")).await?;
+                Ok(Self(Held::Postgres(txn)))
+            }
+            sea_orm::DatabaseBackend::Sqlite => {
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        sea_orm::DatabaseBackend::Sqlite,
+                        "SELECT file FROM pragma_database_list WHERE name = 'main'",
+                    ))
+                    .await?;
+                let file: Option<String> = row.and_then(|row| row.try_get_by_index(0).ok());
+                let Some(path) = file.filter(|f| !f.is_empty()) else { return Ok(Self(Held::Nothing)) };
+                let locked = tokio::task::spawn_blocking(move || {
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(format!("{path}.start-lock"))?;
+                    file.lock()?;
+                    Ok::<_, std::io::Error>(file)
+                })
+                .await
+                .map_err(|e| DbErr::Custom(e.to_string()))?
+                .map_err(|e| DbErr::Custom(format!("cannot lock the database for start-up: {e}")))?;
+                Ok(Self(Held::File(locked)))
+            }
+            _ => Ok(Self(Held::Nothing)),
+        }
+    }
+
+    pub async fn release(self) -> Result<(), DbErr> {
+        match self.0 {
+            Held::Postgres(txn) => txn.commit().await,
+            // Closing the file lets go of the lock.
+            Held::File(_) | Held::Nothing => Ok(()),
+        }
+    }
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

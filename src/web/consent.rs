@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{
     csrf,
-    page_error::{PageError, html_page},
+    page_error::{PageError, html_page_to},
     request,
 };
 use crate::app::AppState;
@@ -54,7 +54,7 @@ pub async fn show(
         pending.request.scopes.iter().map(|s| state.theme.message(locale, &format!("scope_{s}"))).collect();
     let token = csrf::token(&state, &jar);
     let context = json!({"tx": pending.id, "csrf_token": token, "client_name": client.name, "scopes": scopes});
-    html_page(&state, locale, "consent.html", context, StatusCode::OK)
+    html_page_to(&state, locale, "consent.html", context, StatusCode::OK, Some(&pending.request.redirect_uri))
 }
 
 /// The pending request, which must be waiting for consent in the browser's session.

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token, mask_email};
-use super::page_error::{PageError, html_page};
+use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
 use crate::app::AppState;
 use crate::notify::{self, FactorChange};
@@ -417,5 +417,5 @@ async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: E
         }
         _ => {}
     }
-    html_page(state, login.locale, "enroll.html", context, status)
+    html_page_to(state, login.locale, "enroll.html", context, status, login.form_target())
 }

@@ -52,6 +52,11 @@ impl FactorLogin {
         flow::complete_login(state, jar, headers, self.pending, self.client, self.account, &amr, acr, now).await
     }
 
+    /// Where this login's forms may lead the browser: the application's redirect URI.
+    pub fn form_target(&self) -> Option<&str> {
+        Some(&self.pending.request.redirect_uri)
+    }
+
     /// Reserves one guess of the account's second-factor budget before a code is
     /// checked; until when the second factor is locked when the guess is refused.
     pub async fn reserve_guess(&self, state: &AppState, now: i64) -> Result<Option<i64>, DomainError> {

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{
     csrf,
     i18n::Locale,
-    page_error::{PageError, html_page},
+    page_error::{PageError, html_page, html_page_to},
     request::{self, ClientIp},
 };
 use crate::app::AppState;
@@ -88,7 +88,7 @@ fn render_form(
         "client_name": client.name,
         "error": error,
     });
-    html_page(state, locale, "login.html", context, status)
+    html_page_to(state, locale, "login.html", context, status, Some(&pending.request.redirect_uri))
 }
 
 /// What the login form is redrawn with after a refusal.

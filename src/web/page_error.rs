@@ -60,7 +60,8 @@ impl From<crate::domain::DomainError> for PageError {
     }
 }
 
-/// Renders a template as a page that must not be cached or framed.
+/// Renders a template as a page that must not be cached or framed, whose forms post
+/// to Sésame only.
 pub fn html_page(
     state: &AppState,
     locale: Locale,
@@ -68,8 +69,22 @@ pub fn html_page(
     context: serde_json::Value,
     status: StatusCode,
 ) -> Response {
+    html_page_to(state, locale, template, context, status, None)
+}
+
+/// Renders a page whose forms may lead the browser on to the application at
+/// `form_target` (a redirect URI): a login step ends in a redirect there, which the
+/// page's `form-action` must allow, and nothing else.
+pub fn html_page_to(
+    state: &AppState,
+    locale: Locale,
+    template: &str,
+    context: serde_json::Value,
+    status: StatusCode,
+    form_target: Option<&str>,
+) -> Response {
     match state.theme.render(template, locale, context) {
-        Ok(html) => (status, no_store_headers(), Html(html)).into_response(),
+        Ok(html) => (status, page_headers(form_target), Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, template, "template failed to render");
             (StatusCode::INTERNAL_SERVER_ERROR, "Sésame: a page template failed; see the server log.").into_response()
@@ -77,16 +92,46 @@ pub fn html_page(
     }
 }
 
-pub fn no_store_headers() -> [(header::HeaderName, HeaderValue); 4] {
+/// No caching, no framing, no referrer, and a Content-Security-Policy whose
+/// `form-action` names Sésame itself and, for a login step, the application it leads to.
+pub fn page_headers(form_target: Option<&str>) -> [(header::HeaderName, HeaderValue); 4] {
+    let target = form_target.and_then(csp_source).map(|source| format!(" {source}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; \
+         base-uri 'none'; form-action 'self'{target}"
+    );
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action *",
-            ),
+            HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'")),
         ),
         (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
     ]
+}
+
+/// The CSP source expression of a redirect URI: its origin (`https://app.example:8443`),
+/// or its scheme (`fr.etude.inotacte:`) for a private-use scheme; none when it cannot be
+/// written safely in a header.
+fn csp_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match url.origin() {
+        url::Origin::Tuple(..) => url.origin().ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    };
+    source.chars().all(|c| c.is_ascii_graphic() && !matches!(c, ';' | ',' | '\'' | '"')).then_some(source)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn form_action_names_sesame_and_the_application() {
+        let [_, _, (_, csp), _] = super::page_headers(Some("https://actes.example:8443/callback?x=1"));
+        let csp = csp.to_str().unwrap();
+        assert!(csp.ends_with("form-action 'self' https://actes.example:8443"), "{csp}");
+        let [_, _, (_, csp), _] = super::page_headers(None);
+        assert!(csp.to_str().unwrap().ends_with("form-action 'self'"));
+        assert_eq!(super::csp_source("fr.etude.inotacte:/callback").as_deref(), Some("fr.etude.inotacte:"));
+    }
 }

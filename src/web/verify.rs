@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::enroll::TOTP_AMR;
 use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token};
-use super::page_error::{PageError, html_page};
+use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
 use crate::app::AppState;
 use crate::notify::{self, FactorChange};
@@ -123,7 +123,7 @@ pub async fn methods(
         "methods": listed,
         "client_name": login.client.name,
     });
-    html_page(&state, login.locale, "verify.html", context, StatusCode::OK)
+    html_page_to(&state, login.locale, "verify.html", context, StatusCode::OK, login.form_target())
 }
 
 /// Messages for the verification page.
@@ -171,7 +171,7 @@ async fn render(
         context["phone"] = json!(login.account.phone.as_deref().map(sms::mask));
         context["sms_sent"] = json!(sent.is_some());
     }
-    html_page(state, login.locale, "verify.html", context, status)
+    html_page_to(state, login.locale, "verify.html", context, status, login.form_target())
 }
 
 pub async fn submit(
@@ -509,7 +509,7 @@ async fn refuse(state: &AppState, login: &FactorLogin, ip: &ClientIp, method: Me
 fn locked_page(state: &AppState, login: &FactorLogin, method: Method, until: i64, now: i64) -> Response {
     let text = login.locked_text(state, until, now);
     let context = json!({"tx": login.pending.id, "method": method.as_str(), "error": text, "locked": true});
-    html_page(state, login.locale, "verify.html", context, StatusCode::TOO_MANY_REQUESTS)
+    html_page_to(state, login.locale, "verify.html", context, StatusCode::TOO_MANY_REQUESTS, login.form_target())
 }
 
 /// A recovery code was used: say so (and how many are left) before continuing.
@@ -552,7 +552,7 @@ pub async fn notice(
         "remaining": remaining,
         "client_name": login.client.name,
     });
-    html_page(&state, login.locale, "factor_notice.html", context, StatusCode::OK)
+    html_page_to(&state, login.locale, "factor_notice.html", context, StatusCode::OK, login.form_target())
 }
 
 /// Continues a login whose second factor is proven (after a notice page).

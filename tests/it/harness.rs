@@ -8,6 +8,9 @@ use sesame::app::{self, AppState, RunningServer};
 use sesame::clock::AdjustableClock;
 use sesame::config::Config;
 
+/// The bearer token of /metrics on test servers.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
 pub const FIXTURE: &str = include_str!("../fixtures/office.toml");
 
 #[derive(Clone, Debug)]
@@ -102,6 +105,21 @@ pub async fn fresh_database(backend: &Backend, dir: &std::path::Path) -> String 
     }
 }
 
+/// Drops a PostgreSQL database made by [`fresh_database`] (SQLite files go with their folder).
+pub async fn drop_database(url: &str) {
+    use sea_orm::ConnectionTrait;
+    let (Some(Backend::Postgres(admin_url)), Some(name)) = (Backend::postgres(), url.rsplit('/').next()) else {
+        return;
+    };
+    if !url.starts_with("postgres") || !name.starts_with("sesame_t_") {
+        return;
+    }
+    if let Ok(admin) = sea_orm::Database::connect(admin_url.as_str()).await {
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        let _ = admin.close().await;
+    }
+}
+
 pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
     let mut config = Config {
         listen: "127.0.0.1:0".into(),
@@ -114,6 +132,11 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
     // Tests hash many passwords: keep Argon2id, make it cheap.
     config.password.argon2_memory_kib = 1024;
     config.password.argon2_iterations = 1;
+    // Tests sign in as an administrator with the password only; the rule that they
+    // must use a second factor (on by default) is tested on its own (hardening.rs).
+    config.two_factor.required_for_admins = false;
+    // /metrics is served to the operator's token only.
+    config.metrics.bearer_token = METRICS_TOKEN.into();
     config
 }
 
@@ -160,6 +183,13 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// The Prometheus metrics, as the operator's scraper reads them.
+    pub async fn metrics(&self) -> String {
+        let response =
+            reqwest::Client::new().get(self.url("/metrics")).bearer_auth(METRICS_TOKEN).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub fn clock_now(&self) -> i64 {
         use sesame::clock::Clock;
         self.clock.now()

@@ -17,6 +17,7 @@ on_every_backend!(
     oidcc_refresh_token,
     refresh_token_reuse_revokes_the_family,
     refresh_token_grace_period_for_racing_tabs,
+    refresh_token_reuse_grace_zero_means_none,
     refresh_token_is_bound_to_its_client_and_scopes,
     refresh_token_reflects_account_changes,
     refresh_token_family_has_an_absolute_lifetime,
@@ -116,6 +117,20 @@ async fn refresh_token_grace_period_for_racing_tabs(backend: Backend) {
             200
         );
     }
+}
+
+async fn refresh_token_reuse_grace_zero_means_none(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.tokens.refresh_token_reuse_grace = 0).await;
+    let tokens = login(&server, &Browser::new(), &[]).await;
+    let old = tokens.refresh_token().unwrap().secret().clone();
+    let (first, rotated) = refresh(&server, "actes-web", ACTES_SECRET, &old, None).await;
+    assert_eq!(first, 200);
+    // The same second: no grace at all.
+    let (second, body) = refresh(&server, "actes-web", ACTES_SECRET, &old, None).await;
+    assert_eq!((second, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, _) =
+        refresh(&server, "actes-web", ACTES_SECRET, rotated["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, 400, "the family is revoked");
 }
 
 async fn refresh_token_is_bound_to_its_client_and_scopes(backend: Backend) {

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod console;
 mod demo;
+mod hardening;
 mod import;
 mod lifecycle;
 mod limits;

@@ -19,7 +19,7 @@ async fn metrics_count_logins_and_tokens(backend: crate::harness::Backend) {
     assert_eq!(browser.login(&server, &login, "pauline", "wrong password").await.status, 401);
     let page = browser.login(&server, &login, "pauline", "correct horse battery").await;
     rp::exchange(&client, &page.location_param("code").unwrap(), request.verifier).await.unwrap();
-    let metrics = browser.get(&server.url("/metrics")).await.body;
+    let metrics = server.metrics().await;
     for line in [
         "sesame_logins_failed_total 1",
         "sesame_logins_succeeded_total 1",

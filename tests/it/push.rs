@@ -12,7 +12,11 @@ use crate::on_every_backend;
 use crate::rp::{self, Browser, Page};
 use crate::two_factor::{audit_count, element_text, follow, set_two_factor, submit, walk_enrollment};
 
-on_every_backend!(a_login_approved_on_the_phone_with_number_matching, attacks_on_push_fail_with_clear_errors);
+on_every_backend!(
+    a_login_approved_on_the_phone_with_number_matching,
+    attacks_on_push_fail_with_clear_errors,
+    malformed_messages_are_refused_in_the_protocol_shape_and_change_nothing
+);
 
 pub struct Device {
     key: Ed25519KeyPair,
@@ -377,4 +381,51 @@ async fn the_webhook_tells_the_office_app() {
     assert!(told.get("number").is_none(), "never the number");
     let challenge = device.pending(&server).await.remove(0);
     assert_eq!(told["challenge_id"], challenge["challenge_id"]);
+}
+
+/// Bodies that are not the protocol's, and signed messages missing a claim: each gets
+/// the documented error (status and `error` code, JSON), and the waiting request stays
+/// as it was.
+async fn malformed_messages_are_refused_in_the_protocol_shape_and_change_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let link = enrollment_link(&server).await;
+    let device = Device::enroll(&server, &link).await;
+    let browser = Browser::new();
+    let (page, _) = push_page(&server, &browser).await;
+    send(&browser, &server, &page).await;
+    let challenge = device.pending(&server).await.remove(0);
+    let http = reqwest::Client::new();
+    let raw = |body: &'static str, content_type: &'static str| {
+        http.post(server.url("/push/v1/answer")).header("content-type", content_type).body(body).send()
+    };
+    for (body, content_type) in [
+        ("not json", "application/json"),
+        ("{\"jws\": 42}", "application/json"),
+        ("{}", "application/json"),
+        ("{\"jws\": \"a.b.c\"}", "text/plain"),
+    ] {
+        let response = raw(body, content_type).await.unwrap();
+        let status = response.status().as_u16();
+        let json: Value = response.json().await.expect("a JSON error body");
+        assert!((400..500).contains(&status), "{body}: {status}");
+        assert_eq!(json["error"], "invalid_request", "{body}: {json}");
+        assert!(json["error_description"].is_string());
+    }
+    let wrong_method = http.get(server.url("/push/v1/answer")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.json::<Value>().await.unwrap()["error"], "invalid_request");
+    // Signed, but an approval without its number, or without a decision.
+    for claims in [
+        json!({"challenge_id": challenge["challenge_id"], "nonce": challenge["nonce"], "decision": "approve"}),
+        json!({"challenge_id": challenge["challenge_id"], "nonce": challenge["nonce"], "number": "12", "decision": "approve"}),
+        json!({"challenge_id": challenge["challenge_id"], "nonce": challenge["nonce"], "number": 12}),
+    ] {
+        let (status, body) =
+            post(&server, "/push/v1/answer", &device.request(&server, "sesame-push-answer+jwt", claims)).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    }
+    assert_eq!(device.pending(&server).await.len(), 1, "the request still waits");
+    let account = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
+    let (_, failures) = sesame::second_factor::guess_counts(&server.state.db, &account.id).await.unwrap();
+    assert_eq!(failures, 0, "nothing counted against the account");
 }

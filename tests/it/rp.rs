@@ -35,14 +35,19 @@ pub async fn http_client(request: HttpRequest) -> Result<HttpResponse, HttpError
 pub type Client =
     CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
-pub async fn discover(server: &TestServer) -> CoreProviderMetadata {
-    CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http_client)
+pub async fn discover_at(issuer: &str) -> CoreProviderMetadata {
+    CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.to_string()).unwrap(), &http_client)
         .await
         .expect("discovery")
 }
 
 pub async fn client(server: &TestServer, client_id: &str, secret: Option<&str>, redirect_uri: &str) -> Client {
-    let metadata = discover(server).await;
+    client_at(&server.issuer, client_id, secret, redirect_uri).await
+}
+
+/// A client of a provider reached by its issuer (a server started as a process).
+pub async fn client_at(issuer: &str, client_id: &str, secret: Option<&str>, redirect_uri: &str) -> Client {
+    let metadata = discover_at(issuer).await;
     CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(client_id.into()),

@@ -336,7 +336,7 @@ async fn gateway_failures_are_retried_once_and_explained() {
         assert!(failed.body.contains("autre manière") && failed.body.contains("id=\"other-methods\""));
         assert_eq!(received.lock().unwrap().len(), 2, "one retry, no more");
         assert_eq!(crate::two_factor::audit_count(&server, "sms.failed").await, 1);
-        let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+        let metrics = server.metrics().await;
         assert!(metrics.contains("sesame_sms_failed_total 1"), "{metrics}");
     }
     // A refusal (4xx) is not retried.
