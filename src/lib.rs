@@ -20,6 +20,8 @@ pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http_server;
 pub mod import;
 pub mod janitor;

@@ -105,7 +105,7 @@ fn budgets(subject: &str, account: Option<&Account>, source: &Source<'_>) -> Bud
         Some(nonce) => Budgets::Known(Key::new(format!("password:{subject}:browser:{nonce}"), subject)),
         None => Budgets::Unknown {
             source: Key::new(format!("password:{subject}:ip:{}", source_of(source.ip)), subject),
-            all_unknown: Key::new(format!("password:{subject}:unknown"), subject),
+            all_unknown: all_unknown_key(subject),
         },
     }
 }
@@ -150,15 +150,24 @@ async fn spend(db: &Db, budgets: &Budgets, config: &LoginConfig, now: i64) -> Re
     })
 }
 
-async fn clear(db: &Db, budgets: &Budgets) -> Result<(), DomainError> {
+/// After the right password: the budgets spent are whole again, and so is that of all
+/// unknown sources (failures are counted in a row: NIST SP 800-63B 5.2.2).
+async fn clear(db: &Db, subject: &str, budgets: &Budgets) -> Result<(), DomainError> {
     match budgets {
-        Budgets::Known(key) => throttle::clear(db, key).await?,
+        Budgets::Known(key) => {
+            throttle::clear(db, key).await?;
+            throttle::clear(db, &all_unknown_key(subject)).await?;
+        }
         Budgets::Unknown { source, all_unknown } => {
             throttle::clear(db, source).await?;
             throttle::clear(db, all_unknown).await?;
         }
     }
     Ok(())
+}
+
+fn all_unknown_key(subject: &str) -> Key {
+    Key::new(format!("password:{subject}:unknown"), subject)
 }
 
 pub async fn verify_password(
@@ -190,7 +199,7 @@ pub async fn verify_password(
         Ok(false) => return Ok(LoginOutcome::Refused { account_id, reason: RefusalReason::WrongPassword }),
         Err(Busy) => return Ok(LoginOutcome::Busy),
     }
-    clear(db, &budgets).await?;
+    clear(db, &subject, &budgets).await?;
     if account.archived {
         return Ok(LoginOutcome::Archived { account_id: account.id });
     }
@@ -226,8 +235,7 @@ pub async fn counts_for_address(
 /// Until when unknown browsers wait before trying this identifier again, if they do
 /// (shown to administrators; a known browser and other addresses may still try).
 pub async fn unknown_sources_blocked_until(db: &Db, username: &str, now: i64) -> Result<Option<i64>, DomainError> {
-    let subject = subject_of(username);
-    let key = Key::new(format!("password:{subject}:unknown"), subject);
+    let key = all_unknown_key(&subject_of(username));
     Ok(match throttle::peek(db, &key, now).await? {
         Gate::Closed { until } => Some(until),
         Gate::Open => None,

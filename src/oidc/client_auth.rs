@@ -17,14 +17,14 @@ use crate::throttle::{self, Gate, Key, Policy};
 use crate::web::request::ClientIp;
 
 /// Credentials presented by the request, before they are checked.
-enum Presented {
+pub(crate) enum Presented {
     Basic { client_id: String, secret: String },
     Post { client_id: String, secret: String },
     Assertion { client_id: String, assertion: String },
     Public { client_id: String },
 }
 
-fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
+pub(crate) fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

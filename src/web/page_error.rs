@@ -56,6 +56,10 @@ impl PageError {
 impl From<crate::domain::DomainError> for PageError {
     fn from(error: crate::domain::DomainError) -> Self {
         tracing::error!(%error, "request failed");
+        if error.is_unavailable() {
+            // The database is out of reach (restarting): try again in a moment.
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "error_unavailable_title", "error_unavailable");
+        }
         PageError::internal()
     }
 }

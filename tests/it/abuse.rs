@@ -179,6 +179,17 @@ async fn refusals_look_alike_whether_the_account_exists_or_not(backend: Backend)
     }
 }
 
+/// Spends the budget of all unknown sources for pauline from five new addresses.
+async fn spend_unknown_budget(server: &TestServer, first_address: u8) {
+    for i in first_address..first_address + 5 {
+        let attacker = Browser::at(&format!("203.0.113.{i}"));
+        for _ in 0..2 {
+            let (login_path, _) = login_page(server, &attacker, &[]).await;
+            assert_eq!(attacker.login(server, &login_path, "pauline", "guess").await.status, 401);
+        }
+    }
+}
+
 async fn an_attacker_cannot_keep_the_owner_out(backend: Backend) {
     let server = behind_proxy(backend, |c| {
         c.login.max_failures = 2;
@@ -190,13 +201,7 @@ async fn an_attacker_cannot_keep_the_owner_out(backend: Backend) {
     let (_, request) = login_page(&server, &owner, &[]).await;
     assert_eq!(owner.authorize(&server, &request.url, "pauline", PASSWORD).await.status, 303);
     // Guesses from many addresses spend the budget of all unknown sources.
-    for i in 0..5 {
-        let attacker = Browser::at(&format!("203.0.113.{i}"));
-        for _ in 0..2 {
-            let (login_path, _) = login_page(&server, &attacker, &[]).await;
-            assert_eq!(attacker.login(&server, &login_path, "pauline", "guess").await.status, 401);
-        }
-    }
+    spend_unknown_budget(&server, 0).await;
     let ((_, _), (_, all_failures)) =
         password_login::counts_for_address(&server.state.db, "pauline", None).await.unwrap();
     assert_eq!(all_failures, 6, "stops at the hard limit");
@@ -204,20 +209,27 @@ async fn an_attacker_cannot_keep_the_owner_out(backend: Backend) {
     let stranger = Browser::at("192.0.2.99");
     let (_, request) = login_page(&server, &stranger, &[]).await;
     assert_eq!(stranger.authorize(&server, &request.url, "pauline", PASSWORD).await.status, 401);
-    // …but the owner's browser is not: a new login (prompt=login) asks the password.
-    let (_, request) = login_page(&server, &owner, &[("prompt", "login")]).await;
-    let page = owner.authorize(&server, &request.url, "pauline", PASSWORD).await;
-    assert_eq!(page.status, 303, "a known browser has its own budget: {}", page.body);
-    // A forged known-browser cookie is worth nothing.
+    // …and a forged known-browser cookie is worth nothing…
     let account = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
     let forged = format!("sesame_known={}:abc.AAAA; Path=/", account.id);
     let forger = Browser::at_with_cookie("192.0.2.98", Some((&server.issuer, &forged)));
     let (_, request) = login_page(&server, &forger, &[]).await;
     assert_eq!(forger.authorize(&server, &request.url, "pauline", PASSWORD).await.status, 401);
-    // An administrator's unlock reopens unknown browsers.
-    sesame::accounts::unlock(&server.state.db, &account).await.unwrap();
+    // …but the owner's browser gets in (a new login, prompt=login, asks the password),
+    // and her success makes the shared budget whole again (failures count in a row).
+    let (_, request) = login_page(&server, &owner, &[("prompt", "login")]).await;
+    let page = owner.authorize(&server, &request.url, "pauline", PASSWORD).await;
+    assert_eq!(page.status, 303, "a known browser has its own budget: {}", page.body);
     let (_, request) = login_page(&server, &stranger, &[]).await;
     assert_eq!(stranger.authorize(&server, &request.url, "pauline", PASSWORD).await.status, 303);
+    // An administrator's unlock reopens unknown browsers too.
+    spend_unknown_budget(&server, 10).await;
+    let newcomer = Browser::at("192.0.2.97");
+    let (_, request) = login_page(&server, &newcomer, &[]).await;
+    assert_eq!(newcomer.authorize(&server, &request.url, "pauline", PASSWORD).await.status, 401);
+    sesame::accounts::unlock(&server.state.db, &account).await.unwrap();
+    let (_, request) = login_page(&server, &newcomer, &[]).await;
+    assert_eq!(newcomer.authorize(&server, &request.url, "pauline", PASSWORD).await.status, 303);
 }
 
 /// Pauline with an authenticator app; returns a browser at her verification page.
