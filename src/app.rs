@@ -163,12 +163,36 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         // A slow body or a stuck handler ends with 408 (push long-polls wait less).
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        // Outside the two above, so that their answers (413, 408) come in each API's shape.
+        .layer(axum::middleware::from_fn(errors_in_api_shapes))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The JSON APIs answer every error in their documented shape, the framework's own
+/// refusals included (a body too large, a wrong method, a timeout).
+async fn errors_in_api_shapes(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let api = if path.starts_with("/admin/api/") {
+        Some(true)
+    } else if path.starts_with("/push/") {
+        Some(false)
+    } else {
+        None
+    };
+    let response = next.run(request).await;
+    match api {
+        Some(true) => crate::admin_api::in_api_shape(response).await,
+        Some(false) => crate::push::api::in_protocol_shape(response).await,
+        None => response,
+    }
 }
 
 /// The routes of the metrics address (`metrics.listen`): for the internal network only.
@@ -183,10 +207,12 @@ fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready when the database answers within a second: a probe with a short timeout sees
+/// 503 during an outage, not its own timeout (the pool would wait 5 s for a connection).
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> (StatusCode, &'static str) {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+    match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
     }
 }
 

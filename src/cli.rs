@@ -240,6 +240,16 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             println!("two-factor:    {}", account.two_factor_required);
             println!("sms disabled:  {}", account.sms_disabled);
             println!("account admin: {}", account.account_admin);
+            let locks = accounts::locks(&state.db, &account, state.clock.now()).await?;
+            if let Some(at) = locks.locked_at {
+                println!("locked:        by an administrator (since {at}); `sesame user unlock` lifts it");
+            }
+            if let Some(until) = locks.locked_until {
+                println!("waiting:       unknown browsers may try its password again at {until}");
+            }
+            if let Some(until) = locks.second_factor_locked_until {
+                println!("second factor: locked until {until}");
+            }
             for access in accounts::access_of(&state.db, &account.id).await? {
                 println!(
                     "access:        {} allowed={} initials={} rights=[{}] options={}",

@@ -239,12 +239,25 @@ impl AccountPatch {
     }
 }
 
+/// The fields `null` may clear; any other field given as `null` is refused.
+const NULLABLE: [&str; 3] = ["email", "phone", "address"];
+
 pub async fn update(
     State(state): State<AppState>,
     admin: Admin,
     Path(username): Path<String>,
-    ApiJson(body): ApiJson<AccountPatch>,
+    request: axum::extract::Request,
 ) -> Result<Json<AccountView>, ApiError> {
+    let object = super::json_object(request, &state).await?;
+    if let Some((field, _)) = object.iter().find(|(name, value)| value.is_null() && !NULLABLE.contains(&name.as_str()))
+    {
+        return Err(ApiError::invalid(
+            field,
+            "leave the field out to keep its value; only email, phone and address may be null",
+        ));
+    }
+    let body: AccountPatch =
+        serde_json::from_value(Value::Object(object)).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let current = existing(&state, &username).await?;
     if body.username.as_ref().is_some_and(|given| !given.eq_ignore_ascii_case(&current.username)) {
         return Err(ApiError::invalid("username", "an identifier cannot be changed; create a new account"));
@@ -316,7 +329,13 @@ pub async fn reset_password(
     let reset: PasswordReset = if body.iter().all(u8::is_ascii_whitespace) {
         PasswordReset::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(object)) => {
+                serde_json::from_value(Value::Object(object)).map_err(|e| ApiError::bad_request(e.to_string()))?
+            }
+            Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object (or empty)")),
+            Err(e) => return Err(ApiError::bad_request(format!("the body is not valid JSON: {e}"))),
+        }
     };
     let given = reset.password;
     let generated = given.is_none().then(temporary_password);
@@ -405,6 +424,9 @@ pub async fn lock(
 }
 
 pub(crate) async fn lock_account(state: &AppState, admin: &Admin, account: &Account) -> Result<(), ApiError> {
+    if account.id == admin.account_id {
+        return Err(ApiError::invalid("locked", "you cannot lock your own account"));
+    }
     let now = state.clock.now();
     accounts::lock(&state.db, &account.id, now).await?;
     record_change(state, admin, "admin.account.locked", Some(&account.id), json!({}), json!({"locked_at": now})).await;

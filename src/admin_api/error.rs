@@ -44,6 +44,17 @@ impl ApiError {
         error
     }
 
+    /// A request the framework refused (its body, its query): 413 and 415 keep their
+    /// status; anything else about the body's shape is a 400.
+    pub fn rejected(status: StatusCode, message: impl Into<String>) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::new(status, code_for(status), message)
+            }
+            _ => Self::bad_request(message),
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
@@ -126,9 +137,16 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Rewrites any error the framework answered in plain text (extractor rejections, 405,
-/// 413, a timeout) into the API's error shape, keeping its status and its words.
+/// Every response of the API leaves through here: any error the framework answered in
+/// plain text (extractor rejections, 405, 413, a timeout) is rewritten in the API's
+/// error shape, keeping its status and its words, and nothing is ever cached.
 pub async fn in_api_shape(response: Response) -> Response {
+    let mut response = rewrite_plain_errors(response).await;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn rewrite_plain_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -138,10 +156,15 @@ pub async fn in_api_shape(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
+    let allow = response.headers().get(header::ALLOW).cloned();
     let text = match axum::body::to_bytes(response.into_body(), 16 * 1024).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
         Err(_) => String::new(),
     };
     let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
-    ApiError::new(status, code_for(status), message).into_response()
+    let mut rewritten = ApiError::new(status, code_for(status), message).into_response();
+    if let Some(allow) = allow {
+        rewritten.headers_mut().insert(header::ALLOW, allow);
+    }
+    rewritten
 }

@@ -11,6 +11,8 @@ pub(crate) mod applications;
 pub(crate) mod clients;
 mod error;
 
+pub use error::in_api_shape;
+
 use axum::{
     Router,
     extract::{FromRequest, FromRequestParts, Request},
@@ -47,12 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api/v1/clients/{client_id}", get(clients::show).put(clients::update))
         .route("/admin/api/v1/clients/{client_id}/secret", post(clients::new_secret))
         .route("/admin/api/v1/{*rest}", any(unknown_path))
-        .layer(axum::middleware::map_response(error::in_api_shape))
-        // Accounts, new secrets, temporary passwords: no response is ever cached.
-        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+    // Accounts, new secrets, temporary passwords: no response is ever cached; see
+    // `in_api_shape`, applied to every /admin/api response by `app::router`.
 }
 
 async fn unknown_path() -> ApiError {
@@ -114,20 +112,31 @@ pub async fn authorize(state: &AppState, token: &str) -> Result<Admin, ApiError>
     Ok(Admin { account_id: account.id })
 }
 
-/// A JSON body whose rejections are answered in the API's error format.
+/// A JSON object body, its rejections answered in the API's error format: not JSON, not
+/// an object (serde would take an array for a struct), a field unknown or of the wrong
+/// type is 400 `bad_request`; too large 413; not `application/json` 415.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
-        }
+        let object = json_object(request, state).await?;
+        serde_json::from_value(Value::Object(object)).map(ApiJson).map_err(|e| ApiError::bad_request(e.to_string()))
     }
 }
 
+/// The request's body as a JSON object.
+pub(crate) async fn json_object<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match axum::Json::<Value>::from_request(request, state).await {
+        Ok(axum::Json(Value::Object(object))) => Ok(object),
+        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
+        Err(rejection) => Err(ApiError::rejected(rejection.status(), rejection.body_text())),
+    }
+}
 /// Records an administrative change: who, what, on which record, before and after
 /// (callers pass representations without secrets).
 pub(crate) async fn record_change(

@@ -84,6 +84,11 @@ pub async fn redeem(state: &AppState, token: &str, client_id: &str, now: i64) ->
     if row.revoked || row.expires_at <= now || row.client_id != client_id || !session_alive(state, &row, now).await? {
         return Ok(Redemption::Invalid);
     }
+    // A family revoked by a racing request may hold a token stored a moment after: the
+    // revocation list has the grant for as long as its access tokens live.
+    if revocations::any_revoked(&state.db, &[Scope::Grant(&row.grant_id)]).await? {
+        return Ok(Redemption::Invalid);
+    }
     // Mark it rotated atomically: of two redemptions on any nodes, one wins.
     let won = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RotatedAt, Expr::value(now))

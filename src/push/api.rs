@@ -33,12 +33,11 @@ pub fn routes() -> Router<AppState> {
         .route("/push/v1/devices", post(enroll))
         .route("/push/v1/pending", post(pending))
         .route("/push/v1/answer", post(answer))
-        .layer(axum::middleware::map_response(in_protocol_shape))
 }
 
 /// Any error the framework answered in plain text (a wrong method, a body too large)
 /// is rewritten in the protocol's error shape, status kept.
-async fn in_protocol_shape(response: Response) -> Response {
+pub async fn in_protocol_shape(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()

@@ -64,8 +64,14 @@ fn import_then_administer_accounts_and_clients() {
     assert!(ok && text.contains("updated"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["user", "show", "pauline"]));
     assert!(ok && text.contains("sms disabled:  true"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "lock", "pauline"]));
+    assert!(ok && text.contains("locked"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "show", "pauline"]));
+    assert!(ok && text.contains("locked:        by an administrator"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["user", "unlock", "pauline"]));
     assert!(ok && text.contains("unlocked"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "show", "pauline"]));
+    assert!(ok && !text.contains("locked:"), "{text}");
     let (ok, text) = output(sesame(dir.path()).args(["user", "unlock", "nobody"]));
     assert!(!ok && text.contains("no account `nobody`"), "{text}");
 

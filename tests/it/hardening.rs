@@ -85,6 +85,8 @@ async fn every_api_error_has_the_documented_shape(backend: Backend) {
     let server = TestServer::start(backend).await;
     let api = api(&server).await;
     let http = reqwest::Client::new();
+    // A body over the 64 KiB limit.
+    let big: &'static str = Box::leak(format!("{{\"first_name\": \"{}\"}}", "x".repeat(70_000)).into_boxed_str());
     let raw = |method: Method, path: &str, body: Option<&'static str>| {
         let mut request =
             http.request(method, server.url(&format!("/admin/api/v1{path}"))).bearer_auth(api.token.clone());
@@ -105,6 +107,11 @@ async fn every_api_error_has_the_documented_shape(backend: Backend) {
         (Method::PUT, "/accounts/pauline", Some("{\"unknown_field\": 1}"), 422),
         (Method::DELETE, "/accounts/pauline", None, 405),
         (Method::GET, "/nothing/here", None, 404),
+        (Method::PATCH, "/accounts/pauline", Some("{\"first_name\": null}"), 422),
+        (Method::POST, "/accounts/pauline/password", Some("[\"quiet library lamp 9\"]"), 400),
+        (Method::PUT, "/applications/SEQAPP", Some("[\"Seq app\", [], []]"), 400),
+        (Method::POST, "/accounts/sonia/lock", None, 422),
+        (Method::POST, "/accounts", Some(big), 413),
     ] {
         let response = raw(method.clone(), path, body).await.unwrap();
         let got = response.status().as_u16();
@@ -434,8 +441,10 @@ async fn peak_memory_under_200_parallel_logins() {
     std::fs::write(&import_file, import).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let issuer = format!("http://127.0.0.1:{port}");
+    // SESAME_TEST_BIN measures another build (a release, or an older one to compare).
+    let binary = std::env::var("SESAME_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sesame").to_string());
     let sesame = |args: &[&str]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"));
+        let mut command = std::process::Command::new(&binary);
         command
             .args(args)
             .env_remove("SESAME_DATABASE_URL")

@@ -18,6 +18,7 @@ on_every_backend!(
     refresh_token_reuse_revokes_the_family,
     refresh_token_grace_period_for_racing_tabs,
     refresh_token_reuse_grace_zero_means_none,
+    a_code_redeemed_twice_at_once_leaves_no_live_token,
     refresh_token_is_bound_to_its_client_and_scopes,
     refresh_token_reflects_account_changes,
     refresh_token_family_has_an_absolute_lifetime,
@@ -597,6 +598,41 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
     server.clock.advance(11);
     let (status, body) = with_assertion(&server, &assertion(&server, &rotated, "b", &server.url("/token"))).await;
     assert_eq!(status, 200, "an unknown kid fetches the set again: {body}");
+}
+
+/// Two redemptions of one code at once, one per node, twenty times: exactly one wins, and
+/// every token the winner got is dead afterwards, its refresh token included (the loser's
+/// revocation may land before the winner stores it).
+async fn a_code_redeemed_twice_at_once_leaves_no_live_token(backend: Backend) {
+    let a = TestServer::start(backend).await;
+    let issuer = a.issuer.clone();
+    let b =
+        TestServer::start_on(tempfile::tempdir().unwrap(), a.database_url.clone(), move |c| c.issuer = issuer, false)
+            .await;
+    let client = rp::actes_web(&a).await;
+    for round in 0..20 {
+        let (code, request) = rp::code_for_pauline(&a, &client, &Browser::new(), &[]).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://actes.example/callback"),
+            ("code_verifier", request.verifier.secret().as_str()),
+        ];
+        let (first, second) = tokio::join!(
+            token_request(&a, "actes-web", ACTES_SECRET, &form),
+            token_request(&b, "actes-web", ACTES_SECRET, &form)
+        );
+        let winners: Vec<&Value> = [&first, &second].into_iter().filter(|(s, _)| *s == 200).map(|(_, t)| t).collect();
+        assert!(winners.len() <= 1, "round {round}: a code redeemed twice");
+        for tokens in winners {
+            let access = tokens["access_token"].as_str().unwrap();
+            assert_eq!(userinfo_status(&a, access).await, 401, "round {round}: its access token is revoked");
+            if let Some(refresh_token) = tokens["refresh_token"].as_str() {
+                let (status, body) = refresh(&b, "actes-web", ACTES_SECRET, refresh_token, None).await;
+                assert_eq!(status, 400, "round {round}: its refresh token is revoked: {body}");
+            }
+        }
+    }
 }
 
 async fn two_nodes_share_one_database(backend: Backend) {

@@ -12,6 +12,7 @@ use crate::clients::Client;
 use crate::crypto;
 use crate::domain::from_json_text;
 use crate::oidc::{error::OAuthError, params::Params, refresh, tokens::SessionFacts};
+use crate::revocations::{self, Scope};
 use crate::storage::entities::authorization_code;
 use crate::web::request::ClientIp;
 
@@ -82,6 +83,15 @@ pub async fn exchange(
         grant_expires_at: None,
     };
     let body = user_tokens(state, &grant, now).await?;
+    // A second redemption racing this one (on any node) revokes the grant's family; if
+    // it did so before the refresh token above was stored, that revocation missed it.
+    // The grant's entry in the revocation list tells: revoke the family again, refuse.
+    if body.get("refresh_token").is_some()
+        && revocations::any_revoked(&state.db, &[Scope::Grant(&code_hash)]).await.map_err(db_error)?
+    {
+        refresh::revoke_family(state, &code_hash, now).await?;
+        return Err(invalid());
+    }
     let event = AuditEvent {
         event: "token.issued",
         account_id: Some(&account.id),
