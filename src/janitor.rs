@@ -1,6 +1,7 @@
 //! Housekeeping: deletes what has expired (sessions, pending logins, codes, refresh
 //! tokens, revocations, used assertions, retired signing keys, old audit events, mailed
-//! codes, authenticator secrets whose enrollment was abandoned) so
+//! codes, authenticator secrets whose enrollment was abandoned, guessing budgets quiet
+//! for a day) so
 //! tables do not grow without bound. Every statement is an idempotent delete by date,
 //! so several nodes may sweep at the same time.
 
@@ -36,6 +37,7 @@ pub struct Swept {
     pub sms_sends: u64,
     pub push_challenges: u64,
     pub push_enrollments: u64,
+    pub throttles: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -119,6 +121,9 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
             .exec(db)
             .await?
             .rows_affected,
+        // Guessing budgets quiet for a day and not waiting are forgotten; those waiting
+        // for an administrator stay.
+        throttles: crate::throttle::sweep(db, now).await?,
     };
     if swept.signing_keys > 0
         && let Err(error) = state.keys.reload().await

@@ -140,31 +140,38 @@ async fn ensure_row(db: &impl ConnectionTrait, key: &Key, now: i64) -> Result<()
     Ok(())
 }
 
+/// Counts one more failure, atomically, with the wait it earns; when `only_if_open`, only
+/// if the key is not waiting (a reservation). Whether it was counted.
+async fn add_failure(
+    db: &impl ConnectionTrait,
+    key: &Key,
+    policy: &Policy,
+    now: i64,
+    only_if_open: bool,
+) -> Result<bool, DbErr> {
+    let mut update = throttle::Entity::update_many()
+        .col_expr(throttle::Column::BlockedUntil, policy.blocked_until_after_one_more(now))
+        .col_expr(throttle::Column::Attempts, Expr::col(throttle::Column::Attempts).add(1))
+        .col_expr(throttle::Column::Failures, Expr::col(throttle::Column::Failures).add(1))
+        .col_expr(throttle::Column::UpdatedAt, Expr::val(now))
+        .filter(throttle::Column::Key.eq(&key.key));
+    if only_if_open {
+        update = update.filter(
+            Expr::col(throttle::Column::BlockedUntil).is_null().or(Expr::col(throttle::Column::BlockedUntil).lte(now)),
+        );
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
 /// Reserves one attempt before the guess is checked: counted as a failure now (a
 /// success clears it) and let through only if the key is not waiting. Refused attempts
 /// are counted in `attempts` only.
 pub async fn reserve(db: &impl ConnectionTrait, key: &Key, policy: &Policy, now: i64) -> Result<Gate, DbErr> {
     ensure_row(db, key, now).await?;
-    let open =
-        Expr::col(throttle::Column::BlockedUntil).is_null().or(Expr::col(throttle::Column::BlockedUntil).lte(now));
-    let reserved = throttle::Entity::update_many()
-        .col_expr(throttle::Column::BlockedUntil, policy.blocked_until_after_one_more(now))
-        .col_expr(throttle::Column::Attempts, Expr::col(throttle::Column::Attempts).add(1))
-        .col_expr(throttle::Column::Failures, Expr::col(throttle::Column::Failures).add(1))
-        .col_expr(throttle::Column::UpdatedAt, Expr::val(now))
-        .filter(throttle::Column::Key.eq(&key.key))
-        .filter(open)
-        .exec(db)
-        .await?;
-    if reserved.rows_affected == 1 {
+    if add_failure(db, key, policy, now, true).await? {
         return Ok(Gate::Open);
     }
-    throttle::Entity::update_many()
-        .col_expr(throttle::Column::Attempts, Expr::col(throttle::Column::Attempts).add(1))
-        .col_expr(throttle::Column::UpdatedAt, Expr::val(now))
-        .filter(throttle::Column::Key.eq(&key.key))
-        .exec(db)
-        .await?;
+    count_refused(db, key, now).await?;
     peek(db, key, now).await
 }
 
@@ -172,14 +179,7 @@ pub async fn reserve(db: &impl ConnectionTrait, key: &Key, policy: &Policy, now:
 /// wrong client secret checked without a reservation); the gate it leaves.
 pub async fn record_failure(db: &impl ConnectionTrait, key: &Key, policy: &Policy, now: i64) -> Result<Gate, DbErr> {
     ensure_row(db, key, now).await?;
-    throttle::Entity::update_many()
-        .col_expr(throttle::Column::BlockedUntil, policy.blocked_until_after_one_more(now))
-        .col_expr(throttle::Column::Attempts, Expr::col(throttle::Column::Attempts).add(1))
-        .col_expr(throttle::Column::Failures, Expr::col(throttle::Column::Failures).add(1))
-        .col_expr(throttle::Column::UpdatedAt, Expr::val(now))
-        .filter(throttle::Column::Key.eq(&key.key))
-        .exec(db)
-        .await?;
+    add_failure(db, key, policy, now, false).await?;
     peek(db, key, now).await
 }
 
@@ -220,22 +220,6 @@ pub async fn clear_subjects(db: &impl ConnectionTrait, subjects: &[String]) -> R
     let result =
         throttle::Entity::delete_many().filter(throttle::Column::Subject.is_in(subjects.to_vec())).exec(db).await?;
     Ok(result.rows_affected)
-}
-
-/// The latest time until which any budget of the subject keeps waiting, if one does.
-pub async fn blocked_until_of_subject(
-    db: &impl ConnectionTrait,
-    subject: &str,
-    now: i64,
-) -> Result<Option<i64>, DbErr> {
-    Ok(throttle::Entity::find()
-        .filter(throttle::Column::Subject.eq(subject))
-        .filter(throttle::Column::BlockedUntil.gt(now))
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|row| row.blocked_until)
-        .max())
 }
 
 /// Whether a stored `blocked_until` means "until unlocked", for display.

@@ -506,13 +506,19 @@ async fn janitor_sweeps_expired_rows(backend: Backend) {
     let browser = Browser::new();
     login(&server, &browser, &[]).await;
     let client = rp::actes_web(&server).await;
-    browser.get(&rp::auth_request(&client, &[], &[("prompt", "login")]).url).await;
+    let start = browser.get(&rp::auth_request(&client, &[], &[("prompt", "login")]).url).await;
+    browser.login(&server, &start.location.unwrap(), "pauline", "a wrong password").await;
     let nothing = sesame::janitor::sweep(&server.state, server.clock_now()).await.unwrap();
-    assert_eq!(nothing.sessions + nothing.refresh_tokens + nothing.authorization_codes, 0, "nothing live is swept");
+    assert_eq!(
+        nothing.sessions + nothing.refresh_tokens + nothing.authorization_codes + nothing.throttles,
+        0,
+        "nothing live is swept"
+    );
     server.clock.advance(15 * 86_400);
     let swept = sesame::janitor::sweep(&server.state, server.clock_now()).await.unwrap();
     assert!(swept.sessions >= 1 && swept.refresh_tokens >= 1 && swept.authorization_codes >= 1, "{swept:?}");
     assert!(swept.authorization_requests >= 1, "{swept:?}");
+    assert!(swept.throttles >= 1, "the wrong password's budget, quiet for a day: {swept:?}");
     let db = &server.state.db;
     assert_eq!(session::Entity::find().count(db).await.unwrap(), 0);
     assert_eq!(refresh_token::Entity::find().count(db).await.unwrap(), 0);
