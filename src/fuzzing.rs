@@ -350,13 +350,15 @@ fn check_authorization_answer(
     if location.starts_with('/') && !location.starts_with("//") {
         return; // another page of Sésame (consent, second factor)
     }
-    // Anything else goes to a client.
+    // Anything else goes to a client: at the redirect URI the request named, registered.
     let registered = param("client_id").and_then(|id| h.registered(id)).unwrap_or_default();
-    let target = registered.iter().find(|r| {
-        location.strip_prefix(r.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '&']))
-    });
-    assert!(target.is_some(), "sent to {location}, not a redirect URI of client {:?}", param("client_id"));
-    assert_eq!(target.map(String::as_str), param("redirect_uri"), "sent to another redirect URI than the request's");
+    let requested = param("redirect_uri").unwrap_or_default();
+    assert!(registered.iter().any(|r| r == requested), "sent to {location}, not a registered redirect URI");
+    let rest = location.strip_prefix(requested);
+    assert!(
+        rest.is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '&'])),
+        "sent to {location}, not to the request's redirect URI {requested}"
+    );
     let url = must(url::Url::parse(location), "redirect URL");
     let answer: Vec<(String, String)> = url.query_pairs().map(|(n, v)| (n.into_owned(), v.into_owned())).collect();
     let value_of = |name: &str| answer.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
@@ -857,6 +859,14 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             ])
         }
         _ => Vec::new(),
+    }
+}
+
+/// Writes `seeds(target)` into `dir`, one file each (`seed-N`).
+pub fn write_seeds(target: &str, dir: &std::path::Path) {
+    must(std::fs::create_dir_all(dir), "seed folder");
+    for (n, seed) in seeds(target).iter().enumerate() {
+        must(std::fs::write(dir.join(format!("seed-{n}")), seed), "seed file");
     }
 }
 

@@ -20,15 +20,17 @@ pub fn normalize_email(email: Option<&str>) -> Result<Option<String>, DomainErro
     let Some(email) = email.map(str::trim).filter(|e| !e.is_empty()) else {
         return Ok(None);
     };
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email
+    // Checked once lower-cased, as stored: lower case can be longer (`İ` is 2 bytes, `i̇` 3).
+    let lowered = email.to_lowercase();
+    let valid = lowered.len() <= 254
+        && !lowered.chars().any(char::is_whitespace)
+        && lowered
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
     if !valid {
         return Err(DomainError::invalid("email", format!("`{email}` is not an email address")).because("email_format"));
     }
-    Ok(Some(email.to_lowercase()))
+    Ok(Some(lowered))
 }
 
 /// E.164 (`+33612345678`); numbers without a country code are French.
@@ -81,6 +83,10 @@ mod tests {
         assert_eq!(normalize_email(Some(" Pauline@Etude.Example ")).unwrap().unwrap(), "pauline@etude.example");
         assert!(normalize_email(Some("pauline")).is_err());
         assert!(normalize_email(Some("a b@c.d")).is_err());
+        // 254 bytes as typed, 378 once lower-cased (found by the `phone` fuzz target).
+        let long = format!("a@b.co{}", "İ".repeat(124));
+        assert_eq!(long.len(), 254);
+        assert!(normalize_email(Some(&long)).is_err());
     }
 
     #[test]

@@ -15,6 +15,8 @@ use super::jws::{SigningAlg, SigningKey};
 use super::secretbox::SecretBox;
 use crate::storage::{Db, entities::signing_key};
 
+/// Shortest time between two reloads caused by an unknown key id.
+const UNKNOWN_KID_RELOAD_GAP: Duration = Duration::from_secs(1);
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
@@ -132,14 +134,19 @@ impl KeyStore {
         self.loaded.read().await.current.get(&alg).cloned().ok_or(KeyError::Missing(alg.as_str()))
     }
 
-    /// The key with this id, current or retired; reloads once if it is unknown (another
-    /// node may have rotated).
+    /// The key with this id, current or retired; reloads if it is unknown (another node
+    /// may have rotated) — at most once per `UNKNOWN_KID_RELOAD_GAP`, so that tokens with
+    /// made-up key ids cannot make every request read and decrypt every key.
     pub async fn find(&self, kid: &str) -> Option<Arc<SigningKey>> {
         self.reload_if_stale().await;
-        if let Some(key) = self.loaded.read().await.by_kid.get(kid) {
-            return Some(key.clone());
-        }
-        if self.reload().await.is_err() {
+        let loaded_at = {
+            let loaded = self.loaded.read().await;
+            if let Some(key) = loaded.by_kid.get(kid) {
+                return Some(key.clone());
+            }
+            loaded.at
+        };
+        if loaded_at.elapsed() < UNKNOWN_KID_RELOAD_GAP || self.reload().await.is_err() {
             return None;
         }
         self.loaded.read().await.by_kid.get(kid).cloned()

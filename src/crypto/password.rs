@@ -6,7 +6,8 @@
 //! pool of threads of its own (as many as the machine has cores, by default), each
 //! reusing one memory buffer, behind a bounded queue: past it, callers get [`Busy`] at
 //! once and the page answers 503 with `Retry-After`. Memory stays at
-//! `workers × argon2_memory_kib` whatever the load.
+//! `workers × argon2_memory_kib` whatever the load (a stored hash of a higher cost,
+//! imported from elsewhere, runs in a buffer of its own, never over [`MAX_MEMORY_KIB`]).
 
 use std::sync::{
     Arc, Mutex,
@@ -166,9 +167,20 @@ impl PasswordHasherService {
         None
     }
 
-    /// Checks that an operator-provided hash is a PHC string we can verify.
+    /// Checks that an operator-provided hash is a PHC string we can verify, at a cost
+    /// within [`MAX_MEMORY_KIB`] and [`MAX_MEMORY_PASSES_KIB`].
     pub fn check_phc(phc: &str) -> Result<(), PasswordError> {
-        PasswordHash::new(phc).map(|_| ()).map_err(|_| PasswordError::BadHash)
+        let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::BadHash)?;
+        let params = Params::try_from(&parsed).map_err(|_| PasswordError::BadHash)?;
+        if !affordable(&params) {
+            return Err(PasswordError::Params(format!(
+                "m={}, t={}, p={} costs more than Sésame checks (at most m={MAX_MEMORY_KIB}, m×t={MAX_MEMORY_PASSES_KIB}, p={MAX_LANES})",
+                params.m_cost(),
+                params.t_cost(),
+                params.p_cost()
+            )));
+        }
+        Ok(())
     }
 
     /// The configured Argon2 cost (for benchmarks and documentation).
@@ -217,6 +229,21 @@ impl Worker {
     }
 }
 
+/// The highest cost of a stored hash (imported from elsewhere) that Sésame checks: its
+/// memory in KiB (256 MiB: libsodium's "moderate", above RFC 9106's second choice), its
+/// memory times passes, and its lanes. The cost is read from the hash itself, so without
+/// a ceiling one hash (`m=4000000`) would make every attempt at its account allocate
+/// 4 GB — or abort the server.
+pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
+pub const MAX_MEMORY_PASSES_KIB: u64 = 1024 * 1024;
+pub const MAX_LANES: u32 = 16;
+
+fn affordable(params: &Params) -> bool {
+    params.m_cost() <= MAX_MEMORY_KIB
+        && u64::from(params.m_cost()) * u64::from(params.t_cost()) <= MAX_MEMORY_PASSES_KIB
+        && params.p_cost() <= MAX_LANES
+}
+
 /// The memory for one run, reusing the worker's buffer for the configured cost; a hash
 /// of a larger cost (imported from elsewhere) gets a buffer of its own, freed after.
 fn run_argon2(
@@ -243,6 +270,9 @@ fn verify_with(configured: &Params, password: &str, phc: &str, blocks: &mut Vec<
     let Ok(parsed) = PasswordHash::new(phc) else { return false };
     let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else { return false };
     let Ok(params) = Params::try_from(&parsed) else { return false };
+    if !affordable(&params) {
+        return false;
+    }
     let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else { return false };
     let version = match parsed.version.map(Version::try_from) {
         None => Version::default(),
@@ -319,6 +349,18 @@ mod tests {
         let hash = argon2i.hash_password(b"correct horse").unwrap().to_string();
         assert!(service.verify("correct horse", &hash).await.unwrap());
         assert!(!service.verify("wrong", &hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_costing_more_than_the_ceiling_are_refused_not_run() {
+        // Found by the `import_file` fuzz target: this hash made a login allocate 4 GB.
+        let huge = "$argon2id$v=19$m=4000000,t=1,p=1$c2FsdHNhbHRzYWx0$Yk4zHk3WQp7wQd2oXGFlTLz0b8m9wQk0c5oX0Bh4pDg";
+        assert!(matches!(PasswordHasherService::check_phc(huge), Err(PasswordError::Params(_))));
+        assert!(!fast(1, 4).verify("anything", huge).await.unwrap());
+        let slow = "$argon2id$v=19$m=262144,t=5,p=1$c2FsdHNhbHRzYWx0$Yk4zHk3WQp7wQd2oXGFlTLz0b8m9wQk0c5oX0Bh4pDg";
+        assert!(PasswordHasherService::check_phc(slow).is_err(), "memory × passes");
+        let usual = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$Yk4zHk3WQp7wQd2oXGFlTLz0b8m9wQk0c5oX0Bh4pDg";
+        assert!(PasswordHasherService::check_phc(usual).is_ok(), "RFC 9106's second choice");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
