@@ -64,15 +64,17 @@ server_ticks() {
 
 jq_uri() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 
-# start_sesame PORT: builds nothing; starts target/release/sesame pinned, with the bench data.
+# start_sesame PORT: builds nothing; starts target/release/sesame (or BENCH_BIN: another
+# build to compare) pinned, with the bench data.
 start_sesame() {
   local port=$1
   SESAME_WORK=$(mktemp -d)
   local root="$BENCH_DIR/.."
+  local bin=${BENCH_BIN:-$root/target/release/sesame}
   export SESAME_LISTEN="127.0.0.1:$port" SESAME_ISSUER="http://127.0.0.1:$port" SESAME_DATA_DIR="$SESAME_WORK"
   export SESAME_DEMO=false SESAME_JANITOR__INTERVAL=0 SESAME_LOG=warn
-  "$root/target/release/sesame" import "$BENCH_DIR/bench-import.toml" >/dev/null
-  TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CORE" "$root/target/release/sesame" serve >"$SESAME_WORK/server.log" 2>&1 &
+  "$bin" import "$BENCH_DIR/bench-import.toml" >/dev/null
+  TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CORE" "$bin" serve >"$SESAME_WORK/server.log" 2>&1 &
   SESAME_PID=$!
   SERVER_PID=$SESAME_PID
   wait_http "http://127.0.0.1:$port/healthz"
