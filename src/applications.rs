@@ -122,7 +122,7 @@ pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Optio
     Ok(application::Entity::find().filter(application::Column::Code.eq(code)).one(db).await?.map(Application::from))
 }
 
-pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Application>, DomainError> {
+pub async fn find_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<Application>, DomainError> {
     Ok(application::Entity::find_by_id(id.to_string()).one(db).await?.map(Application::from))
 }
 

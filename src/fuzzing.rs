@@ -46,7 +46,7 @@ pub const ISSUER: &str = "https://sesame.fuzz";
 const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 /// The office of the integration tests: clients of every kind, accounts with access.
 const OFFICE: &str = include_str!("../tests/fixtures/office.toml");
-/// Associated data of the sealed login `tx` (oidc::flow).
+/// Associated data of the sealed login `tx` (login::pending).
 const SEALED_LOGIN: &str = "pending-login";
 
 /// Signing keys made for fuzzing only (PKCS#8), never used by a server: the harness

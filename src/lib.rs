@@ -25,6 +25,7 @@ pub mod fuzzing;
 pub mod http_server;
 pub mod import;
 pub mod janitor;
+pub mod login;
 pub mod mail;
 pub mod metrics;
 pub mod notify;

@@ -10,50 +10,12 @@ use axum::{
     response::Response,
 };
 use axum_extra::extract::CookieJar;
-use serde::{Deserialize, Serialize};
 
-use super::flow;
 use super::params::{self, Params};
-use super::response::{ErrorRedirect, ResponseMode};
 use crate::app::AppState;
 use crate::clients::{self, Client};
-use crate::web::{page_error::PageError, request};
-
-/// An authorization request that passed validation; kept server-side while the user
-/// logs in, so nothing in it can be changed by the browser afterwards.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuthorizationRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub response_mode: ResponseMode,
-    pub scopes: Vec<String>,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub prompt: Vec<String>,
-    pub max_age: Option<i64>,
-    pub login_hint: Option<String>,
-    /// The `sub` of a valid `id_token_hint`.
-    pub hinted_subject: Option<String>,
-    pub ui_locales: Option<String>,
-    pub acr_values: Vec<String>,
-}
-
-impl AuthorizationRequest {
-    pub fn has_prompt(&self, value: &str) -> bool {
-        self.prompt.iter().any(|p| p == value)
-    }
-
-    pub fn error(&self, error: &'static str, description: impl Into<String>) -> ErrorRedirect {
-        ErrorRedirect {
-            redirect_uri: self.redirect_uri.clone(),
-            mode: self.response_mode,
-            error,
-            description: description.into(),
-            state: self.state.clone(),
-        }
-    }
-}
+use crate::login::{AuthorizationRequest, ErrorRedirect, ResponseMode};
+use crate::web::{client_response, login_flow, page_error::PageError, request};
 
 /// Why a request was refused, and where the refusal goes.
 pub enum Refusal {
@@ -89,9 +51,9 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: St
     };
     let locale = request::locale(&headers, params.get("ui_locales"));
     match validate(&state, &params).await {
-        Ok((client, request)) => flow::start(&state, jar, &headers, client, request, now).await,
+        Ok((client, request)) => login_flow::start(&state, jar, &headers, client, request, now).await,
         Err(Refusal::Page(error)) => error.render(&state, locale),
-        Err(Refusal::Redirect(redirect)) => redirect.into_response(&state),
+        Err(Refusal::Redirect(redirect)) => client_response::send_error(&state, redirect),
     }
 }
 

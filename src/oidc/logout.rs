@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::params::{self, Params};
-use super::{backchannel, flow, refresh, tokens};
+use super::{backchannel, refresh, tokens};
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::auth::session::{self, Session};
@@ -28,6 +28,7 @@ use crate::clients::{self, Client};
 use crate::domain::DomainError;
 use crate::revocations::{self, Scope};
 use crate::storage::entities::session_client;
+use crate::web::login_flow as flow;
 use crate::web::{
     csrf,
     page_error::{PageError, html_page, html_page_to},

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::factor_stage::{csrf_refusal, csrf_token};
 use super::i18n::Locale;
+use super::login_flow as flow;
 use super::page_error::{PageError, html_page};
 use super::request;
 use super::sign_in::{CallbackQuery, SignIn};
@@ -28,7 +29,6 @@ use crate::auth::{acr, session::Session};
 use crate::clients::{self, ClientInput};
 use crate::domain::DomainError;
 use crate::notify::{self, FactorChange};
-use crate::oidc::flow;
 use crate::second_factor::{self, Method, recovery, totp};
 
 pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";

@@ -11,13 +11,14 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::login_flow as flow;
 use super::{
     csrf,
     page_error::{PageError, html_page_to},
     request,
 };
 use crate::app::AppState;
-use crate::oidc::flow::{self, Pending, Stage};
+use crate::login::{self, Pending, Stage};
 
 #[derive(Deserialize)]
 pub struct ConsentQuery {
@@ -90,23 +91,12 @@ pub async fn submit(
         Ok(found) => found,
         Err(error) => return error.render(&state, fallback),
     };
-    match flow::take_pending(&state, &pending, now).await {
-        Ok(true) => {}
-        Ok(false) => return PageError::expired_login().render(&state, fallback),
+    let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
+    let current = match flow::current_session(&state, &jar, now).await {
+        Ok(current) => current,
         Err(error) => return PageError::from(error).render(&state, fallback),
-    }
-    let Ok(Some((session, account))) = flow::current_session(&state, &jar, now).await else {
-        return PageError::expired_login().render(&state, fallback);
     };
-    if form.decision != "allow" {
-        return pending
-            .request
-            .error("access_denied", "the user declined to share their identity")
-            .into_response(&state);
-    }
-    if let Err(error) = flow::grant_consent(&state, &account.id, &client.client_id, &pending.request.scopes, now).await
-    {
-        return PageError::from(error).render(&state, fallback);
-    }
-    flow::proceed(&state, jar, &headers, client, pending.request, session, account, true, now).await
+    let allow = form.decision == "allow";
+    let outcome = login::flow::answer_consent(&flow::context(&state, now), pending, client, current, allow).await;
+    flow::respond(&state, jar, locale, outcome)
 }

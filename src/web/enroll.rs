@@ -17,11 +17,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token, mask_email};
+use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
 use crate::app::AppState;
+use crate::login::{EnrollPage, FactorStep, Notice, Stage};
 use crate::notify::{self, FactorChange};
-use crate::oidc::flow::{self, EnrollPage, FactorStep, Notice, Stage};
 use crate::second_factor::{self, email_code, recovery, totp};
 
 /// The `amr` of a login that proved an authenticator app code after the password.
@@ -133,7 +134,7 @@ enum Outcome {
     Stay(Extra, StatusCode),
     /// The stage moved here already: draw its page (a new secret, or "Done" with the
     /// recovery codes, shown this once).
-    Moved(Box<flow::Pending>, Extra, StatusCode),
+    Moved(Box<crate::login::Pending>, Extra, StatusCode),
 }
 
 #[derive(Default)]
@@ -266,7 +267,12 @@ async fn send_email_code(state: &AppState, login: &FactorLogin, now: i64) -> Res
 }
 
 /// Redraws the moved stage with an error, or, if another tab moved it first, says so.
-fn moved_or_stale(state: &AppState, login: &FactorLogin, moved: Option<flow::Pending>, error: String) -> Outcome {
+fn moved_or_stale(
+    state: &AppState,
+    login: &FactorLogin,
+    moved: Option<crate::login::Pending>,
+    error: String,
+) -> Outcome {
     match moved {
         Some(pending) => Outcome::Moved(Box::new(pending), Extra::error(error), StatusCode::BAD_REQUEST),
         None => Outcome::Stay(Extra::error(state.theme.message(login.locale, "error_expired")), StatusCode::CONFLICT),

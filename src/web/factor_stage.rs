@@ -7,6 +7,7 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 
+use super::login_flow as flow;
 use super::{
     csrf,
     i18n::Locale,
@@ -18,7 +19,7 @@ use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
 use crate::domain::DomainError;
-use crate::oidc::flow::{self, FactorStep, Pending, Stage};
+use crate::login::{FactorStep, Pending, Stage};
 use crate::second_factor;
 use crate::throttle::{self, Gate};
 

@@ -10,6 +10,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::login_flow as flow;
 use super::{
     csrf,
     i18n::Locale,
@@ -21,7 +22,7 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::known_browser::KnownBrowser;
 use crate::auth::password_login::{self, LoginOutcome, RefusalReason, Source};
 use crate::clients::Client;
-use crate::oidc::flow::{self, Pending, Stage};
+use crate::login::{Pending, Stage};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {

@@ -1,6 +1,7 @@
 //! Pages for people: login, consent, errors, and the theme they are drawn with.
 
 pub mod account;
+pub mod client_response;
 pub mod consent;
 pub mod cookies;
 pub mod csrf;
@@ -8,6 +9,7 @@ pub mod enroll;
 pub mod factor_stage;
 pub mod i18n;
 pub mod login;
+pub mod login_flow;
 pub mod page_error;
 pub mod request;
 pub mod sign_in;

@@ -14,11 +14,12 @@ use serde_json::json;
 
 use super::enroll::TOTP_AMR;
 use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token};
+use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
 use crate::app::AppState;
+use crate::login::{FactorStep, Notice, Stage};
 use crate::notify::{self, FactorChange};
-use crate::oidc::flow::{self, FactorStep, Notice, Stage};
 use crate::push;
 use crate::second_factor::{
     self, Method,
