@@ -10,12 +10,20 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one place that reads the wall clock
     fn now(&self) -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default()
     }
+}
+
+/// A monotonic instant, to measure how long something took or to pace a cache; never
+/// for expiries, which follow `Clock::now`.
+#[allow(clippy::disallowed_methods)] // the one place that reads the monotonic clock
+pub fn instant() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 /// The system clock shifted by an offset that tests move forward.

@@ -81,17 +81,18 @@ async fn render_form(
         Err(error) => return PageError::from(error).render(state, locale),
     };
     let token = csrf::token(state, jar);
-    let locks = match page.existing {
-        Some(account) => accounts::locks(&state.db, account, state.clock.now()).await.unwrap_or_default(),
-        None => accounts::Locks::default(),
+    let existing = async {
+        let Some(account) = page.existing else {
+            return Ok::<_, DomainError>((accounts::Locks::default(), Vec::new(), Vec::new()));
+        };
+        let locks = accounts::locks(&state.db, account, state.clock.now()).await?;
+        let second_factors = crate::second_factor::factors_of(&state.db, &account.id).await?;
+        let events = crate::audit::recent_for_account(&state.db, &account.id, 15).await?;
+        Ok((locks, second_factors, events))
     };
-    let second_factors = match page.existing {
-        Some(account) => crate::second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let events = match page.existing {
-        Some(account) => crate::audit::recent_for_account(&state.db, &account.id, 15).await.unwrap_or_default(),
-        None => Vec::new(),
+    let (locks, second_factors, events) = match existing.await {
+        Ok(read) => read,
+        Err(error) => return PageError::from(error).render(state, locale),
     };
     let (field, message) = page.problem.unzip();
     let context = json!({
@@ -225,7 +226,10 @@ async fn save(
     username: String,
     current: Option<Account>,
 ) -> Response {
-    let applications = applications::list(&state.db).await.unwrap_or_default();
+    let applications = match applications::list(&state.db).await {
+        Ok(list) => list,
+        Err(error) => return PageError::from(error).render(state, locale),
+    };
     let input = match form::account_input(form, username, &applications) {
         Ok(input) => input,
         Err(problem) => {
@@ -264,7 +268,10 @@ async fn refused(
         other => return PageError::from(other).render(state, locale),
     };
     let message = localized(state, locale, reason, message);
-    let applications = applications::list(&state.db).await.unwrap_or_default();
+    let applications = match applications::list(&state.db).await {
+        Ok(list) => list,
+        Err(error) => return PageError::from(error).render(state, locale),
+    };
     let username = current.map(|a| a.username.clone()).unwrap_or_else(|| form.get("username").to_string());
     let access =
         form::account_input(form, username, &applications).ok().and_then(|input| input.access).unwrap_or_default();

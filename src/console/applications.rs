@@ -129,10 +129,10 @@ pub async fn create_client(
         first_party: true,
         ..Default::default()
     };
-    let outcome = if clients::find(&state.db, &input.client_id).await.ok().flatten().is_some() {
-        Err(DomainError::conflict("client_id", "a client with this id already exists"))
-    } else {
-        clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await
+    let outcome = match clients::find(&state.db, &input.client_id).await {
+        Ok(Some(_)) => Err(DomainError::conflict("client_id", "a client with this id already exists")),
+        Ok(None) => clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await,
+        Err(error) => Err(error),
     };
     let shown = match outcome {
         Ok((client, _)) => {

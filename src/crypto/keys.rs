@@ -55,7 +55,7 @@ impl KeyStore {
                 by_kid: HashMap::new(),
                 jwks: json!({"keys": []}),
                 jwks_json: bytes::Bytes::from_static(b"{\"keys\":[]}"),
-                at: Instant::now(),
+                at: crate::clock::instant(),
             }),
         };
         let rows = store.rows().await?;
@@ -116,7 +116,7 @@ impl KeyStore {
         }
         let jwks = json!({"keys": jwks});
         let jwks_json = bytes::Bytes::from(jwks.to_string());
-        *self.loaded.write().await = Loaded { current, by_kid, jwks, jwks_json, at: Instant::now() };
+        *self.loaded.write().await = Loaded { current, by_kid, jwks, jwks_json, at: crate::clock::instant() };
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
     mpsc,
 };
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
@@ -91,7 +91,7 @@ impl PasswordHasherService {
                 .spawn(move || worker.run())
                 .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
         }
-        let started = Instant::now();
+        let started = crate::clock::instant();
         let dummy_hash = hash_with(&params, &super::random_token(), &mut Vec::new())?;
         // A first estimate of one check, until the workers measure real ones.
         typical_micros.store(started.elapsed().as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
@@ -206,7 +206,7 @@ impl Worker {
                 Err(_) => return,
             };
             let Ok(work) = work else { return };
-            let started = Instant::now();
+            let started = crate::clock::instant();
             match work {
                 Work::Verify { password, phc, reply } => {
                     let _ = reply.send(verify_with(&self.params, &password, &phc, &mut blocks));

@@ -21,3 +21,6 @@ pub mod stage;
 pub use flow::{Context, Outcome, Refusal};
 pub use request::{AuthorizationRequest, ErrorRedirect, ResponseMode};
 pub use stage::{EnrollPage, FactorStep, Notice, Pending, Stage};
+
+#[cfg(test)]
+mod tests;

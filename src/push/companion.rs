@@ -122,7 +122,8 @@ async fn call(url: &str, jws: String) -> anyhow::Result<Value> {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    use crate::clock::Clock;
+    crate::clock::SystemClock.now()
 }
 
 pub async fn run(args: AuthenticatorArgs) -> anyhow::Result<()> {

@@ -140,9 +140,16 @@ async fn render(
     view: View,
     status: StatusCode,
 ) -> Response {
-    let factors = second_factor::factors_of(&state.db, &account.id).await.unwrap_or_default();
-    let methods = second_factor::methods_of(&state.db, account, &state.config).await.unwrap_or_default();
-    let remaining = recovery::remaining(&state.db, &account.id).await.unwrap_or(0);
+    let read = async {
+        let factors = second_factor::factors_of(&state.db, &account.id).await?;
+        let methods = second_factor::methods_of(&state.db, account, &state.config).await?;
+        let remaining = recovery::remaining(&state.db, &account.id).await?;
+        Ok::<_, crate::domain::DomainError>((factors, methods, remaining))
+    };
+    let (factors, methods, remaining) = match read.await {
+        Ok(read) => read,
+        Err(error) => return PageError::from(error).render(state, locale),
+    };
     let preferred = second_factor::preferred(account, &methods).map(Method::as_str);
     let choices: Vec<_> = methods
         .iter()

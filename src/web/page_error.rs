@@ -54,13 +54,18 @@ impl PageError {
 }
 
 impl From<crate::domain::DomainError> for PageError {
+    /// A failure the user cannot fix: logged under an incident id that the page shows,
+    /// so that support can find the log line from a screenshot.
     fn from(error: crate::domain::DomainError) -> Self {
-        tracing::error!(%error, "request failed");
-        if error.is_unavailable() {
+        let incident = crate::crypto::random_id();
+        tracing::error!(%error, %incident, "request failed");
+        let page = if error.is_unavailable() {
             // The database is out of reach (restarting): try again in a moment.
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "error_unavailable_title", "error_unavailable");
-        }
-        PageError::internal()
+            Self::new(StatusCode::SERVICE_UNAVAILABLE, "error_unavailable_title", "error_unavailable")
+        } else {
+            PageError::internal()
+        };
+        page.with_detail(format!("incident {incident}"))
     }
 }
 

@@ -161,14 +161,20 @@ async fn render(
     });
     if method == Method::Push {
         let now = state.clock.now();
-        let challenge = push::challenge_of_login(&state.db, &login.pending.id).await.ok().flatten();
+        let challenge = match push::challenge_of_login(&state.db, &login.pending.id).await {
+            Ok(challenge) => challenge,
+            Err(error) => return PageError::from(error).render(state, login.locale),
+        };
         if let Some(challenge) = challenge.filter(|c| push::state_of(c, now) == push::State::Pending) {
             context["push_number"] = json!(challenge.number);
         }
     }
     if method == Method::Sms {
         let now = state.clock.now();
-        let sent = email_code::sent_at(&state.db, &login.account.id, sms::SMS_LOGIN, now).await.ok().flatten();
+        let sent = match email_code::sent_at(&state.db, &login.account.id, sms::SMS_LOGIN, now).await {
+            Ok(sent) => sent,
+            Err(error) => return PageError::from(error).render(state, login.locale),
+        };
         context["phone"] = json!(login.account.phone.as_deref().map(sms::mask));
         context["sms_sent"] = json!(sent.is_some());
     }
@@ -398,7 +404,13 @@ pub async fn push_status(
         Ok(login) => login,
         Err(_) => return (StatusCode::NOT_FOUND, axum::Json(json!({"state": "gone"}))).into_response(),
     };
-    let found = push::challenge_of_login(&state.db, &login.pending.id).await.ok().flatten();
+    let found = match push::challenge_of_login(&state.db, &login.pending.id).await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::error!(%error, "reading a push challenge's state failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"state": "unavailable"}))).into_response();
+        }
+    };
     let current = found.map(|c| push::state_of(&c, now).as_str()).unwrap_or("none");
     ([(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(json!({"state": current}))).into_response()
 }
@@ -515,7 +527,10 @@ fn locked_page(state: &AppState, login: &FactorLogin, method: Method, until: i64
 
 /// A recovery code was used: say so (and how many are left) before continuing.
 async fn recovery_used(state: &AppState, login: FactorLogin, ip: &ClientIp, now: i64) -> Response {
-    let remaining = recovery::remaining(&state.db, &login.account.id).await.unwrap_or(0);
+    let remaining = match recovery::remaining(&state.db, &login.account.id).await {
+        Ok(remaining) => remaining,
+        Err(error) => return PageError::from(error).render(state, login.locale),
+    };
     login.audit(state, "second_factor.recovery_code_used", ip, json!({"remaining": remaining}), now).await;
     notify::factor_changed(state, &login.account, FactorChange::RecoveryCodeUsed, login.locale, now).await;
     let stage = Stage::SecondFactor {
