@@ -160,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         // Only with the operator's bearer token (`metrics.bearer_token`); else 404.
         .route("/metrics", get(crate::metrics::guarded_endpoint))
+        // Page errors that handlers return are drawn here, with the theme.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::page_error::render_page_errors))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         // A slow body or a stuck handler ends with 408 (push long-polls wait less).
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))

@@ -2,7 +2,6 @@
 //! identity for the requested scopes.
 
 use axum::{
-    Form,
     extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::Response,
@@ -14,6 +13,7 @@ use serde_json::json;
 use super::login_flow as flow;
 use super::{
     csrf,
+    extract::{CsrfForm, CsrfProtected},
     page_error::{PageError, html_page_to},
     request,
 };
@@ -35,27 +35,28 @@ pub struct ConsentForm {
     decision: String,
 }
 
+impl CsrfProtected for ConsentForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
     Query(query): Query<ConsentQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let fallback = request::locale(&headers, None);
-    let Some(tx) = query.tx else {
-        return PageError::expired_login().render(&state, fallback);
-    };
-    let (pending, client) = match load(&state, &jar, &tx, now).await {
-        Ok(found) => found,
-        Err(error) => return error.render(&state, fallback),
-    };
+    let tx = query.tx.ok_or_else(PageError::expired_login)?;
+    let (pending, client) = load(&state, &jar, &tx, now).await?;
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
     let scopes: Vec<String> =
         pending.request.scopes.iter().map(|s| state.theme.message(locale, &format!("scope_{s}"))).collect();
     let token = csrf::token(&state, &jar);
     let context = json!({"tx": pending.id, "csrf_token": token, "client_name": client.name, "scopes": scopes});
-    html_page_to(&state, locale, "consent.html", context, StatusCode::OK, Some(&pending.request.redirect_uri))
+    let target = Some(pending.request.redirect_uri.as_str());
+    Ok(html_page_to(&state, locale, "consent.html", context, StatusCode::OK, target))
 }
 
 /// The pending request, which must be waiting for consent in the browser's session.
@@ -80,23 +81,13 @@ pub async fn submit(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(form): Form<ConsentForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<ConsentForm>,
+) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let fallback = request::locale(&headers, None);
-    if !csrf::verify(&state, &jar, &form.csrf_token) {
-        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback);
-    }
-    let (pending, client) = match load(&state, &jar, &form.tx, now).await {
-        Ok(found) => found,
-        Err(error) => return error.render(&state, fallback),
-    };
+    let (pending, client) = load(&state, &jar, &form.tx, now).await?;
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
-    let current = match flow::current_session(&state, &jar, now).await {
-        Ok(current) => current,
-        Err(error) => return PageError::from(error).render(&state, fallback),
-    };
+    let current = flow::current_session(&state, &jar, now).await?;
     let allow = form.decision == "allow";
     let outcome = login::flow::answer_consent(&flow::context(&state, now), pending, client, current, allow).await;
-    flow::respond(&state, jar, locale, outcome)
+    Ok(flow::respond(&state, jar, locale, outcome))
 }

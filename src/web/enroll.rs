@@ -7,7 +7,6 @@
 //! for, moving the stored stage by compare-and-swap.
 
 use axum::{
-    Form,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
@@ -16,7 +15,8 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token, mask_email};
+use super::extract::{CsrfForm, CsrfProtected};
+use super::factor_stage::{self, FactorLogin, csrf_token, mask_email};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
@@ -49,6 +49,12 @@ pub struct StepForm {
     action: String,
 }
 
+impl CsrfProtected for StepForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// The page the login is at, by its URL name.
 fn current_page(step: &FactorStep) -> Option<&'static str> {
     match step {
@@ -64,16 +70,13 @@ pub async fn show(
     headers: HeaderMap,
     Path(page): Path<String>,
     Query(query): Query<TxQuery>,
-) -> Response {
+) -> Result<Response, Response> {
     let now = state.clock.now();
-    let login = match factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
+    let login = factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await?;
     if current_page(&login.step) != Some(page.as_str()) {
-        return login.to_current();
+        return Ok(login.to_current());
     }
-    render(&state, &jar, &login, Extra::default(), StatusCode::OK).await
+    Ok(render(&state, &jar, &login, Extra::default(), StatusCode::OK).await)
 }
 
 pub async fn submit(
@@ -82,12 +85,9 @@ pub async fn submit(
     headers: HeaderMap,
     ip: ClientIp,
     Path(page): Path<String>,
-    Form(form): Form<StepForm>,
+    CsrfForm(form): CsrfForm<StepForm>,
 ) -> Response {
     let now = state.clock.now();
-    if let Some(response) = csrf_refusal(&state, &jar, &headers, &form.csrf_token) {
-        return response;
-    }
     let login = match factor_stage::load(&state, &jar, &headers, Some(&form.tx), now).await {
         Ok(login) => login,
         Err(response) => return response,

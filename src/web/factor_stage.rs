@@ -2,7 +2,7 @@
 //! login behind `tx` at a second-factor stage, with its account, and the common answers.
 
 use axum::{
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
@@ -126,8 +126,7 @@ pub fn csrf_refusal(state: &AppState, jar: &CookieJar, headers: &HeaderMap, subm
     if csrf::verify(state, jar, submitted) {
         return None;
     }
-    let locale = request::locale(headers, None);
-    Some(PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(state, locale))
+    Some(PageError::csrf().render(state, request::locale(headers, None)))
 }
 
 /// The anti-CSRF token for this browser's forms.

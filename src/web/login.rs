@@ -1,7 +1,6 @@
 //! The login page: identifier and password for a pending authorization request.
 
 use axum::{
-    Form,
     extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
@@ -13,6 +12,7 @@ use serde_json::json;
 use super::login_flow as flow;
 use super::{
     csrf,
+    extract::{CsrfForm, CsrfProtected, PageLocale},
     i18n::Locale,
     page_error::{PageError, html_page, html_page_to},
     request::{self, ClientIp},
@@ -41,10 +41,15 @@ pub struct LoginForm {
     password: String,
 }
 
+impl CsrfProtected for LoginForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// The home page: what Sésame is and where to go; people arrive at login from an
 /// application.
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let locale = request::locale(&headers, None);
+pub async fn home(State(state): State<AppState>, PageLocale(locale): PageLocale) -> Response {
     html_page(&state, locale, "home.html", json!({"issuer": state.config.issuer()}), StatusCode::OK)
 }
 
@@ -53,21 +58,16 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let Some(tx) = query.tx else {
-        return PageError::expired_login().render(&state, request::locale(&headers, None));
-    };
-    match flow::load_pending(&state, &jar, &tx, now).await {
-        Ok(Some((pending, _))) if pending.stage != Stage::Login => Redirect::to(&pending.url()).into_response(),
-        Ok(Some((pending, client))) => {
-            let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
-            let username = pending.request.login_hint.clone().unwrap_or_default();
-            render_form(&state, &jar, locale, &pending, &client, &username, None, StatusCode::OK)
-        }
-        Ok(None) => PageError::expired_login().render(&state, request::locale(&headers, None)),
-        Err(error) => PageError::from(error).render(&state, request::locale(&headers, None)),
+    let tx = query.tx.ok_or_else(PageError::expired_login)?;
+    let (pending, client) = flow::load_pending(&state, &jar, &tx, now).await?.ok_or_else(PageError::expired_login)?;
+    if pending.stage != Stage::Login {
+        return Ok(Redirect::to(&pending.url()).into_response());
     }
+    let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
+    let username = pending.request.login_hint.clone().unwrap_or_default();
+    Ok(render_form(&state, &jar, locale, &pending, &client, &username, None, StatusCode::OK))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -146,21 +146,14 @@ pub async fn submit(
     jar: CookieJar,
     headers: HeaderMap,
     ip: ClientIp,
-    Form(form): Form<LoginForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let fallback_locale = request::locale(&headers, None);
-    if !csrf::verify(&state, &jar, &form.csrf_token) {
-        return PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(&state, fallback_locale);
+    let found = flow::load_pending(&state, &jar, &form.tx, now).await?;
+    let (pending, client) = found.ok_or_else(PageError::expired_login)?;
+    if pending.stage != Stage::Login {
+        return Ok(Redirect::to(&pending.url()).into_response());
     }
-    let (pending, client) = match flow::load_pending(&state, &jar, &form.tx, now).await {
-        Ok(Some((pending, _))) if pending.stage != Stage::Login => {
-            return Redirect::to(&pending.url()).into_response();
-        }
-        Ok(Some(found)) => found,
-        Ok(None) => return PageError::expired_login().render(&state, fallback_locale),
-        Err(error) => return PageError::from(error).render(&state, fallback_locale),
-    };
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
     let redraw = |refusal: Refusal| {
         let response =
@@ -171,46 +164,42 @@ pub async fn submit(
         response
     };
     if form.username.trim().is_empty() || form.password.is_empty() {
-        return redraw(Refusal {
-            message: state.theme.message(locale, "login_missing_fields"),
-            status: StatusCode::BAD_REQUEST,
-            audit: None,
-        });
+        let message = state.theme.message(locale, "login_missing_fields");
+        return Ok(redraw(Refusal { message, status: StatusCode::BAD_REQUEST, audit: None }));
     }
-    let outcome = if let Some(address) = &ip.0
-        && state.limits.login_per_ip.hit(address, now).is_err()
-    {
-        // Too many submissions from this address, whatever the identifiers: refused like
-        // any wrong password, in the time of one.
-        tokio::time::sleep(state.passwords.typical_duration()).await;
-        LoginOutcome::Refused { account_id: None, reason: RefusalReason::Throttled }
-    } else {
-        let known = KnownBrowser::from_jar(&state.known_browser_key, &jar, state.config.secure_cookies());
-        let source = Source { ip: ip.0.as_deref(), known: &known };
-        let checked = password_login::verify_password(
-            &state.db,
-            &state.passwords,
-            &state.config.login,
-            &form.username,
-            &form.password,
-            &source,
-            now,
-        )
-        .await;
-        match checked {
-            Ok(outcome) => outcome,
-            Err(error) => return PageError::from(error).render(&state, locale),
-        }
-    };
+    let outcome =
+        check_password(&state, &jar, &ip, &form, now).await.map_err(|e| PageError::from(e).in_locale(locale))?;
     if let Some(refusal) = refusal_of(&outcome, &state, locale) {
         crate::metrics::Metrics::count(&state.metrics.logins_failed);
         if let Some((event, account_id, detail)) = &refusal.audit {
             audit_login(&state, now, event, account_id.as_deref(), &client, &ip, detail.clone()).await;
         }
-        return redraw(refusal);
+        return Ok(redraw(refusal));
     }
-    let LoginOutcome::Success(account) = outcome else { return PageError::internal().render(&state, locale) };
+    let LoginOutcome::Success(account) = outcome else { return Err(PageError::internal().in_locale(locale)) };
     audit_login(&state, now, "login.success", Some(&account.id), &client, &ip, json!({})).await;
     crate::metrics::Metrics::count(&state.metrics.logins_succeeded);
-    flow::after_password(&state, jar, &headers, pending, client, *account, now).await
+    Ok(flow::after_password(&state, jar, &headers, pending, client, *account, now).await)
+}
+
+/// The password check behind the per-address limit of this node.
+async fn check_password(
+    state: &AppState,
+    jar: &CookieJar,
+    ip: &ClientIp,
+    form: &LoginForm,
+    now: i64,
+) -> Result<LoginOutcome, crate::domain::DomainError> {
+    if let Some(address) = &ip.0
+        && state.limits.login_per_ip.hit(address, now).is_err()
+    {
+        // Too many submissions from this address, whatever the identifiers: refused like
+        // any wrong password, in the time of one.
+        tokio::time::sleep(state.passwords.typical_duration()).await;
+        return Ok(LoginOutcome::Refused { account_id: None, reason: RefusalReason::Throttled });
+    }
+    let known = KnownBrowser::from_jar(&state.known_browser_key, jar, state.config.secure_cookies());
+    let source = Source { ip: ip.0.as_deref(), known: &known };
+    let (login, passwords) = (&state.config.login, &state.passwords);
+    password_login::verify_password(&state.db, passwords, login, &form.username, &form.password, &source, now).await
 }

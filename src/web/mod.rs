@@ -6,6 +6,7 @@ pub mod consent;
 pub mod cookies;
 pub mod csrf;
 pub mod enroll;
+pub mod extract;
 pub mod factor_stage;
 pub mod i18n;
 pub mod login;

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::i18n::Locale;
 use crate::app::AppState;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PageError {
     pub status: StatusCode,
     /// Message key of the title in the theme's translations.
@@ -19,11 +19,14 @@ pub struct PageError {
     pub message: &'static str,
     /// Technical detail for support staff (an OAuth error description), shown small.
     pub detail: Option<String>,
+    /// The page's language when the handler knows it (a login's `ui_locales`); else the
+    /// browser's.
+    pub locale: Option<Locale>,
 }
 
 impl PageError {
     pub fn new(status: StatusCode, title: &'static str, message: &'static str) -> Self {
-        Self { status, title, message, detail: None }
+        Self { status, title, message, detail: None, locale: None }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -33,6 +36,17 @@ impl PageError {
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "error_bad_request_title", "error_bad_request").with_detail(detail)
+    }
+
+    /// In this language rather than the browser's.
+    pub fn in_locale(mut self, locale: Locale) -> Self {
+        self.locale = Some(locale);
+        self
+    }
+
+    /// A form whose anti-CSRF token does not belong to this browser.
+    pub fn csrf() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf")
     }
 
     pub fn internal() -> Self {
@@ -66,6 +80,34 @@ impl From<crate::domain::DomainError> for PageError {
             PageError::internal()
         };
         page.with_detail(format!("incident {incident}"))
+    }
+}
+
+/// A page error returned by a handler (`Result<_, PageError>`, `?`) travels in the
+/// response until [`render_page_errors`], which has the theme, draws it.
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Draws the page errors that handlers returned, in the language of the error or else
+/// of the browser.
+pub async fn render_page_errors(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let browser_locale = super::request::locale(request.headers(), None);
+    let mut response = next.run(request).await;
+    match response.extensions_mut().remove::<PageError>() {
+        Some(error) => {
+            let locale = error.locale.unwrap_or(browser_locale);
+            error.render(&state, locale)
+        }
+        None => response,
     }
 }
 

@@ -3,7 +3,6 @@
 //! database and locked with a delay that doubles.
 
 use axum::{
-    Form,
     extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
@@ -13,7 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::enroll::TOTP_AMR;
-use super::factor_stage::{self, FactorLogin, csrf_refusal, csrf_token};
+use super::extract::{CsrfForm, CsrfProtected};
+use super::factor_stage::{self, FactorLogin, csrf_token};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
@@ -48,12 +48,24 @@ pub struct VerifyForm {
     action: String,
 }
 
+impl CsrfProtected for VerifyForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ContinueForm {
     #[serde(default)]
     tx: String,
     #[serde(default)]
     csrf_token: String,
+}
+
+impl CsrfProtected for ContinueForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
 /// The login, which must be waiting for verification.
@@ -92,14 +104,11 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(query): Query<VerifyQuery>,
-) -> Response {
+) -> Result<Response, Response> {
     let now = state.clock.now();
-    let (login, methods) = match load_verifying(&state, &jar, &headers, query.tx.as_deref(), now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (login, methods) = load_verifying(&state, &jar, &headers, query.tx.as_deref(), now).await?;
     let method = chosen(&login, &methods, query.method.as_deref());
-    render(&state, &jar, &login, &methods, method, Notes::default(), StatusCode::OK).await
+    Ok(render(&state, &jar, &login, &methods, method, Notes::default(), StatusCode::OK).await)
 }
 
 /// "Sign in another way": every method the account has.
@@ -108,12 +117,9 @@ pub async fn methods(
     jar: CookieJar,
     headers: HeaderMap,
     Query(query): Query<VerifyQuery>,
-) -> Response {
+) -> Result<Response, Response> {
     let now = state.clock.now();
-    let (login, methods) = match load_verifying(&state, &jar, &headers, query.tx.as_deref(), now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (login, methods) = load_verifying(&state, &jar, &headers, query.tx.as_deref(), now).await?;
     let listed: Vec<_> = methods
         .iter()
         .map(|m| json!({"method": m.as_str(), "label": state.theme.message(login.locale, &format!("method_{}", m.as_str()))}))
@@ -124,7 +130,7 @@ pub async fn methods(
         "methods": listed,
         "client_name": login.client.name,
     });
-    html_page_to(&state, login.locale, "verify.html", context, StatusCode::OK, login.form_target())
+    Ok(html_page_to(&state, login.locale, "verify.html", context, StatusCode::OK, login.form_target()))
 }
 
 /// Messages for the verification page.
@@ -186,12 +192,9 @@ pub async fn submit(
     jar: CookieJar,
     headers: HeaderMap,
     ip: ClientIp,
-    Form(form): Form<VerifyForm>,
+    CsrfForm(form): CsrfForm<VerifyForm>,
 ) -> Response {
     let now = state.clock.now();
-    if let Some(response) = csrf_refusal(&state, &jar, &headers, &form.csrf_token) {
-        return response;
-    }
     let (login, methods) = match load_verifying(&state, &jar, &headers, Some(&form.tx), now).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -553,14 +556,11 @@ pub async fn notice(
     jar: CookieJar,
     headers: HeaderMap,
     Query(query): Query<VerifyQuery>,
-) -> Response {
+) -> Result<Response, Response> {
     let now = state.clock.now();
-    let login = match factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
+    let login = factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await?;
     let FactorStep::Passed { notice: Notice::RecoveryUsed { remaining }, .. } = &login.step else {
-        return login.to_current();
+        return Ok(login.to_current());
     };
     let context = json!({
         "tx": login.pending.id,
@@ -568,7 +568,7 @@ pub async fn notice(
         "remaining": remaining,
         "client_name": login.client.name,
     });
-    html_page_to(&state, login.locale, "factor_notice.html", context, StatusCode::OK, login.form_target())
+    Ok(html_page_to(&state, login.locale, "factor_notice.html", context, StatusCode::OK, login.form_target()))
 }
 
 /// Continues a login whose second factor is proven (after a notice page).
@@ -576,18 +576,12 @@ pub async fn continue_login(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(form): Form<ContinueForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<ContinueForm>,
+) -> Result<Response, Response> {
     let now = state.clock.now();
-    if let Some(response) = csrf_refusal(&state, &jar, &headers, &form.csrf_token) {
-        return response;
-    }
-    let login = match factor_stage::load(&state, &jar, &headers, Some(&form.tx), now).await {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
+    let login = factor_stage::load(&state, &jar, &headers, Some(&form.tx), now).await?;
     let FactorStep::Passed { amr, .. } = login.step.clone() else {
-        return login.to_current();
+        return Ok(login.to_current());
     };
-    login.complete(&state, jar, &headers, &amr, now).await
+    Ok(login.complete(&state, jar, &headers, &amr, now).await)
 }
