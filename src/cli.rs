@@ -7,12 +7,14 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::accounts::actions::Actor;
 use crate::accounts::{self, AccountInput, PasswordInput};
-use crate::app::{self, AppState};
+use crate::app;
 use crate::clients::{self, ClientInput, SecretInput};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::Change;
+use crate::state::AppState;
 
 #[derive(Parser)]
 #[command(
@@ -321,10 +323,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             let account = accounts::find_by_username(&state.db, &username)
                 .await?
                 .with_context(|| format!("no account `{username}`"))?;
-            crate::second_factor::reset(&state.db, &account.id, now).await?;
-            let change = crate::notify::FactorChange::ResetByAdministrator;
-            crate::notify::factor_changed(state, &account, change, crate::web::i18n::Locale::Fr, now).await;
-            audit_cli(state, "cli.account.second_factors_reset", Some(&account.id)).await;
+            accounts::actions::reset_second_factors(state, &Actor::command_line(), &account).await?;
             println!("second factors of {} removed; the next login enrolls anew", account.username);
             Ok(())
         }
@@ -332,8 +331,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             let account = accounts::find_by_username(&state.db, &username)
                 .await?
                 .with_context(|| format!("no account `{username}`"))?;
-            accounts::unlock(&state.db, &account).await?;
-            audit_cli(state, "cli.account.unlocked", Some(&account.id)).await;
+            accounts::actions::unlock(state, &Actor::command_line(), &account).await?;
             println!("account {} unlocked", account.username);
             Ok(())
         }
@@ -341,8 +339,7 @@ async fn user(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             let account = accounts::find_by_username(&state.db, &username)
                 .await?
                 .with_context(|| format!("no account `{username}`"))?;
-            accounts::lock(&state.db, &account.id, state.clock.now()).await?;
-            audit_cli(state, "cli.account.locked", Some(&account.id)).await;
+            accounts::actions::lock(state, &Actor::command_line(), &account).await?;
             println!("account {} locked: no sign-in until `sesame user unlock {}`", account.username, account.username);
             Ok(())
         }

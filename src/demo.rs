@@ -3,8 +3,8 @@
 
 use sea_orm::{EntityTrait, PaginatorTrait};
 
-use crate::app::AppState;
 use crate::import::{self, ImportError, ImportReport};
+use crate::state::AppState;
 use crate::storage::entities::account;
 
 pub const DEMO_IMPORT: &str = include_str!("../config/demo-import.toml");

@@ -27,7 +27,6 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::accounts::{normalize_email, normalize_phone, normalize_username};
-use crate::app::AppState;
 use crate::auth::known_browser::{self, KnownBrowser};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -38,6 +37,7 @@ use crate::crypto::{
 };
 use crate::oidc::client_auth::{Presented, presented};
 use crate::oidc::params::Params;
+use crate::state::AppState;
 use crate::web::{cookies, csrf};
 
 /// The time of every request the harness makes (2027-01-15).

@@ -10,10 +10,10 @@ use serde_json::Value;
 use toml::Spanned;
 
 use crate::accounts::{self, AccessInput, AccountInput, PasswordInput};
-use crate::app::AppState;
 use crate::applications::{self, ApplicationInput, OptionDef, Right};
 use crate::clients::{self, ClientInput, SecretInput};
 use crate::domain::{Change, DomainError};
+use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,8 +7,8 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::app::AppState;
 use crate::domain::DomainError;
+use crate::state::AppState;
 use crate::storage::entities::{
     audit_event, authorization_code, authorization_request, one_time_code, push_challenge, push_enrollment,
     refresh_token, revocation, second_factor, session, session_client, signing_key, sms_send, used_assertion,

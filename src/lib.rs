@@ -36,6 +36,7 @@ pub mod rate_limit;
 pub mod revocations;
 pub mod second_factor;
 pub mod sms;
+pub mod state;
 pub mod storage;
 pub mod throttle;
 pub mod web;

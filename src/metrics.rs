@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// One counter per event; `name` and `help` are what Prometheus shows.
 macro_rules! counters {

@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use crate::accounts::Account;
-use crate::app::AppState;
 use crate::mail::{Mail, MailError};
+use crate::state::AppState;
 use crate::web::i18n::Locale;
 
 /// What changed among the account's second factors.

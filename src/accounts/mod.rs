@@ -2,6 +2,7 @@
 //! and options. The rules (normalisation, uniqueness, catalogue checks) live here; HTTP
 //! and the CLI call these functions.
 
+pub mod actions;
 mod repository;
 mod rules;
 

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiJson, record_change};
+use crate::accounts::actions::{self, Actor};
 use crate::accounts::{self, AccessInput, Account, AccountInput, PasswordInput, StateFilter};
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize)]
 pub struct AccountView {
@@ -384,13 +385,8 @@ pub(crate) async fn reset_second_factors_of(
     admin: &Admin,
     account: &Account,
 ) -> Result<(), ApiError> {
-    let now = state.clock.now();
-    let before = json!(crate::second_factor::factors_of(&state.db, &account.id).await?);
-    crate::second_factor::reset(&state.db, &account.id, now).await?;
-    let change = crate::notify::FactorChange::ResetByAdministrator;
-    crate::notify::factor_changed(state, account, change, crate::web::i18n::Locale::Fr, now).await;
-    record_change(state, admin, "admin.account.second_factors_reset", Some(&account.id), before, json!([])).await;
-    Ok(())
+    let actor = Actor::Administrator(admin.account_id.clone());
+    Ok(actions::reset_second_factors(state, &actor, account).await?)
 }
 
 /// Lifts the password and second-factor locks at once.
@@ -405,10 +401,8 @@ pub async fn unlock(
 }
 
 pub(crate) async fn unlock_account(state: &AppState, admin: &Admin, account: &Account) -> Result<(), ApiError> {
-    let before = accounts::locks(&state.db, account, state.clock.now()).await?;
-    accounts::unlock(&state.db, account).await?;
-    record_change(state, admin, "admin.account.unlocked", Some(&account.id), json!(before), json!({})).await;
-    Ok(())
+    let actor = Actor::Administrator(admin.account_id.clone());
+    Ok(actions::unlock(state, &actor, account).await?)
 }
 
 /// Locks the account by hand: no sign-in until an administrator unlocks it; its
@@ -427,8 +421,6 @@ pub(crate) async fn lock_account(state: &AppState, admin: &Admin, account: &Acco
     if account.id == admin.account_id {
         return Err(ApiError::invalid("locked", "you cannot lock your own account"));
     }
-    let now = state.clock.now();
-    accounts::lock(&state.db, &account.id, now).await?;
-    record_change(state, admin, "admin.account.locked", Some(&account.id), json!({}), json!({"locked_at": now})).await;
-    Ok(())
+    let actor = Actor::Administrator(admin.account_id.clone());
+    Ok(actions::lock(state, &actor, account).await?)
 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiJson, clients, record_change};
-use crate::app::AppState;
 use crate::applications::{self, Application, ApplicationInput, OptionDef, Right};
+use crate::state::AppState;
 
 async fn view(state: &AppState, application: &Application) -> Result<Value, ApiError> {
     let clients = crate::clients::list_for_application(&state.db, &application.id).await?;

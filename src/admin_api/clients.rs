@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiJson, record_change};
-use crate::app::AppState;
 use crate::clients::{self, AuthMethod, Client, ClientInput, SecretInput};
+use crate::state::AppState;
 
 /// A client as the API shows it: everything but the secret's hash.
 pub fn view(client: &Client) -> Value {

@@ -25,9 +25,9 @@ use serde_json::Value;
 
 pub use error::ApiError;
 
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::oidc::tokens;
+use crate::state::AppState;
 
 pub const SCOPE: &str = "sesame:admin";
 pub const OPENAPI: &str = include_str!("../../docs/admin-api.openapi.json");

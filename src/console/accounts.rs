@@ -15,9 +15,9 @@ use super::auth::ConsoleAdmin;
 use super::form::{self, Submitted};
 use crate::accounts::{self, AccessInput, Account, AccountInput, PasswordInput, StateFilter};
 use crate::admin_api::{self, accounts::view};
-use crate::app::AppState;
 use crate::applications;
 use crate::domain::DomainError;
+use crate::state::AppState;
 use crate::web::{
     csrf,
     i18n::Locale,

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 use super::auth::ConsoleAdmin;
 use super::form::Submitted;
 use crate::admin_api;
-use crate::app::AppState;
 use crate::applications::{self, Application};
 use crate::clients::{self, ClientInput, SecretInput};
 use crate::domain::DomainError;
+use crate::state::AppState;
 use crate::web::{
     csrf,
     i18n::Locale,

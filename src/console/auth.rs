@@ -12,9 +12,9 @@ use axum::{
 use axum_extra::extract::CookieJar;
 
 use crate::admin_api::{self, Admin};
-use crate::app::AppState;
 use crate::clients::{self, ClientInput};
 use crate::domain::DomainError;
+use crate::state::AppState;
 use crate::web::{
     cookies,
     page_error::PageError,

@@ -10,7 +10,7 @@ use axum::{http::StatusCode, response::Response};
 use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::web::{csrf, i18n::Locale, page_error::PageError};
 
 use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput};

@@ -16,7 +16,7 @@ use axum::{
 
 pub use auth::{CONSOLE_CLIENT_ID, ensure_client};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -4,17 +4,16 @@
 //! error is sent back to the client — then hands it to the login flow.
 
 use axum::{
-    body::Bytes,
-    extract::{RawQuery, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
 use axum_extra::extract::CookieJar;
 
-use super::params::{self, Params};
-use crate::app::AppState;
+use super::params::{EncodedParams, Params};
 use crate::clients::{self, Client};
 use crate::login::{AuthorizationRequest, ErrorRedirect, ResponseMode};
+use crate::state::AppState;
 use crate::web::{client_response, login_flow, page_error::PageError, request};
 
 /// Why a request was refused, and where the refusal goes.
@@ -23,38 +22,22 @@ pub enum Refusal {
     Redirect(ErrorRedirect),
 }
 
-pub async fn get(
+/// `GET` or `POST /authorize`.
+pub async fn handle(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    handle(state, jar, headers, query.unwrap_or_default()).await
-}
-
-pub async fn post(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match params::form_text(&headers, &body) {
-        Ok(body) => body,
-        Err(problem) => return PageError::bad_request(problem).render(&state, request::locale(&headers, None)),
-    };
-    handle(state, jar, headers, body).await
-}
-
-async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: String) -> Response {
+    EncodedParams(encoded): EncodedParams,
+) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let params = match Params::parse(&encoded) {
-        Ok(params) => params,
-        Err(name) => {
-            let locale = request::locale(&headers, None);
-            return PageError::bad_request(format!("parameter `{name}` appears more than once")).render(&state, locale);
-        }
-    };
+    let params = Params::parse(&encoded)
+        .map_err(|name| PageError::bad_request(format!("parameter `{name}` appears more than once")))?;
     let locale = request::locale(&headers, params.get("ui_locales"));
-    match validate(&state, &params).await {
+    Ok(match validate(&state, &params).await {
         Ok((client, request)) => login_flow::start(&state, jar, &headers, client, request, now).await,
-        Err(Refusal::Page(error)) => error.render(&state, locale),
+        Err(Refusal::Page(error)) => return Err(error.in_locale(locale)),
         Err(Refusal::Redirect(redirect)) => client_response::send_error(&state, redirect),
-    }
+    })
 }
 
 async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), Refusal> {

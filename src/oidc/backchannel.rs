@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
 use crate::crypto;
+use crate::state::AppState;
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 

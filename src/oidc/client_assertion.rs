@@ -10,9 +10,9 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::error::OAuthError;
-use crate::app::AppState;
 use crate::clients::Client;
 use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
+use crate::state::AppState;
 use crate::storage::{entities::used_assertion, is_unique_violation};
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use super::client_assertion;
 use super::error::OAuthError;
 use super::params::Params;
-use crate::app::AppState;
 use crate::clients::{AuthMethod, Client};
 use crate::domain::DomainError;
+use crate::state::AppState;
 use crate::throttle::{self, Gate, Key, Policy};
 use crate::web::request::ClientIp;
 

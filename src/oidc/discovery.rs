@@ -13,11 +13,11 @@ use super::{
     AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH,
     USERINFO_PATH, claims,
 };
-use crate::app::AppState;
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
 use crate::crypto::jws::SigningAlg;
 use crate::login::ResponseMode;
+use crate::state::AppState;
 
 pub fn document(issuer: &str) -> Value {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();

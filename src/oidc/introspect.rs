@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use super::token::{form_params, no_store};
 use super::{client_auth, refresh, tokens};
 use crate::accounts;
-use crate::app::AppState;
 use crate::clients::{self, Client};
 use crate::oidc::error::OAuthError;
+use crate::state::AppState;
 use crate::web::request::ClientIp;
 
 pub async fn introspect(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {

@@ -9,8 +9,7 @@
 
 use axum::{
     Form,
-    body::Bytes,
-    extract::{RawQuery, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
@@ -19,14 +18,14 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::params::{self, Params};
+use super::params::{EncodedParams, Params};
 use super::{backchannel, refresh, tokens};
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::auth::session::{self, Session};
 use crate::clients::{self, Client};
 use crate::domain::DomainError;
 use crate::revocations::{self, Scope};
+use crate::state::AppState;
 use crate::storage::entities::session_client;
 use crate::web::login_flow as flow;
 use crate::web::{
@@ -120,23 +119,13 @@ async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, Pa
     Ok(LogoutRequest { redirect, hinted_sid: text("sid"), hinted_sub: text("sub"), client })
 }
 
-pub async fn get(
+/// `GET` or `POST` of the end-session endpoint.
+pub async fn handle(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    EncodedParams(encoded): EncodedParams,
 ) -> Response {
-    handle(state, jar, headers, query.unwrap_or_default()).await
-}
-
-pub async fn post(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
-    match params::form_text(&headers, &body) {
-        Ok(body) => handle(state, jar, headers, body).await,
-        Err(problem) => PageError::bad_request(problem).render(&state, request::locale(&headers, None)),
-    }
-}
-
-async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, encoded: String) -> Response {
     let now = state.clock.now();
     let params = Params::parse(&encoded).unwrap_or_default();
     let locale = request::locale(&headers, params.get("ui_locales"));

@@ -24,7 +24,7 @@ use axum::{
 };
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
 pub const TOKEN_PATH: &str = "/token";
@@ -52,8 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route(REVOCATION_PATH, axum::routing::post(revoke::revoke))
         .layer(cors);
     Router::new()
-        .route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post))
-        .route(END_SESSION_PATH, get(logout::get).post(logout::post))
+        .route(AUTHORIZE_PATH, get(authorize::handle).post(authorize::handle))
+        .route(END_SESSION_PATH, get(logout::handle).post(logout::handle))
         .route("/logout/confirm", axum::routing::post(logout::confirm))
         .merge(machine_endpoints)
 }

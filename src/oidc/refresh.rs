@@ -6,10 +6,10 @@
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use super::tokens::SessionFacts;
-use crate::app::AppState;
 use crate::crypto;
 use crate::domain::{DomainError, from_json_text, to_json_text};
 use crate::revocations::{self, Scope};
+use crate::state::AppState;
 use crate::storage::entities::{refresh_token, session};
 
 /// What a new refresh token carries over from its grant.

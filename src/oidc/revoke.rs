@@ -12,10 +12,10 @@ use axum::{
 
 use super::token::{form_params, no_store};
 use super::{client_auth, refresh, tokens};
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::oidc::error::OAuthError;
 use crate::revocations::{self, Scope};
+use crate::state::AppState;
 use crate::web::request::ClientIp;
 
 pub async fn revoke(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {

@@ -8,11 +8,11 @@ use serde_json::{Map, Value, json};
 
 use super::claims;
 use crate::accounts::Account;
-use crate::app::AppState;
 use crate::clients::Client;
 use crate::crypto::{self, jws::SigningAlg, jws::UnverifiedJws};
 use crate::domain::DomainError;
 use crate::revocations::{self, Scope};
+use crate::state::AppState;
 
 /// Who and what an access token is for.
 pub struct AccessGrant<'a> {

@@ -15,7 +15,7 @@ use super::error::OAuthError;
 use super::params::Params;
 use super::tokens::{self, TokenCheckError};
 use crate::accounts;
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     respond(&state, bearer_header(&headers), None).await

@@ -21,10 +21,10 @@ use serde_json::{Value, json};
 
 use super::{Device, State as ChallengeState, VERSION};
 use crate::accounts::{self, Account};
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
 use crate::notify::{self, FactorChange};
+use crate::state::AppState;
 use crate::storage::{entities::used_assertion, is_unique_violation};
 use crate::web::{i18n::Locale, request::ClientIp};
 

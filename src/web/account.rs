@@ -23,13 +23,13 @@ use super::page_error::{PageError, html_page};
 use super::request;
 use super::sign_in::{CallbackQuery, SignIn};
 use crate::accounts::Account;
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::auth::{acr, session::Session};
 use crate::clients::{self, ClientInput};
 use crate::domain::DomainError;
 use crate::notify::{self, FactorChange};
 use crate::second_factor::{self, Method, recovery, totp};
+use crate::state::AppState;
 
 pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
 const LOGIN_COOKIE: &str = "sesame_account_login";

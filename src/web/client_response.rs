@@ -9,8 +9,8 @@ use axum::{
 use serde_json::json;
 
 use super::{i18n::Locale, page_error};
-use crate::app::AppState;
 use crate::login::{ErrorRedirect, ResponseMode};
+use crate::state::AppState;
 
 /// Sends `params` (plus `iss`) to the client's redirect URI.
 pub fn to_client(

@@ -17,8 +17,8 @@ use super::{
     page_error::{PageError, html_page_to},
     request,
 };
-use crate::app::AppState;
 use crate::login::{self, Pending, Stage};
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct ConsentQuery {

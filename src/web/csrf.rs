@@ -10,8 +10,8 @@
 use axum_extra::extract::CookieJar;
 
 use super::cookies;
-use crate::app::AppState;
 use crate::crypto;
+use crate::state::AppState;
 
 pub const BROWSER_COOKIE: &str = "sesame_browser";
 pub const FIELD: &str = "csrf_token";

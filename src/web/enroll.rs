@@ -20,10 +20,10 @@ use super::factor_stage::{self, FactorLogin, csrf_token, mask_email};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
-use crate::app::AppState;
 use crate::login::{EnrollPage, FactorStep, Notice, Stage};
 use crate::notify::{self, FactorChange};
 use crate::second_factor::{self, email_code, recovery, totp};
+use crate::state::AppState;
 
 /// The `amr` of a login that proved an authenticator app code after the password.
 pub const TOTP_AMR: [&str; 3] = ["pwd", "otp", "mfa"];

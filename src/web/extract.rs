@@ -11,7 +11,7 @@ use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 
 use super::{csrf, i18n::Locale, page_error::PageError, request};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The language the browser asks for (`Accept-Language`).
 pub struct PageLocale(pub Locale);

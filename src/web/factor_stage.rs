@@ -15,12 +15,12 @@ use super::{
     request::{self, ClientIp},
 };
 use crate::accounts::{self, Account};
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
 use crate::domain::DomainError;
 use crate::login::{FactorStep, Pending, Stage};
 use crate::second_factor;
+use crate::state::AppState;
 use crate::throttle::{self, Gate};
 
 /// A pending login waiting for a second factor.

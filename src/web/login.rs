@@ -17,12 +17,12 @@ use super::{
     page_error::{PageError, html_page, html_page_to},
     request::{self, ClientIp},
 };
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::auth::known_browser::KnownBrowser;
 use crate::auth::password_login::{self, LoginOutcome, RefusalReason, Source};
 use crate::clients::Client;
 use crate::login::{Pending, Stage};
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {

@@ -11,7 +11,6 @@ use serde_json::json;
 
 use super::{client_response, cookies, csrf, i18n::Locale, page_error::PageError, request};
 use crate::accounts::Account;
-use crate::app::AppState;
 use crate::auth::{
     known_browser::{self, KnownBrowser},
     session::Session,
@@ -19,6 +18,7 @@ use crate::auth::{
 use crate::clients::Client;
 use crate::domain::DomainError;
 use crate::login::{self, AuthorizationRequest, Outcome, Pending, Refusal};
+use crate::state::AppState;
 
 /// What the login's transitions need of the application state.
 pub fn context(state: &AppState, now: i64) -> login::Context<'_> {

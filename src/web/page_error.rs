@@ -8,7 +8,7 @@ use axum::{
 use serde_json::json;
 
 use super::i18n::Locale;
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Clone)]
 pub struct PageError {

@@ -8,7 +8,7 @@ use axum::{
 };
 
 use super::i18n::Locale;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The client's address: the peer's, or — when the peer is a trusted reverse proxy or
 /// load balancer (`trusted_proxies`) — the last address it added to `X-Forwarded-For`.

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{cookies, page_error::PageError};
-use crate::app::AppState;
 use crate::clients;
 use crate::crypto;
+use crate::state::AppState;
 
 /// A built-in client's sign-in: who it is, where it comes back, what it asks.
 pub struct SignIn<'a> {

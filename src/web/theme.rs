@@ -15,8 +15,8 @@ use rust_embed::RustEmbed;
 use serde_json::Value;
 
 use super::i18n::Locale;
-use crate::app::AppState;
 use crate::config::ThemeConfig;
+use crate::state::AppState;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).

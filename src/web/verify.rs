@@ -17,7 +17,6 @@ use super::factor_stage::{self, FactorLogin, csrf_token};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
-use crate::app::AppState;
 use crate::login::{FactorStep, Notice, Stage};
 use crate::notify::{self, FactorChange};
 use crate::push;
@@ -26,6 +25,7 @@ use crate::second_factor::{
     email_code::{self, CodeCheck},
     recovery, sms, totp,
 };
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct VerifyQuery {

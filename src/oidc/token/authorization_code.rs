@@ -6,13 +6,13 @@ use serde_json::{Value, json};
 
 use super::{UserGrant, user_tokens};
 use crate::accounts;
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
 use crate::crypto;
 use crate::domain::from_json_text;
 use crate::oidc::{error::OAuthError, params::Params, refresh, tokens::SessionFacts};
 use crate::revocations::{self, Scope};
+use crate::state::AppState;
 use crate::storage::entities::authorization_code;
 use crate::web::request::ClientIp;
 

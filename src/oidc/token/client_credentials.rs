@@ -3,13 +3,13 @@
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::clients::Client;
 use crate::oidc::{
     error::OAuthError,
     params::Params,
     tokens::{self, AccessGrant},
 };
+use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {
     if client.is_public() {

@@ -20,9 +20,9 @@ use super::params::Params;
 use super::refresh::{self, NewRefresh};
 use super::tokens::{self, AccessGrant, IdTokenFacts, SessionFacts};
 use crate::accounts::Account;
-use crate::app::AppState;
 use crate::clients::Client;
 use crate::metrics::Metrics;
+use crate::state::AppState;
 use crate::web::request::ClientIp;
 
 pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {

@@ -4,13 +4,13 @@ use serde_json::Value;
 
 use super::{UserGrant, user_tokens};
 use crate::accounts;
-use crate::app::AppState;
 use crate::clients::Client;
 use crate::oidc::{
     error::OAuthError,
     params::Params,
     refresh::{self, Redemption},
 };
+use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {
     let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;

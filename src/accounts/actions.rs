@@ -1,0 +1,92 @@
+//! The administrative actions on an account, one function each that the console, the
+//! admin API and the CLI all call: the action, its audit record (who, before, after)
+//! and the owner's notification, the same whichever door it came through.
+
+use serde_json::{Value, json};
+
+use super::{Account, repository};
+use crate::audit::{self, AuditEvent};
+use crate::domain::DomainError;
+use crate::notify::{self, FactorChange};
+use crate::state::AppState;
+use crate::web::i18n::Locale;
+
+/// Who acts.
+pub enum Actor {
+    /// An account administrator (its account id), through the console or the admin API.
+    Administrator(String),
+    /// Someone at the server's command line (the operating-system user).
+    CommandLine(String),
+}
+
+impl Actor {
+    /// The command-line user running this process.
+    pub fn command_line() -> Self {
+        Self::CommandLine(std::env::var("USER").unwrap_or_else(|_| "cli".into()))
+    }
+
+    fn by(&self) -> String {
+        match self {
+            Self::Administrator(account_id) => account_id.clone(),
+            Self::CommandLine(user) => format!("cli:{user}"),
+        }
+    }
+
+    /// The audit event of `action` by this actor: `admin.account.…` or `cli.account.…`.
+    fn event(&self, action: Action) -> &'static str {
+        match (self, action) {
+            (Self::Administrator(_), Action::ResetSecondFactors) => "admin.account.second_factors_reset",
+            (Self::Administrator(_), Action::Unlock) => "admin.account.unlocked",
+            (Self::Administrator(_), Action::Lock) => "admin.account.locked",
+            (Self::CommandLine(_), Action::ResetSecondFactors) => "cli.account.second_factors_reset",
+            (Self::CommandLine(_), Action::Unlock) => "cli.account.unlocked",
+            (Self::CommandLine(_), Action::Lock) => "cli.account.locked",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    ResetSecondFactors,
+    Unlock,
+    Lock,
+}
+
+async fn record(state: &AppState, actor: &Actor, action: Action, account: &Account, before: Value, after: Value) {
+    let detail = json!({"by": actor.by(), "before": before, "after": after});
+    let event = AuditEvent {
+        event: actor.event(action),
+        account_id: Some(&account.id),
+        detail: Some(detail),
+        ..Default::default()
+    };
+    audit::record(&state.db, state.clock.now(), event).await;
+}
+
+/// Removes every second factor of the account and reopens enrollment: its next login
+/// enrolls anew. The owner is told by mail.
+pub async fn reset_second_factors(state: &AppState, actor: &Actor, account: &Account) -> Result<(), DomainError> {
+    let now = state.clock.now();
+    let before = json!(crate::second_factor::factors_of(&state.db, &account.id).await?);
+    crate::second_factor::reset(&state.db, &account.id, now).await?;
+    notify::factor_changed(state, account, FactorChange::ResetByAdministrator, Locale::Fr, now).await;
+    record(state, actor, Action::ResetSecondFactors, account, before, json!([])).await;
+    Ok(())
+}
+
+/// Lifts the password and second-factor locks at once.
+pub async fn unlock(state: &AppState, actor: &Actor, account: &Account) -> Result<(), DomainError> {
+    let before = repository::locks(&state.db, account, state.clock.now()).await?;
+    repository::unlock(&state.db, account).await?;
+    record(state, actor, Action::Unlock, account, json!(before), json!({})).await;
+    Ok(())
+}
+
+/// Locks the account by hand: no sign-in until it is unlocked; its sessions and refresh
+/// tokens end.
+pub async fn lock(state: &AppState, actor: &Actor, account: &Account) -> Result<(), DomainError> {
+    let now = state.clock.now();
+    repository::lock(&state.db, &account.id, now).await?;
+    record(state, actor, Action::Lock, account, json!({}), json!({"locked_at": now})).await;
+    Ok(())
+}

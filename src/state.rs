@@ -1,0 +1,136 @@
+//! The application state that every handler shares: configuration, the database pool,
+//! keys, caches and outgoing channels, opened once at start (`open_state`). Domain
+//! functions take the narrow parts they need (a connection, a config section), not this.
+
+use std::sync::Arc;
+
+use crate::clients::SecretHasher;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{keys::KeyStore, password::PasswordHasherService, secretbox::SecretBox};
+use crate::rate_limit::RateLimiter;
+use crate::storage::{self, Db};
+use crate::web::theme::Theme;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: Arc<KeyStore>,
+    pub passwords: Arc<PasswordHasherService>,
+    pub client_secrets: Arc<SecretHasher>,
+    pub theme: Arc<Theme>,
+    pub clock: Arc<dyn Clock>,
+    pub csrf_key: [u8; 32],
+    pub secrets: SecretBox,
+    pub limits: Arc<Limits>,
+    /// Outgoing HTTP (back-channel logout, clients' jwks_uri): no redirects, short timeouts.
+    pub http: reqwest::Client,
+    pub jwks_cache: Arc<crate::oidc::client_assertion::JwksCache>,
+    pub client_cache: Arc<crate::clients::ClientCache>,
+    /// The discovery document, serialised once.
+    pub discovery: axum::body::Bytes,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub mailer: Arc<crate::mail::Mailer>,
+    pub sms: Arc<crate::sms::SmsProvider>,
+    /// Signs push challenges; derived from the master key, the same on every node.
+    pub push_key: Arc<crate::crypto::jws::SigningKey>,
+    /// Keys the hashes of one-time codes (recovery codes, mailed codes).
+    pub code_key: [u8; 32],
+    /// Signs the "known browser" cookie (see `auth::known_browser`).
+    pub known_browser_key: [u8; 32],
+}
+
+/// The per-node limits. Budgets that must hold across nodes live in the database
+/// (`throttle`); these only spare it a query.
+pub struct Limits {
+    pub login_per_ip: RateLimiter,
+    /// Client and source pairs this node saw refused, until when (see `oidc::client_auth`).
+    pub client_auth_blocked: crate::rate_limit::BlockList,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Secrets(#[from] crate::crypto::secretbox::SecretBoxError),
+    #[error(transparent)]
+    Keys(#[from] crate::crypto::keys::KeyError),
+    #[error(transparent)]
+    Password(#[from] crate::crypto::password::PasswordError),
+    #[error(transparent)]
+    Theme(#[from] crate::web::theme::ThemeError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+    #[error("demo data: {0}")]
+    Demo(String),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+    #[error(transparent)]
+    Sms(#[from] crate::sms::SmsError),
+    #[error("push signing key: {0}")]
+    Push(String),
+    #[error("HTTP client: {0}")]
+    Http(String),
+    #[error("registering the built-in clients (console, account page): {0}")]
+    Console(String),
+}
+
+/// Opens the database (migrating it), the master key, the signing keys and the theme.
+pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+    let db = storage::connect(&config.database_url()).await?;
+    storage::migrate(&db).await?;
+    let secrets = master_key(&config)?;
+    let lock = storage::StartLock::take(&db).await.map_err(storage::StorageError::Migrate)?;
+    let keys = KeyStore::open(db.clone(), secrets.clone(), clock.now()).await;
+    lock.release().await.map_err(storage::StorageError::Migrate)?;
+    let keys = keys?;
+    let passwords = PasswordHasherService::new(&config.password)?;
+    let theme = Theme::load(&config.theme)?;
+    let limits = Limits {
+        login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
+        client_auth_blocked: crate::rate_limit::BlockList::default(),
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(5))
+        .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::Http(e.to_string()))?;
+    let mailer = crate::mail::Mailer::from_config(&config)?;
+    let sms = crate::sms::SmsProvider::from_config(&config)?;
+    let push_key = crate::push::server_key(&secrets).map_err(|e| StartError::Push(e.to_string()))?;
+    let state = AppState {
+        mailer: Arc::new(mailer),
+        sms: Arc::new(sms),
+        push_key: Arc::new(push_key),
+        code_key: secrets.derive_key("one-time-codes"),
+        known_browser_key: secrets.derive_key("known-browser"),
+        metrics: Arc::default(),
+        discovery: crate::oidc::discovery::document_json(config.issuer()),
+        client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
+        jwks_cache: Arc::default(),
+        http,
+        limits: Arc::new(limits),
+        csrf_key: secrets.derive_key("csrf"),
+        client_secrets: Arc::new(SecretHasher::new(secrets.derive_key("client-secret"))),
+        secrets,
+        keys: Arc::new(keys),
+        passwords: Arc::new(passwords),
+        theme: Arc::new(theme),
+        config: Arc::new(config),
+        db,
+        clock,
+    };
+    Ok(state)
+}
+
+/// The master key from configuration, else from (or into) `master.key` in the data directory.
+pub fn master_key(config: &Config) -> Result<SecretBox, crate::crypto::secretbox::SecretBoxError> {
+    if config.master_key.is_empty() {
+        SecretBox::from_file_or_create(&config.data_dir.join("master.key"))
+    } else {
+        SecretBox::from_base64(&config.master_key)
+    }
+}
