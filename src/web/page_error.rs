@@ -100,11 +100,14 @@ pub async fn render_page_errors(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let browser_locale = super::request::locale(request.headers(), None);
+    // Only the header is kept (a cheap clone): most responses are not page errors, and
+    // the language is negotiated only for those that are.
+    let accept_language = request.headers().get(header::ACCEPT_LANGUAGE).cloned();
     let mut response = next.run(request).await;
     match response.extensions_mut().remove::<PageError>() {
         Some(error) => {
-            let locale = error.locale.unwrap_or(browser_locale);
+            let browser = || Locale::negotiate(None, accept_language.as_ref().and_then(|v| v.to_str().ok()));
+            let locale = error.locale.unwrap_or_else(browser);
             error.render(&state, locale)
         }
         None => response,
