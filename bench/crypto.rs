@@ -71,7 +71,7 @@ fn second_factors(c: &mut Criterion) {
         b.iter(|| sesame::second_factor::totp::code_step(black_box(&secret), &config, black_box("123456"), now))
     });
     let secrets = sesame::crypto::secretbox::SecretBox::from_bytes([9u8; 32]);
-    let key = sesame::push::server_key(&secrets).expect("push key");
+    let key = sesame::second_factor::push::server_key(&secrets).expect("push key");
     let challenge = json!({"v": 1, "challenge_id": "Y2hhbGxlbmdl", "nonce": "bm9uY2U", "account": "pauline",
         "application": "iNot Actes", "time": now, "ip": "192.0.2.7", "origin": "192.0.2.0/24", "expires_at": now + 120});
     c.bench_function("push challenge signature (Ed25519)", |b| {

@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .merge(crate::admin_api::routes())
         .merge(crate::console::routes())
-        .merge(crate::push::api::routes())
+        .merge(crate::second_factor::push::api::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         // Only with the operator's bearer token (`metrics.bearer_token`); else 404.
@@ -67,7 +67,7 @@ async fn errors_in_api_shapes(
     let response = next.run(request).await;
     match api {
         Some(true) => crate::admin_api::in_api_shape(response).await,
-        Some(false) => crate::push::api::in_protocol_shape(response).await,
+        Some(false) => crate::second_factor::push::api::in_protocol_shape(response).await,
         None => response,
     }
 }

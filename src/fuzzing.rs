@@ -533,7 +533,7 @@ pub fn jws(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     check_jws(text);
     if let Ok(Value::Object(body)) = serde_json::from_str::<Value>(text) {
-        let signed = serde_json::from_str::<crate::push::api::Signed>(text);
+        let signed = serde_json::from_str::<crate::second_factor::push::api::Signed>(text);
         assert_eq!(signed.is_ok(), body.get("jws").is_some_and(Value::is_string), "push body read wrong: {text}");
         if let Some(inner) = body.get("jws").and_then(Value::as_str) {
             check_jws(inner);
@@ -579,7 +579,7 @@ fn check_jws(token: &str) {
     }
     let state = &h.state;
     for client in [None, h.actes_web.as_ref()] {
-        if let Some(claims) = h.block_on(crate::oidc::tokens::claims_of_id_token_hint(state, token, client)) {
+        if let Some(claims) = h.block_on(crate::oidc::token::jwt::claims_of_id_token_hint(state, token, client)) {
             assert!(verified_by_fixed, "an id_token_hint accepted without a key of ours");
             assert_ne!(jws.typ.as_deref(), Some("at+jwt"), "an access token taken as an ID token");
             assert_eq!(claims["iss"], ISSUER);
@@ -592,7 +592,7 @@ fn check_jws(token: &str) {
             }
         }
     }
-    if let Ok(claims) = h.block_on(crate::oidc::tokens::decode_access_token(state, token)) {
+    if let Ok(claims) = h.block_on(crate::oidc::token::jwt::decode_access_token(state, token)) {
         assert!(verified_by_fixed, "an access token accepted without a key of ours");
         assert_eq!(jws.typ.as_deref(), Some("at+jwt"), "an ID token taken as an access token");
         assert_eq!(claims.iss, ISSUER);

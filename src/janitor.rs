@@ -123,7 +123,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
             .rows_affected,
         // Guessing budgets quiet for a day and not waiting are forgotten; those waiting
         // for an administrator stay.
-        throttles: crate::throttle::sweep(db, now).await?,
+        throttles: crate::lockout::throttle::sweep(db, now).await?,
     };
     if swept.signing_keys > 0
         && let Err(error) = state.keys.reload().await

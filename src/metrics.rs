@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics` (text exposition format): counters of the security
 //! and protocol events an operator watches. Counters are per node; Prometheus sums them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::{
@@ -9,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::state::AppState;
+use crate::config::Config;
 
 /// One counter per event; `name` and `help` are what Prometheus shows.
 macro_rules! counters {
@@ -57,8 +58,12 @@ impl Metrics {
 
 /// `/metrics` on the main address: only with `Authorization: Bearer <metrics.bearer_token>`,
 /// and not found for anyone else (nor at all when no token is configured).
-pub async fn guarded_endpoint(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    let expected = &state.config.metrics.bearer_token;
+pub async fn guarded_endpoint(
+    State(config): State<Arc<Config>>,
+    State(metrics): State<Arc<Metrics>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let expected = &config.metrics.bearer_token;
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -67,14 +72,14 @@ pub async fn guarded_endpoint(State(state): State<AppState>, headers: axum::http
     if expected.is_empty() || !crate::crypto::constant_time_eq(expected.as_bytes(), presented.trim().as_bytes()) {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     }
-    endpoint(State(state)).await
+    endpoint(State(metrics)).await
 }
 
-pub async fn endpoint(State(state): State<AppState>) -> Response {
+pub async fn endpoint(State(metrics): State<Arc<Metrics>>) -> Response {
     let body = format!(
         "# HELP sesame_build_info Version of this node.\n# TYPE sesame_build_info gauge\nsesame_build_info{{version=\"{}\"}} 1\n{}",
         env!("CARGO_PKG_VERSION"),
-        state.metrics.render()
+        metrics.render()
     );
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body)
         .into_response()

@@ -5,9 +5,9 @@
 use serde_json::json;
 
 use crate::accounts::Account;
+use crate::i18n::Locale;
 use crate::mail::{Mail, MailError};
 use crate::state::AppState;
-use crate::web::i18n::Locale;
 
 /// What changed among the account's second factors.
 #[derive(Debug, Clone, Copy)]

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::crypto::{keys::KeyStore, password::PasswordHasherService, secretbox::SecretBox};
 use crate::rate_limit::RateLimiter;
 use crate::storage::{self, Db};
-use crate::web::theme::Theme;
+use crate::theme::Theme;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,19 +26,39 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Outgoing HTTP (back-channel logout, clients' jwks_uri): no redirects, short timeouts.
     pub http: reqwest::Client,
-    pub jwks_cache: Arc<crate::oidc::client_assertion::JwksCache>,
+    pub jwks_cache: Arc<crate::oidc::jwks_cache::JwksCache>,
     pub client_cache: Arc<crate::clients::ClientCache>,
     /// The discovery document, serialised once.
-    pub discovery: axum::body::Bytes,
+    pub discovery: crate::oidc::discovery::Metadata,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub mailer: Arc<crate::mail::Mailer>,
-    pub sms: Arc<crate::sms::SmsProvider>,
+    pub sms: Arc<crate::second_factor::sms::provider::SmsProvider>,
     /// Signs push challenges; derived from the master key, the same on every node.
     pub push_key: Arc<crate::crypto::jws::SigningKey>,
     /// Keys the hashes of one-time codes (recovery codes, mailed codes).
     pub code_key: [u8; 32],
     /// Signs the "known browser" cookie (see `auth::known_browser`).
     pub known_browser_key: [u8; 32],
+}
+
+// The narrow parts that handlers outside the login take instead of the whole state, so
+// that the modules this state is made of do not import it back.
+macro_rules! part_of_state {
+    ($($field:ident: $type:ty),* $(,)?) => {
+        $(impl axum::extract::FromRef<AppState> for $type {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
+}
+
+part_of_state! {
+    config: Arc<Config>,
+    keys: Arc<KeyStore>,
+    theme: Arc<Theme>,
+    metrics: Arc<crate::metrics::Metrics>,
+    discovery: crate::oidc::discovery::Metadata,
 }
 
 /// The per-node limits. Budgets that must hold across nodes live in the database
@@ -60,7 +80,7 @@ pub enum StartError {
     #[error(transparent)]
     Password(#[from] crate::crypto::password::PasswordError),
     #[error(transparent)]
-    Theme(#[from] crate::web::theme::ThemeError),
+    Theme(#[from] crate::theme::ThemeError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
     #[error("demo data: {0}")]
@@ -68,7 +88,7 @@ pub enum StartError {
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
     #[error(transparent)]
-    Sms(#[from] crate::sms::SmsError),
+    Sms(#[from] crate::second_factor::sms::provider::SmsError),
     #[error("push signing key: {0}")]
     Push(String),
     #[error("HTTP client: {0}")]
@@ -99,8 +119,8 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
     let mailer = crate::mail::Mailer::from_config(&config)?;
-    let sms = crate::sms::SmsProvider::from_config(&config)?;
-    let push_key = crate::push::server_key(&secrets).map_err(|e| StartError::Push(e.to_string()))?;
+    let sms = crate::second_factor::sms::provider::SmsProvider::from_config(&config)?;
+    let push_key = crate::second_factor::push::server_key(&secrets).map_err(|e| StartError::Push(e.to_string()))?;
     let state = AppState {
         mailer: Arc::new(mailer),
         sms: Arc::new(sms),

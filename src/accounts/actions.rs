@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use super::{Account, repository};
 use crate::audit::{self, AuditEvent};
 use crate::domain::DomainError;
+use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
 use crate::state::AppState;
-use crate::web::i18n::Locale;
 
 /// Who acts.
 pub enum Actor {

@@ -411,8 +411,8 @@ pub async fn unlock(db: &Db, account: &Account) -> Result<(), DomainError> {
         .filter(account::Column::Id.eq(&account.id))
         .exec(db)
         .await?;
-    crate::auth::password_login::unlock(db, &account.username).await?;
-    crate::second_factor::unlock(db, &account.id).await?;
+    crate::lockout::password::unlock(db, &account.username).await?;
+    crate::lockout::second_factor::unlock(db, &account.id).await?;
     Ok(())
 }
 
@@ -437,8 +437,8 @@ impl Locks {
 pub async fn locks(db: &Db, account: &Account, now: i64) -> Result<Locks, DomainError> {
     Ok(Locks {
         locked_at: account.admin_locked_at,
-        locked_until: crate::auth::password_login::unknown_sources_blocked_until(db, &account.username, now).await?,
-        second_factor_locked_until: crate::second_factor::locked_until(db, &account.id, now).await?,
+        locked_until: crate::lockout::password::unknown_sources_blocked_until(db, &account.username, now).await?,
+        second_factor_locked_until: crate::lockout::second_factor::locked_until(db, &account.id, now).await?,
     })
 }
 

@@ -26,7 +26,7 @@ use serde_json::Value;
 pub use error::ApiError;
 
 use crate::audit::{self, AuditEvent};
-use crate::oidc::tokens;
+use crate::oidc::token::jwt as tokens;
 use crate::state::AppState;
 
 pub const SCOPE: &str = "sesame:admin";

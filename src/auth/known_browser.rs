@@ -42,7 +42,7 @@ impl KnownBrowser {
 
     /// Reads the cookie from the jar (its name depends on https, see `web::cookies`).
     pub fn from_jar(key: &[u8], jar: &CookieJar, secure: bool) -> Self {
-        Self::from_cookie(key, crate::web::cookies::get(jar, COOKIE, secure).as_deref())
+        Self::from_cookie(key, crate::cookies::get(jar, COOKIE, secure).as_deref())
     }
 
     /// The nonce naming this browser's budget for the account, if it is known here.

@@ -1,8 +1,8 @@
-//! Authentication: proving who the user is (password today; second factors build on
-//! this) and the server-side sessions that remember it.
+//! Authentication: the browsers an account signed in from before, the server-side
+//! sessions that remember a login, and the `acr` levels they assert. The password check
+//! and its budgets are in `lockout::password`; second factors in `second_factor`.
 
 pub mod known_browser;
-pub mod password_login;
 pub mod session;
 
 /// Authentication Context Class References Sésame asserts in `acr`.

@@ -1,47 +1,42 @@
-//! The authorization endpoint (OIDC Core 3.1.2), by GET and POST: validates the request
-//! in the order the specification implies — errors that cannot be trusted to reach the
-//! client (unknown client, unregistered redirect URI) are shown on a page; every later
-//! error is sent back to the client — then hands it to the login flow.
+//! The authorization request (OIDC Core 3.1.2), validated in the order the
+//! specification implies: errors that cannot be trusted to reach the client (unknown
+//! client, unregistered redirect URI) are for the user to see; every later error is sent
+//! back to the client. The endpoint itself is a page (`web::authorize`).
 
-use axum::{
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    response::Response,
-};
-use axum_extra::extract::CookieJar;
-
-use super::params::{EncodedParams, Params};
+use super::params::Params;
 use crate::clients::{self, Client};
+use crate::domain::DomainError;
 use crate::login::{AuthorizationRequest, ErrorRedirect, ResponseMode};
 use crate::state::AppState;
-use crate::web::{client_response, login_flow, page_error::PageError, request};
 
 /// Why a request was refused, and where the refusal goes.
+#[derive(Debug)]
 pub enum Refusal {
-    Page(PageError),
+    /// To the user, on a page: the client cannot be trusted with it.
+    Page(PageRefusal),
+    /// To the client, at its redirect URI.
     Redirect(ErrorRedirect),
 }
 
-/// `GET` or `POST /authorize`.
-pub async fn handle(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    EncodedParams(encoded): EncodedParams,
-) -> Result<Response, PageError> {
-    let now = state.clock.now();
-    let params = Params::parse(&encoded)
-        .map_err(|name| PageError::bad_request(format!("parameter `{name}` appears more than once")))?;
-    let locale = request::locale(&headers, params.get("ui_locales"));
-    Ok(match validate(&state, &params).await {
-        Ok((client, request)) => login_flow::start(&state, jar, &headers, client, request, now).await,
-        Err(Refusal::Page(error)) => return Err(error.in_locale(locale)),
-        Err(Refusal::Redirect(redirect)) => client_response::send_error(&state, redirect),
-    })
+/// A protocol request refused before anything can be sent back to a client.
+#[derive(Debug)]
+pub enum PageRefusal {
+    /// Malformed, or naming no known client; what is wrong.
+    BadRequest(String),
+    /// A redirect URI (or post-logout redirect URI) the client did not register.
+    UnregisteredRedirectUri(String),
+    /// The database failed.
+    Internal(DomainError),
 }
 
-async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), Refusal> {
-    let page = |detail: String| Refusal::Page(PageError::bad_request(detail));
+impl From<DomainError> for PageRefusal {
+    fn from(error: DomainError) -> Self {
+        Self::Internal(error)
+    }
+}
+
+pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), Refusal> {
+    let page = |detail: String| Refusal::Page(PageRefusal::BadRequest(detail));
     let client_id = params.get("client_id").ok_or_else(|| page("the request has no client_id".into()))?;
     let client = clients::find(&state.db, client_id)
         .await
@@ -49,10 +44,9 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, Authoriz
         .ok_or_else(|| page(format!("no application is registered with client_id `{client_id}`")))?;
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| page("the request has no redirect_uri".into()))?;
     if !client.has_redirect_uri(redirect_uri) {
-        return Err(Refusal::Page(
-            PageError::new(StatusCode::BAD_REQUEST, "error_redirect_uri_title", "error_redirect_uri")
-                .with_detail(format!("redirect_uri `{redirect_uri}` is not registered for client `{client_id}`")),
-        ));
+        return Err(Refusal::Page(PageRefusal::UnregisteredRedirectUri(format!(
+            "redirect_uri `{redirect_uri}` is not registered for client `{client_id}`"
+        ))));
     }
     // From here on the redirect URI is trusted: errors go back to the client.
     let response_mode = match params.get("response_mode") {
@@ -198,7 +192,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, Authoriz
         return Err(refuse(&request, "invalid_request", "the claims parameter is not a JSON object".into()));
     }
     if let Some(hint) = params.get("id_token_hint") {
-        let hinted = super::tokens::claims_of_id_token_hint(state, hint, Some(&client)).await;
+        let hinted = super::token::jwt::claims_of_id_token_hint(state, hint, Some(&client)).await;
         let subject = hinted.and_then(|claims| claims["sub"].as_str().map(str::to_string)).ok_or_else(|| {
             refuse(
                 &request,

@@ -3,11 +3,8 @@
 //! URL (`jwks_uri`, fetched and cached, fetched again when an unknown key id shows up).
 //! Each assertion is accepted once.
 
-use std::collections::HashMap;
-
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use super::error::OAuthError;
 use crate::clients::Client;
@@ -23,13 +20,6 @@ const CACHE_TTL: i64 = 300;
 /// A jwks_uri is fetched again for an unknown key id at most this often (seconds), so
 /// that made-up key ids cannot make Sésame hammer a client's server.
 const REFETCH_EVERY: i64 = 10;
-
-/// Clients' key sets fetched from their `jwks_uri`, per node.
-#[derive(Default)]
-pub struct JwksCache {
-    /// Key set and the time it was fetched, by client id.
-    sets: Mutex<HashMap<String, (Value, i64)>>,
-}
 
 /// The client id an assertion claims (its `sub`), read before anything is trusted.
 pub fn claimed_client_id(assertion: &str) -> Option<String> {

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use super::client_assertion;
 use super::error::OAuthError;
 use super::params::Params;
+use crate::client_ip::ClientIp;
 use crate::clients::{AuthMethod, Client};
 use crate::domain::DomainError;
+use crate::lockout::throttle::{self, Gate, Key, Policy};
 use crate::state::AppState;
-use crate::throttle::{self, Gate, Key, Policy};
-use crate::web::request::ClientIp;
 
 /// Credentials presented by the request, before they are checked.
 pub(crate) enum Presented {

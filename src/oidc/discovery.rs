@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 use super::{
     AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH,
@@ -15,9 +16,8 @@ use super::{
 };
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
-use crate::crypto::jws::SigningAlg;
+use crate::crypto::{jws::SigningAlg, keys::KeyStore};
 use crate::login::ResponseMode;
-use crate::state::AppState;
 
 pub fn document(issuer: &str) -> Value {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
@@ -63,17 +63,20 @@ pub fn document(issuer: &str) -> Value {
     })
 }
 
-/// The metadata never changes while the server runs: it is serialised once, at start.
-pub fn document_json(issuer: &str) -> Bytes {
-    Bytes::from(document(issuer).to_string())
+/// The metadata, serialised once at start: it never changes while the server runs.
+#[derive(Clone)]
+pub struct Metadata(pub Bytes);
+
+pub fn document_json(issuer: &str) -> Metadata {
+    Metadata(Bytes::from(document(issuer).to_string()))
 }
 
-pub async fn metadata(State(state): State<AppState>) -> Response {
-    json_bytes(state.discovery.clone())
+pub async fn metadata(State(metadata): State<Metadata>) -> Response {
+    json_bytes(metadata.0)
 }
 
-pub async fn jwks(State(state): State<AppState>) -> Response {
-    json_bytes(state.keys.jwks_json().await)
+pub async fn jwks(State(keys): State<Arc<KeyStore>>) -> Response {
+    json_bytes(keys.jwks_json().await)
 }
 
 fn json_bytes(body: Bytes) -> Response {

@@ -11,13 +11,14 @@ use axum::{
 };
 use serde_json::{Value, json};
 
+use super::client_auth;
 use super::token::{form_params, no_store};
-use super::{client_auth, refresh, tokens};
+use super::token::{jwt as tokens, refresh_store as refresh};
 use crate::accounts;
+use crate::client_ip::ClientIp;
 use crate::clients::{self, Client};
 use crate::oidc::error::OAuthError;
 use crate::state::AppState;
-use crate::web::request::ClientIp;
 
 pub async fn introspect(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &ip, &headers, &body).await {

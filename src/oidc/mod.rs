@@ -1,5 +1,8 @@
-//! The OpenID Connect and OAuth 2.0 protocol endpoints. Handlers parse the request,
-//! call the flow or the domain, and answer in the protocol's terms.
+//! The OpenID Connect and OAuth 2.0 protocol: the validation of authorization and
+//! end-session requests (their endpoints are pages, in `web`), and the endpoints for
+//! machines — token (one module per grant, with token minting and refresh-token
+//! storage), userinfo, introspection, revocation, discovery — that answer in the
+//! protocol's terms. Nothing here imports `web`.
 
 pub mod authorize;
 pub mod backchannel;
@@ -9,12 +12,11 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
+pub mod jwks_cache;
 pub mod logout;
 pub mod params;
-pub mod refresh;
 pub mod revoke;
 pub mod token;
-pub mod tokens;
 pub mod userinfo;
 
 use axum::{
@@ -51,11 +53,8 @@ pub fn routes() -> Router<AppState> {
         .route(INTROSPECTION_PATH, axum::routing::post(introspect::introspect))
         .route(REVOCATION_PATH, axum::routing::post(revoke::revoke))
         .layer(cors);
-    Router::new()
-        .route(AUTHORIZE_PATH, get(authorize::handle).post(authorize::handle))
-        .route(END_SESSION_PATH, get(logout::handle).post(logout::handle))
-        .route("/logout/confirm", axum::routing::post(logout::confirm))
-        .merge(machine_endpoints)
+    // The authorization and end-session endpoints are pages: see `web::routes`.
+    machine_endpoints
 }
 
 /// Scopes Sésame understands; others are ignored (RFC 6749 3.3 lets the server narrow).

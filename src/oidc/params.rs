@@ -4,14 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::{
-    body::Bytes,
-    extract::{FromRequest, Request},
-    http::{HeaderMap, Method, header},
-    response::{IntoResponse, Response},
-};
-
-use crate::web::page_error::PageError;
+use axum::http::{HeaderMap, header};
 
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
@@ -54,24 +47,6 @@ pub fn form_text(headers: &HeaderMap, body: &[u8]) -> Result<String, &'static st
         return Err("send the request as application/x-www-form-urlencoded");
     }
     String::from_utf8(body.to_vec()).map_err(|_| "the request body is not UTF-8")
-}
-
-/// The encoded parameters of a browser's protocol request, which may come by GET (the
-/// query) or by POST (a form body), as the authorization and end-session endpoints
-/// allow; a POST that is not a form is refused with a page.
-pub struct EncodedParams(pub String);
-
-impl<S: Send + Sync> FromRequest<S> for EncodedParams {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if request.method() != Method::POST {
-            return Ok(Self(request.uri().query().unwrap_or_default().to_string()));
-        }
-        let headers = request.headers().clone();
-        let body = Bytes::from_request(request, state).await.map_err(IntoResponse::into_response)?;
-        form_text(&headers, &body).map(Self).map_err(|problem| PageError::bad_request(problem).into_response())
-    }
 }
 
 #[cfg(test)]

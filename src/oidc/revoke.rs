@@ -10,13 +10,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::client_auth;
 use super::token::{form_params, no_store};
-use super::{client_auth, refresh, tokens};
+use super::token::{jwt as tokens, refresh_store as refresh};
 use crate::audit::{self, AuditEvent};
+use crate::client_ip::ClientIp;
 use crate::oidc::error::OAuthError;
 use crate::revocations::{self, Scope};
 use crate::state::AppState;
-use crate::web::request::ClientIp;
 
 pub async fn revoke(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &ip, &headers, &body).await {

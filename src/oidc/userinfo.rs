@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::claims;
 use super::error::OAuthError;
 use super::params::Params;
-use super::tokens::{self, TokenCheckError};
+use super::token::jwt::{self as tokens, TokenCheckError};
 use crate::accounts;
 use crate::state::AppState;
 

@@ -10,8 +10,8 @@ use sea_orm::{
 
 use crate::crypto;
 use crate::domain::DomainError;
+use crate::lockout::throttle::{self, Gate, Key, Policy};
 use crate::storage::{Db, entities::one_time_code};
-use crate::throttle::{self, Gate, Key, Policy};
 
 /// Wrong attempts a code survives.
 pub const MAX_ATTEMPTS: i32 = 5;

@@ -1,27 +1,28 @@
-//! Second factors: what an account has enrolled, which one login asks for, and the
-//! counters that throttle guessing. Each method lives in its own module (TOTP, recovery
-//! codes, mailed codes); the login pages in `web::enroll` and `web::verify` call them.
+//! Second factors under one roof: what an account has enrolled and which one a login
+//! asks for (`policy`), and one module per method — `totp`, `recovery` codes, mailed
+//! one-time codes (`email_code`), `sms` with its providers and limits, `push` with its
+//! device protocol. Their guessing budget is in `lockout::second_factor`. The login
+//! pages (`web::enroll`, `web::verify`), the account page and the device API call them.
 
 pub mod email_code;
 pub mod policy;
+pub mod push;
 pub mod recovery;
 pub mod sms;
 pub mod totp;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Account;
-use crate::config::{Config, TwoFactorConfig};
+use crate::config::Config;
 use crate::domain::DomainError;
 use crate::storage::{
     Db,
     entities::{account, recovery_code, second_factor},
 };
-use crate::throttle::{self, Gate, Key, Policy};
 
 /// A way to prove the second factor, as the `method` form field names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +147,7 @@ pub async fn reset(db: &Db, account_id: &str, now: i64) -> Result<(), DomainErro
     let txn = db.begin().await?;
     second_factor::Entity::delete_many().filter(second_factor::Column::AccountId.eq(account_id)).exec(&txn).await?;
     recovery_code::Entity::delete_many().filter(recovery_code::Column::AccountId.eq(account_id)).exec(&txn).await?;
-    unlock(&txn, account_id).await?;
+    crate::lockout::second_factor::unlock(&txn, account_id).await?;
     account::ActiveModel {
         id: Set(account_id.to_string()),
         preferred_method: Set(None),
@@ -157,65 +158,5 @@ pub async fn reset(db: &Db, account_id: &str, now: i64) -> Result<(), DomainErro
     .update(&txn)
     .await?;
     txn.commit().await?;
-    Ok(())
-}
-
-/// The second factor's guessing budget of an account. Every method spends it — codes
-/// from apps, recovery codes, texted and mailed codes (enrollment confirmations
-/// included), push requests refused on the phone — so asking for a new code, or trying
-/// another method, never buys more guesses. See `throttle`.
-fn budget(account_id: &str) -> Key {
-    Key::new(format!("factor:{account_id}"), format!("account:{account_id}"))
-}
-
-fn budget_policy(config: &TwoFactorConfig) -> Policy {
-    Policy {
-        free: config.max_failures,
-        first_wait: config.lockout_seconds,
-        max_wait: 86_400,
-        hard_limit: Some(config.max_consecutive_failures),
-    }
-}
-
-/// Reserves one guess before a code is checked (counted as a failure until
-/// `clear_failures`); closed while the second factor is locked.
-pub async fn reserve_guess(db: &Db, account_id: &str, config: &TwoFactorConfig, now: i64) -> Result<Gate, DomainError> {
-    Ok(throttle::reserve(db, &budget(account_id), &budget_policy(config), now).await?)
-}
-
-/// Counts a failure decided elsewhere (a push request denied or answered with the
-/// wrong number on the phone); the gate it leaves.
-pub async fn record_failure(
-    db: &Db,
-    account_id: &str,
-    config: &TwoFactorConfig,
-    now: i64,
-) -> Result<Gate, DomainError> {
-    Ok(throttle::record_failure(db, &budget(account_id), &budget_policy(config), now).await?)
-}
-
-/// Until when the second factor is locked, if it is.
-pub async fn locked_until(db: &Db, account_id: &str, now: i64) -> Result<Option<i64>, DomainError> {
-    Ok(match throttle::peek(db, &budget(account_id), now).await? {
-        Gate::Closed { until } => Some(until),
-        Gate::Open => None,
-    })
-}
-
-/// The account's second-factor budget as counted: attempts (refused ones included) and
-/// failures in a row (for the console, the API and tests).
-pub async fn guess_counts(db: &Db, account_id: &str) -> Result<(i64, i32), DomainError> {
-    let row = throttle::counts(db, &budget(account_id)).await?;
-    Ok(row.map(|row| (row.attempts, row.failures)).unwrap_or((0, 0)))
-}
-
-/// After a correct code: the budget is whole again.
-pub async fn clear_failures(db: &Db, account_id: &str) -> Result<(), DomainError> {
-    Ok(throttle::clear(db, &budget(account_id)).await?)
-}
-
-/// An administrator's unlock: the second factor's budget and its mailed codes' waits.
-pub async fn unlock(db: &impl ConnectionTrait, account_id: &str) -> Result<(), DomainError> {
-    throttle::clear_subjects(db, &[format!("account:{account_id}")]).await?;
     Ok(())
 }

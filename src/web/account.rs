@@ -17,7 +17,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::factor_stage::{csrf_refusal, csrf_token};
-use super::i18n::Locale;
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page};
 use super::request;
@@ -27,6 +26,7 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::{acr, session::Session};
 use crate::clients::{self, ClientInput};
 use crate::domain::DomainError;
+use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
 use crate::second_factor::{self, Method, recovery, totp};
 use crate::state::AppState;
@@ -233,10 +233,12 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
                 .map(|id| View { adding: Some(id), ..View::default() })
         }
         "add_push" if state.config.push.enabled => {
-            crate::push::new_enrollment(&state.db, &account.id, &state.config.push, now).await.map(|token| View {
-                push_link: Some(format!("{}/authenticator?enroll={token}", state.config.issuer())),
-                ..View::default()
-            })
+            crate::second_factor::push::new_enrollment(&state.db, &account.id, &state.config.push, now).await.map(
+                |token| View {
+                    push_link: Some(format!("{}/authenticator?enroll={token}", state.config.issuer())),
+                    ..View::default()
+                },
+            )
         }
         "confirm_add" => confirm_add(&state, &account, get("factor_id"), get("code"), locale, now).await,
         "remove" => remove(&state, &account, &factors, get("factor_id"), locale, now).await,

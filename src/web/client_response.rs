@@ -8,7 +8,8 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{i18n::Locale, page_error};
+use super::page_error;
+use crate::i18n::Locale;
 use crate::login::{ErrorRedirect, ResponseMode};
 use crate::state::AppState;
 

@@ -9,7 +9,7 @@
 
 use axum_extra::extract::CookieJar;
 
-use super::cookies;
+use crate::cookies;
 use crate::crypto;
 use crate::state::AppState;
 

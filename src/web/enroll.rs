@@ -311,12 +311,12 @@ async fn email(
     }
     let checked = email_code::check(&state.db, &state.code_key, &account.id, purpose, &form.code, now).await?;
     if checked == email_code::CodeCheck::Accepted {
-        second_factor::clear_failures(&state.db, &account.id).await?;
+        crate::lockout::second_factor::clear_failures(&state.db, &account.id).await?;
         email_code::clear_sends(&state.db, &account.id, purpose).await?;
         return finish(state, login, &factor_id, ip, now).await;
     }
     login.audit(state, "second_factor.enrollment_email_wrong_code", ip, json!({}), now).await;
-    if let Some(until) = second_factor::locked_until(&state.db, &account.id, now).await? {
+    if let Some(until) = crate::lockout::second_factor::locked_until(&state.db, &account.id, now).await? {
         login.audit(state, "second_factor.locked", ip, json!({"method": "email"}), now).await;
         return Ok(Outcome::Stay(Extra::error(login.locked_text(state, until, now)), StatusCode::TOO_MANY_REQUESTS));
     }
@@ -354,7 +354,7 @@ async fn finish(
     };
     let count = state.config.two_factor.recovery_codes;
     let codes = recovery::regenerate(&state.db, &state.code_key, &account.id, count, now).await?;
-    second_factor::clear_failures(&state.db, &account.id).await?;
+    crate::lockout::second_factor::clear_failures(&state.db, &account.id).await?;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
     login.audit(state, "second_factor.enrolled", ip, json!({"method": "totp", "factor_id": factor_id}), now).await;
     notify::factor_changed(state, account, FactorChange::Added, login.locale, now).await;

@@ -1,16 +1,18 @@
-//! Extractors for what page handlers repeat: the browser's language and a form whose
-//! anti-CSRF token was checked.
+//! Extractors for what page handlers repeat: the browser's language, a form whose
+//! anti-CSRF token was checked, and protocol parameters sent by GET or POST.
 
 use axum::{
     Form,
+    body::Bytes,
     extract::{FromRequest, FromRequestParts, Request},
-    http::request::Parts,
+    http::{Method, request::Parts},
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 
-use super::{csrf, i18n::Locale, page_error::PageError, request};
+use super::{csrf, page_error::PageError, request};
+use crate::i18n::Locale;
 use crate::state::AppState;
 
 /// The language the browser asks for (`Accept-Language`).
@@ -46,5 +48,25 @@ where
             return Err(PageError::csrf().into_response());
         }
         Ok(Self(form))
+    }
+}
+
+/// The encoded parameters of a browser's protocol request, which may come by GET (the
+/// query) or by POST (a form body), as the authorization and end-session endpoints
+/// allow; a POST that is not a form is refused with a page.
+pub struct EncodedParams(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for EncodedParams {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if request.method() != Method::POST {
+            return Ok(Self(request.uri().query().unwrap_or_default().to_string()));
+        }
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state).await.map_err(IntoResponse::into_response)?;
+        crate::oidc::params::form_text(&headers, &body)
+            .map(Self)
+            .map_err(|problem| PageError::bad_request(problem).into_response())
     }
 }

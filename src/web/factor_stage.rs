@@ -18,10 +18,9 @@ use crate::accounts::{self, Account};
 use crate::audit::{self, AuditEvent};
 use crate::clients::Client;
 use crate::domain::DomainError;
+use crate::lockout::throttle::{self, Gate};
 use crate::login::{FactorStep, Pending, Stage};
-use crate::second_factor;
 use crate::state::AppState;
-use crate::throttle::{self, Gate};
 
 /// A pending login waiting for a second factor.
 pub struct FactorLogin {
@@ -62,7 +61,7 @@ impl FactorLogin {
     /// checked; until when the second factor is locked when the guess is refused.
     pub async fn reserve_guess(&self, state: &AppState, now: i64) -> Result<Option<i64>, DomainError> {
         let budget = &state.config.two_factor;
-        Ok(match second_factor::reserve_guess(&state.db, &self.account.id, budget, now).await? {
+        Ok(match crate::lockout::second_factor::reserve_guess(&state.db, &self.account.id, budget, now).await? {
             Gate::Closed { until } => Some(until),
             Gate::Open => None,
         })

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::audit::{self, AuditEvent};
 use crate::auth::known_browser::KnownBrowser;
-use crate::auth::password_login::{self, LoginOutcome, RefusalReason, Source};
 use crate::clients::Client;
+use crate::lockout::password::{self, LoginOutcome, RefusalReason, Source};
 use crate::login::{Pending, Stage};
 use crate::state::AppState;
 
@@ -201,5 +201,5 @@ async fn check_password(
     let known = KnownBrowser::from_jar(&state.known_browser_key, jar, state.config.secure_cookies());
     let source = Source { ip: ip.0.as_deref(), known: &known };
     let (login, passwords) = (&state.config.login, &state.passwords);
-    password_login::verify_password(&state.db, passwords, login, &form.username, &form.password, &source, now).await
+    password::verify_password(&state.db, passwords, login, &form.username, &form.password, &source, now).await
 }

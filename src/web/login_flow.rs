@@ -9,14 +9,16 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use serde_json::json;
 
-use super::{client_response, cookies, csrf, i18n::Locale, page_error::PageError, request};
+use super::{client_response, csrf, page_error::PageError, request};
 use crate::accounts::Account;
 use crate::auth::{
     known_browser::{self, KnownBrowser},
     session::Session,
 };
 use crate::clients::Client;
+use crate::cookies;
 use crate::domain::DomainError;
+use crate::i18n::Locale;
 use crate::login::{self, AuthorizationRequest, Outcome, Pending, Refusal};
 use crate::state::AppState;
 

@@ -1,31 +1,38 @@
-//! Pages for people: login, consent, errors, and the theme they are drawn with.
+//! Pages for people: login, second factor, consent, account security, errors.
 
 pub mod account;
+pub mod authorize;
 pub mod client_response;
 pub mod consent;
-pub mod cookies;
 pub mod csrf;
 pub mod enroll;
 pub mod extract;
 pub mod factor_stage;
-pub mod i18n;
 pub mod login;
 pub mod login_flow;
+pub mod logout;
 pub mod page_error;
 pub mod request;
 pub mod sign_in;
-pub mod theme;
 pub mod verify;
+
+// The theme, languages and cookies serve mails and the device API too; these names
+// keep the paths pages have always used.
+pub use crate::{cookies, i18n, theme};
 
 use axum::{
     Router,
     routing::{get, post},
 };
 
+use crate::oidc::{AUTHORIZE_PATH, END_SESSION_PATH};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route(AUTHORIZE_PATH, get(authorize::handle).post(authorize::handle))
+        .route(END_SESSION_PATH, get(logout::handle).post(logout::handle))
+        .route("/logout/confirm", post(logout::confirm))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/enroll/{page}", get(enroll::show).post(enroll::submit))
         .route("/login/verify", get(verify::show).post(verify::submit))
@@ -39,6 +46,6 @@ pub fn routes() -> Router<AppState> {
         .route("/account/login", get(account::login))
         .route("/account/callback", get(account::callback))
         .route("/account/security", get(account::show).post(account::submit))
-        .route("/static/{*path}", get(theme::static_asset))
+        .route("/static/{*path}", get(crate::theme::static_asset))
         .route("/", get(login::home))
 }

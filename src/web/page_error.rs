@@ -7,7 +7,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::i18n::Locale;
+use crate::i18n::Locale;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -85,6 +85,20 @@ impl From<crate::domain::DomainError> for PageError {
 
 /// A page error returned by a handler (`Result<_, PageError>`, `?`) travels in the
 /// response until [`render_page_errors`], which has the theme, draws it.
+/// A protocol request refused before anything can go back to the client.
+impl From<crate::oidc::authorize::PageRefusal> for PageError {
+    fn from(refusal: crate::oidc::authorize::PageRefusal) -> Self {
+        use crate::oidc::authorize::PageRefusal;
+        match refusal {
+            PageRefusal::BadRequest(detail) => Self::bad_request(detail),
+            PageRefusal::UnregisteredRedirectUri(detail) => {
+                Self::new(StatusCode::BAD_REQUEST, "error_redirect_uri_title", "error_redirect_uri").with_detail(detail)
+            }
+            PageRefusal::Internal(error) => error.into(),
+        }
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();

@@ -10,8 +10,9 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{cookies, page_error::PageError};
+use super::page_error::PageError;
 use crate::clients;
+use crate::cookies;
 use crate::crypto;
 use crate::state::AppState;
 

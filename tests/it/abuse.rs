@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sesame::auth::password_login;
+use sesame::lockout::password;
 
 use crate::harness::{Backend, TestServer};
 use crate::on_every_backend;
@@ -72,7 +72,7 @@ async fn twenty_parallel_wrong_passwords_count_twenty(backend: Backend) {
     let pages = parallel_logins(&server, &attacker, 20, "wrong password").await;
     assert!(pages.iter().all(|p| p.status == 401), "{:?}", pages.iter().map(|p| p.status).collect::<Vec<_>>());
     let ((attempts, failures), (_, all_failures)) =
-        password_login::counts_for_address(&server.state.db, "pauline", Some("203.0.113.7")).await.unwrap();
+        password::counts_for_address(&server.state.db, "pauline", Some("203.0.113.7")).await.unwrap();
     assert_eq!(attempts, 20, "twenty parallel attempts count twenty");
     assert_eq!(failures, 5, "only the free budget was checked; the fifteen others were refused unchecked");
     assert_eq!(all_failures, 5, "the budget of all unknown sources counts the checked ones");
@@ -106,7 +106,7 @@ async fn password_guesses_add_up_across_two_nodes(backend: Backend) {
     );
     assert!(a.iter().chain(&b).all(|p| p.status == 401));
     let ((attempts, failures), _) =
-        password_login::counts_for_address(&first.state.db, "pauline", Some("203.0.113.8")).await.unwrap();
+        password::counts_for_address(&first.state.db, "pauline", Some("203.0.113.8")).await.unwrap();
     assert_eq!((attempts, failures), (20, 5), "one budget for both nodes, counted atomically");
 }
 
@@ -202,8 +202,7 @@ async fn an_attacker_cannot_keep_the_owner_out(backend: Backend) {
     assert_eq!(owner.authorize(&server, &request.url, "pauline", PASSWORD).await.status, 303);
     // Guesses from many addresses spend the budget of all unknown sources.
     spend_unknown_budget(&server, 0).await;
-    let ((_, _), (_, all_failures)) =
-        password_login::counts_for_address(&server.state.db, "pauline", None).await.unwrap();
+    let ((_, _), (_, all_failures)) = password::counts_for_address(&server.state.db, "pauline", None).await.unwrap();
     assert_eq!(all_failures, 6, "stops at the hard limit");
     // Unknown browsers are refused now, even with the right password, from anywhere…
     let stranger = Browser::at("192.0.2.99");
@@ -248,7 +247,7 @@ async fn at_verification(server: &TestServer) -> (crate::two_factor::Authenticat
 
 async fn factor_counts(server: &TestServer) -> (i64, i32) {
     let account = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
-    sesame::second_factor::guess_counts(&server.state.db, &account.id).await.unwrap()
+    sesame::lockout::second_factor::guess_counts(&server.state.db, &account.id).await.unwrap()
 }
 
 async fn parallel_second_factor_guesses_are_all_counted(backend: Backend) {
@@ -420,7 +419,7 @@ async fn client_secret_guessing_never_refuses_the_real_client(backend: Backend) 
     assert!(statuses.contains(&429), "the guessing source waits");
     let key =
         sesame::oidc::client_auth::budget_of("actes-api", &sesame::web::request::ClientIp(Some("203.0.113.50".into())));
-    let row = sesame::throttle::counts(&first.state.db, &key).await.unwrap().unwrap();
+    let row = sesame::lockout::throttle::counts(&first.state.db, &key).await.unwrap().unwrap();
     assert_eq!(row.attempts, 30, "every guess counted, on both nodes");
     // The real client, from its own address, is never refused; a success costs nothing.
     for server in [&first, &second] {
@@ -431,7 +430,10 @@ async fn client_secret_guessing_never_refuses_the_real_client(backend: Backend) 
         "actes-api",
         &sesame::web::request::ClientIp(Some("198.51.100.60".into())),
     );
-    assert!(sesame::throttle::counts(&first.state.db, &real).await.unwrap().is_none(), "a success is not counted");
+    assert!(
+        sesame::lockout::throttle::counts(&first.state.db, &real).await.unwrap().is_none(),
+        "a success is not counted"
+    );
     // The guessing source waits, even with the right secret.
     assert_eq!(client_credentials(&first, "203.0.113.50", "actes-api-secret-0123456789").await.0, 429);
 }

@@ -369,7 +369,9 @@ async fn push_approval_in_chromium() {
     let pauline = sesame::accounts::find_by_username(&state.db, "pauline").await.unwrap().unwrap();
     let link = |token: String| server.url(&format!("/authenticator?enroll={token}"));
     let token =
-        sesame::push::new_enrollment(&state.db, &pauline.id, &state.config.push, server.clock_now()).await.unwrap();
+        sesame::second_factor::push::new_enrollment(&state.db, &pauline.id, &state.config.push, server.clock_now())
+            .await
+            .unwrap();
     let phone = Device::enroll(&server, &link(token)).await;
 
     // 1. The sign-in page waits for the phone, and continues by itself.
@@ -387,7 +389,9 @@ async fn push_approval_in_chromium() {
 
     // 2. The web authenticator enrolls itself and approves a login.
     let token =
-        sesame::push::new_enrollment(&state.db, &pauline.id, &state.config.push, server.clock_now()).await.unwrap();
+        sesame::second_factor::push::new_enrollment(&state.db, &pauline.id, &state.config.push, server.clock_now())
+            .await
+            .unwrap();
     browser.goto(&link(token)).await;
     browser.wait_element("#enroll-form:not([hidden])").await;
     browser.click("#enroll").await;

@@ -222,7 +222,7 @@ async fn attacks_on_push_fail_with_clear_errors(backend: Backend) {
     assert_eq!(page.status, 409);
     assert!(page.body.contains("pas le bon"), "{}", page.body);
     let account = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
-    let (_, failures) = sesame::second_factor::guess_counts(&server.state.db, &account.id).await.unwrap();
+    let (_, failures) = sesame::lockout::second_factor::guess_counts(&server.state.db, &account.id).await.unwrap();
     assert_eq!(failures, 1);
     // Answered: a replay of the same request, or a second answer, is refused.
     let replayed = device.request(&server, "t", json!({"challenge_id": challenge["challenge_id"], "nonce": challenge["nonce"], "number": number, "decision": "approve"}));
@@ -426,6 +426,6 @@ async fn malformed_messages_are_refused_in_the_protocol_shape_and_change_nothing
     }
     assert_eq!(device.pending(&server).await.len(), 1, "the request still waits");
     let account = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
-    let (_, failures) = sesame::second_factor::guess_counts(&server.state.db, &account.id).await.unwrap();
+    let (_, failures) = sesame::lockout::second_factor::guess_counts(&server.state.db, &account.id).await.unwrap();
     assert_eq!(failures, 0, "nothing counted against the account");
 }

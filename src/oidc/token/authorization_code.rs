@@ -5,16 +5,17 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
 
 use super::{UserGrant, user_tokens};
+use super::{jwt::SessionFacts, refresh_store as refresh};
 use crate::accounts;
 use crate::audit::{self, AuditEvent};
+use crate::client_ip::ClientIp;
 use crate::clients::Client;
 use crate::crypto;
 use crate::domain::from_json_text;
-use crate::oidc::{error::OAuthError, params::Params, refresh, tokens::SessionFacts};
+use crate::oidc::{error::OAuthError, params::Params};
 use crate::revocations::{self, Scope};
 use crate::state::AppState;
 use crate::storage::entities::authorization_code;
-use crate::web::request::ClientIp;
 
 pub async fn exchange(
     state: &AppState,

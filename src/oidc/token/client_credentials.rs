@@ -3,12 +3,9 @@
 
 use serde_json::{Value, json};
 
+use super::jwt::{self as tokens, AccessGrant};
 use crate::clients::Client;
-use crate::oidc::{
-    error::OAuthError,
-    params::Params,
-    tokens::{self, AccessGrant},
-};
+use crate::oidc::{error::OAuthError, params::Params};
 use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {

@@ -1,8 +1,12 @@
 //! The token endpoint (RFC 6749 3.2, OIDC Core 3.1.3): client authentication, then one
-//! module per grant type.
+//! module per grant type; beside them what the grants issue — `jwt` (minting ID and
+//! access tokens, and checking them) and `refresh_store` (refresh tokens: rotation,
+//! families, revocation).
 
 mod authorization_code;
 mod client_credentials;
+pub mod jwt;
+pub mod refresh_store;
 mod refresh_token;
 
 use axum::{
@@ -17,13 +21,13 @@ use serde_json::{Value, json};
 use super::client_auth;
 use super::error::OAuthError;
 use super::params::Params;
-use super::refresh::{self, NewRefresh};
-use super::tokens::{self, AccessGrant, IdTokenFacts, SessionFacts};
 use crate::accounts::Account;
+use crate::client_ip::ClientIp;
 use crate::clients::Client;
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::web::request::ClientIp;
+use jwt::{self as tokens, AccessGrant, IdTokenFacts, SessionFacts};
+use refresh_store::{self as refresh, NewRefresh};
 
 pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &ip, &headers, &body).await {

@@ -2,14 +2,11 @@
 
 use serde_json::Value;
 
+use super::refresh_store::{self as refresh, Redemption};
 use super::{UserGrant, user_tokens};
 use crate::accounts;
 use crate::clients::Client;
-use crate::oidc::{
-    error::OAuthError,
-    params::Params,
-    refresh::{self, Redemption},
-};
+use crate::oidc::{error::OAuthError, params::Params};
 use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {

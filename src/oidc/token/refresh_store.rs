@@ -5,7 +5,7 @@
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
-use super::tokens::SessionFacts;
+use super::jwt::SessionFacts;
 use crate::crypto;
 use crate::domain::{DomainError, from_json_text, to_json_text};
 use crate::revocations::{self, Scope};

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::{
     extract::{Path, State},
@@ -16,7 +17,6 @@ use serde_json::Value;
 
 use super::i18n::Locale;
 use crate::config::ThemeConfig;
-use crate::state::AppState;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).
@@ -126,8 +126,8 @@ impl Theme {
     }
 }
 
-pub async fn static_asset(State(state): State<AppState>, Path(path): Path<String>) -> Response {
-    let Some(bytes) = read_file(state.theme.folder.as_ref(), &format!("static/{path}")) else {
+pub async fn static_asset(State(theme): State<Arc<Theme>>, Path(path): Path<String>) -> Response {
+    let Some(bytes) = read_file(theme.folder.as_ref(), &format!("static/{path}")) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let content_type = match path.rsplit('.').next() {

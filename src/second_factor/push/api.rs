@@ -19,14 +19,16 @@ use sea_orm::ActiveValue::Set;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::answer::{Answer, Decision, Refused, Rules};
 use super::{Device, State as ChallengeState, VERSION};
 use crate::accounts::{self, Account};
 use crate::audit::{self, AuditEvent};
+use crate::client_ip::ClientIp;
 use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
+use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
 use crate::state::AppState;
 use crate::storage::{entities::used_assertion, is_unique_violation};
-use crate::web::{i18n::Locale, request::ClientIp};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -268,24 +270,7 @@ async fn answer(State(state): State<AppState>, ip: ClientIp, SignedBody(body): S
         Err(response) => return response,
     };
     let text = |name: &str| claims[name].as_str().unwrap_or_default().to_string();
-    let challenge = match super::challenge(&state.db, &text("challenge_id"), &account.id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown_challenge", "no such request for this account"),
-        Err(error) => return internal(error),
-    };
-    match super::state_of(&challenge, now) {
-        ChallengeState::Pending => {}
-        ChallengeState::Expired => {
-            return refuse(StatusCode::GONE, "expired", "the request expired: sign in again on the computer");
-        }
-        _ => return refuse(StatusCode::CONFLICT, "not_pending", "this request was already answered"),
-    }
-    if !crate::crypto::constant_time_eq(text("nonce").as_bytes(), challenge.nonce.as_bytes()) {
-        return refuse(StatusCode::BAD_REQUEST, "invalid_nonce", "the nonce is not the request's");
-    }
-    let detail = json!({"challenge_id": challenge.id, "device_id": device.id, "application": challenge.application, "login_ip": challenge.ip});
-    let decision = text("decision");
-    let (to, event) = match (decision.as_str(), claims["number"].as_i64()) {
+    let decision = match (text("decision").as_str(), claims["number"].as_i64()) {
         // An approval without a number is malformed, not a wrong number: it changes nothing.
         ("approve", None) => {
             return refuse(
@@ -294,46 +279,42 @@ async fn answer(State(state): State<AppState>, ip: ClientIp, SignedBody(body): S
                 "an approval carries the number typed (integer)",
             );
         }
-        ("approve", Some(number)) if number == i64::from(challenge.number) => {
-            (ChallengeState::Approved, "push.approved")
-        }
-        ("approve", Some(_)) => (ChallengeState::WrongNumber, "push.wrong_number"),
-        ("deny", _) => (ChallengeState::Denied, "push.denied"),
-        ("fraud", _) => (ChallengeState::Fraud, "push.fraud_reported"),
+        ("approve", Some(number)) => Decision::Approve(number),
+        ("deny", _) => Decision::Deny,
+        ("fraud", _) => Decision::Fraud,
         _ => return refuse(StatusCode::BAD_REQUEST, "invalid_request", "decision is approve, deny or fraud"),
     };
-    match super::transition(&state.db, &challenge.id, ChallengeState::Pending, to, Some(&device.id), now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return refuse(StatusCode::CONFLICT, "not_pending", "this request was already answered or expired");
+    let (challenge_id, nonce) = (text("challenge_id"), text("nonce"));
+    let given = Answer {
+        device: &device,
+        account: &account,
+        challenge_id: &challenge_id,
+        nonce: &nonce,
+        decision,
+        ip: ip.0.as_deref(),
+    };
+    let rules = Rules { push: &state.config.push, two_factor: &state.config.two_factor };
+    match super::answer::answer(&state.db, &rules, given, now).await {
+        Ok(Ok(ChallengeState::WrongNumber)) => refuse(
+            StatusCode::BAD_REQUEST,
+            "wrong_number",
+            "that is not the number shown on the sign-in page: the request is refused",
+        ),
+        Ok(Ok(to)) => Json(json!({"v": VERSION, "state": to.as_str()})).into_response(),
+        Ok(Err(Refused::UnknownChallenge)) => {
+            refuse(StatusCode::NOT_FOUND, "unknown_challenge", "no such request for this account")
         }
-        Err(error) => return internal(error),
-    }
-    record(&state, &account, event, &ip, detail, now).await;
-    // A refusal on the phone (denied, or the wrong number) is a failed second factor
-    // like a wrong code: it spends the account's budget, so push bombing ends too.
-    if matches!(to, ChallengeState::WrongNumber | ChallengeState::Denied)
-        && let Err(error) =
-            crate::second_factor::record_failure(&state.db, &account.id, &state.config.two_factor, now).await
-    {
-        return internal(error);
-    }
-    match to {
-        ChallengeState::WrongNumber => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "wrong_number",
-                "that is not the number shown on the sign-in page: the request is refused",
-            );
+        Ok(Err(Refused::Expired)) => {
+            refuse(StatusCode::GONE, "expired", "the request expired: sign in again on the computer")
         }
-        ChallengeState::Fraud => {
-            if let Err(error) = super::lock(&state.db, &account.id, now + state.config.push.fraud_lock_seconds).await {
-                return internal(error);
-            }
+        Ok(Err(Refused::NotPending)) => {
+            refuse(StatusCode::CONFLICT, "not_pending", "this request was already answered or expired")
         }
-        _ => {}
+        Ok(Err(Refused::InvalidNonce)) => {
+            refuse(StatusCode::BAD_REQUEST, "invalid_nonce", "the nonce is not the request's")
+        }
+        Err(error) => internal(error),
     }
-    Json(json!({"v": VERSION, "state": to.as_str()})).into_response()
 }
 
 async fn record(state: &AppState, account: &Account, event: &str, ip: &ClientIp, detail: Value, now: i64) {

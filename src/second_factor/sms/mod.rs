@@ -1,7 +1,11 @@
 //! Codes by text message: who may receive them (the operator's switches, the allowed
 //! countries), how the number is shown, and the sending limits per account, per number
 //! and per client address that stand against SMS pumping and toll fraud. The limits are
-//! counted in the database so that they hold across nodes.
+//! counted in the database so that they hold across nodes. `send` sends a login code
+//! within them; `provider` is the gateway (outbox, HTTP, log).
+
+pub mod provider;
+pub mod send;
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 

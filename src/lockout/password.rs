@@ -22,10 +22,10 @@ use crate::crypto::{
     password::{Busy, PasswordHasherService},
 };
 use crate::domain::DomainError;
+use crate::lockout::throttle::{self, Gate, Key, Policy};
 use crate::storage::Db;
-use crate::throttle::{self, Gate, Key, Policy};
 
-use super::known_browser::KnownBrowser;
+use crate::auth::known_browser::KnownBrowser;
 
 #[derive(Debug)]
 pub enum LoginOutcome {

@@ -6,11 +6,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::claims;
 use crate::accounts::Account;
 use crate::clients::Client;
 use crate::crypto::{self, jws::SigningAlg, jws::UnverifiedJws};
 use crate::domain::DomainError;
+use crate::oidc::claims;
 use crate::revocations::{self, Scope};
 use crate::state::AppState;
 

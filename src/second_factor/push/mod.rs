@@ -8,8 +8,8 @@
 //! answer, and the waiting page continues. Everything lives in the database, so any node
 //! serves any step.
 
+pub mod answer;
 pub mod api;
-pub mod companion;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

@@ -11,11 +11,11 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::ChallengeView;
 use crate::crypto::{
     self,
     jws::{SigningAlg, SigningKey, UnverifiedJws, VerifyingKey},
 };
+use crate::second_factor::push::{ChallengeView, VERSION};
 
 #[derive(Args)]
 pub struct AuthenticatorArgs {
@@ -178,7 +178,7 @@ async fn enroll(file: &Path, link: &str, name: &str) -> anyhow::Result<()> {
     let claims = json!({"token": token, "name": name, "public_key": public, "iat": now()});
     let answer = call(&format!("{base}/push/v1/devices"), key.sign("sesame-push-enroll+jwt", &claims)?).await?;
     let device = DeviceFile {
-        v: super::VERSION,
+        v: VERSION,
         issuer: answer["issuer"].as_str().unwrap_or(&base).to_string(),
         account: answer["account"].as_str().unwrap_or_default().to_string(),
         device_id: answer["device_id"].as_str().context("the server gave no device id")?.to_string(),

@@ -1,0 +1,15 @@
+//! Lockout, in one place: every guessing budget and what it locks.
+//!
+//! - `throttle`: the engine — budgets counted in the database with reserve-before-check,
+//!   doubling waits and a hard limit, so they hold across nodes and parallel requests.
+//! - `password`: the identifier-and-password check and its budgets (per identifier and
+//!   source, per known browser, all unknown sources together).
+//! - `second_factor`: one budget per account shared by every second-factor method
+//!   (codes from apps, recovery codes, texted and mailed codes, push refusals).
+//!
+//! Client secrets (`oidc::client_auth`) and mailed-code resends
+//! (`second_factor::email_code`) use the same engine with keys of their own.
+
+pub mod password;
+pub mod second_factor;
+pub mod throttle;

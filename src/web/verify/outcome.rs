@@ -1,0 +1,166 @@
+//! What follows a checked code: success (the login goes on, or the recovery-code
+//! notice), a wrong code (counted; the locked page when it was the last guess).
+
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::CookieJar;
+use serde_json::json;
+
+use super::{Checked, ContinueForm, VerifyQuery};
+use crate::lockout;
+use crate::login::{FactorStep, Notice, Stage};
+use crate::notify::{self, FactorChange};
+use crate::second_factor::{
+    Method,
+    email_code::{self, CodeCheck},
+    recovery,
+    sms::{self},
+    totp,
+};
+use crate::state::AppState;
+use crate::web::enroll::TOTP_AMR;
+use crate::web::extract::CsrfForm;
+use crate::web::factor_stage::{self, FactorLogin, csrf_token};
+use crate::web::login_flow as flow;
+use crate::web::page_error::{PageError, html_page_to};
+use crate::web::request::ClientIp;
+
+/// Checks a typed code by the method's rules (one guess is already reserved).
+pub(super) async fn check_code(
+    state: &AppState,
+    login: &FactorLogin,
+    method: Method,
+    code: &str,
+    now: i64,
+) -> Result<Checked, crate::domain::DomainError> {
+    let account_id = &login.account.id;
+    match method {
+        Method::Totp => totp::verify(&state.db, &state.secrets, &state.config.two_factor, account_id, code, now)
+            .await
+            .map(|factor| Checked::from(factor.is_some())),
+        Method::Sms => {
+            email_code::check(&state.db, &state.code_key, account_id, sms::SMS_LOGIN, code, now).await.map(|check| {
+                match check {
+                    CodeCheck::Accepted => Checked::Right,
+                    CodeCheck::Wrong { attempts_left } => Checked::Wrong(Some(attempts_left)),
+                    CodeCheck::NeedNew => Checked::NeedNew,
+                }
+            })
+        }
+        Method::Recovery => {
+            recovery::redeem(&state.db, &state.code_key, account_id, code, now).await.map(Checked::from)
+        }
+        Method::Push => Ok(Checked::Wrong(None)),
+    }
+}
+
+/// The second factor is proven: counters cleared, recorded, and the login goes on.
+pub(super) async fn succeed(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    login: FactorLogin,
+    ip: &ClientIp,
+    method: Method,
+    now: i64,
+) -> Response {
+    if let Err(error) = lockout::second_factor::clear_failures(&state.db, &login.account.id).await {
+        return PageError::from(error).render(state, login.locale);
+    }
+    login.audit(state, "second_factor.success", ip, json!({"method": method.as_str()}), now).await;
+    crate::metrics::Metrics::count(&state.metrics.second_factor_succeeded);
+    match method {
+        Method::Recovery => recovery_used(state, login, ip, now).await,
+        _ => login.complete(state, jar, headers, &method.amr(), now).await,
+    }
+}
+
+/// Records a wrong code (already counted by its reservation); the locked page if it
+/// spent the last guess.
+pub(super) async fn refuse(
+    state: &AppState,
+    login: &FactorLogin,
+    ip: &ClientIp,
+    method: Method,
+    now: i64,
+) -> Option<Response> {
+    crate::metrics::Metrics::count(&state.metrics.second_factor_failed);
+    let detail = json!({"method": method.as_str()});
+    login.audit(state, "second_factor.failure", ip, detail.clone(), now).await;
+    match lockout::second_factor::locked_until(&state.db, &login.account.id, now).await {
+        Ok(Some(until)) => {
+            login.audit(state, "second_factor.locked", ip, detail, now).await;
+            Some(locked_page(state, login, method, until, now))
+        }
+        Ok(None) => None,
+        Err(error) => Some(PageError::from(error).render(state, login.locale)),
+    }
+}
+
+/// The page of a locked second factor: how long, or that an administrator must unlock.
+pub(super) fn locked_page(state: &AppState, login: &FactorLogin, method: Method, until: i64, now: i64) -> Response {
+    let text = login.locked_text(state, until, now);
+    let context = json!({"tx": login.pending.id, "method": method.as_str(), "error": text, "locked": true});
+    html_page_to(state, login.locale, "verify.html", context, StatusCode::TOO_MANY_REQUESTS, login.form_target())
+}
+
+/// A recovery code was used: say so (and how many are left) before continuing.
+pub(super) async fn recovery_used(state: &AppState, login: FactorLogin, ip: &ClientIp, now: i64) -> Response {
+    let remaining = match recovery::remaining(&state.db, &login.account.id).await {
+        Ok(remaining) => remaining,
+        Err(error) => return PageError::from(error).render(state, login.locale),
+    };
+    login.audit(state, "second_factor.recovery_code_used", ip, json!({"remaining": remaining}), now).await;
+    notify::factor_changed(state, &login.account, FactorChange::RecoveryCodeUsed, login.locale, now).await;
+    let stage = Stage::SecondFactor {
+        account_id: login.account.id.clone(),
+        step: FactorStep::Passed {
+            amr: TOTP_AMR.iter().map(|s| s.to_string()).collect(),
+            notice: Notice::RecoveryUsed { remaining },
+        },
+    };
+    match flow::advance(state, &login.pending, stage, now).await {
+        Ok(Some(moved)) => Redirect::to(&moved.url()).into_response(),
+        Ok(None) => login.to_current(),
+        Err(error) => PageError::from(error).render(state, login.locale),
+    }
+}
+
+/// The page after a recovery code: it was used, this many are left, make new ones.
+pub async fn notice(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(query): Query<VerifyQuery>,
+) -> Result<Response, Response> {
+    let now = state.clock.now();
+    let login = factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await?;
+    let FactorStep::Passed { notice: Notice::RecoveryUsed { remaining }, .. } = &login.step else {
+        return Ok(login.to_current());
+    };
+    let context = json!({
+        "tx": login.pending.id,
+        "csrf_token": csrf_token(&state, &jar),
+        "remaining": remaining,
+        "client_name": login.client.name,
+    });
+    Ok(html_page_to(&state, login.locale, "factor_notice.html", context, StatusCode::OK, login.form_target()))
+}
+
+/// Continues a login whose second factor is proven (after a notice page).
+pub async fn continue_login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<ContinueForm>,
+) -> Result<Response, Response> {
+    let now = state.clock.now();
+    let login = factor_stage::load(&state, &jar, &headers, Some(&form.tx), now).await?;
+    let FactorStep::Passed { amr, .. } = login.step.clone() else {
+        return Ok(login.to_current());
+    };
+    Ok(login.complete(&state, jar, &headers, &amr, now).await)
+}
