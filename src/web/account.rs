@@ -200,7 +200,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
     let now = state.clock.now();
     let locale = request::locale(&headers, None);
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let get = |name: &str| field(&form, name);
     if let Some(refusal) = csrf_refusal(&state, &jar, &headers, get("csrf_token")) {
         return refusal;
     }
@@ -213,19 +213,41 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
     if action != "preferred" && now - session.auth_time > RECENT_LOGIN {
         return Redirect::to(&format!("/account/login?fresh=true&two_factor={}", !factors.is_empty())).into_response();
     }
+    // A first second factor is enrolled through the login (confirmed by mail or
+    // within the administrator's window), never from a password-only session.
+    if matches!(action, "add" | "add_push") && factors.is_empty() {
+        return Redirect::to("/account/login?two_factor=true").into_response();
+    }
+    let outcome = act(&state, &account, &factors, action, &form, locale, now).await;
+    match outcome {
+        Ok(view) => {
+            let status = if view.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            render(&state, &jar, locale, &account, view, status).await
+        }
+        Err(error) => PageError::from(error).render(&state, locale),
+    }
+}
+
+/// What an action of the security page does (the caller checked CSRF and how recent the
+/// sign-in is); the page to show after it.
+async fn act(
+    state: &AppState,
+    account: &Account,
+    factors: &[second_factor::Factor],
+    action: &str,
+    form: &[(String, String)],
+    locale: Locale,
+    now: i64,
+) -> Result<View, DomainError> {
+    let get = |name: &str| field(form, name);
     let message = |key: &str| state.theme.message(locale, key);
-    let outcome = match action {
+    match action {
         "preferred" => match Method::parse(get("method")) {
             Some(method) => second_factor::set_preferred(&state.db, &account.id, method)
                 .await
                 .map(|_| View { notice: Some(message("account_saved")), ..View::default() }),
             None => Ok(View { error: Some(message("account_unknown_method")), ..View::default() }),
         },
-        // A first second factor is enrolled through the login (confirmed by mail or
-        // within the administrator's window), never from a password-only session.
-        "add" | "add_push" if factors.is_empty() => {
-            return Redirect::to("/account/login?two_factor=true").into_response();
-        }
         "add" => {
             let label = format!("{} {}", message("enroll_factor_label"), factors.len() + 1);
             totp::begin(&state.db, &state.secrets, &account.id, &label, now)
@@ -240,27 +262,25 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
                 },
             )
         }
-        "confirm_add" => confirm_add(&state, &account, get("factor_id"), get("code"), locale, now).await,
-        "remove" => remove(&state, &account, &factors, get("factor_id"), locale, now).await,
+        "confirm_add" => confirm_add(state, account, get("factor_id"), get("code"), locale, now).await,
+        "remove" => remove(state, account, factors, get("factor_id"), locale, now).await,
         "recovery" if !factors.is_empty() => {
             let count = state.config.two_factor.recovery_codes;
             match recovery::regenerate(&state.db, &state.code_key, &account.id, count, now).await {
                 Ok(codes) => {
-                    record(&state, &account, "account.recovery_codes_regenerated", now).await;
+                    record(state, account, "account.recovery_codes_regenerated", now).await;
                     Ok(View { recovery_codes: codes, notice: Some(message("account_recovery_new")), ..View::default() })
                 }
                 Err(error) => Err(error),
             }
         }
         _ => Ok(View { error: Some(message("account_unknown_action")), ..View::default() }),
-    };
-    match outcome {
-        Ok(view) => {
-            let status = if view.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            render(&state, &jar, locale, &account, view, status).await
-        }
-        Err(error) => PageError::from(error).render(&state, locale),
     }
+}
+
+/// A field of the submitted form ("" when absent).
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
 }
 
 async fn confirm_add(

@@ -78,6 +78,11 @@ impl FactorLogin {
     }
 
     /// Records a security decision about this login in the audit trail.
+    /// A message of the theme in the login's language.
+    pub fn message(&self, state: &AppState, key: &str) -> String {
+        state.theme.message(self.locale, key)
+    }
+
     pub async fn audit(&self, state: &AppState, event: &str, ip: &ClientIp, detail: serde_json::Value, now: i64) {
         let event = AuditEvent {
             event,

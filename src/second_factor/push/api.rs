@@ -51,7 +51,7 @@ pub async fn in_protocol_shape(response: Response) -> Response {
     }
     let text = axum::body::to_bytes(response.into_body(), 16 * 1024).await.unwrap_or_default();
     let code = if status.is_server_error() { "server_error" } else { "invalid_request" };
-    refuse(status, code, String::from_utf8_lossy(&text).trim())
+    refuse(status, code, String::from_utf8_lossy(&text).trim()).into_response()
 }
 
 /// Every request body: `{"jws": "<compact JWS>"}`.
@@ -74,18 +74,32 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for SignedBody {
             Err(rejection) => Err(refuse(
                 rejection.status(),
                 "invalid_request",
-                &format!("the body must be JSON {{\"jws\": \"<compact JWS>\"}}: {}", rejection.body_text()),
-            )),
+                format!("the body must be JSON {{\"jws\": \"<compact JWS>\"}}: {}", rejection.body_text()),
+            )
+            .into_response()),
         }
     }
 }
 
 /// A protocol error: `{"error": code, "error_description": what to do}`.
-fn refuse(status: StatusCode, code: &str, description: &str) -> Response {
-    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
 }
 
-fn internal(error: impl std::fmt::Display) -> Response {
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.code, "error_description": self.description}))).into_response()
+    }
+}
+
+fn refuse(status: StatusCode, code: &'static str, description: impl Into<String>) -> Refusal {
+    Refusal { status, code, description: description.into() }
+}
+
+fn internal(error: impl std::fmt::Display) -> Refusal {
     tracing::error!(%error, "push protocol");
     refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Sésame could not handle the request; try again")
 }
@@ -111,50 +125,19 @@ struct EnrollClaims {
 }
 
 /// Enrollment: the device proves it holds the key it registers by signing with it.
-async fn enroll(State(state): State<AppState>, ip: ClientIp, SignedBody(body): SignedBody) -> Response {
+async fn enroll(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    SignedBody(body): SignedBody,
+) -> Result<Response, Refusal> {
     let now = state.clock.now();
-    let Ok(jws) = UnverifiedJws::parse(&body.jws) else {
-        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "`jws` is not a compact JWS");
-    };
-    let Some(alg) = device_alg(&jws) else {
-        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "device keys are Ed25519 (EdDSA) or P-256 (ES256)");
-    };
-    let Ok(unverified) = jws.claims_unverified::<EnrollClaims>() else {
-        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "the claims need token, name, public_key and iat");
-    };
-    let Some(key) = VerifyingKey::from_jwk(&unverified.public_key, alg) else {
-        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "public_key is not an Ed25519 or P-256 public JWK");
-    };
-    let Ok(claims) = jws.verify::<EnrollClaims>(&key) else {
-        return refuse(StatusCode::UNAUTHORIZED, "invalid_signature", "the request is not signed by public_key");
-    };
-    if !fresh(&state, claims.iat, now) {
-        return refuse(StatusCode::UNAUTHORIZED, "stale_request", "iat is missing or too far from the server's time");
-    }
-    let name = claims.name.trim();
-    if name.is_empty() {
-        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "name the device (it is shown on the account page)");
-    }
-    let account = match super::redeem_enrollment(&state.db, &claims.token, now).await {
-        Ok(Some(account_id)) => match accounts::find_by_id(&state.db, &account_id).await {
-            Ok(Some(account)) if !account.archived => account,
-            Ok(_) => return refuse(StatusCode::FORBIDDEN, "account_disabled", "the account is archived"),
-            Err(error) => return internal(error),
-        },
-        Ok(None) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid_enrollment",
-                "the enrollment link is unknown, already used or expired: make a new one on the account page",
-            );
-        }
-        Err(error) => return internal(error),
-    };
+    let claims = self_signed_enrollment(&state, &body, now)?;
+    let account = enrolling_account(&state, &claims.token, now).await?;
     let public_jwk = public_only(&claims.public_key);
-    let device_id = match super::register_device(&state.db, &state.secrets, &account.id, name, &public_jwk, now).await {
-        Ok(id) => id,
-        Err(error) => return internal(error),
-    };
+    let name = claims.name.trim();
+    let device_id = super::register_device(&state.db, &state.secrets, &account.id, name, &public_jwk, now)
+        .await
+        .map_err(internal)?;
     record(&state, &account, "second_factor.enrolled", &ip, json!({"method": "push", "factor_id": device_id}), now)
         .await;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
@@ -166,7 +149,47 @@ async fn enroll(State(state): State<AppState>, ip: ClientIp, SignedBody(body): S
         "issuer": state.config.issuer(),
         "server_key": state.push_key.public_jwk(),
     });
-    (StatusCode::CREATED, Json(body)).into_response()
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The enrollment's claims, signed by the key they register, fresh, naming the device.
+fn self_signed_enrollment(state: &AppState, body: &Signed, now: i64) -> Result<EnrollClaims, Refusal> {
+    let bad = |description: &str| refuse(StatusCode::BAD_REQUEST, "invalid_request", description);
+    let jws = UnverifiedJws::parse(&body.jws).map_err(|_| bad("`jws` is not a compact JWS"))?;
+    let alg = device_alg(&jws).ok_or_else(|| bad("device keys are Ed25519 (EdDSA) or P-256 (ES256)"))?;
+    let unverified =
+        jws.claims_unverified::<EnrollClaims>().map_err(|_| bad("the claims need token, name, public_key and iat"))?;
+    let key = VerifyingKey::from_jwk(&unverified.public_key, alg)
+        .ok_or_else(|| bad("public_key is not an Ed25519 or P-256 public JWK"))?;
+    let claims = jws.verify::<EnrollClaims>(&key).map_err(|_| {
+        refuse(StatusCode::UNAUTHORIZED, "invalid_signature", "the request is not signed by public_key")
+    })?;
+    if !fresh(state, claims.iat, now) {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "stale_request",
+            "iat is missing or too far from the server's time",
+        ));
+    }
+    if claims.name.trim().is_empty() {
+        return Err(bad("name the device (it is shown on the account page)"));
+    }
+    Ok(claims)
+}
+
+/// The account of a one-time enrollment token, used up here; it must not be archived.
+async fn enrolling_account(state: &AppState, token: &str, now: i64) -> Result<Account, Refusal> {
+    let Some(account_id) = super::redeem_enrollment(&state.db, token, now).await.map_err(internal)? else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_enrollment",
+            "the enrollment link is unknown, already used or expired: make a new one on the account page",
+        ));
+    };
+    match accounts::find_by_id(&state.db, &account_id).await.map_err(internal)? {
+        Some(account) if !account.archived => Ok(account),
+        _ => Err(refuse(StatusCode::FORBIDDEN, "account_disabled", "the account is archived")),
+    }
 }
 
 /// Only the public members of a JWK are kept (a careless client might send `d`).
@@ -182,7 +205,7 @@ fn public_only(jwk: &Value) -> Value {
 
 /// A device-signed request: the device (by `kid`), the signature, the time, and `jti`
 /// never seen before.
-async fn authenticate(state: &AppState, body: &Signed, now: i64) -> Result<(Device, Account, Value), Response> {
+async fn authenticate(state: &AppState, body: &Signed, now: i64) -> Result<(Device, Account, Value), Refusal> {
     let jws = UnverifiedJws::parse(&body.jws)
         .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid_request", "`jws` is not a compact JWS"))?;
     let Some(kid) = jws.kid.clone() else {
@@ -234,56 +257,35 @@ async fn authenticate(state: &AppState, body: &Signed, now: i64) -> Result<(Devi
 
 /// The challenges waiting for the device's account, signed by the server; waits up to
 /// `wait` seconds (at most `push.max_wait`) for one to appear.
-async fn pending(State(state): State<AppState>, SignedBody(body): SignedBody) -> Response {
+async fn pending(State(state): State<AppState>, SignedBody(body): SignedBody) -> Result<Response, Refusal> {
     let now = state.clock.now();
-    let (_, account, claims) = match authenticate(&state, &body, now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (_, account, claims) = authenticate(&state, &body, now).await?;
     let wait = claims["wait"].as_u64().unwrap_or(0).min(state.config.push.max_wait);
     let mut waited = 0;
     let rows = loop {
         let now = state.clock.now();
-        match super::pending_for(&state.db, &account.id, now).await {
-            Ok(rows) if !rows.is_empty() || waited >= wait => break rows,
-            Ok(_) => {}
-            Err(error) => return internal(error),
+        let rows = super::pending_for(&state.db, &account.id, now).await.map_err(internal)?;
+        if !rows.is_empty() || waited >= wait {
+            break rows;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         waited += 1;
     };
-    let mut challenges = Vec::new();
-    for row in &rows {
-        match state.push_key.sign("sesame-push-challenge+jwt", &super::view(row, &account.username)) {
-            Ok(signed) => challenges.push(signed),
-            Err(error) => return internal(error),
-        }
-    }
-    Json(json!({"v": VERSION, "challenges": challenges})).into_response()
+    let sign = |row| state.push_key.sign("sesame-push-challenge+jwt", &super::view(row, &account.username));
+    let challenges = rows.iter().map(sign).collect::<Result<Vec<_>, _>>().map_err(internal)?;
+    Ok(Json(json!({"v": VERSION, "challenges": challenges})).into_response())
 }
 
 /// Approve (with the number typed), deny, or deny and report fraud.
-async fn answer(State(state): State<AppState>, ip: ClientIp, SignedBody(body): SignedBody) -> Response {
+async fn answer(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    SignedBody(body): SignedBody,
+) -> Result<Response, Refusal> {
     let now = state.clock.now();
-    let (device, account, claims) = match authenticate(&state, &body, now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (device, account, claims) = authenticate(&state, &body, now).await?;
     let text = |name: &str| claims[name].as_str().unwrap_or_default().to_string();
-    let decision = match (text("decision").as_str(), claims["number"].as_i64()) {
-        // An approval without a number is malformed, not a wrong number: it changes nothing.
-        ("approve", None) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "an approval carries the number typed (integer)",
-            );
-        }
-        ("approve", Some(number)) => Decision::Approve(number),
-        ("deny", _) => Decision::Deny,
-        ("fraud", _) => Decision::Fraud,
-        _ => return refuse(StatusCode::BAD_REQUEST, "invalid_request", "decision is approve, deny or fraud"),
-    };
+    let decision = decision_of(&claims)?;
     let (challenge_id, nonce) = (text("challenge_id"), text("nonce"));
     let given = Answer {
         device: &device,
@@ -294,26 +296,39 @@ async fn answer(State(state): State<AppState>, ip: ClientIp, SignedBody(body): S
         ip: ip.0.as_deref(),
     };
     let rules = Rules { push: &state.config.push, two_factor: &state.config.two_factor };
-    match super::answer::answer(&state.db, &rules, given, now).await {
-        Ok(Ok(ChallengeState::WrongNumber)) => refuse(
+    let answered = super::answer::answer(&state.db, &rules, given, now).await.map_err(internal)?;
+    Err(match answered {
+        Ok(ChallengeState::WrongNumber) => refuse(
             StatusCode::BAD_REQUEST,
             "wrong_number",
             "that is not the number shown on the sign-in page: the request is refused",
         ),
-        Ok(Ok(to)) => Json(json!({"v": VERSION, "state": to.as_str()})).into_response(),
-        Ok(Err(Refused::UnknownChallenge)) => {
+        Ok(to) => return Ok(Json(json!({"v": VERSION, "state": to.as_str()})).into_response()),
+        Err(Refused::UnknownChallenge) => {
             refuse(StatusCode::NOT_FOUND, "unknown_challenge", "no such request for this account")
         }
-        Ok(Err(Refused::Expired)) => {
+        Err(Refused::Expired) => {
             refuse(StatusCode::GONE, "expired", "the request expired: sign in again on the computer")
         }
-        Ok(Err(Refused::NotPending)) => {
+        Err(Refused::NotPending) => {
             refuse(StatusCode::CONFLICT, "not_pending", "this request was already answered or expired")
         }
-        Ok(Err(Refused::InvalidNonce)) => {
+        Err(Refused::InvalidNonce) => {
             refuse(StatusCode::BAD_REQUEST, "invalid_nonce", "the nonce is not the request's")
         }
-        Err(error) => internal(error),
+    })
+}
+
+/// The decision a device signed; an approval without a number is malformed, not a
+/// wrong number: it changes nothing.
+fn decision_of(claims: &Value) -> Result<Decision, Refusal> {
+    let bad = |description: &str| refuse(StatusCode::BAD_REQUEST, "invalid_request", description);
+    match (claims["decision"].as_str(), claims["number"].as_i64()) {
+        (Some("approve"), None) => Err(bad("an approval carries the number typed (integer)")),
+        (Some("approve"), Some(number)) => Ok(Decision::Approve(number)),
+        (Some("deny"), _) => Ok(Decision::Deny),
+        (Some("fraud"), _) => Ok(Decision::Fraud),
+        _ => Err(bad("decision is approve, deny or fraud")),
     }
 }
 

@@ -29,8 +29,8 @@ mod outcome;
 mod push_step;
 mod sms_step;
 
-use outcome::{check_code, locked_page, refuse, succeed};
 pub use outcome::{continue_login, notice};
+use outcome::{locked_page, succeed, typed_code};
 pub use push_step::push_status;
 use push_step::push_step;
 use sms_step::send_sms;
@@ -195,86 +195,73 @@ async fn render(
     html_page_to(state, login.locale, "verify.html", context, status, login.form_target())
 }
 
+/// Where a submission leaves the login: the second factor proven, or a page to show.
+enum Step {
+    Proven,
+    Show(Notes, StatusCode),
+    Done(Response),
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
     ip: ClientIp,
     CsrfForm(form): CsrfForm<VerifyForm>,
-) -> Response {
+) -> Result<Response, Response> {
     let now = state.clock.now();
-    let (login, methods) = match load_verifying(&state, &jar, &headers, Some(&form.tx), now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let asked = Method::parse(&form.method);
-    if asked.is_some_and(|m| !methods.contains(&m)) {
+    let (login, methods) = load_verifying(&state, &jar, &headers, Some(&form.tx), now).await?;
+    let forged = Method::parse(&form.method).is_some_and(|m| !methods.contains(&m));
+    let method = chosen(&login, &methods, (!forged).then_some(form.method.as_str()));
+    let step = match forged {
         // A forged or stale `method` (SMS switched off, number not allowed…).
-        let method = chosen(&login, &methods, None);
-        let text = state.theme.message(login.locale, "verify_method_unavailable");
-        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
-    }
-    let method = chosen(&login, &methods, Some(&form.method));
-    let message = |key: &str| state.theme.message(login.locale, key);
+        true => Step::Show(Notes::error(login.message(&state, "verify_method_unavailable")), StatusCode::BAD_REQUEST),
+        false => step(&state, &login, method, &form, &ip, now).await,
+    };
+    Ok(match step {
+        Step::Proven => succeed(&state, jar, &headers, login, &ip, method, now).await,
+        Step::Show(notes, status) => render(&state, &jar, &login, &methods, method, notes, status).await,
+        Step::Done(response) => response,
+    })
+}
+
+/// One submission of the verification form, by its method: a push request sent or its
+/// approval used, a text message sent, or a typed code checked.
+async fn step(
+    state: &AppState,
+    login: &FactorLogin,
+    method: Method,
+    form: &VerifyForm,
+    ip: &ClientIp,
+    now: i64,
+) -> Step {
     if let Some(address) = &ip.0
         && let Err(wait) = state.limits.login_per_ip.hit(address, now)
     {
-        let text = message("login_rate_limited").replace("{seconds}", &wait.to_string());
-        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::TOO_MANY_REQUESTS).await;
+        let text = login.message(state, "login_rate_limited").replace("{seconds}", &wait.to_string());
+        return Step::Show(Notes::error(text), StatusCode::TOO_MANY_REQUESTS);
     }
-    let sends =
-        method == Method::Push || (method == Method::Sms && (form.action == "send" || form.code.trim().is_empty()));
+    let sends_sms = method == Method::Sms && (form.action == "send" || form.code.trim().is_empty());
     // Sending a text or a push request needs an unlocked second factor; a typed code
-    // finds out below, when its guess is reserved (and counted).
-    if sends {
+    // finds out when its guess is reserved (and counted).
+    if method == Method::Push || sends_sms {
         match lockout::second_factor::locked_until(&state.db, &login.account.id, now).await {
-            Ok(Some(until)) => return locked_page(&state, &login, method, until, now),
+            Ok(Some(until)) => return Step::Done(locked_page(state, login, method, until, now)),
             Ok(None) => {}
-            Err(error) => return PageError::from(error).render(&state, login.locale),
+            Err(error) => return Step::Done(PageError::from(error).render(state, login.locale)),
         }
     }
-    // Choosing SMS without a code (or asking again) sends one.
-    if method == Method::Sms && sends {
-        let (notes, status) = send_sms(&state, &login, &ip, now).await;
-        return render(&state, &jar, &login, &methods, method, notes, status).await;
-    }
-    let checked = match method {
-        Method::Push => {
-            let (notes, status) = match push_step(&state, &login, &form.action, &ip, now).await {
-                Ok(()) => return succeed(&state, jar, &headers, login, &ip, method, now).await,
-                Err(refused) => refused,
-            };
-            return render(&state, &jar, &login, &methods, method, notes, status).await;
-        }
-        _ if form.code.trim().is_empty() => {
-            let text = message("code_missing");
-            return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::BAD_REQUEST).await;
-        }
-        // Every code spends one guess of the account's budget before it is checked, so
-        // parallel guesses cannot slip past the limit.
-        _ => match login.reserve_guess(&state, now).await {
-            Ok(Some(until)) => return locked_page(&state, &login, method, until, now),
-            Ok(None) => check_code(&state, &login, method, &form.code, now).await,
-            Err(error) => Err(error),
+    match method {
+        Method::Push => match push_step(state, login, &form.action, ip, now).await {
+            Ok(()) => Step::Proven,
+            Err((notes, status)) => Step::Show(notes, status),
         },
-    };
-    let checked = match checked {
-        Ok(checked) => checked,
-        Err(error) => return PageError::from(error).render(&state, login.locale),
-    };
-    if checked != Checked::Right {
-        if let Some(locked) = refuse(&state, &login, &ip, method, now).await {
-            return locked;
+        Method::Sms if sends_sms => {
+            let (notes, status) = send_sms(state, login, ip, now).await;
+            Step::Show(notes, status)
         }
-        let text = match (method, checked) {
-            (Method::Sms, Checked::Wrong(Some(left))) => message("sms_wrong_code").replace("{left}", &left.to_string()),
-            (Method::Sms, _) => message("sms_code_expired"),
-            (Method::Recovery, _) => message("recovery_wrong_code"),
-            _ => message("verify_wrong_code"),
-        };
-        return render(&state, &jar, &login, &methods, method, Notes::error(text), StatusCode::UNAUTHORIZED).await;
+        _ => typed_code(state, login, method, &form.code, ip, now).await,
     }
-    succeed(&state, jar, &headers, login, &ip, method, now).await
 }
 
 /// What a submitted code turned out to be.

@@ -9,7 +9,7 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use serde_json::json;
 
-use super::{Checked, ContinueForm, VerifyQuery};
+use super::{Checked, ContinueForm, Notes, Step, VerifyQuery};
 use crate::lockout;
 use crate::login::{FactorStep, Notice, Stage};
 use crate::notify::{self, FactorChange};
@@ -28,8 +28,44 @@ use crate::web::login_flow as flow;
 use crate::web::page_error::{PageError, html_page_to};
 use crate::web::request::ClientIp;
 
+/// A typed code: one guess of the account's budget is spent before it is checked, so
+/// parallel guesses cannot slip past the limit; a wrong one says how it was wrong.
+pub(super) async fn typed_code(
+    state: &AppState,
+    login: &FactorLogin,
+    method: Method,
+    code: &str,
+    ip: &ClientIp,
+    now: i64,
+) -> Step {
+    if code.trim().is_empty() {
+        return Step::Show(Notes::error(login.message(state, "code_missing")), StatusCode::BAD_REQUEST);
+    }
+    let checked = match login.reserve_guess(state, now).await {
+        Ok(Some(until)) => return Step::Done(locked_page(state, login, method, until, now)),
+        Ok(None) => check_code(state, login, method, code, now).await,
+        Err(error) => Err(error),
+    };
+    let checked = match checked {
+        Ok(Checked::Right) => return Step::Proven,
+        Ok(wrong) => wrong,
+        Err(error) => return Step::Done(PageError::from(error).render(state, login.locale)),
+    };
+    if let Some(locked) = refuse(state, login, ip, method, now).await {
+        return Step::Done(locked);
+    }
+    let message = |key: &str| login.message(state, key);
+    let text = match (method, checked) {
+        (Method::Sms, Checked::Wrong(Some(left))) => message("sms_wrong_code").replace("{left}", &left.to_string()),
+        (Method::Sms, _) => message("sms_code_expired"),
+        (Method::Recovery, _) => message("recovery_wrong_code"),
+        _ => message("verify_wrong_code"),
+    };
+    Step::Show(Notes::error(text), StatusCode::UNAUTHORIZED)
+}
+
 /// Checks a typed code by the method's rules (one guess is already reserved).
-pub(super) async fn check_code(
+async fn check_code(
     state: &AppState,
     login: &FactorLogin,
     method: Method,
@@ -80,13 +116,7 @@ pub(super) async fn succeed(
 
 /// Records a wrong code (already counted by its reservation); the locked page if it
 /// spent the last guess.
-pub(super) async fn refuse(
-    state: &AppState,
-    login: &FactorLogin,
-    ip: &ClientIp,
-    method: Method,
-    now: i64,
-) -> Option<Response> {
+async fn refuse(state: &AppState, login: &FactorLogin, ip: &ClientIp, method: Method, now: i64) -> Option<Response> {
     crate::metrics::Metrics::count(&state.metrics.second_factor_failed);
     let detail = json!({"method": method.as_str()});
     login.audit(state, "second_factor.failure", ip, detail.clone(), now).await;
