@@ -38,5 +38,7 @@ pub mod second_factor;
 pub mod sms;
 pub mod state;
 pub mod storage;
+#[cfg(test)]
+mod testing;
 pub mod throttle;
 pub mod web;

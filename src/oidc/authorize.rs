@@ -210,3 +210,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<(Client, Authoriz
     }
     Ok((client, request))
 }
+
+#[cfg(test)]
+#[path = "authorize_tests.rs"]
+mod tests;
