@@ -130,6 +130,11 @@ impl std::ops::Deref for TestState {
 impl TestState {
     /// The state as `open_state` makes it, with the test office imported.
     pub(crate) async fn open() -> Self {
+        Self::open_with(|_| {}).await
+    }
+
+    /// The same, with the configuration changed first.
+    pub(crate) async fn open_with(change: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         let mut config = Config {
             issuer: ISSUER.into(),
@@ -141,6 +146,7 @@ impl TestState {
         };
         config.password.argon2_memory_kib = 1024;
         config.password.argon2_iterations = 1;
+        change(&mut config);
         let state = crate::state::open_state(config, Arc::new(FixedClock)).await.expect("server state");
         crate::import::import_text(&state, "office.toml", OFFICE).await.expect("test office");
         Self { state, _dir: dir }

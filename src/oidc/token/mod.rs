@@ -4,6 +4,8 @@
 mod authorization_code;
 mod client_credentials;
 mod refresh_token;
+#[cfg(test)]
+mod tests;
 
 use axum::{
     Json,
