@@ -40,5 +40,7 @@ pub mod revocations;
 pub mod second_factor;
 pub mod state;
 pub mod storage;
+#[cfg(test)]
+mod testing;
 pub mod theme;
 pub mod web;

@@ -204,3 +204,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
     }
     Ok((client, request))
 }
+
+#[cfg(test)]
+#[path = "authorize_tests.rs"]
+mod tests;

@@ -28,3 +28,7 @@ pub async fn handle(
         Err(Refusal::Redirect(redirect)) => client_response::send_error(&state, redirect),
     })
 }
+
+#[cfg(test)]
+#[path = "authorize_tests.rs"]
+mod tests;

@@ -8,6 +8,8 @@ mod client_credentials;
 pub mod jwt;
 pub mod refresh_store;
 mod refresh_token;
+#[cfg(test)]
+mod tests;
 
 use axum::{
     Json,
