@@ -77,6 +77,7 @@ pub async fn exchange(
         account: &account,
         client,
         scopes: &scopes,
+        refresh_scopes: &scopes,
         facts: &facts,
         nonce: row.nonce.as_deref(),
         grant_id: &code_hash,

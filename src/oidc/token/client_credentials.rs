@@ -12,11 +12,16 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("a public client cannot use client_credentials"));
     }
+    // `openid` is a user's scope: a service's token has no user, so it is never granted
+    // here, not even by default to a client that registered it for its logins.
     let scopes: Vec<String> = match params.get("scope") {
-        None => client.scopes.clone(),
+        None => client.scopes.iter().filter(|s| *s != "openid").cloned().collect(),
         Some(requested) => requested.split_whitespace().map(str::to_string).collect(),
     };
-    if let Some(refused) = scopes.iter().find(|s| *s == "openid" || !client.scopes.contains(s)) {
+    if scopes.iter().any(|s| s == "openid") {
+        return Err(OAuthError::invalid_scope("scope `openid` is for a user's login: a service's token has no user"));
+    }
+    if let Some(refused) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(OAuthError::invalid_scope(format!("scope `{refused}` is not registered for this client")));
     }
     let grant = AccessGrant {

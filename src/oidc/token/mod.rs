@@ -91,6 +91,9 @@ struct UserGrant<'a> {
     account: &'a Account,
     client: &'a Client,
     scopes: &'a [String],
+    /// What a refresh token of the grant carries: the grant's scopes, which a refresh
+    /// asking for fewer does not narrow.
+    refresh_scopes: &'a [String],
     facts: &'a SessionFacts,
     nonce: Option<&'a str>,
     grant_id: &'a str,
@@ -139,15 +142,15 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
         };
         body["id_token"] = json!(tokens::mint_id_token(state, &facts, now).await?);
     }
-    if earns_refresh_token(grant.client, grant.scopes) {
-        let offline = grant.scopes.iter().any(|s| s == "offline_access");
+    if earns_refresh_token(grant.client, grant.refresh_scopes) {
+        let offline = grant.refresh_scopes.iter().any(|s| s == "offline_access");
         let new = NewRefresh {
             grant_id: grant.grant_id,
             client_id: &grant.client.client_id,
             account_id: &grant.account.id,
             session_id: grant.session_id,
             offline,
-            scopes: grant.scopes,
+            scopes: grant.refresh_scopes,
             facts: grant.facts,
             grant_expires_at: grant.grant_expires_at,
         };

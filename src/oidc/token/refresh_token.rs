@@ -11,6 +11,14 @@ use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {
     let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    // A scope the grant does not have is refused before the token is spent: otherwise
+    // the client's retry with the same token would look like a theft and end the grant.
+    if let Some(requested) = params.get("scope")
+        && let Some(live) = refresh::find_live(state, token, now).await?
+        && live.client_id == client.client_id
+    {
+        narrowed(&live.scope, requested)?;
+    }
     let row = match refresh::redeem(state, token, &client.client_id, now).await? {
         Redemption::Rotated(row) => row,
         Redemption::Invalid => {
@@ -24,16 +32,8 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
     };
     let granted: Vec<String> = row.scope.split_whitespace().map(str::to_string).collect();
     let scopes = match params.get("scope") {
-        None => granted,
-        Some(requested) => {
-            let requested: Vec<String> = requested.split_whitespace().map(str::to_string).collect();
-            if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope `{extra}` was not granted to this refresh token"
-                )));
-            }
-            requested
-        }
+        None => granted.clone(),
+        Some(requested) => narrowed(&row.scope, requested)?,
     };
     // Rights and identity may have changed since the login: the account is read anew.
     let account = accounts::find_by_id(&state.db, &row.account_id)
@@ -45,6 +45,9 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         account: &account,
         client,
         scopes: &scopes,
+        // RFC 6749 6: the new refresh token keeps the scope of the one presented, so a
+        // narrowed refresh neither narrows the grant for good nor ends an offline one.
+        refresh_scopes: &granted,
         facts: &facts,
         nonce: None,
         grant_id: &row.grant_id,
@@ -52,4 +55,14 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         grant_expires_at: Some(row.grant_expires_at),
     };
     user_tokens(state, &grant, now).await
+}
+
+/// The requested scopes, if the grant has every one of them.
+fn narrowed(granted: &str, requested: &str) -> Result<Vec<String>, OAuthError> {
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    let requested: Vec<String> = requested.split_whitespace().map(str::to_string).collect();
+    match requested.iter().find(|s| !granted.contains(&s.as_str())) {
+        Some(extra) => Err(OAuthError::invalid_scope(format!("scope `{extra}` was not granted to this refresh token"))),
+        None => Ok(requested),
+    }
 }
