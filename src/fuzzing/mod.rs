@@ -45,7 +45,7 @@ pub const NOW: i64 = 1_800_000_000;
 pub const ISSUER: &str = "https://sesame.fuzz";
 const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 /// The office of the integration tests: clients of every kind, accounts with access.
-const OFFICE: &str = include_str!("../tests/fixtures/office.toml");
+const OFFICE: &str = include_str!("../../tests/fixtures/office.toml");
 /// Associated data of the sealed login `tx` (login::pending).
 const SEALED_LOGIN: &str = "pending-login";
 
