@@ -41,10 +41,7 @@ pub async fn list(State(state): State<AppState>, _admin: ConsoleAdmin, headers: 
 async fn find(state: &AppState, code: &str, locale: Locale) -> Result<Application, Response> {
     match applications::find_by_code(&state.db, code).await {
         Ok(Some(application)) => Ok(application),
-        Ok(None) => {
-            Err(PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(state, locale))
-        }
+        Ok(None) => Err(super::not_found(state, locale)),
         Err(error) => Err(PageError::from(error).render(state, locale)),
     }
 }
@@ -177,10 +174,7 @@ pub async fn new_secret(
         Ok(Some(client)) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
             client
         }
-        Ok(_) => {
-            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(&state, locale);
-        }
+        Ok(_) => return super::not_found(&state, locale),
         Err(error) => return PageError::from(error).render(&state, locale),
     };
     let secret = clients::generate_secret();
