@@ -2,7 +2,6 @@
 //! clients, with their redirect URIs; a new client's secret is shown once.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -102,13 +101,9 @@ pub async fn create_client(
     jar: CookieJar,
     headers: HeaderMap,
     Path(code): Path<String>,
-    body: Bytes,
+    form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = match Submitted::verified(&state, &jar, &body, locale) {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
     let application = match find(&state, &code, locale).await {
         Ok(application) => application,
         Err(response) => return response,
@@ -160,12 +155,9 @@ pub async fn new_secret(
     jar: CookieJar,
     headers: HeaderMap,
     Path((code, client_id)): Path<(String, String)>,
-    body: Bytes,
+    _form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    if let Err(refused) = Submitted::verified(&state, &jar, &body, locale) {
-        return refused;
-    }
     let application = match find(&state, &code, locale).await {
         Ok(application) => application,
         Err(response) => return response,

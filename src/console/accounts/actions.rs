@@ -3,7 +3,6 @@
 //! handler serves them all, told by its route which action it is.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
@@ -64,8 +63,8 @@ impl From<Change> for Action {
     }
 }
 
-/// The POST handler of one button: the administrator, the checked form and the account
-/// named in the path, then the action.
+/// The POST handler of one button: the administrator, the form (its anti-CSRF token
+/// checked) and the account named in the path, then the action.
 pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
     let action = action.into();
     post(
@@ -74,11 +73,11 @@ pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
               jar: CookieJar,
               headers: HeaderMap,
               Path(username): Path<String>,
-              body: Bytes| async move {
+              _form: Submitted| async move {
             let locale = request::locale(&headers, None);
-            let current = match target(&state, &jar, &body, locale, &username).await {
+            let current = match find(&state, locale, &username).await {
                 Ok(account) => account,
-                Err(refused) => return refused,
+                Err(page) => return page,
             };
             match action {
                 Action::Security(action) => secure(&state, &admin, locale, current, action).await,
@@ -88,18 +87,7 @@ pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
     )
 }
 
-/// The account a console action is about, once the form's anti-CSRF token checks out.
-async fn target(
-    state: &AppState,
-    jar: &CookieJar,
-    body: &Bytes,
-    locale: Locale,
-    username: &str,
-) -> Result<Account, Response> {
-    Submitted::verified(state, jar, body, locale)?;
-    find(state, locale, username).await
-}
-
+/// Resets, unlocks or locks through the admin API's functions (audit and mail included).
 async fn secure(
     state: &AppState,
     admin: &ConsoleAdmin,
@@ -122,6 +110,7 @@ async fn secure(
     }
 }
 
+/// Archives, restores or gives a temporary password, through `accounts::upsert`.
 async fn change(
     state: &AppState,
     admin: &ConsoleAdmin,

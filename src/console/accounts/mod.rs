@@ -7,7 +7,6 @@ mod actions;
 pub use actions::{Change, SecurityAction, on_post};
 
 use axum::{
-    body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
@@ -170,13 +169,9 @@ pub async fn create(
     admin: ConsoleAdmin,
     jar: CookieJar,
     headers: HeaderMap,
-    body: Bytes,
+    form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = match Submitted::verified(&state, &jar, &body, locale) {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
     let username = form.get("username").trim().to_string();
     match accounts::find_by_username(&state.db, &username).await {
         Ok(Some(_)) => {
@@ -199,13 +194,9 @@ pub async fn update(
     jar: CookieJar,
     headers: HeaderMap,
     Path(username): Path<String>,
-    body: Bytes,
+    form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = match Submitted::verified(&state, &jar, &body, locale) {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
     let current = match find(&state, locale, &username).await {
         Ok(account) => account,
         Err(page) => return page,
