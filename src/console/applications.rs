@@ -2,7 +2,6 @@
 //! clients, with their redirect URIs; a new client's secret is shown once.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -41,10 +40,7 @@ pub async fn list(State(state): State<AppState>, _admin: ConsoleAdmin, headers: 
 async fn find(state: &AppState, code: &str, locale: Locale) -> Result<Application, Response> {
     match applications::find_by_code(&state.db, code).await {
         Ok(Some(application)) => Ok(application),
-        Ok(None) => {
-            Err(PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(state, locale))
-        }
+        Ok(None) => Err(super::not_found(state, locale)),
         Err(error) => Err(PageError::from(error).render(state, locale)),
     }
 }
@@ -105,13 +101,9 @@ pub async fn create_client(
     jar: CookieJar,
     headers: HeaderMap,
     Path(code): Path<String>,
-    body: Bytes,
+    form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = match Submitted::verified(&state, &jar, &body, locale) {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
     let application = match find(&state, &code, locale).await {
         Ok(application) => application,
         Err(response) => return response,
@@ -163,12 +155,9 @@ pub async fn new_secret(
     jar: CookieJar,
     headers: HeaderMap,
     Path((code, client_id)): Path<(String, String)>,
-    body: Bytes,
+    _form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    if let Err(refused) = Submitted::verified(&state, &jar, &body, locale) {
-        return refused;
-    }
     let application = match find(&state, &code, locale).await {
         Ok(application) => application,
         Err(response) => return response,
@@ -177,10 +166,7 @@ pub async fn new_secret(
         Ok(Some(client)) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
             client
         }
-        Ok(_) => {
-            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(&state, locale);
-        }
+        Ok(_) => return super::not_found(&state, locale),
         Err(error) => return PageError::from(error).render(&state, locale),
     };
     let secret = clients::generate_secret();

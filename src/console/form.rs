@@ -6,12 +6,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::{http::StatusCode, response::Response};
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
-use crate::web::{csrf, i18n::Locale, page_error::PageError};
+use crate::web::{csrf, page_error::PageError, request};
 
 use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput};
 use crate::applications::{Application, OptionType};
@@ -22,19 +27,25 @@ pub struct Submitted {
     many: HashMap<String, Vec<String>>,
 }
 
-impl Submitted {
-    /// The submitted form, if its anti-CSRF token is this browser's; else the refusal page.
-    // The error is the page the handler returns at once: boxing it would buy nothing.
-    #[allow(clippy::result_large_err)]
-    pub fn verified(state: &AppState, jar: &CookieJar, body: &[u8], locale: Locale) -> Result<Self, Response> {
-        let form = Self::parse(body);
-        if csrf::verify(state, jar, form.get(csrf::FIELD)) {
+/// The submitted form, if its anti-CSRF token is this browser's; else the refusal page,
+/// before the handler runs.
+impl FromRequest<AppState> for Submitted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(request.headers());
+        let locale = request::locale(request.headers(), None);
+        let body = Bytes::from_request(request, state).await.map_err(IntoResponse::into_response)?;
+        let form = Self::parse(&body);
+        if csrf::verify(state, &jar, form.get(csrf::FIELD)) {
             Ok(form)
         } else {
             Err(PageError::new(StatusCode::FORBIDDEN, "error_csrf_title", "error_csrf").render(state, locale))
         }
     }
+}
 
+impl Submitted {
     pub fn parse(body: &[u8]) -> Self {
         let mut single = HashMap::new();
         let mut many: HashMap<String, Vec<String>> = HashMap::new();

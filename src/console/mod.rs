@@ -10,13 +10,16 @@ mod form;
 
 use axum::{
     Router,
-    response::Redirect,
+    http::StatusCode,
+    response::{Redirect, Response},
     routing::{get, post},
 };
 
 pub use auth::{CONSOLE_CLIENT_ID, ensure_client};
 
+use self::accounts::{Change, SecurityAction, on_post};
 use crate::state::AppState;
+use crate::web::{i18n::Locale, page_error::PageError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -26,14 +29,19 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts", get(accounts::list))
         .route("/admin/accounts/new", get(accounts::new_form).post(accounts::create))
         .route("/admin/accounts/{username}", get(accounts::edit_form).post(accounts::update))
-        .route("/admin/accounts/{username}/archive", post(accounts::archive))
-        .route("/admin/accounts/{username}/restore", post(accounts::restore))
-        .route("/admin/accounts/{username}/password", post(accounts::reset_password))
-        .route("/admin/accounts/{username}/second-factors/reset", post(accounts::reset_second_factors))
-        .route("/admin/accounts/{username}/unlock", post(accounts::unlock))
-        .route("/admin/accounts/{username}/lock", post(accounts::lock))
+        .route("/admin/accounts/{username}/archive", on_post(Change::Archive))
+        .route("/admin/accounts/{username}/restore", on_post(Change::Restore))
+        .route("/admin/accounts/{username}/password", on_post(Change::ResetPassword))
+        .route("/admin/accounts/{username}/second-factors/reset", on_post(SecurityAction::ResetSecondFactors))
+        .route("/admin/accounts/{username}/unlock", on_post(SecurityAction::Unlock))
+        .route("/admin/accounts/{username}/lock", on_post(SecurityAction::Lock))
         .route("/admin/applications", get(applications::list))
         .route("/admin/applications/{code}", get(applications::show))
         .route("/admin/applications/{code}/clients", post(applications::create_client))
         .route("/admin/applications/{code}/clients/{client_id}/secret", post(applications::new_secret))
+}
+
+/// The page for an account, application or client that does not exist.
+fn not_found(state: &AppState, locale: Locale) -> Response {
+    PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found").render(state, locale)
 }

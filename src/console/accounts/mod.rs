@@ -1,8 +1,12 @@
 //! The accounts pages: the searchable list, and the account form in three sections
 //! (identity card; rights; software access with each application's rights and options).
+//! The buttons of the account page that are not fields of its form are in `actions`.
+
+mod actions;
+
+pub use actions::{Change, SecurityAction, on_post};
 
 use axum::{
-    body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
@@ -13,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::auth::ConsoleAdmin;
 use super::form::{self, Submitted};
-use crate::accounts::{self, AccessInput, Account, AccountInput, PasswordInput, StateFilter};
+use crate::accounts::{self, AccessInput, Account, StateFilter};
 use crate::admin_api::{self, accounts::view};
 use crate::applications;
 use crate::domain::DomainError;
@@ -142,13 +146,9 @@ pub async fn edit_form(
 ) -> Response {
     let (jar, _) = csrf::ensure_browser(&state, jar);
     let locale = request::locale(&headers, None);
-    let account = match accounts::find_by_username(&state.db, &username).await {
-        Ok(Some(account)) => account,
-        Ok(None) => {
-            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(&state, locale);
-        }
-        Err(error) => return PageError::from(error).render(&state, locale),
+    let account = match find(&state, locale, &username).await {
+        Ok(account) => account,
+        Err(page) => return page,
     };
     let access = match accounts::access_of(&state.db, &account.id).await {
         Ok(access) => stored_access(access),
@@ -169,13 +169,9 @@ pub async fn create(
     admin: ConsoleAdmin,
     jar: CookieJar,
     headers: HeaderMap,
-    body: Bytes,
+    form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = match Submitted::verified(&state, &jar, &body, locale) {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
     let username = form.get("username").trim().to_string();
     match accounts::find_by_username(&state.db, &username).await {
         Ok(Some(_)) => {
@@ -198,20 +194,12 @@ pub async fn update(
     jar: CookieJar,
     headers: HeaderMap,
     Path(username): Path<String>,
-    body: Bytes,
+    form: Submitted,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let form = match Submitted::verified(&state, &jar, &body, locale) {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
-    let current = match accounts::find_by_username(&state.db, &username).await {
-        Ok(Some(account)) => account,
-        Ok(None) => {
-            return PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(&state, locale);
-        }
-        Err(error) => return PageError::from(error).render(&state, locale),
+    let current = match find(&state, locale, &username).await {
+        Ok(account) => account,
+        Err(page) => return page,
     };
     let name = current.username.clone();
     save(&state, &admin, &jar, locale, &form, name, Some(current)).await
@@ -300,196 +288,11 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The account a console action is about, once the form's anti-CSRF token checks out.
-async fn target(
-    state: &AppState,
-    jar: &CookieJar,
-    body: &Bytes,
-    locale: Locale,
-    username: &str,
-) -> Result<Account, Response> {
-    Submitted::verified(state, jar, body, locale)?;
+/// The account named in the path, or the console's page for what does not exist.
+async fn find(state: &AppState, locale: Locale, username: &str) -> Result<Account, Response> {
     match accounts::find_by_username(&state.db, username).await {
         Ok(Some(account)) => Ok(account),
-        Ok(None) => {
-            Err(PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found")
-                .render(state, locale))
-        }
+        Ok(None) => Err(super::not_found(state, locale)),
         Err(error) => Err(PageError::from(error).render(state, locale)),
     }
-}
-
-/// Second factors and locks are not fields of the account form: resetting or unlocking
-/// calls the same functions as the API, then comes back to the account with a notice.
-async fn factor_action(
-    state: AppState,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    username: String,
-    body: Bytes,
-    action: FactorAction,
-) -> Response {
-    let locale = request::locale(&headers, None);
-    let current = match target(&state, &jar, &body, locale, &username).await {
-        Ok(account) => account,
-        Err(refused) => return refused,
-    };
-    let (done, what) = match action {
-        FactorAction::Reset => {
-            (admin_api::accounts::reset_second_factors_of(&state, &admin.0, &current).await, "second_factors")
-        }
-        FactorAction::Unlock => (admin_api::accounts::unlock_account(&state, &admin.0, &current).await, "unlocked"),
-        FactorAction::Lock => (admin_api::accounts::lock_account(&state, &admin.0, &current).await, "locked"),
-    };
-    match done {
-        Ok(()) => {
-            Redirect::to(&format!("/admin/accounts/{}?saved={what}", urlencode(&current.username))).into_response()
-        }
-        Err(_) => PageError::internal().render(&state, locale),
-    }
-}
-
-enum FactorAction {
-    Reset,
-    Unlock,
-    Lock,
-}
-
-async fn change(
-    state: AppState,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    username: String,
-    body: Bytes,
-    change: Change,
-) -> Response {
-    let locale = request::locale(&headers, None);
-    let current = match target(&state, &jar, &body, locale, &username).await {
-        Ok(account) => account,
-        Err(refused) => return refused,
-    };
-    let before = view(&state, current.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null);
-    let mut input = AccountInput::unchanged(&current);
-    let temporary = match change {
-        Change::Archive if current.id == admin.0.account_id => {
-            let access = accounts::access_of(&state.db, &current.id).await.map(stored_access).unwrap_or_default();
-            let problem = ("archived".to_string(), state.theme.message(locale, "console_problem_archive_self"));
-            let page = FormPage {
-                values: form::values_of(&current),
-                access,
-                existing: Some(&current),
-                problem: Some(problem),
-                notice: None,
-            };
-            return render_form(&state, &jar, locale, page, StatusCode::UNPROCESSABLE_ENTITY).await;
-        }
-        Change::Archive => {
-            input.archived = true;
-            None
-        }
-        Change::Restore => {
-            input.archived = false;
-            None
-        }
-        Change::ResetPassword => {
-            let password = admin_api::accounts::temporary_password();
-            input.password = Some(PasswordInput::Plain(password.clone()));
-            Some(password)
-        }
-    };
-    let after = match &temporary {
-        Some(_) => json!({"password": "changed"}),
-        None => json!({"archived": input.archived}),
-    };
-    if let Err(error) = accounts::upsert(&state.db, &state.passwords, input, state.clock.now()).await {
-        return PageError::from(error).render(&state, locale);
-    }
-    let event = match change {
-        Change::Archive => "admin.account.archived",
-        Change::Restore => "admin.account.restored",
-        Change::ResetPassword => "admin.account.password_reset",
-    };
-    let before = if temporary.is_some() { Value::Null } else { json!({"archived": before["archived"]}) };
-    admin_api::record_change(&state, &admin.0, event, Some(&current.id), before, after).await;
-    match temporary {
-        Some(password) => {
-            let context = json!({"username": current.username, "temporary_password": password});
-            html_page(&state, locale, "admin_password.html", context, StatusCode::OK)
-        }
-        None => Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&current.username))).into_response(),
-    }
-}
-
-enum Change {
-    Archive,
-    Restore,
-    ResetPassword,
-}
-
-pub async fn reset_second_factors(
-    State(state): State<AppState>,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    body: Bytes,
-) -> Response {
-    factor_action(state, admin, jar, headers, username, body, FactorAction::Reset).await
-}
-
-pub async fn unlock(
-    State(state): State<AppState>,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    body: Bytes,
-) -> Response {
-    factor_action(state, admin, jar, headers, username, body, FactorAction::Unlock).await
-}
-
-pub async fn lock(
-    State(state): State<AppState>,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    body: Bytes,
-) -> Response {
-    factor_action(state, admin, jar, headers, username, body, FactorAction::Lock).await
-}
-
-pub async fn archive(
-    State(state): State<AppState>,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    body: Bytes,
-) -> Response {
-    change(state, admin, jar, headers, username, body, Change::Archive).await
-}
-
-pub async fn restore(
-    State(state): State<AppState>,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    body: Bytes,
-) -> Response {
-    change(state, admin, jar, headers, username, body, Change::Restore).await
-}
-
-pub async fn reset_password(
-    State(state): State<AppState>,
-    admin: ConsoleAdmin,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-    body: Bytes,
-) -> Response {
-    change(state, admin, jar, headers, username, body, Change::ResetPassword).await
 }

@@ -1,0 +1,138 @@
+//! The account's access rows: read, checked against each application's catalogue,
+//! written, and asked whether an application is open to the account.
+
+use std::collections::BTreeMap;
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::accounts::{Access, AccessInput};
+use crate::applications::{self, Application};
+use crate::domain::{DomainError, from_json_text, to_json_text};
+use crate::storage::entities::account_access;
+
+/// The account's access to every application it has a record for.
+pub async fn access_of(db: &impl ConnectionTrait, account_id: &str) -> Result<Vec<Access>, DomainError> {
+    let rows = account_access::Entity::find().filter(account_access::Column::AccountId.eq(account_id)).all(db).await?;
+    let ids: Vec<String> = rows.iter().map(|row| row.application_id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let applications: BTreeMap<String, String> = crate::storage::entities::application::Entity::find()
+        .filter(crate::storage::entities::application::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|app| (app.id, app.code))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(Access {
+                application_code: applications.get(&row.application_id)?.clone(),
+                application_id: row.application_id,
+                allowed: row.allowed,
+                initials: row.initials,
+                rights: from_json_text(&row.rights),
+                options: from_json_text(&row.options),
+            })
+        })
+        .collect())
+}
+
+/// Checks every right and option against the application's catalogue.
+pub(super) async fn prepare_access(
+    db: &impl ConnectionTrait,
+    list: &[AccessInput],
+) -> Result<Vec<(Application, AccessInput)>, DomainError> {
+    let mut prepared = Vec::new();
+    for access in list {
+        let field = format!("access.{}", access.application);
+        let row = crate::storage::entities::application::Entity::find()
+            .filter(crate::storage::entities::application::Column::Code.eq(&access.application))
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                DomainError::invalid(&field, format!("no application has the code `{}`", access.application))
+                    .because("application_unknown")
+            })?;
+        let application = Application::from(row);
+        for right in &access.rights {
+            if !application.rights.iter().any(|r| &r.code == right) {
+                return Err(DomainError::invalid(
+                    format!("{field}.rights"),
+                    format!("`{right}` is not a right of {}", application.code),
+                )
+                .because("right_unknown"));
+            }
+        }
+        let mut access = access.clone();
+        for (key, value) in &access.options {
+            let definition = application.options.iter().find(|o| &o.key == key).ok_or_else(|| {
+                DomainError::invalid(
+                    format!("{field}.options"),
+                    format!("`{key}` is not an option of {}", application.code),
+                )
+                .because("option_unknown")
+            })?;
+            if !definition.accepts(value) {
+                return Err(DomainError::invalid(
+                    format!("{field}.options.{key}"),
+                    format!("expects a value of type {:?}", definition.kind).to_lowercase(),
+                )
+                .because("option_type"));
+            }
+        }
+        for definition in &application.options {
+            access.options.entry(definition.key.clone()).or_insert_with(|| definition.default.clone());
+        }
+        access.rights.sort();
+        access.rights.dedup();
+        prepared.push((application, access));
+    }
+    Ok(prepared)
+}
+
+/// Replaces the account's access; returns whether anything differed.
+pub(super) async fn write_access(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    wanted: Vec<(Application, AccessInput)>,
+) -> Result<bool, DomainError> {
+    let current = access_of(db, account_id).await?;
+    let same = current.len() == wanted.len()
+        && wanted.iter().all(|(app, input)| {
+            current.iter().any(|c| {
+                c.application_id == app.id
+                    && c.allowed == input.allowed
+                    && c.initials == input.initials
+                    && c.rights == input.rights
+                    && c.options == input.options
+            })
+        });
+    if same {
+        return Ok(false);
+    }
+    account_access::Entity::delete_many().filter(account_access::Column::AccountId.eq(account_id)).exec(db).await?;
+    for (application, input) in wanted {
+        account_access::ActiveModel {
+            account_id: Set(account_id.to_string()),
+            application_id: Set(application.id),
+            allowed: Set(input.allowed),
+            initials: Set(input.initials),
+            rights: Set(to_json_text(&input.rights)),
+            options: Set(to_json_text(&input.options)),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Whether the account may open the application; accounts of no application (a client
+/// not tied to one) are open to every active account.
+pub fn may_use(access: &[Access], application: Option<&applications::Application>) -> bool {
+    match application {
+        None => true,
+        Some(app) => access.iter().any(|a| a.application_id == app.id && a.allowed),
+    }
+}

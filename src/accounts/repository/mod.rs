@@ -1,0 +1,11 @@
+//! Reading and writing accounts and their access.
+
+mod access;
+mod locks;
+mod queries;
+mod upsert;
+
+pub use access::{access_of, may_use};
+pub use locks::{Locks, lock, locks, unlock};
+pub use queries::{Page, StateFilter, find_by_id, find_by_username, list, search};
+pub use upsert::upsert;

@@ -1,0 +1,174 @@
+//! What an operator declares for a client (import file, admin API, console, CLI), and
+//! the checks it must pass before anything is written.
+
+use super::{AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher};
+use crate::crypto::{jws::SigningAlg, password::PasswordHasherService};
+use crate::domain::DomainError;
+
+/// How a client secret is given: in clear (hashed here) or already hashed.
+#[derive(Debug, Clone)]
+pub enum SecretInput {
+    Plain(String),
+    Hash(String),
+}
+
+/// What an operator declares for a client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInput {
+    pub client_id: String,
+    pub application: Option<String>,
+    pub name: Option<String>,
+    pub secret: Option<SecretInput>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub first_party: bool,
+    pub require_two_factor: bool,
+    pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_response_alg: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+}
+
+impl ClientInput {
+    /// The registration of `client` as it stands (its secret kept as its hash), to
+    /// change one thing and save it back.
+    pub fn from_client(client: &Client, application: Option<String>) -> Self {
+        Self {
+            client_id: client.client_id.clone(),
+            application,
+            name: Some(client.name.clone()),
+            secret: client.secret_hash.clone().map(SecretInput::Hash),
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            token_endpoint_auth_method: Some(client.auth_method.as_str().into()),
+            first_party: client.first_party,
+            require_two_factor: client.require_two_factor,
+            id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
+            access_token_signed_response_alg: client.access_token_alg.map(|a| a.as_str().into()),
+            backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+            jwks: client.jwks.clone(),
+            jwks_uri: client.jwks_uri.clone(),
+        }
+    }
+}
+
+fn validate_uri(field: &str, uri: &str) -> Result<(), DomainError> {
+    let parsed = url::Url::parse(uri)
+        .map_err(|e| DomainError::invalid(field, format!("`{uri}` is not an absolute URI ({e})")))?;
+    if parsed.fragment().is_some() {
+        return Err(DomainError::invalid(field, format!("`{uri}` must not have a fragment (#…)")));
+    }
+    Ok(())
+}
+
+/// The signing algorithm named in `field`, if one is.
+fn signing_alg(field: &str, name: Option<&str>) -> Result<Option<SigningAlg>, DomainError> {
+    match name {
+        None => Ok(None),
+        Some(name) => SigningAlg::parse(name)
+            .map(Some)
+            .ok_or_else(|| DomainError::invalid(field, format!("`{name}` is not one of RS256, PS256, ES256, EdDSA"))),
+    }
+}
+
+impl ClientInput {
+    pub(super) fn validate(&self) -> Result<(AuthMethod, Option<SigningAlg>, Option<SigningAlg>), DomainError> {
+        if self.client_id.trim().is_empty()
+            || self.client_id.len() > 128
+            || !self.client_id.chars().all(|c| c.is_ascii_graphic() && c != ':')
+        {
+            return Err(DomainError::invalid("client_id", "use 1 to 128 visible ASCII characters, no ':'"));
+        }
+        // Account ids are UUIDs, and a client's own tokens have its id as subject: a
+        // client id shaped like one could be taken for an account.
+        if uuid::Uuid::try_parse(self.client_id.trim()).is_ok() {
+            return Err(DomainError::invalid("client_id", "a client id must not look like an account id (a UUID)")
+                .because("client_id_like_account"));
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(DomainError::invalid("redirect_uris", "a client needs at least one redirect URI"));
+        }
+        for uri in &self.redirect_uris {
+            validate_uri("redirect_uris", uri)?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            validate_uri("post_logout_redirect_uris", uri)?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            validate_uri("backchannel_logout_uri", uri)?;
+        }
+        for grant in &self.grant_types {
+            if !SUPPORTED_GRANTS.contains(&grant.as_str()) {
+                return Err(DomainError::invalid(
+                    "grant_types",
+                    format!("`{grant}` is not one of {}", SUPPORTED_GRANTS.join(", ")),
+                ));
+            }
+        }
+        if let Some(uri) = &self.jwks_uri {
+            validate_uri("jwks_uri", uri)?;
+        }
+        if let Some(jwks) = &self.jwks
+            && !jwks.get("keys").is_some_and(serde_json::Value::is_array)
+        {
+            return Err(DomainError::invalid("jwks", "a JWK Set is an object with a `keys` list"));
+        }
+        let method = match &self.token_endpoint_auth_method {
+            None => AuthMethod::ClientSecretBasic,
+            Some(name) => AuthMethod::parse(name).ok_or_else(|| {
+                DomainError::invalid(
+                    "token_endpoint_auth_method",
+                    format!("`{name}` is not one of {}", AuthMethod::SUPPORTED.join(", ")),
+                )
+            })?,
+        };
+        let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
+        match (method, &self.secret) {
+            (AuthMethod::None, Some(_)) => {
+                return Err(DomainError::invalid("secret", "a public client (method none) has no secret"));
+            }
+            (AuthMethod::PrivateKeyJwt, Some(_)) => {
+                return Err(DomainError::invalid(
+                    "secret",
+                    "a private_key_jwt client proves itself with its keys, not a secret",
+                ));
+            }
+            (AuthMethod::PrivateKeyJwt, None) if !has_keys || (self.jwks.is_some() && self.jwks_uri.is_some()) => {
+                return Err(DomainError::invalid(
+                    "jwks",
+                    "a private_key_jwt client needs `jwks` or `jwks_uri` (one of them)",
+                ));
+            }
+            (AuthMethod::None, None) if self.grant_types.iter().any(|g| g == "client_credentials") => {
+                return Err(DomainError::invalid("grant_types", "a public client cannot use client_credentials"));
+            }
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
+                return Err(DomainError::invalid(
+                    "secret",
+                    "this client authenticates with a secret: give `secret` or `secret_hash`",
+                ));
+            }
+            (_, Some(SecretInput::Plain(secret))) if secret.len() < 8 => {
+                return Err(DomainError::invalid(
+                    "secret",
+                    "a client secret has at least 8 characters (generated secrets have 43)",
+                ));
+            }
+            (_, Some(SecretInput::Hash(hash))) if !hash.starts_with(SecretHasher::PREFIX) => {
+                PasswordHasherService::check_phc(hash)
+                    .map_err(|e| DomainError::invalid("secret_hash", e.to_string()))?;
+            }
+            _ => {}
+        }
+        let alg = signing_alg("id_token_signed_response_alg", self.id_token_signed_response_alg.as_deref())?;
+        let access_alg =
+            signing_alg("access_token_signed_response_alg", self.access_token_signed_response_alg.as_deref())?;
+        Ok((method, alg, access_alg))
+    }
+}

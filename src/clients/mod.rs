@@ -1,0 +1,122 @@
+//! OIDC clients (relying parties): the applications' web and desktop front-ends, their
+//! redirect URIs, authentication method and signing preferences.
+//!
+//! The client and its authentication method here; `input` (what an operator declares,
+//! validated), `storage` (reading, writing, the token endpoint's cache) and `secrets`
+//! (hashing and generating client secrets) beside it.
+
+mod input;
+mod secrets;
+mod storage;
+
+pub use input::{ClientInput, SecretInput};
+pub use secrets::{SecretHasher, generate_secret};
+pub use storage::{ClientCache, find, list, list_for_application, upsert};
+
+use crate::crypto::jws::SigningAlg;
+use crate::domain::from_json_text;
+use crate::storage::entities::client;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A signed JWT assertion with a key of the client's JWKS (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client (a desktop or single-page application): PKCE is required.
+    None,
+}
+
+impl AuthMethod {
+    pub const SUPPORTED: [&'static str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+
+    /// Methods by which a client proves who it is (introspection requires one).
+    pub const CONFIDENTIAL: [&'static str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+}
+
+pub const SUPPORTED_GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub client_id: String,
+    pub application_id: Option<String>,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// Scopes the client may ask for; empty means every scope the provider supports.
+    pub scopes: Vec<String>,
+    pub auth_method: AuthMethod,
+    pub first_party: bool,
+    /// Every login to this client needs a second factor (`acr` two-factor).
+    pub require_two_factor: bool,
+    pub id_token_alg: SigningAlg,
+    /// The client's own choice of access-token algorithm, else the server's.
+    pub access_token_alg: Option<SigningAlg>,
+    pub backchannel_logout_uri: Option<String>,
+    /// Public keys for private_key_jwt: a JWK Set by value, or where to fetch it.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    /// Exact string comparison, query included (no prefix or pattern matching).
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|registered| registered == uri)
+    }
+
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+}
+
+impl From<client::Model> for Client {
+    fn from(row: client::Model) -> Self {
+        Self {
+            auth_method: AuthMethod::parse(&row.token_endpoint_auth_method).unwrap_or(AuthMethod::ClientSecretBasic),
+            id_token_alg: row
+                .id_token_signed_response_alg
+                .as_deref()
+                .and_then(SigningAlg::parse)
+                .unwrap_or(SigningAlg::Rs256),
+            access_token_alg: row.access_token_signed_response_alg.as_deref().and_then(SigningAlg::parse),
+            jwks: row.jwks.as_deref().and_then(|text| serde_json::from_str(text).ok()),
+            jwks_uri: row.jwks_uri,
+            client_id: row.client_id,
+            application_id: row.application_id,
+            name: row.name,
+            secret_hash: row.secret_hash,
+            redirect_uris: from_json_text(&row.redirect_uris),
+            post_logout_redirect_uris: from_json_text(&row.post_logout_redirect_uris),
+            grant_types: from_json_text(&row.grant_types),
+            scopes: from_json_text(&row.scopes),
+            first_party: row.first_party,
+            require_two_factor: row.require_two_factor,
+            backchannel_logout_uri: row.backchannel_logout_uri,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Clients in the database: read, written, and cached for the token endpoint.
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+
+use super::{Client, ClientInput, SecretHasher, SecretInput};
+use crate::applications;
+use crate::domain::{Change, DomainError, to_json_text};
+use crate::storage::{Db, entities::client};
+
+/// Clients as the token endpoint sees them: read from the database at most every
+/// `ttl` seconds per client, so that a token costs a signature rather than a query. A
+/// change made on another node (a new secret, a removed redirect URI) reaches this one
+/// within `ttl`; unknown client ids are not cached.
+pub struct ClientCache {
+    ttl: i64,
+    entries: tokio::sync::RwLock<std::collections::HashMap<String, (std::sync::Arc<Client>, i64)>>,
+}
+
+impl ClientCache {
+    pub fn new(ttl: i64) -> Self {
+        Self { ttl, entries: Default::default() }
+    }
+
+    pub async fn get(&self, db: &Db, client_id: &str, now: i64) -> Result<Option<std::sync::Arc<Client>>, DomainError> {
+        if let Some((client, fetched)) = self.entries.read().await.get(client_id)
+            && now - fetched < self.ttl
+        {
+            return Ok(Some(client.clone()));
+        }
+        let Some(client) = find(db, client_id).await? else {
+            self.entries.write().await.remove(client_id);
+            return Ok(None);
+        };
+        let client = std::sync::Arc::new(client);
+        let mut entries = self.entries.write().await;
+        // Bounded by the number of registered clients; a flood of made-up ids is not cached.
+        entries.insert(client_id.to_string(), (client.clone(), now));
+        Ok(Some(client))
+    }
+
+    /// Forgets a client changed on this node, so that the change applies here at once
+    /// (a rotated secret stops working immediately on the node that rotated it).
+    pub async fn forget(&self, client_id: &str) {
+        self.entries.write().await.remove(client_id);
+    }
+}
+
+pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, DomainError> {
+    Ok(client::Entity::find_by_id(client_id.to_string()).one(db).await?.map(Client::from))
+}
+
+pub async fn list(db: &Db) -> Result<Vec<Client>, DomainError> {
+    Ok(client::Entity::find()
+        .order_by_asc(client::Column::ClientId)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Client::from)
+        .collect())
+}
+
+pub async fn list_for_application(db: &Db, application_id: &str) -> Result<Vec<Client>, DomainError> {
+    Ok(client::Entity::find()
+        .filter(client::Column::ApplicationId.eq(application_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Client::from)
+        .collect())
+}
+
+/// Creates or updates the client with this id.
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    secrets: &SecretHasher,
+    input: ClientInput,
+    now: i64,
+) -> Result<(Client, Change), DomainError> {
+    let (method, alg, access_alg) = input.validate()?;
+    let application = match &input.application {
+        None => None,
+        Some(code) => Some(
+            applications::find_by_code(db, code)
+                .await?
+                .ok_or_else(|| DomainError::invalid("application", format!("no application has the code `{code}`")))?,
+        ),
+    };
+    let existing = client::Entity::find_by_id(input.client_id.clone()).one(db).await?;
+    let secret_hash = match &input.secret {
+        None => None,
+        Some(SecretInput::Hash(hash)) => Some(hash.clone()),
+        Some(SecretInput::Plain(secret)) => Some(secrets.hash(secret)),
+    };
+    let grant_types =
+        if input.grant_types.is_empty() { vec!["authorization_code".to_string()] } else { input.grant_types.clone() };
+    let name = input
+        .name
+        .clone()
+        .or_else(|| application.as_ref().map(|a| a.name.clone()))
+        .unwrap_or_else(|| input.client_id.clone());
+    let mut wanted = client::Model {
+        client_id: input.client_id.clone(),
+        application_id: application.map(|a| a.id),
+        name,
+        secret_hash,
+        redirect_uris: to_json_text(&input.redirect_uris),
+        post_logout_redirect_uris: to_json_text(&input.post_logout_redirect_uris),
+        grant_types: to_json_text(&grant_types),
+        scopes: to_json_text(&input.scopes),
+        token_endpoint_auth_method: method.as_str().to_string(),
+        first_party: input.first_party,
+        require_two_factor: input.require_two_factor,
+        id_token_signed_response_alg: alg.map(|a| a.as_str().to_string()),
+        access_token_signed_response_alg: access_alg.map(|a| a.as_str().to_string()),
+        backchannel_logout_uri: input.backchannel_logout_uri.clone(),
+        jwks: input.jwks.as_ref().map(|jwks| jwks.to_string()),
+        jwks_uri: input.jwks_uri.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    match existing {
+        None => Ok((wanted.into_active_model().reset_all().insert(db).await?.into(), Change::Created)),
+        Some(current) => {
+            wanted.created_at = current.created_at;
+            wanted.updated_at = current.updated_at;
+            if wanted == current {
+                return Ok((current.into(), Change::Unchanged));
+            }
+            wanted.updated_at = now;
+            Ok((wanted.into_active_model().reset_all().update(db).await?.into(), Change::Updated))
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Configuration: `config/default.toml` semantics, an optional file given with `--config`,
+//! then `SESAME_*` environment variables (`SESAME_LISTEN`, `SESAME_TOKENS__ACCESS_TOKEN_TTL`…).
+//!
+//! Unknown keys are refused so that a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `SESAME_` prefix that are not configuration keys.
+const NON_CONFIG_ENV: [&str; 3] = ["config", "log", "master_key_file"];
+
+mod messaging;
+mod security;
+mod service;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
+pub use security::{LoginConfig, PasswordConfig, RateLimitConfig, SessionConfig, TokenConfig, TwoFactorConfig};
+pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP server listens on.
+    pub listen: String,
+    /// Public base URL of this provider; the `iss` of every token.
+    pub issuer: String,
+    /// Where the SQLite database and local state (master key file, outboxes) go.
+    pub data_dir: PathBuf,
+    /// Empty: SQLite under `data_dir`. Otherwise `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Base64 of 32 random bytes encrypting secrets at rest. Empty: a key file in `data_dir`.
+    pub master_key: String,
+    /// Addresses of the reverse proxies or load balancers in front of Sésame, whose
+    /// `X-Forwarded-For` is believed for the client's address (rate limits, audit).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seed the demo accounts, applications and client at start. Unset: only when the
+    /// database has no account yet and the issuer is a loopback http URL (a developer's
+    /// machine), never on a deployment.
+    pub demo: Option<bool>,
+    pub theme: ThemeConfig,
+    pub tokens: TokenConfig,
+    pub session: SessionConfig,
+    pub password: PasswordConfig,
+    pub login: LoginConfig,
+    pub two_factor: TwoFactorConfig,
+    pub mail: MailConfig,
+    pub sms: SmsConfig,
+    pub push: PushConfig,
+    pub rate_limits: RateLimitConfig,
+    pub janitor: JanitorConfig,
+    pub server: ServerConfig,
+    pub metrics: MetricsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            master_key: String::new(),
+            trusted_proxies: Vec::new(),
+            demo: None,
+            theme: ThemeConfig::default(),
+            tokens: TokenConfig::default(),
+            session: SessionConfig::default(),
+            password: PasswordConfig::default(),
+            login: LoginConfig::default(),
+            two_factor: TwoFactorConfig::default(),
+            mail: MailConfig::default(),
+            sms: SmsConfig::default(),
+            push: PushConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            janitor: JanitorConfig::default(),
+            server: ServerConfig::default(),
+            metrics: MetricsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration file {0} not found")]
+    FileNotFound(PathBuf),
+}
+
+impl Config {
+    /// Defaults, then the optional file, then `SESAME_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::FileNotFound(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("SESAME_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !key.starts_with("test_") && !NON_CONFIG_ENV.contains(&key.as_str())
+                })
+                .split("__"),
+        );
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The issuer without a trailing slash, to which endpoint paths are appended.
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    /// The database URL, defaulting to a SQLite file under the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("sesame.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Whether the issuer is this machine over plain http (a developer's set-up).
+    pub fn issuer_is_local(&self) -> bool {
+        url::Url::parse(&self.issuer).is_ok_and(|url| {
+            url.scheme() == "http"
+                && matches!(url.host(), Some(url::Host::Domain("localhost")))
+                    | url.host().is_some_and(|h| match h {
+                        url::Host::Ipv4(ip) => ip.is_loopback(),
+                        url::Host::Ipv6(ip) => ip.is_loopback(),
+                        url::Host::Domain(_) => false,
+                    })
+        })
+    }
+
+    /// Whether cookies must carry `Secure`: the provider is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// One line per problem: the key, where it came from, and what is wrong with it.
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let problems: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let source = match &e.metadata {
+                Some(metadata) => match &metadata.source {
+                    Some(figment::Source::File(path)) => format!(" in {}", path.display()),
+                    _ => format!(" in {}", metadata.name),
+                },
+                None => String::new(),
+            };
+            match &e.kind {
+                figment::error::Kind::UnknownField(field, expected) => {
+                    let key =
+                        e.path.iter().take(e.path.len().saturating_sub(1)).chain([field]).cloned().collect::<Vec<_>>();
+                    format!("unknown key `{}`{source}; the keys here are: {}", key.join("."), expected.join(", "))
+                }
+                kind => format!("key `{}`{source}: {kind}", e.path.join(".")),
+            }
+        })
+        .collect();
+    ConfigError::Invalid(problems.join("; "))
+}

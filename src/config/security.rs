@@ -1,0 +1,190 @@
+//! The sections about signing in and what it yields: tokens, sessions, passwords, the
+//! login's lockouts, the second factor and the rate limits.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub authorization_code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    /// How long a login started at the authorization endpoint may take.
+    pub authorization_request_ttl: i64,
+    /// Algorithm of access tokens (ES256, RS256, PS256, EdDSA); a client may choose its own.
+    pub access_token_alg: String,
+    /// A refresh token unused for this long expires (each rotation pushes it back).
+    pub refresh_token_ttl: i64,
+    /// A refresh token family ends this long after the login, rotated or not.
+    pub refresh_token_max_lifetime: i64,
+    /// Seconds during which a just-rotated refresh token may be presented again by the
+    /// same client (two tabs refreshing at once) without being taken for a theft.
+    pub refresh_token_reuse_grace: i64,
+    /// Seconds a node keeps a client's registration in memory for the token,
+    /// introspection and revocation endpoints.
+    pub client_cache_ttl: i64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            authorization_code_ttl: 60,
+            access_token_ttl: 600,
+            id_token_ttl: 3600,
+            authorization_request_ttl: 1800,
+            access_token_alg: "ES256".into(),
+            refresh_token_ttl: 14 * 86_400,
+            refresh_token_max_lifetime: 90 * 86_400,
+            refresh_token_reuse_grace: 10,
+            client_cache_ttl: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    /// A session not used for this long ends.
+    pub idle_timeout: i64,
+    /// A session ends this long after the login, used or not.
+    pub max_lifetime: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { cookie_name: "sesame_session".into(), idle_timeout: 8 * 3600, max_lifetime: 12 * 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Fewest characters a new password may have.
+    pub min_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Threads that check passwords (each holds `argon2_memory_kib`); 0: one per core.
+    pub workers: usize,
+    /// Checks that may wait for a thread; past it, login pages answer 503 at once.
+    pub queue: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            workers: 0,
+            queue: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Wrong passwords for one identifier from one source (an address, or a browser
+    /// that signed in to the account before) before that source must wait.
+    pub max_failures: i32,
+    /// The first wait, in seconds; it doubles with each further failure.
+    pub lockout_seconds: i64,
+    /// The longest wait, in seconds.
+    pub max_lockout_seconds: i64,
+    /// Wrong passwords in a row for one identifier from all unknown browsers together
+    /// before unknown browsers are refused for it, until the owner signs in from a
+    /// browser they used before or an administrator unlocks (NIST SP 800-63B: 100).
+    pub max_failures_per_account: i32,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { max_failures: 5, lockout_seconds: 300, max_lockout_seconds: 3600, max_failures_per_account: 100 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoFactorConfig {
+    /// Name shown for the account in authenticator apps.
+    pub issuer_label: String,
+    /// TOTP code length (6 to 8) and step in seconds. Every common app honours 6 digits
+    /// and 30 seconds; see config/default.toml for the others.
+    pub totp_digits: u8,
+    pub totp_period: u64,
+    /// Steps accepted either side of the current one (clock drift between phone and server).
+    pub totp_skew: u16,
+    /// Seconds after an administrator requires two-factor (or resets the second factors)
+    /// during which the account may enroll its first authenticator at login.
+    pub enrollment_window: i64,
+    /// Confirm a first enrollment with a code mailed to the account's address (when it has one).
+    pub email_confirmation: bool,
+    /// Seconds a mailed confirmation code stays valid.
+    pub email_code_ttl: i64,
+    /// Wrong enrollment codes before a new secret is generated.
+    pub enrollment_max_attempts: u32,
+    /// Wrong second-factor codes before the second factor is locked, and for how long
+    /// (doubling with each further series, up to a day).
+    pub max_failures: i32,
+    pub lockout_seconds: i64,
+    /// Wrong second-factor codes in a row (all methods, mailed codes included) after
+    /// which the second factor stays locked until an administrator unlocks it.
+    pub max_consecutive_failures: i32,
+    /// Seconds before another confirmation code may be mailed; each further one in a
+    /// row doubles the wait (up to an hour), whatever became of the previous code.
+    pub email_resend_wait: i64,
+    /// Account administrators must sign in to the console with a second factor, and
+    /// enroll one at their next sign-in there if they have none.
+    pub required_for_admins: bool,
+    /// How many recovery codes an account gets.
+    pub recovery_codes: usize,
+    /// The authenticator app suggested on the "Install the app" page, and its store pages.
+    pub app_name: String,
+    pub android_app_url: String,
+    pub ios_app_url: String,
+}
+
+impl Default for TwoFactorConfig {
+    fn default() -> Self {
+        Self {
+            issuer_label: "Sésame".into(),
+            totp_digits: 6,
+            totp_period: 30,
+            totp_skew: 1,
+            enrollment_window: 14 * 86_400,
+            email_confirmation: true,
+            email_code_ttl: 600,
+            enrollment_max_attempts: 5,
+            max_failures: 5,
+            lockout_seconds: 300,
+            max_consecutive_failures: 100,
+            email_resend_wait: 60,
+            required_for_admins: true,
+            recovery_codes: 10,
+            app_name: "Microsoft Authenticator".into(),
+            android_app_url: "https://play.google.com/store/apps/details?id=com.azure.authenticator".into(),
+            ios_app_url: "https://apps.apple.com/app/microsoft-authenticator/id983156458".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Login and second-factor form submissions per client IP address and minute, on
+    /// each node (whatever the identifiers tried).
+    pub login_per_ip_per_minute: u32,
+    /// Failed authentications of one client from one address before that address must
+    /// wait a minute (doubling with each further failure, up to an hour). Counted in
+    /// the database (all nodes); a success never counts.
+    pub client_auth_failures_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { login_per_ip_per_minute: 60, client_auth_failures_per_minute: 20 }
+    }
+}

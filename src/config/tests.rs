@@ -1,0 +1,52 @@
+use super::*;
+
+#[test]
+fn defaults_are_valid() {
+    assert!(Config::default().validate().is_ok());
+}
+
+#[test]
+fn mistyped_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "listne = \"127.0.0.1:1\"\n").unwrap();
+    let error = Config::load(Some(&file)).unwrap_err().to_string();
+    assert!(error.contains("listne"), "{error}");
+}
+
+#[test]
+fn sqlite_is_the_default_database() {
+    let config = Config::default();
+    assert!(config.database_url().starts_with("sqlite://"));
+}
+
+/// config/default.toml documents every key with its default: keep them in step.
+#[test]
+fn default_toml_matches_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let from_file: Config = Figment::from(Toml::file_exact(&path)).extract().unwrap();
+    let defaults = Config::default();
+    assert_eq!(
+        serde_json::to_value(&from_file).unwrap(),
+        serde_json::to_value(&defaults).unwrap(),
+        "config/default.toml and Config::default() differ"
+    );
+}
+
+#[test]
+fn example_files_load() {
+    for name in [
+        "demo.toml",
+        "postgres.toml",
+        "conformance.toml",
+        "sms-ovhcloud.toml",
+        "sms-twilio.toml",
+        "sms-brevo.toml",
+        "sms-vonage.toml",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name);
+        let parsed: Result<Config, _> =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(&path)).extract();
+        assert!(parsed.is_ok(), "{name}: {parsed:?}");
+    }
+}

@@ -1,0 +1,172 @@
+//! The buttons of the account page that are not fields of its form: each posts to a route
+//! of its own (`/admin/accounts/{username}/…`) with the page's anti-CSRF token, and one
+//! handler serves them all, told by its route which action it is.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{MethodRouter, post},
+};
+use axum_extra::extract::CookieJar;
+use serde_json::{Value, json};
+
+use super::{FormPage, find, render_form, stored_access, urlencode};
+use crate::accounts::{self, Account, AccountInput, PasswordInput};
+use crate::admin_api::{self, accounts::view};
+use crate::console::{
+    auth::ConsoleAdmin,
+    form::{self, Submitted},
+};
+use crate::state::AppState;
+use crate::web::{
+    i18n::Locale,
+    page_error::{PageError, html_page},
+    request,
+};
+
+/// Second factors and locks are not fields of the account form: resetting, unlocking or
+/// locking calls the same functions as the API, then comes back to the account with a
+/// notice (`?saved=…`).
+#[derive(Debug, Clone, Copy)]
+pub enum SecurityAction {
+    ResetSecondFactors,
+    Unlock,
+    Lock,
+}
+
+/// Changes of the account itself, recorded in the audit trail like the form's.
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    Archive,
+    Restore,
+    /// A temporary password, shown once.
+    ResetPassword,
+}
+
+/// One or the other; `on_post` takes either.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    Security(SecurityAction),
+    Change(Change),
+}
+
+impl From<SecurityAction> for Action {
+    fn from(action: SecurityAction) -> Self {
+        Self::Security(action)
+    }
+}
+
+impl From<Change> for Action {
+    fn from(change: Change) -> Self {
+        Self::Change(change)
+    }
+}
+
+/// The POST handler of one button: the administrator, the form (its anti-CSRF token
+/// checked) and the account named in the path, then the action.
+pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
+    let action = action.into();
+    post(
+        move |State(state): State<AppState>,
+              admin: ConsoleAdmin,
+              jar: CookieJar,
+              headers: HeaderMap,
+              Path(username): Path<String>,
+              _form: Submitted| async move {
+            let locale = request::locale(&headers, None);
+            let current = match find(&state, locale, &username).await {
+                Ok(account) => account,
+                Err(page) => return page,
+            };
+            match action {
+                Action::Security(action) => secure(&state, &admin, locale, current, action).await,
+                Action::Change(what) => change(&state, &admin, &jar, locale, current, what).await,
+            }
+        },
+    )
+}
+
+/// Resets, unlocks or locks through the admin API's functions (audit and mail included).
+async fn secure(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    locale: Locale,
+    current: Account,
+    action: SecurityAction,
+) -> Response {
+    let (done, what) = match action {
+        SecurityAction::ResetSecondFactors => {
+            (admin_api::accounts::reset_second_factors_of(state, &admin.0, &current).await, "second_factors")
+        }
+        SecurityAction::Unlock => (admin_api::accounts::unlock_account(state, &admin.0, &current).await, "unlocked"),
+        SecurityAction::Lock => (admin_api::accounts::lock_account(state, &admin.0, &current).await, "locked"),
+    };
+    match done {
+        Ok(()) => {
+            Redirect::to(&format!("/admin/accounts/{}?saved={what}", urlencode(&current.username))).into_response()
+        }
+        Err(_) => PageError::internal().render(state, locale),
+    }
+}
+
+/// Archives, restores or gives a temporary password, through `accounts::upsert`.
+async fn change(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    jar: &CookieJar,
+    locale: Locale,
+    current: Account,
+    change: Change,
+) -> Response {
+    let before = view(state, current.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null);
+    let mut input = AccountInput::unchanged(&current);
+    let temporary = match change {
+        Change::Archive if current.id == admin.0.account_id => {
+            let access = accounts::access_of(&state.db, &current.id).await.map(stored_access).unwrap_or_default();
+            let problem = ("archived".to_string(), state.theme.message(locale, "console_problem_archive_self"));
+            let page = FormPage {
+                values: form::values_of(&current),
+                access,
+                existing: Some(&current),
+                problem: Some(problem),
+                notice: None,
+            };
+            return render_form(state, jar, locale, page, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+        Change::Archive => {
+            input.archived = true;
+            None
+        }
+        Change::Restore => {
+            input.archived = false;
+            None
+        }
+        Change::ResetPassword => {
+            let password = admin_api::accounts::temporary_password();
+            input.password = Some(PasswordInput::Plain(password.clone()));
+            Some(password)
+        }
+    };
+    let after = match &temporary {
+        Some(_) => json!({"password": "changed"}),
+        None => json!({"archived": input.archived}),
+    };
+    if let Err(error) = accounts::upsert(&state.db, &state.passwords, input, state.clock.now()).await {
+        return PageError::from(error).render(state, locale);
+    }
+    let event = match change {
+        Change::Archive => "admin.account.archived",
+        Change::Restore => "admin.account.restored",
+        Change::ResetPassword => "admin.account.password_reset",
+    };
+    let before = if temporary.is_some() { Value::Null } else { json!({"archived": before["archived"]}) };
+    admin_api::record_change(state, &admin.0, event, Some(&current.id), before, after).await;
+    match temporary {
+        Some(password) => {
+            let context = json!({"username": current.username, "temporary_password": password});
+            html_page(state, locale, "admin_password.html", context, StatusCode::OK)
+        }
+        None => Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&current.username))).into_response(),
+    }
+}
