@@ -7,7 +7,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiJson, record_change};
@@ -15,80 +15,10 @@ use crate::accounts::actions::{self, Actor};
 use crate::accounts::{self, AccessInput, Account, AccountInput, PasswordInput, StateFilter};
 use crate::state::AppState;
 
-#[derive(Serialize)]
-pub struct AccountView {
-    id: String,
-    username: String,
-    first_name: String,
-    last_name: String,
-    initials: String,
-    email: Option<String>,
-    phone: Option<String>,
-    address: Option<String>,
-    archived: bool,
-    two_factor_required: bool,
-    sms_disabled: bool,
-    account_admin: bool,
-    created_at: i64,
-    updated_at: i64,
-    access: Vec<AccessInput>,
-    /// The enrolled second factors (never their secrets).
-    second_factors: Vec<crate::second_factor::Factor>,
-    /// When an administrator locked the account by hand (`POST …/lock`), if one did.
-    locked_at: Option<i64>,
-    /// Set while wrong passwords keep unknown browsers from trying the account's
-    /// password (browsers that signed in to it before still may).
-    locked_until: Option<i64>,
-    /// Set while wrong second-factor codes keep the second factor locked.
-    second_factor_locked_until: Option<i64>,
-}
+mod documents;
 
-/// The body of a create or an update: every field of the account form.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountWrite {
-    username: Option<String>,
-    password: Option<String>,
-    #[serde(default)]
-    first_name: String,
-    #[serde(default)]
-    last_name: String,
-    #[serde(default)]
-    initials: String,
-    email: Option<String>,
-    phone: Option<String>,
-    address: Option<String>,
-    #[serde(default)]
-    archived: bool,
-    #[serde(default)]
-    two_factor_required: bool,
-    #[serde(default)]
-    sms_disabled: bool,
-    #[serde(default)]
-    account_admin: bool,
-    /// Left out: the account's access stays as it is.
-    access: Option<Vec<AccessInput>>,
-}
-
-impl AccountWrite {
-    fn into_input(self, username: String) -> AccountInput {
-        AccountInput {
-            username,
-            password: self.password.map(PasswordInput::Plain),
-            first_name: self.first_name,
-            last_name: self.last_name,
-            initials: self.initials,
-            email: self.email,
-            phone: self.phone,
-            address: self.address,
-            archived: self.archived,
-            two_factor_required: self.two_factor_required,
-            sms_disabled: self.sms_disabled,
-            account_admin: self.account_admin,
-            access: self.access,
-        }
-    }
-}
+use documents::NULLABLE;
+pub use documents::{AccountPatch, AccountView, AccountWrite};
 
 pub async fn view(state: &AppState, account: Account) -> Result<AccountView, ApiError> {
     let access = accounts::access_of(&state.db, &account.id).await?.into_iter().map(AccessInput::from).collect();
@@ -185,63 +115,6 @@ pub async fn create(
     record_change(&state, &admin, "admin.account.created", Some(&account.id), Value::Null, json!(after)).await;
     Ok((StatusCode::CREATED, Json(after)).into_response())
 }
-
-/// The body of an update (PUT or PATCH): only the fields it names change; `null`
-/// clears an optional one (email, phone, address); `access`, when given, replaces the
-/// account's access as a whole.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountPatch {
-    username: Option<String>,
-    password: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    initials: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    address: Option<Option<String>>,
-    archived: Option<bool>,
-    two_factor_required: Option<bool>,
-    sms_disabled: Option<bool>,
-    account_admin: Option<bool>,
-    access: Option<Vec<AccessInput>>,
-}
-
-/// A field that is present, even as `null` (`Some(None)`), as opposed to absent (`None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-impl AccountPatch {
-    fn apply_to(self, current: &Account) -> AccountInput {
-        let unchanged = AccountInput::unchanged(current);
-        AccountInput {
-            password: self.password.map(PasswordInput::Plain),
-            first_name: self.first_name.unwrap_or(unchanged.first_name),
-            last_name: self.last_name.unwrap_or(unchanged.last_name),
-            initials: self.initials.unwrap_or(unchanged.initials),
-            email: self.email.unwrap_or(unchanged.email),
-            phone: self.phone.unwrap_or(unchanged.phone),
-            address: self.address.unwrap_or(unchanged.address),
-            archived: self.archived.unwrap_or(unchanged.archived),
-            two_factor_required: self.two_factor_required.unwrap_or(unchanged.two_factor_required),
-            sms_disabled: self.sms_disabled.unwrap_or(unchanged.sms_disabled),
-            account_admin: self.account_admin.unwrap_or(unchanged.account_admin),
-            access: self.access,
-            username: unchanged.username,
-        }
-    }
-}
-
-/// The fields `null` may clear; any other field given as `null` is refused.
-const NULLABLE: [&str; 3] = ["email", "phone", "address"];
 
 pub async fn update(
     State(state): State<AppState>,
