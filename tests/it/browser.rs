@@ -5,6 +5,7 @@
 //! it and installs Debian's chromium and chromium-driver). Screenshots go to
 //! SESAME_TEST_SCREENSHOT_DIR (docs/screenshots for the README), else target/screenshots.
 
+use crate::harness::SendJson;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -69,8 +70,7 @@ impl Browser {
                      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1100", "--lang=fr-FR"],
             "prefs": {"intl.accept_languages": "fr-FR,fr"}
         }}}});
-        let created: Value =
-            http.post(format!("{base}/session")).json(&capabilities).send().await.unwrap().json().await.unwrap();
+        let created: Value = http.post(format!("{base}/session")).json(&capabilities).send_json().await;
         let session = created["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
@@ -84,7 +84,7 @@ impl Browser {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        let answer: Value = request.send_json().await;
         if answer["value"].get("error").is_some() {
             panic!("WebDriver {path}: {answer}");
         }

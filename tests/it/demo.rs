@@ -1,7 +1,6 @@
 //! What a new user does first: the demo office, and logging in as Pauline with the
 //! demo relying party's credentials.
 
-use openidconnect::TokenResponse;
 use sesame::demo;
 
 use crate::harness::TestServer;
@@ -25,7 +24,7 @@ async fn pauline_logs_in_to_the_demo_client(backend: crate::harness::Backend) {
     let request = rp::auth_request(&client, &["profile"], &[]);
     let page = browser.authorize(&server, &request.url, "Pauline", demo::DEMO_PASSWORD).await;
     let tokens = rp::exchange(&client, &page.location_param("code").expect("a code"), request.verifier).await.unwrap();
-    let claims = tokens.id_token().unwrap().claims(&client.id_token_verifier(), &request.nonce).unwrap();
+    let claims = rp::id_claims(&client, &tokens, &request.nonce);
     assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("Pauline"));
 
     let request = rp::auth_request(&client, &[], &[]);

@@ -195,3 +195,15 @@ impl TestServer {
         self.clock.now()
     }
 }
+
+/// `request.send_json().await`: sends, and reads the JSON body (the test fails on a
+/// network error or a body that is not JSON of that type).
+pub trait SendJson {
+    async fn send_json<T: serde::de::DeserializeOwned>(self) -> T;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json<T: serde::de::DeserializeOwned>(self) -> T {
+        self.send().await.expect("the request reaches the server").json().await.expect("a JSON body")
+    }
+}

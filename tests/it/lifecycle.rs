@@ -2,6 +2,7 @@
 //! logout (RP-initiated and back-channel), key rotation, the janitor, and several nodes
 //! on one database.
 
+use crate::harness::SendJson;
 use std::sync::{Arc, Mutex};
 
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
@@ -70,7 +71,7 @@ async fn oidcc_refresh_token(backend: Backend) {
     let browser = Browser::new();
     let (code, request) = rp::code_for_pauline(&server, &client, &browser, &["profile"]).await;
     let first = rp::exchange(&client, &code, request.verifier).await.unwrap();
-    let first_claims = first.id_token().unwrap().claims(&client.id_token_verifier(), &request.nonce).unwrap().clone();
+    let first_claims = rp::id_claims(&client, &first, &request.nonce).clone();
     let refresh_token = first.refresh_token().expect("a first-party client gets a refresh token").clone();
     server.clock.advance(30);
     let second = client
@@ -255,12 +256,8 @@ async fn introspection(backend: Backend) {
             ("client_id", "compta-web"),
             ("client_secret", "compta-web-secret-0123456789"),
         ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(other_application, json!({"active": false}), "another application's client learns nothing");
     let refresh = tokens.refresh_token().unwrap().secret();
     let (_, body) = introspect(&server, "actes-web", ACTES_SECRET, refresh).await;

@@ -1,6 +1,7 @@
 //! An account's rights in each application, as office applications read them from their
 //! tokens; archiving; the password policy.
 
+use crate::harness::SendJson;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::{Value, json};
 
@@ -69,12 +70,8 @@ async fn a_change_of_rights_shows_at_the_next_token(backend: Backend) {
         .post(server.url("/token"))
         .basic_auth("actes-web", Some("actes-web-secret-0123456789"))
         .form(&[("grant_type", "refresh_token"), ("refresh_token", tokens.refresh_token().unwrap().secret())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let claims = payload(refreshed["access_token"].as_str().unwrap());
     assert_eq!(claims["rights"], json!(["actes.lecture", "actes.signature"]), "at the next token, without a new login");
     assert_eq!(claims["options"]["etude"], "Lyon");

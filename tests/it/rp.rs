@@ -84,6 +84,17 @@ pub fn auth_request(client: &Client, scopes: &[&str], extra: &[(&str, &str)]) ->
     AuthRequest { url: url.to_string(), state, nonce, verifier }
 }
 
+/// The claims of the ID token of a token response, checked as the RP checks them
+/// (signature, issuer, audience, expiry, nonce).
+pub fn id_claims<'a>(
+    client: &Client,
+    tokens: &'a openidconnect::core::CoreTokenResponse,
+    nonce: &Nonce,
+) -> &'a openidconnect::core::CoreIdTokenClaims {
+    use openidconnect::TokenResponse as _;
+    tokens.id_token().expect("an ID token").claims(&client.id_token_verifier(), nonce).expect("a valid ID token")
+}
+
 pub async fn exchange(
     client: &Client,
     code: &str,
