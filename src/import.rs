@@ -53,6 +53,9 @@ pub struct ClientEntry {
     #[serde(default)]
     pub scopes: Vec<String>,
     pub token_endpoint_auth_method: Option<String>,
+    /// `web` (default) or `native`: a desktop application (public, loopback redirect URIs
+    /// on any port, private-use schemes).
+    pub application_type: Option<String>,
     #[serde(default)]
     pub first_party: bool,
     /// Every login to this client needs a second factor.
@@ -228,6 +231,7 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             grant_types: entry.grant_types,
             scopes: entry.scopes,
             token_endpoint_auth_method: entry.token_endpoint_auth_method,
+            application_type: entry.application_type,
             first_party: entry.first_party,
             require_two_factor: entry.require_two_factor,
             id_token_signed_response_alg: entry.id_token_signed_response_alg,

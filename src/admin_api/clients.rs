@@ -24,6 +24,7 @@ pub fn view(client: &Client) -> Value {
         "grant_types": client.grant_types,
         "scopes": client.scopes,
         "token_endpoint_auth_method": client.auth_method.as_str(),
+        "application_type": client.application_type.as_str(),
         "first_party": client.first_party,
         "require_two_factor": client.require_two_factor,
         "id_token_signed_response_alg": client.id_token_alg.as_str(),
@@ -78,6 +79,7 @@ pub struct ClientWrite {
     #[serde(default)]
     scopes: Vec<String>,
     token_endpoint_auth_method: Option<String>,
+    application_type: Option<String>,
     #[serde(default)]
     first_party: bool,
     #[serde(default)]
@@ -101,6 +103,7 @@ impl ClientWrite {
             grant_types: self.grant_types,
             scopes: self.scopes,
             token_endpoint_auth_method: self.token_endpoint_auth_method,
+            application_type: self.application_type,
             first_party: self.first_party,
             require_two_factor: self.require_two_factor,
             id_token_signed_response_alg: self.id_token_signed_response_alg,
@@ -113,7 +116,12 @@ impl ClientWrite {
 
     fn uses_secret(&self) -> bool {
         let method = self.token_endpoint_auth_method.as_deref().map(AuthMethod::parse);
-        matches!(method, None | Some(Some(AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)))
+        let native = self.application_type.as_deref() == Some("native");
+        match method {
+            // Left out: a secret for a web client, none for a desktop one (public).
+            None => !native,
+            Some(method) => matches!(method, Some(AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)),
+        }
     }
 }
 

@@ -34,6 +34,10 @@ pub struct ClientFields {
     /// client_secret_basic, client_secret_post or none (public client with PKCE).
     #[arg(long)]
     pub auth_method: Option<String>,
+    /// web (default) or native: a desktop application (public; loopback redirect URIs
+    /// such as http://127.0.0.1/callback match any port; private-use schemes).
+    #[arg(long)]
+    pub application_type: Option<String>,
     /// Skip the consent page for this client.
     #[arg(long)]
     pub first_party: Option<bool>,
@@ -76,7 +80,8 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
             if clients::find(&state.db, &fields.client_id).await?.is_some() {
                 bail!("client `{}` already exists; use `sesame client set`", fields.client_id);
             }
-            let public = fields.auth_method.as_deref() == Some("none");
+            let native = fields.application_type.as_deref() == Some("native");
+            let public = fields.auth_method.as_deref() == Some("none") || (native && fields.auth_method.is_none());
             let secret = (!public).then(clients::generate_secret);
             let input = ClientInput {
                 client_id: fields.client_id.clone(),
@@ -85,6 +90,7 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 secret: secret.clone().map(SecretInput::Plain),
                 redirect_uris: fields.redirect_uris,
                 token_endpoint_auth_method: fields.auth_method,
+                application_type: fields.application_type,
                 first_party: fields.first_party.unwrap_or(false),
                 id_token_signed_response_alg: fields.id_token_alg,
                 ..Default::default()
@@ -129,6 +135,9 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 grant_types: current.grant_types,
                 scopes: current.scopes,
                 token_endpoint_auth_method: Some(auth_method),
+                application_type: Some(
+                    fields.application_type.unwrap_or_else(|| current.application_type.as_str().into()),
+                ),
                 first_party: fields.first_party.unwrap_or(current.first_party),
                 require_two_factor: current.require_two_factor,
                 id_token_signed_response_alg: Some(

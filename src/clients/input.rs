@@ -1,7 +1,7 @@
 //! What an operator declares for a client (import file, admin API, console, CLI), and
 //! the checks it must pass before anything is written.
 
-use super::{AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher};
+use super::{ApplicationType, AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher, redirect};
 use crate::crypto::{jws::SigningAlg, password::PasswordHasherService};
 use crate::domain::DomainError;
 
@@ -24,6 +24,8 @@ pub struct ClientInput {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub token_endpoint_auth_method: Option<String>,
+    /// `web` (the default) or `native`.
+    pub application_type: Option<String>,
     pub first_party: bool,
     pub require_two_factor: bool,
     pub id_token_signed_response_alg: Option<String>,
@@ -47,6 +49,7 @@ impl ClientInput {
             grant_types: client.grant_types.clone(),
             scopes: client.scopes.clone(),
             token_endpoint_auth_method: Some(client.auth_method.as_str().into()),
+            application_type: Some(client.application_type.as_str().into()),
             first_party: client.first_party,
             require_two_factor: client.require_two_factor,
             id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
@@ -58,13 +61,9 @@ impl ClientInput {
     }
 }
 
+/// An absolute URI without a fragment (for the URIs Sésame calls or fetches).
 fn validate_uri(field: &str, uri: &str) -> Result<(), DomainError> {
-    let parsed = url::Url::parse(uri)
-        .map_err(|e| DomainError::invalid(field, format!("`{uri}` is not an absolute URI ({e})")))?;
-    if parsed.fragment().is_some() {
-        return Err(DomainError::invalid(field, format!("`{uri}` must not have a fragment (#…)")));
-    }
-    Ok(())
+    redirect::check(ApplicationType::Web, field, uri)
 }
 
 /// The signing algorithm named in `field`, if one is.
@@ -77,8 +76,16 @@ fn signing_alg(field: &str, name: Option<&str>) -> Result<Option<SigningAlg>, Do
     }
 }
 
+/// A registration that passed the checks, with its names parsed.
+pub(super) struct Checked {
+    pub method: AuthMethod,
+    pub application_type: ApplicationType,
+    pub id_token_alg: Option<SigningAlg>,
+    pub access_token_alg: Option<SigningAlg>,
+}
+
 impl ClientInput {
-    pub(super) fn validate(&self) -> Result<(AuthMethod, Option<SigningAlg>, Option<SigningAlg>), DomainError> {
+    pub(super) fn validate(&self) -> Result<Checked, DomainError> {
         if self.client_id.trim().is_empty()
             || self.client_id.len() > 128
             || !self.client_id.chars().all(|c| c.is_ascii_graphic() && c != ':')
@@ -91,14 +98,23 @@ impl ClientInput {
             return Err(DomainError::invalid("client_id", "a client id must not look like an account id (a UUID)")
                 .because("client_id_like_account"));
         }
+        let kind = match &self.application_type {
+            None => ApplicationType::Web,
+            Some(name) => ApplicationType::parse(name).ok_or_else(|| {
+                DomainError::invalid(
+                    "application_type",
+                    format!("`{name}` is not one of {}", ApplicationType::SUPPORTED.join(", ")),
+                )
+            })?,
+        };
         if self.redirect_uris.is_empty() {
             return Err(DomainError::invalid("redirect_uris", "a client needs at least one redirect URI"));
         }
         for uri in &self.redirect_uris {
-            validate_uri("redirect_uris", uri)?;
+            redirect::check(kind, "redirect_uris", uri)?;
         }
         for uri in &self.post_logout_redirect_uris {
-            validate_uri("post_logout_redirect_uris", uri)?;
+            redirect::check(kind, "post_logout_redirect_uris", uri)?;
         }
         if let Some(uri) = &self.backchannel_logout_uri {
             validate_uri("backchannel_logout_uri", uri)?;
@@ -120,6 +136,8 @@ impl ClientInput {
             return Err(DomainError::invalid("jwks", "a JWK Set is an object with a `keys` list"));
         }
         let method = match &self.token_endpoint_auth_method {
+            // A desktop application cannot keep a secret (RFC 8252 8.5): public by default.
+            None if kind == ApplicationType::Native => AuthMethod::None,
             None => AuthMethod::ClientSecretBasic,
             Some(name) => AuthMethod::parse(name).ok_or_else(|| {
                 DomainError::invalid(
@@ -128,6 +146,12 @@ impl ClientInput {
                 )
             })?,
         };
+        if kind == ApplicationType::Native && method != AuthMethod::None {
+            return Err(DomainError::invalid(
+                "token_endpoint_auth_method",
+                "a native client is public (none): a desktop application cannot keep a secret (RFC 8252 8.5)",
+            ));
+        }
         let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
         match (method, &self.secret) {
             (AuthMethod::None, Some(_)) => {
@@ -169,6 +193,6 @@ impl ClientInput {
         let alg = signing_alg("id_token_signed_response_alg", self.id_token_signed_response_alg.as_deref())?;
         let access_alg =
             signing_alg("access_token_signed_response_alg", self.access_token_signed_response_alg.as_deref())?;
-        Ok((method, alg, access_alg))
+        Ok(Checked { method, application_type: kind, id_token_alg: alg, access_token_alg: access_alg })
     }
 }

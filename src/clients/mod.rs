@@ -6,6 +6,7 @@
 //! (hashing and generating client secrets) beside it.
 
 mod input;
+pub mod redirect;
 mod secrets;
 mod storage;
 
@@ -53,6 +54,36 @@ impl AuthMethod {
     }
 }
 
+/// What kind of application a client is (OIDC registration's `application_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApplicationType {
+    /// A web site: confidential or not, its redirect URIs match exactly.
+    #[default]
+    Web,
+    /// A desktop application (RFC 8252): public, PKCE, loopback redirect URIs on any
+    /// port, private-use schemes.
+    Native,
+}
+
+impl ApplicationType {
+    pub const SUPPORTED: [&'static str; 2] = ["web", "native"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "web" => Some(Self::Web),
+            "native" => Some(Self::Native),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+}
+
 pub const SUPPORTED_GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +98,7 @@ pub struct Client {
     /// Scopes the client may ask for; empty means every scope the provider supports.
     pub scopes: Vec<String>,
     pub auth_method: AuthMethod,
+    pub application_type: ApplicationType,
     pub first_party: bool,
     /// Every login to this client needs a second factor (`acr` two-factor).
     pub require_two_factor: bool,
@@ -84,9 +116,11 @@ impl Client {
         self.auth_method == AuthMethod::None
     }
 
-    /// Exact string comparison, query included (no prefix or pattern matching).
+    /// Exact string comparison, query included (no prefix or pattern matching), but
+    /// for the loopback URIs of native clients, whose port is chosen at run time
+    /// (see `redirect`).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
-        self.redirect_uris.iter().any(|registered| registered == uri)
+        self.redirect_uris.iter().any(|registered| redirect::matches(self.application_type, registered, uri))
     }
 
     pub fn allows_grant(&self, grant: &str) -> bool {
@@ -98,6 +132,7 @@ impl From<client::Model> for Client {
     fn from(row: client::Model) -> Self {
         Self {
             auth_method: AuthMethod::parse(&row.token_endpoint_auth_method).unwrap_or(AuthMethod::ClientSecretBasic),
+            application_type: ApplicationType::parse(&row.application_type).unwrap_or_default(),
             id_token_alg: row
                 .id_token_signed_response_alg
                 .as_deref()

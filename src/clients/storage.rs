@@ -76,7 +76,7 @@ pub async fn upsert(
     input: ClientInput,
     now: i64,
 ) -> Result<(Client, Change), DomainError> {
-    let (method, alg, access_alg) = input.validate()?;
+    let checked = input.validate()?;
     let application = match &input.application {
         None => None,
         Some(code) => Some(
@@ -107,11 +107,12 @@ pub async fn upsert(
         post_logout_redirect_uris: to_json_text(&input.post_logout_redirect_uris),
         grant_types: to_json_text(&grant_types),
         scopes: to_json_text(&input.scopes),
-        token_endpoint_auth_method: method.as_str().to_string(),
+        token_endpoint_auth_method: checked.method.as_str().to_string(),
+        application_type: checked.application_type.as_str().to_string(),
         first_party: input.first_party,
         require_two_factor: input.require_two_factor,
-        id_token_signed_response_alg: alg.map(|a| a.as_str().to_string()),
-        access_token_signed_response_alg: access_alg.map(|a| a.as_str().to_string()),
+        id_token_signed_response_alg: checked.id_token_alg.map(|a| a.as_str().to_string()),
+        access_token_signed_response_alg: checked.access_token_alg.map(|a| a.as_str().to_string()),
         backchannel_logout_uri: input.backchannel_logout_uri.clone(),
         jwks: input.jwks.as_ref().map(|jwks| jwks.to_string()),
         jwks_uri: input.jwks_uri.clone(),

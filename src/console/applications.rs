@@ -94,7 +94,7 @@ pub async fn show(
 }
 
 /// Registers a client of this application: a web application (secret, shown once) or a
-/// desktop one (public, PKCE).
+/// desktop one (native: public, PKCE, loopback redirect URIs on any port).
 pub async fn create_client(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
@@ -118,6 +118,7 @@ pub async fn create_client(
         redirect_uris: form.get("redirect_uris").split_whitespace().map(str::to_string).collect(),
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         token_endpoint_auth_method: Some(if public { "none" } else { "client_secret_basic" }.into()),
+        application_type: Some(if public { "native" } else { "web" }.into()),
         first_party: true,
         ..Default::default()
     };

@@ -34,6 +34,7 @@ fn client() -> Client {
         grant_types: vec!["authorization_code".into()],
         scopes: Vec::new(),
         auth_method: AuthMethod::None,
+        application_type: Default::default(),
         first_party: true,
         require_two_factor: false,
         id_token_alg: SigningAlg::Es256,

@@ -20,6 +20,7 @@ mod hardening;
 mod import;
 mod lifecycle;
 mod limits;
+mod native;
 mod oidcc;
 mod pages;
 pub mod push;

@@ -14,6 +14,8 @@ pub struct Model {
     pub grant_types: String,
     pub scopes: String,
     pub token_endpoint_auth_method: String,
+    /// `web` or `native` (a desktop application, RFC 8252).
+    pub application_type: String,
     pub first_party: bool,
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,

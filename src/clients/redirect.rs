@@ -1,0 +1,137 @@
+//! Redirect URIs: what each kind of client may register, and how a requested URI is
+//! matched against them.
+//!
+//! Web clients match exactly, port and query included. Native clients (desktop
+//! applications, RFC 8252) register loopback URIs `http://127.0.0.1/path` or
+//! `http://[::1]/path`, which match whatever port the application listens on at run
+//! time (7.3), private-use schemes in reverse-domain form (`fr.etude.inotacte:/callback`,
+//! 7.1) and claimed `https` URIs, both matched exactly. `localhost` is refused: it can
+//! resolve elsewhere than the loopback interface (8.3).
+
+use url::{Host, Url};
+
+use super::ApplicationType;
+use crate::domain::DomainError;
+
+/// Whether `registered` lets the client be sent to `requested`.
+pub fn matches(kind: ApplicationType, registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    kind == ApplicationType::Native
+        && match (loopback(registered), loopback(requested)) {
+            (Some(registered), Some(requested)) => same_but_port(&registered, &requested),
+            _ => false,
+        }
+}
+
+/// A loopback `http` URI by IP literal, parsed.
+fn loopback(uri: &str) -> Option<Url> {
+    let url = Url::parse(uri).ok()?;
+    let is_loopback = match url.host()? {
+        Host::Ipv4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Host::Ipv6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+        Host::Domain(_) => false,
+    };
+    (url.scheme() == "http" && is_loopback).then_some(url)
+}
+
+fn same_but_port(a: &Url, b: &Url) -> bool {
+    a.host() == b.host()
+        && a.path() == b.path()
+        && a.query() == b.query()
+        && a.username() == b.username()
+        && a.password() == b.password()
+        && a.fragment().is_none()
+        && b.fragment().is_none()
+}
+
+/// Checks a redirect URI a client of this kind registers.
+pub fn check(kind: ApplicationType, field: &str, uri: &str) -> Result<(), DomainError> {
+    let parsed =
+        Url::parse(uri).map_err(|e| DomainError::invalid(field, format!("`{uri}` is not an absolute URI ({e})")))?;
+    if parsed.fragment().is_some() {
+        return Err(DomainError::invalid(field, format!("`{uri}` must not have a fragment (#…)")));
+    }
+    if kind == ApplicationType::Web {
+        return Ok(());
+    }
+    let refuse = |why: &str| Err(DomainError::invalid(field, format!("`{uri}`: {why}")));
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if parsed.host_str() == Some("localhost") => refuse(
+            "use http://127.0.0.1/… or http://[::1]/… (localhost may not be the loopback interface, RFC 8252 8.3)",
+        ),
+        "http" if loopback(uri).is_some() => Ok(()),
+        "http" => {
+            refuse("a desktop application listens on the loopback interface: http://127.0.0.1/… or http://[::1]/…")
+        }
+        scheme if is_reverse_domain(scheme) => Ok(()),
+        _ => refuse(
+            "a private-use scheme is a reverse domain name the office controls, e.g. fr.etude.inotacte:/callback (RFC 8252 7.1)",
+        ),
+    }
+}
+
+/// `fr.etude.inotacte`: at least two labels, as RFC 8252 7.1 asks of private-use schemes.
+fn is_reverse_domain(scheme: &str) -> bool {
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2 && labels.iter().all(|label| !label.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ApplicationType::{Native, Web};
+
+    #[test]
+    fn loopback_uris_of_native_clients_match_any_port() {
+        let v4 = "http://127.0.0.1/callback";
+        assert!(matches(Native, v4, "http://127.0.0.1:51234/callback"));
+        assert!(matches(Native, v4, "http://127.0.0.1/callback"));
+        assert!(matches(Native, "http://127.0.0.1:7777/callback", "http://127.0.0.1:8888/callback"));
+        assert!(matches(Native, "http://[::1]/cb", "http://[::1]:60000/cb"));
+        for other in [
+            "http://127.0.0.1:51234/other",
+            "http://127.0.0.1:51234/callback?x=1",
+            "http://127.0.0.1:51234/callback/",
+            "http://localhost:51234/callback",
+            "http://[::1]:51234/callback",
+            "https://127.0.0.1:51234/callback",
+            "http://127.0.0.2:51234/callback",
+            "http://user@127.0.0.1:51234/callback",
+        ] {
+            assert!(!matches(Native, v4, other), "{other}");
+        }
+    }
+
+    #[test]
+    fn web_clients_and_other_uris_match_exactly() {
+        assert!(!matches(Web, "http://127.0.0.1/callback", "http://127.0.0.1:51234/callback"));
+        assert!(matches(Web, "https://actes.example/cb", "https://actes.example/cb"));
+        assert!(!matches(Native, "fr.etude.inotacte:/callback", "fr.etude.inotacte:/callback2"));
+        assert!(matches(Native, "fr.etude.inotacte:/callback", "fr.etude.inotacte:/callback"));
+        assert!(!matches(Native, "https://actes.example/cb", "https://actes.example:8443/cb"));
+    }
+
+    #[test]
+    fn native_clients_register_loopback_private_use_or_https() {
+        for ok in [
+            "http://127.0.0.1/callback",
+            "http://[::1]/callback",
+            "fr.etude.inotacte:/callback",
+            "https://a.example/cb",
+        ] {
+            assert!(check(Native, "redirect_uris", ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://localhost/callback",
+            "http://192.168.1.2/callback",
+            "inotacte:/callback",
+            "http://127.0.0.1/callback#x",
+        ] {
+            assert!(check(Native, "redirect_uris", refused).is_err(), "{refused}");
+        }
+        assert!(check(Web, "redirect_uris", "http://localhost/callback").is_ok(), "web clients unchanged");
+    }
+}
