@@ -17,6 +17,8 @@ pub enum Actor {
     Administrator(String),
     /// Someone at the server's command line (the operating-system user).
     CommandLine(String),
+    /// The account's owner, on its security page.
+    Owner,
 }
 
 impl Actor {
@@ -29,6 +31,7 @@ impl Actor {
         match self {
             Self::Administrator(account_id) => account_id.clone(),
             Self::CommandLine(user) => format!("cli:{user}"),
+            Self::Owner => "owner".into(),
         }
     }
 
@@ -41,6 +44,13 @@ impl Actor {
             (Self::CommandLine(_), Action::ResetSecondFactors) => "cli.account.second_factors_reset",
             (Self::CommandLine(_), Action::Unlock) => "cli.account.unlocked",
             (Self::CommandLine(_), Action::Lock) => "cli.account.locked",
+            (Self::Administrator(_), Action::SignOutEverywhere) => "admin.account.signed_out_everywhere",
+            (Self::CommandLine(_), Action::SignOutEverywhere) => "cli.account.signed_out_everywhere",
+            (Self::Owner, Action::SignOutEverywhere) => "account.signed_out_everywhere",
+            // The owner's own security actions are recorded by the account page.
+            (Self::Owner, Action::ResetSecondFactors) => "account.second_factors_reset",
+            (Self::Owner, Action::Unlock) => "account.unlocked",
+            (Self::Owner, Action::Lock) => "account.locked",
         }
     }
 }
@@ -50,6 +60,7 @@ enum Action {
     ResetSecondFactors,
     Unlock,
     Lock,
+    SignOutEverywhere,
 }
 
 async fn record(state: &AppState, actor: &Actor, action: Action, account: &Account, before: Value, after: Value) {
@@ -89,4 +100,14 @@ pub async fn lock(state: &AppState, actor: &Actor, account: &Account) -> Result<
     repository::lock(&state.db, &account.id, now).await?;
     record(state, actor, Action::Lock, account, json!({}), json!({"locked_at": now})).await;
     Ok(())
+}
+
+/// Signs the account out everywhere (see `oidc::logout::sign_out_everywhere`): every
+/// session and every refresh token, offline ones included, end; the account itself
+/// stays usable.
+pub async fn sign_out_everywhere(state: &AppState, actor: &Actor, account: &Account) -> Result<usize, DomainError> {
+    let now = state.clock.now();
+    let ended = crate::oidc::logout::sign_out_everywhere(state, &account.id, now).await?;
+    record(state, actor, Action::SignOutEverywhere, account, json!({"sessions": ended}), json!({"sessions": 0})).await;
+    Ok(ended)
 }

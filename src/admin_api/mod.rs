@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api/v1/accounts/{username}/second-factors/reset", post(accounts::reset_second_factors))
         .route("/admin/api/v1/accounts/{username}/unlock", post(accounts::unlock))
         .route("/admin/api/v1/accounts/{username}/lock", post(accounts::lock))
+        .route("/admin/api/v1/accounts/{username}/sign-out-everywhere", post(accounts::sign_out_everywhere))
         .route("/admin/api/v1/applications", get(applications::list))
         .route("/admin/api/v1/applications/{code}", get(applications::show).put(applications::upsert))
         .route("/admin/api/v1/clients", get(clients::list).post(clients::create))

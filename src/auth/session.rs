@@ -1,7 +1,7 @@
 //! Server-side sessions: the browser holds a random token in a cookie, the database
 //! holds its hash with who logged in, when and how. Any node can read them.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::config::SessionConfig;
 use crate::crypto;
@@ -85,6 +85,12 @@ pub async fn find_active(
         return Ok(Some(updated.into()));
     }
     Ok(Some(row.into()))
+}
+
+/// Every session of an account, live or not yet swept.
+pub async fn list_for_account(db: &Db, account_id: &str) -> Result<Vec<Session>, DomainError> {
+    let rows = session::Entity::find().filter(session::Column::AccountId.eq(account_id)).all(db).await?;
+    Ok(rows.into_iter().map(Session::from).collect())
 }
 
 pub async fn delete(db: &Db, session_id: &str) -> Result<(), DomainError> {

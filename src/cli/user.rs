@@ -27,6 +27,9 @@ pub enum UserCommand {
     Unlock { username: String },
     /// Lock the account by hand: no sign-in until it is unlocked; its sessions end.
     Lock { username: String },
+    /// End every session and refresh token of the account (offline ones included): each
+    /// application, desktop ones included, must log in again. The account stays usable.
+    SignOutEverywhere { username: String },
 }
 
 #[derive(Args)]
@@ -206,6 +209,17 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("no account `{username}`"))?;
             accounts::actions::lock(state, &Actor::command_line(), &account).await?;
             println!("account {} locked: no sign-in until `sesame user unlock {}`", account.username, account.username);
+            Ok(())
+        }
+        UserCommand::SignOutEverywhere { username } => {
+            let account = accounts::find_by_username(&state.db, &username)
+                .await?
+                .with_context(|| format!("no account `{username}`"))?;
+            let ended = accounts::actions::sign_out_everywhere(state, &Actor::command_line(), &account).await?;
+            println!(
+                "account {} signed out everywhere: {ended} session(s) ended, refresh tokens revoked",
+                account.username
+            );
             Ok(())
         }
     }

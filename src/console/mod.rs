@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts/{username}/second-factors/reset", on_post(SecurityAction::ResetSecondFactors))
         .route("/admin/accounts/{username}/unlock", on_post(SecurityAction::Unlock))
         .route("/admin/accounts/{username}/lock", on_post(SecurityAction::Lock))
+        .route("/admin/accounts/{username}/sign-out-everywhere", on_post(SecurityAction::SignOutEverywhere))
         .route("/admin/applications", get(applications::list))
         .route("/admin/applications/{code}", get(applications::show))
         .route("/admin/applications/{code}/clients", post(applications::create_client))

@@ -27,18 +27,7 @@ pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<
     crate::metrics::Metrics::count(&state.metrics.logouts);
     refresh::revoke_for_session(state, &ended.id).await?;
     revocations::revoke(&state.db, Scope::Session(&ended.sid), now + state.config.tokens.access_token_ttl).await?;
-    let participants =
-        session_client::Entity::find().filter(session_client::Column::SessionId.eq(&ended.id)).all(&state.db).await?;
-    session_client::Entity::delete_many()
-        .filter(session_client::Column::SessionId.eq(&ended.id))
-        .exec(&state.db)
-        .await?;
-    let mut clients = Vec::new();
-    for participant in participants {
-        if let Some(client) = clients::find(&state.db, &participant.client_id).await? {
-            clients.push(client);
-        }
-    }
+    let clients = take_participants(state, &ended.id).await?;
     audit::record(
         &state.db,
         now,
@@ -52,6 +41,44 @@ pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<
     .await;
     backchannel::notify(state, clients, &ended.account_id, &ended.sid, now).await;
     Ok(())
+}
+
+/// The clients that took part in a session, forgotten with it.
+async fn take_participants(state: &AppState, session_id: &str) -> Result<Vec<Client>, DomainError> {
+    let participants =
+        session_client::Entity::find().filter(session_client::Column::SessionId.eq(session_id)).all(&state.db).await?;
+    session_client::Entity::delete_many()
+        .filter(session_client::Column::SessionId.eq(session_id))
+        .exec(&state.db)
+        .await?;
+    let mut clients = Vec::new();
+    for participant in participants {
+        if let Some(client) = clients::find(&state.db, &participant.client_id).await? {
+            clients.push(client);
+        }
+    }
+    Ok(clients)
+}
+
+/// Signs an account out everywhere: every session ends, every refresh token is revoked
+/// (offline ones included, so desktop applications must log in again at their next
+/// refresh), the access tokens of both are listed as revoked, and every client that
+/// took part in a session and registered a back-channel logout URI is told. Returns
+/// how many sessions ended.
+pub async fn sign_out_everywhere(state: &AppState, account_id: &str, now: i64) -> Result<usize, DomainError> {
+    let sessions = session::list_for_account(&state.db, account_id).await?;
+    let mut told = Vec::new();
+    for ended in &sessions {
+        told.push((ended.sid.clone(), take_participants(state, &ended.id).await?));
+    }
+    crate::accounts::end_sessions_and_grants(&state.db, account_id, now).await?;
+    for _ in &sessions {
+        crate::metrics::Metrics::count(&state.metrics.logouts);
+    }
+    for (sid, clients) in told {
+        backchannel::notify(state, clients, account_id, &sid, now).await;
+    }
+    Ok(sessions.len())
 }
 
 /// A validated logout request: where to send the user afterwards, and whether the

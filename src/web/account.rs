@@ -22,6 +22,7 @@ use super::page_error::{PageError, html_page};
 use super::request;
 use super::sign_in::{CallbackQuery, SignIn};
 use crate::accounts::Account;
+use crate::accounts::actions::{self, Actor};
 use crate::audit::{self, AuditEvent};
 use crate::auth::{acr, session::Session};
 use crate::clients::{self, ClientInput};
@@ -209,6 +210,10 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
         Err(response) => return response,
     };
     let action = get("action");
+    // Signing out everywhere only protects the owner: no fresh sign-in for it.
+    if action == "sign_out_everywhere" {
+        return sign_out_everywhere(&state, jar, locale, &account).await;
+    }
     // Choosing the method offered first is harmless; everything else wants a recent sign-in.
     if action != "preferred" && now - session.auth_time > RECENT_LOGIN {
         return Redirect::to(&format!("/account/login?fresh=true&two_factor={}", !factors.is_empty())).into_response();
@@ -226,6 +231,16 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
         }
         Err(error) => PageError::from(error).render(&state, locale),
     }
+}
+
+/// Ends every session and refresh token of the account, this browser's session with
+/// them: the "signed out" page says it happened everywhere.
+async fn sign_out_everywhere(state: &AppState, jar: CookieJar, locale: Locale, account: &Account) -> Response {
+    if let Err(error) = actions::sign_out_everywhere(state, &Actor::Owner, account).await {
+        return PageError::from(error).render(state, locale);
+    }
+    let jar = jar.remove(crate::cookies::removal(&state.config.session.cookie_name, state.config.secure_cookies()));
+    (jar, html_page(state, locale, "logged_out.html", json!({"everywhere": true}), StatusCode::OK)).into_response()
 }
 
 /// What an action of the security page does (the caller checked CSRF and how recent the

@@ -408,7 +408,7 @@ async fn oidcc_rp_initiated_logout_variants(backend: Backend) {
 }
 
 /// A relying party's back-channel logout endpoint on a free port, keeping what it gets.
-async fn logout_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+pub async fn logout_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = received.clone();
     let app = axum::Router::new().route(
@@ -427,7 +427,7 @@ async fn logout_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("http://{address}/backchannel"), received)
 }
 
-async fn set_backchannel(server: &TestServer, client_id: &str, uri: &str) {
+pub async fn set_backchannel(server: &TestServer, client_id: &str, uri: &str) {
     let current = clients::find(&server.state.db, client_id).await.unwrap().unwrap();
     let application = if client_id == "actes-web" { "INOTACTE" } else { "INOTCOMPTABILITE" };
     let input = ClientInput {

@@ -22,6 +22,16 @@ pub async fn lock(db: &Db, account_id: &str, now: i64) -> Result<(), DomainError
     Ok(())
 }
 
+/// Every session of the account ends and every refresh token is revoked, offline ones
+/// included, with the access tokens of both; the account stays usable: its next login
+/// starts afresh.
+pub async fn end_sessions_and_grants(db: &Db, account_id: &str, now: i64) -> Result<(), DomainError> {
+    let txn = db.begin().await?;
+    end_everything_of(&txn, account_id, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// An administrator lifts every lock of the account: their own, the password budgets
 /// of its identifier and the second factor's.
 pub async fn unlock(db: &Db, account: &Account) -> Result<(), DomainError> {

@@ -6,6 +6,6 @@ mod queries;
 mod upsert;
 
 pub use access::{access_of, may_use};
-pub use locks::{Locks, lock, locks, unlock};
+pub use locks::{Locks, end_sessions_and_grants, lock, locks, unlock};
 pub use queries::{Page, StateFilter, find_by_id, find_by_username, list, search};
 pub use upsert::upsert;

@@ -278,6 +278,27 @@ pub(crate) async fn unlock_account(state: &AppState, admin: &Admin, account: &Ac
     Ok(actions::unlock(state, &actor, account).await?)
 }
 
+/// Signs the account out everywhere: every session and refresh token (offline ones
+/// included) ends; the account stays usable.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let current = existing(&state, &username).await?;
+    let ended = sign_out_everywhere_of(&state, &admin, &current).await?;
+    Ok(Json(json!({"username": current.username, "sessions_ended": ended})))
+}
+
+pub(crate) async fn sign_out_everywhere_of(
+    state: &AppState,
+    admin: &Admin,
+    account: &Account,
+) -> Result<usize, ApiError> {
+    let actor = Actor::Administrator(admin.account_id.clone());
+    Ok(actions::sign_out_everywhere(state, &actor, account).await?)
+}
+
 /// Locks the account by hand: no sign-in until an administrator unlocks it; its
 /// sessions and refresh tokens end.
 pub async fn lock(

@@ -33,6 +33,7 @@ pub enum SecurityAction {
     ResetSecondFactors,
     Unlock,
     Lock,
+    SignOutEverywhere,
 }
 
 /// Changes of the account itself, recorded in the audit trail like the form's.
@@ -101,6 +102,9 @@ async fn secure(
         }
         SecurityAction::Unlock => (admin_api::accounts::unlock_account(state, &admin.0, &current).await, "unlocked"),
         SecurityAction::Lock => (admin_api::accounts::lock_account(state, &admin.0, &current).await, "locked"),
+        SecurityAction::SignOutEverywhere => {
+            (admin_api::accounts::sign_out_everywhere_of(state, &admin.0, &current).await.map(|_| ()), "signed_out")
+        }
     };
     match done {
         Ok(()) => {

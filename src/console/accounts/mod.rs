@@ -158,6 +158,7 @@ pub async fn edit_form(
         "second_factors" => state.theme.message(locale, "console_second_factors_reset"),
         "unlocked" => state.theme.message(locale, "console_unlocked"),
         "locked" => state.theme.message(locale, "console_locked_done"),
+        "signed_out" => state.theme.message(locale, "console_signed_out_everywhere"),
         _ => state.theme.message(locale, "console_saved"),
     });
     let page = FormPage { values: form::values_of(&account), access, existing: Some(&account), problem: None, notice };
