@@ -426,3 +426,86 @@ async fn push_approval_in_chromium() {
     assert_eq!(done.status, 303, "{}", done.body);
     browser.quit().await;
 }
+
+/// The desktop example (`examples/desktop_rp.rs`, a native client) end to end: it
+/// listens on an ephemeral loopback port and opens "the system browser" — here a
+/// `BROWSER` script handing the URL to headless Chromium —, the user signs in with a
+/// password and an authenticator-app code, the example redeems the code with PKCE,
+/// saves its refresh token readable only by its user and prints the identity and the
+/// rights; run again, it signs in from the saved token without a browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_example_logs_in_through_chromium() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::two_factor::{set_two_factor, walk_enrollment};
+    let example = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples/desktop_rp");
+    assert!(
+        example.exists(),
+        "{} is missing: `cargo test` builds the examples (or `cargo build --examples`)",
+        example.display()
+    );
+    let Some(browser) = Browser::start().await else { return };
+    let server = TestServer::start(Backend::Sqlite).await;
+
+    // Pauline has an authenticator app (enrolled through the login, over plain HTTP).
+    set_two_factor(&server, "pauline", true).await;
+    let http = crate::rp::Browser::new();
+    let request = crate::rp::auth_request(&crate::rp::actes_web(&server).await, &["openid"], &[]);
+    let page = http.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let app = walk_enrollment(&http, &server, &page, "pauline@etude.example").await.app;
+    server.clock.advance(30);
+
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("opened-url");
+    let opener = dir.path().join("open-browser");
+    std::fs::write(&opener, format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", opened.display())).unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token_file = dir.path().join("session/refresh-token");
+    let run = |browser_command: &std::path::Path| {
+        Command::new(&example)
+            .env("SESAME_ISSUER", &server.issuer)
+            .env("SESAME_DESKTOP_TOKEN_FILE", &token_file)
+            .env("BROWSER", browser_command)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    let child = run(&opener);
+    let mut url = None;
+    for _ in 0..300 {
+        if let Ok(text) = std::fs::read_to_string(&opened)
+            && !text.is_empty()
+        {
+            url = Some(text);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = url.expect("the example opened a browser");
+    assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"), "an ephemeral loopback port: {url}");
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    browser.goto(&url).await;
+    browser.log_in("pauline", "correct horse battery").await;
+    browser.wait_url("/login/verify").await;
+    browser.type_into("#code", &app.code_at(server.clock_now())).await;
+    browser.click("form[action='/login/verify'] button").await;
+    browser.wait_url("127.0.0.1").await;
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("signed in as pauline"), "{stdout}");
+    assert!(stdout.contains("application: INOTACTE") && stdout.contains("rights: actes.lecture"), "{stdout}");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the refresh token is readable by its user only");
+    let first = std::fs::read_to_string(&token_file).unwrap();
+    browser.quit().await;
+
+    // The next start uses the saved session: no browser (`false` would fail the run).
+    let output = run(std::path::Path::new("false")).wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("saved session") && stdout.contains("signed in as pauline"), "{stdout}");
+    assert_ne!(std::fs::read_to_string(&token_file).unwrap(), first, "the refresh token rotated");
+}
