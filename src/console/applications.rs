@@ -102,12 +102,21 @@ pub async fn create_client(
     headers: HeaderMap,
     Path(code): Path<String>,
     form: Submitted,
-) -> Response {
+) -> Result<Response, Response> {
     let locale = request::locale(&headers, None);
-    let application = match find(&state, &code, locale).await {
-        Ok(application) => application,
-        Err(response) => return response,
-    };
+    let application = find(&state, &code, locale).await?;
+    let shown =
+        register(&state, &admin, &application, &form).await.map_err(|e| PageError::from(e).render(&state, locale))?;
+    Ok(render(&state, &jar, locale, &application, shown).await)
+}
+
+/// Registers the form's client; a refusal is shown on the page, a failure is an error.
+async fn register(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    application: &Application,
+    form: &Submitted,
+) -> Result<Shown, DomainError> {
     let public = form.get("kind") == "desktop";
     let secret = (!public).then(clients::generate_secret);
     let input = ClientInput {
@@ -122,32 +131,27 @@ pub async fn create_client(
         first_party: true,
         ..Default::default()
     };
-    let outcome = match clients::find(&state.db, &input.client_id).await {
-        Ok(Some(_)) => Err(DomainError::conflict("client_id", "a client with this id already exists")),
-        Ok(None) => clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await,
-        Err(error) => Err(error),
+    let outcome = match clients::find(&state.db, &input.client_id).await? {
+        Some(_) => Err(DomainError::conflict("client_id", "a client with this id already exists")),
+        None => clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await,
     };
-    let shown = match outcome {
+    match outcome {
         Ok((client, _)) => {
-            admin_api::record_change(
-                &state,
-                &admin.0,
-                "admin.client.created",
-                None,
-                Value::Null,
-                admin_api::clients::view(&client),
-            )
-            .await;
-            Shown { secret: secret.map(|s| (client.client_id.clone(), s)), problem: None, status: StatusCode::CREATED }
+            let view = admin_api::clients::view(&client);
+            admin_api::record_change(state, &admin.0, "admin.client.created", None, Value::Null, view).await;
+            Ok(Shown {
+                secret: secret.map(|s| (client.client_id.clone(), s)),
+                problem: None,
+                status: StatusCode::CREATED,
+            })
         }
-        Err(DomainError::Invalid { field, message, .. } | DomainError::Conflict { field, message, .. }) => Shown {
+        Err(DomainError::Invalid { field, message, .. } | DomainError::Conflict { field, message, .. }) => Ok(Shown {
             secret: None,
             problem: Some(format!("{field}: {message}")),
             status: StatusCode::UNPROCESSABLE_ENTITY,
-        },
-        Err(error) => return PageError::from(error).render(&state, locale),
-    };
-    render(&state, &jar, locale, &application, shown).await
+        }),
+        Err(error) => Err(error),
+    }
 }
 
 pub async fn new_secret(
@@ -157,27 +161,22 @@ pub async fn new_secret(
     headers: HeaderMap,
     Path((code, client_id)): Path<(String, String)>,
     _form: Submitted,
-) -> Response {
+) -> Result<Response, Response> {
     let locale = request::locale(&headers, None);
-    let application = match find(&state, &code, locale).await {
-        Ok(application) => application,
-        Err(response) => return response,
-    };
-    let client = match clients::find(&state.db, &client_id).await {
-        Ok(Some(client)) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
+    let failed = |error: DomainError| PageError::from(error).render(&state, locale);
+    let application = find(&state, &code, locale).await?;
+    let client = match clients::find(&state.db, &client_id).await.map_err(failed)? {
+        Some(client) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
             client
         }
-        Ok(_) => return super::not_found(&state, locale),
-        Err(error) => return PageError::from(error).render(&state, locale),
+        _ => return Err(super::not_found(&state, locale)),
     };
     let secret = clients::generate_secret();
     let input = ClientInput {
         secret: Some(SecretInput::Plain(secret.clone())),
         ..ClientInput::from_client(&client, Some(application.code.clone()))
     };
-    if let Err(error) = clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await {
-        return PageError::from(error).render(&state, locale);
-    }
+    clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await.map_err(failed)?;
     state.client_cache.forget(&client.client_id).await;
     admin_api::record_change(
         &state,
@@ -189,5 +188,5 @@ pub async fn new_secret(
     )
     .await;
     let shown = Shown { secret: Some((client.client_id.clone(), secret)), problem: None, status: StatusCode::OK };
-    render(&state, &jar, locale, &application, shown).await
+    Ok(render(&state, &jar, locale, &application, shown).await)
 }
