@@ -2,11 +2,14 @@
 //! login behind `tx` at a second-factor stage, with its account, and the common answers.
 
 use axum::{
-    http::HeaderMap,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{HeaderMap, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
+use serde::de::DeserializeOwned;
 
+use super::extract::{CsrfForm, CsrfProtected};
 use super::login_flow as flow;
 use super::{
     csrf,
@@ -123,6 +126,45 @@ pub async fn load(
     let locale = request::locale(headers, pending.request.ui_locales.as_deref());
     let step = step.clone();
     Ok(FactorLogin { pending, client, account, step, locale })
+}
+
+/// The login in progress of a second-factor page, named by the `tx` of its query: the
+/// handler runs only for a login at a second-factor stage (else the expired page or a
+/// redirect to where the login is).
+pub struct AtFactorStage(pub FactorLogin);
+
+impl FromRequestParts<AppState> for AtFactorStage {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let query = parts.uri.query().unwrap_or_default();
+        let tx = url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "tx").map(|(_, v)| v);
+        Ok(Self(load(state, &jar, &parts.headers, tx.as_deref(), state.clock.now()).await?))
+    }
+}
+
+/// A form of a second-factor page: it names its login by `tx`.
+pub trait NamesLogin {
+    fn tx(&self) -> &str;
+}
+
+/// A CSRF-checked form of a second-factor page and its login in progress.
+pub struct FactorForm<T>(pub FactorLogin, pub T);
+
+impl<T> FromRequest<AppState> for FactorForm<T>
+where
+    T: DeserializeOwned + CsrfProtected + NamesLogin + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(request.headers());
+        let headers = request.headers().clone();
+        let CsrfForm(form) = CsrfForm::<T>::from_request(request, state).await?;
+        let login = load(state, &jar, &headers, Some(form.tx()), state.clock.now()).await?;
+        Ok(Self(login, form))
+    }
 }
 
 /// The refusal of a form whose anti-CSRF token does not belong to this browser.

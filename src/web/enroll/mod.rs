@@ -7,7 +7,7 @@
 //! for, moving the stored stage by compare-and-swap.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
@@ -15,8 +15,8 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{CsrfForm, CsrfProtected};
-use super::factor_stage::{self, FactorLogin, csrf_token, mask_email};
+use super::extract::CsrfProtected;
+use super::factor_stage::{AtFactorStage, FactorForm, FactorLogin, NamesLogin, csrf_token, mask_email};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
@@ -33,11 +33,6 @@ pub const TOTP_AMR: [&str; 3] = ["pwd", "otp", "mfa"];
 
 /// The pages in order, by their URL names.
 const PAGES: [&str; 6] = ["intro", "install", "add", "scan", "email", "done"];
-
-#[derive(Deserialize)]
-pub struct TxQuery {
-    tx: Option<String>,
-}
 
 #[derive(Deserialize)]
 pub struct StepForm {
@@ -58,6 +53,12 @@ impl CsrfProtected for StepForm {
     }
 }
 
+impl NamesLogin for StepForm {
+    fn tx(&self) -> &str {
+        &self.tx
+    }
+}
+
 /// The page the login is at, by its URL name.
 fn current_page(step: &FactorStep) -> Option<&'static str> {
     match step {
@@ -70,12 +71,9 @@ fn current_page(step: &FactorStep) -> Option<&'static str> {
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
     Path(page): Path<String>,
-    Query(query): Query<TxQuery>,
+    AtFactorStage(login): AtFactorStage,
 ) -> Result<Response, Response> {
-    let now = state.clock.now();
-    let login = factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await?;
     if current_page(&login.step) != Some(page.as_str()) {
         return Ok(login.to_current());
     }
@@ -88,13 +86,9 @@ pub async fn submit(
     headers: HeaderMap,
     ip: ClientIp,
     Path(page): Path<String>,
-    CsrfForm(form): CsrfForm<StepForm>,
+    FactorForm(login, form): FactorForm<StepForm>,
 ) -> Response {
     let now = state.clock.now();
-    let login = match factor_stage::load(&state, &jar, &headers, Some(&form.tx), now).await {
-        Ok(login) => login,
-        Err(response) => return response,
-    };
     // A form from another page (back button, second tab, replay) does nothing.
     if current_page(&login.step) != Some(page.as_str()) {
         return login.to_current();

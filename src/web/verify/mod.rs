@@ -11,8 +11,8 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{CsrfForm, CsrfProtected};
-use super::factor_stage::{self, FactorLogin, csrf_token};
+use super::extract::CsrfProtected;
+use super::factor_stage::{AtFactorStage, FactorForm, FactorLogin, NamesLogin, csrf_token};
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
 use crate::lockout;
@@ -62,6 +62,12 @@ impl CsrfProtected for VerifyForm {
     }
 }
 
+impl NamesLogin for VerifyForm {
+    fn tx(&self) -> &str {
+        &self.tx
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ContinueForm {
     #[serde(default)]
@@ -76,15 +82,14 @@ impl CsrfProtected for ContinueForm {
     }
 }
 
-/// The login, which must be waiting for verification.
-async fn load_verifying(
-    state: &AppState,
-    jar: &CookieJar,
-    headers: &HeaderMap,
-    tx: Option<&str>,
-    now: i64,
-) -> Result<(FactorLogin, Vec<Method>), Response> {
-    let login = factor_stage::load(state, jar, headers, tx, now).await?;
+impl NamesLogin for ContinueForm {
+    fn tx(&self) -> &str {
+        &self.tx
+    }
+}
+
+/// The login, which must be waiting for verification, and the methods it may use.
+async fn verifying(state: &AppState, login: FactorLogin) -> Result<(FactorLogin, Vec<Method>), Response> {
     if login.step != FactorStep::Verify {
         return Err(login.to_current());
     }
@@ -110,24 +115,17 @@ fn chosen(login: &FactorLogin, methods: &[Method], asked: Option<&str>) -> Metho
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
+    AtFactorStage(login): AtFactorStage,
     Query(query): Query<VerifyQuery>,
 ) -> Result<Response, Response> {
-    let now = state.clock.now();
-    let (login, methods) = load_verifying(&state, &jar, &headers, query.tx.as_deref(), now).await?;
+    let (login, methods) = verifying(&state, login).await?;
     let method = chosen(&login, &methods, query.method.as_deref());
     Ok(render(&state, &jar, &login, &methods, method, Notes::default(), StatusCode::OK).await)
 }
 
 /// "Sign in another way": every method the account has.
-pub async fn methods(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Query(query): Query<VerifyQuery>,
-) -> Result<Response, Response> {
-    let now = state.clock.now();
-    let (login, methods) = load_verifying(&state, &jar, &headers, query.tx.as_deref(), now).await?;
+pub async fn methods(State(state): State<AppState>, AtFactorStage(login): AtFactorStage) -> Result<Response, Response> {
+    let (login, methods) = verifying(&state, login).await?;
     let listed: Vec<_> = methods
         .iter()
         .map(|m| json!({"method": m.as_str(), "label": state.theme.message(login.locale, &format!("method_{}", m.as_str()))}))
@@ -207,10 +205,10 @@ pub async fn submit(
     jar: CookieJar,
     headers: HeaderMap,
     ip: ClientIp,
-    CsrfForm(form): CsrfForm<VerifyForm>,
+    FactorForm(login, form): FactorForm<VerifyForm>,
 ) -> Result<Response, Response> {
     let now = state.clock.now();
-    let (login, methods) = load_verifying(&state, &jar, &headers, Some(&form.tx), now).await?;
+    let (login, methods) = verifying(&state, login).await?;
     let forged = Method::parse(&form.method).is_some_and(|m| !methods.contains(&m));
     let method = chosen(&login, &methods, (!forged).then_some(form.method.as_str()));
     let step = match forged {

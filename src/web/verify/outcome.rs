@@ -2,14 +2,14 @@
 //! notice), a wrong code (counted; the locked page when it was the last guess).
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
 use serde_json::json;
 
-use super::{Checked, ContinueForm, Notes, Step, VerifyQuery};
+use super::{Checked, ContinueForm, Notes, Step};
 use crate::lockout;
 use crate::login::{FactorStep, Notice, Stage};
 use crate::notify::{self, FactorChange};
@@ -22,8 +22,7 @@ use crate::second_factor::{
 };
 use crate::state::AppState;
 use crate::web::enroll::TOTP_AMR;
-use crate::web::extract::CsrfForm;
-use crate::web::factor_stage::{self, FactorLogin, csrf_token};
+use crate::web::factor_stage::{AtFactorStage, FactorForm, FactorLogin, csrf_token};
 use crate::web::login_flow as flow;
 use crate::web::page_error::{PageError, html_page_to};
 use crate::web::request::ClientIp;
@@ -163,11 +162,8 @@ pub(super) async fn recovery_used(state: &AppState, login: FactorLogin, ip: &Cli
 pub async fn notice(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Query(query): Query<VerifyQuery>,
+    AtFactorStage(login): AtFactorStage,
 ) -> Result<Response, Response> {
-    let now = state.clock.now();
-    let login = factor_stage::load(&state, &jar, &headers, query.tx.as_deref(), now).await?;
     let FactorStep::Passed { notice: Notice::RecoveryUsed { remaining }, .. } = &login.step else {
         return Ok(login.to_current());
     };
@@ -185,10 +181,9 @@ pub async fn continue_login(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm<ContinueForm>,
+    FactorForm(login, _): FactorForm<ContinueForm>,
 ) -> Result<Response, Response> {
     let now = state.clock.now();
-    let login = factor_stage::load(&state, &jar, &headers, Some(&form.tx), now).await?;
     let FactorStep::Passed { amr, .. } = login.step.clone() else {
         return Ok(login.to_current());
     };
