@@ -10,13 +10,14 @@ children in `mod x;` is not an edge, nor are `#[cfg(test)]` files (`tests.rs`,
 module) and exits 1 if there is one.
 
     python3 tools/module_cycles.py [src]
+    python3 tools/module_cycles.py --self-test   # proves it finds a cycle, and only one
 """
 
 import re
 import sys
 from pathlib import Path
 
-ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else "src")
+ROOT = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "src")
 
 
 def module_of(path: Path) -> tuple:
@@ -144,5 +145,36 @@ def main() -> int:
     return 1 if sccs else 0
 
 
+def self_test() -> int:
+    """A tree with one cycle (a -> b::c -> a, through a grouped `use` and an inline
+    path), a parent naming its child, and a test module importing back: one cycle."""
+    import contextlib
+    import io
+    import tempfile
+
+    global ROOT
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "src"
+        (root / "b").mkdir(parents=True)
+        (root / "lib.rs").write_text("pub mod a;\npub mod b;\n")
+        (root / "a.rs").write_text("use crate::{b::{c::Thing, self}};\n")
+        (root / "b" / "mod.rs").write_text("pub mod c;\n")
+        (root / "b" / "c.rs").write_text(
+            "pub struct Thing;\nfn f() { crate::a::g(); }\n#[cfg(test)]\nmod tests {\n    use crate::b;\n}\n"
+        )
+        ROOT = root
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            found = main()
+        text = out.getvalue()
+        ok = found == 1 and "cycle of 2 modules" in text and "1 cycles" in text
+        (root / "b" / "c.rs").write_text("pub struct Thing;\n")
+        with contextlib.redirect_stdout(io.StringIO()):
+            clean = main()
+        ok = ok and clean == 0
+    print("self-test:", "ok" if ok else "FAILED\n" + text)
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(self_test() if "--self-test" in sys.argv else main())
