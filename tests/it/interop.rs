@@ -625,3 +625,124 @@ async fn python_authlib() {
     journey(&server, &rp, "actes-python", false).await;
     eprintln!("Authlib: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+// --- the openidconnect crate (Rust) ---------------------------------------------------
+
+/// Sésame's claims, typed for the `openidconnect` crate (the README's recipe).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+struct SesameClaims {
+    application: String,
+    #[serde(default)]
+    rights: Vec<String>,
+    #[serde(default)]
+    options: serde_json::Map<String, Value>,
+    initials: Option<String>,
+    #[serde(default)]
+    applications: Vec<String>,
+    #[serde(default)]
+    account_admin: bool,
+}
+
+impl openidconnect::AdditionalClaims for SesameClaims {}
+
+type SesameIdToken = openidconnect::IdToken<
+    SesameClaims,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJwsSigningAlgorithm,
+>;
+
+/// The README's recipe for the `openidconnect` crate, in process (the rest of tests/it
+/// uses the crate too): rights read from the checked ID token and from userinfo, refresh,
+/// and the RP-initiated logout URL built by the crate. (The crate has no back-channel
+/// logout; lifecycle.rs checks Sésame's logout tokens.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_openidconnect() {
+    use crate::rp::http_client;
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse,
+        PkceCodeChallenge, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse,
+        UserInfoClaims,
+    };
+
+    let server = TestServer::start(Backend::Sqlite).await;
+    let base = "http://127.0.0.1:9090";
+    let secret = "actes-rust-secret-0123456789";
+    register(&server, &json_rp_client("actes-rust", secret, base, "client_secret_basic")).await;
+
+    let metadata =
+        ProviderMetadataWithLogout::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http_client)
+            .await
+            .expect("discovery");
+    let end_session = metadata.additional_metadata().end_session_endpoint.clone().expect("end_session_endpoint");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("actes-rust".into()),
+        Some(ClientSecret::new(secret.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(format!("{base}/callback")).unwrap());
+
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = Browser::new();
+    let login = navigate(&browser, url.as_str()).await;
+    let back = sign_in(&browser, &server, &login, "pauline").await;
+    assert_eq!(back.location_param("state").as_deref(), Some(state.secret().as_str()));
+    let code = back.location_param("code").expect("a code");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client)
+        .await
+        .expect("tokens");
+
+    // The ID token, typed with Sésame's claims and checked by the crate.
+    let id_token: SesameIdToken = tokens.id_token().expect("an ID token").to_string().parse().unwrap();
+    let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("a valid ID token");
+    let rights = claims.additional_claims();
+    assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("pauline"));
+    assert_eq!(
+        (rights.application.as_str(), rights.rights.as_slice()),
+        ("INOTACTE", ["actes.lecture".to_string()].as_slice())
+    );
+    assert_eq!(rights.options["etude"], "Paris");
+    assert_eq!(rights.initials.as_deref(), Some("PM"));
+    assert!(!rights.account_admin);
+    let userinfo: UserInfoClaims<SesameClaims, CoreGenderClaim> = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http_client)
+        .await
+        .expect("userinfo");
+    assert_eq!(userinfo.additional_claims().rights, ["actes.lecture"]);
+
+    // Refresh: a new ID token with the rights as they are now.
+    grant_signature(&server, false).await;
+    let refreshed = client
+        .exchange_refresh_token(tokens.refresh_token().expect("a refresh token"))
+        .unwrap()
+        .request_async(&http_client)
+        .await
+        .expect("refreshed");
+    let renewed: SesameIdToken = refreshed.id_token().expect("a new ID token").to_string().parse().unwrap();
+    let renewed_claims = renewed.claims(&client.id_token_verifier(), |_: Option<&Nonce>| Ok(())).expect("valid");
+    assert_eq!(renewed_claims.additional_claims().rights, ["actes.lecture", "actes.signature"]);
+    assert_eq!(renewed_claims.subject(), claims.subject());
+
+    // RP-initiated logout, the URL built by the crate.
+    let logout = LogoutRequest::from(end_session)
+        .set_id_token_hint(&renewed)
+        .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(format!("{base}/logged-out")).unwrap())
+        .set_state(CsrfToken::new("bye".into()))
+        .http_get_url();
+    let out = browser.get(logout.as_str()).await;
+    assert_eq!(out.location, Some(format!("{base}/logged-out?state=bye")), "{}", out.body);
+    let again = navigate(&browser, url.as_str()).await;
+    assert!(again.url.starts_with(&server.url("/login?")), "signed out: {:#?}", again.trail);
+}
