@@ -4,8 +4,8 @@
 //! is sent to Sésame, signs in (with a TOTP second factor at Apache), comes back, and the
 //! test reads what the application shows: who is signed in and their rights. Then the
 //! library refreshes its tokens, Sésame's back-channel logout ends the application's
-//! session, and RP-initiated logout ends both. The `openidconnect` crate is the RP of the
-//! rest of tests/it.
+//! session, and RP-initiated logout ends both. The `openidconnect` crate, the RP of the
+//! rest of tests/it, is checked here the way the README's recipe uses it.
 //!
 //! The RPs live in tests/interop/ (`bash tests/interop/setup.sh` installs what they need).
 //! A missing tool skips its test with a note, unless SESAME_TEST_REQUIRE_INTEROP=1 (CI),
@@ -341,17 +341,22 @@ async fn start_apache(binary: &Path, server: &TestServer, port: u16) -> RpProces
         .replace("@PASSPHRASE@", &sesame::crypto::random_id())
         .replace("@USER@", user);
     std::fs::write(root.join("httpd.conf"), config).unwrap();
-    std::fs::create_dir_all(root.join("htdocs/protected")).unwrap();
+    std::fs::create_dir_all(root.join("htdocs/protected/signature")).unwrap();
     for file in ["htdocs/loggedout.html", "htdocs/protected/claims.cgi"] {
         std::fs::copy(source.join(file), root.join(file)).unwrap();
     }
+    // The same page in the part of the application that needs the signature right.
+    std::fs::copy(source.join("htdocs/protected/claims.cgi"), root.join("htdocs/protected/signature/claims.cgi"))
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     let mode = |path: &Path, mode: u32| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    mode(&root.join("htdocs/protected/claims.cgi"), 0o755);
+    for script in ["htdocs/protected/claims.cgi", "htdocs/protected/signature/claims.cgi"] {
+        mode(&root.join(script), 0o755);
+    }
     if as_root {
         // The workers (nobody) read the pages and run the script.
-        for path in [root.to_path_buf(), root.join("htdocs"), root.join("htdocs/protected")] {
-            mode(&path, 0o755);
+        for path in ["", "htdocs", "htdocs/protected", "htdocs/protected/signature"] {
+            mode(&root.join(path), 0o755);
         }
     }
     let mut command = Command::new(binary);
@@ -408,6 +413,10 @@ async fn apache_mod_auth_openidc() {
     assert_eq!(env["OIDC_CLAIM_amr"], "pwd,otp,mfa");
     assert_eq!(env["OIDC_CLAIM_given_name"], "Pauline");
     let first_sid = env["OIDC_CLAIM_sid"].clone();
+    // Without the signature right, its part of the application is closed to her.
+    let signature = rp.url("/protected/signature/claims.cgi");
+    let refused = browser.get(&signature).await;
+    assert_eq!(refused.status, 401, "Require claim rights:actes.signature: {}", refused.body);
 
     // Refresh, through the module's refresh hook on its redirect URI: a new access token,
     // which carries the rights as they are now.
@@ -433,6 +442,9 @@ async fn apache_mod_auth_openidc() {
     assert_eq!(env["OIDC_CLAIM_acr"], TWO_FACTOR);
     assert_eq!(env["OIDC_CLAIM_rights"], "actes.lecture,actes.signature", "the new right at the next login");
     assert_ne!(env["OIDC_CLAIM_sid"], first_sid);
+    let page = navigate(&other, &signature).await;
+    assert_eq!(page.page.status, 200, "the right opens its part: {}", page.page.body);
+    assert!(page.page.body.contains("OIDC_CLAIM_rights=actes.lecture,actes.signature"));
 
     // Back-channel logout: that browser signs out at Sésame; the logout token reaches the
     // module, which ends that session (by sid) and no other.
