@@ -125,7 +125,15 @@ struct RpProcess {
 }
 
 impl RpProcess {
-    async fn start(name: &'static str, mut command: Command, port: u16, dir: tempfile::TempDir) -> Self {
+    /// Starts `command` with its output in `dir`, and waits until it listens on `port`;
+    /// `other_logs` are shown too when something fails.
+    async fn start(
+        name: &'static str,
+        mut command: Command,
+        port: u16,
+        dir: tempfile::TempDir,
+        other_logs: Vec<PathBuf>,
+    ) -> Self {
         let log = dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("the RP's log file");
         command.stdin(Stdio::null()).stdout(file.try_clone().expect("log file")).stderr(file);
@@ -133,7 +141,7 @@ impl RpProcess {
         // which must not be the test's.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        let mut rp = Self { name, child, base: format!("http://127.0.0.1:{port}"), log, other_logs: vec![], _dir: dir };
+        let mut rp = Self { name, child, base: format!("http://127.0.0.1:{port}"), log, other_logs, _dir: dir };
         rp.wait_ready(port).await;
         rp
     }
@@ -368,15 +376,19 @@ async fn start_apache(binary: &Path, server: &TestServer, port: u16) -> RpProces
         .env("PATH", "/usr/sbin:/usr/bin:/bin")
         .env("LANG", "C");
     let error_log = root.join("error.log");
-    let mut rp = RpProcess::start("apache2", command, port, dir).await;
-    rp.other_logs.push(error_log);
-    rp
+    RpProcess::start("apache2", command, port, dir, vec![error_log]).await
 }
 
 /// What the CGI page behind mod_auth_openidc prints: its environment, `NAME=value` lines.
 fn environment(visit: &Visit, rp: &RpProcess) -> std::collections::HashMap<String, String> {
-    assert_eq!(visit.page.status, 200, "the protected page at {}: {}\n{}", visit.url, visit.page.body, rp.logs());
-    assert_eq!(visit.url, rp.url("/protected/claims.cgi"), "{:#?}", visit.trail);
+    assert!(
+        visit.page.status == 200 && visit.url == rp.url("/protected/claims.cgi"),
+        "expected the protected page, got {} at {:#?}:\n{}\n{}",
+        visit.page.status,
+        visit.trail,
+        visit.page.body,
+        rp.logs()
+    );
     visit.page.body.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
@@ -480,8 +492,14 @@ struct Shown {
 }
 
 fn shown(visit: &Visit, rp: &RpProcess) -> Shown {
-    assert_eq!(visit.page.status, 200, "the application's page at {}: {}\n{}", visit.url, visit.page.body, rp.logs());
-    assert_eq!(visit.url, rp.url("/"), "{:#?}", visit.trail);
+    assert!(
+        visit.page.status == 200 && visit.url == rp.url("/"),
+        "expected the application's page, got {} at {:#?}:\n{}\n{}",
+        visit.page.status,
+        visit.trail,
+        visit.page.body,
+        rp.logs()
+    );
     let body: Value = serde_json::from_str(&visit.page.body).unwrap_or_else(|e| panic!("{e}: {}", visit.page.body));
     Shown {
         claims: body["claims"].clone(),
@@ -618,7 +636,7 @@ async fn node_openid_client() {
     let base = format!("http://127.0.0.1:{port}");
     register(&server, &json_rp_client("actes-node", secret, &base, "client_secret_post")).await;
     let command = rp_command(&node, "rp.mjs", "node", &server, port, "actes-node", secret);
-    let rp = RpProcess::start("openid-client", command, port, tempfile::tempdir().unwrap()).await;
+    let rp = RpProcess::start("openid-client", command, port, tempfile::tempdir().unwrap(), vec![]).await;
     journey(&server, &rp, "actes-node", true).await;
     eprintln!("openid-client: {:.1} s", started.elapsed().as_secs_f64());
 }
@@ -633,7 +651,7 @@ async fn python_authlib() {
     let base = format!("http://127.0.0.1:{port}");
     register(&server, &json_rp_client("actes-python", secret, &base, "client_secret_basic")).await;
     let command = rp_command(&python, "app.py", "python", &server, port, "actes-python", secret);
-    let rp = RpProcess::start("authlib", command, port, tempfile::tempdir().unwrap()).await;
+    let rp = RpProcess::start("authlib", command, port, tempfile::tempdir().unwrap(), vec![]).await;
     journey(&server, &rp, "actes-python", false).await;
     eprintln!("Authlib: {:.1} s", started.elapsed().as_secs_f64());
 }
