@@ -18,6 +18,7 @@ mod console;
 mod demo;
 mod hardening;
 mod import;
+mod interop;
 pub mod lifecycle;
 mod limits;
 mod native;
