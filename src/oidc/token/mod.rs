@@ -1,7 +1,7 @@
 //! The token endpoint (RFC 6749 3.2, OIDC Core 3.1.3): client authentication, then one
-//! module per grant type (the device code's is RFC 8628's); beside them what the grants issue — `jwt` (minting ID and
-//! access tokens, and checking them) and `refresh_store` (refresh tokens: rotation,
-//! families, revocation).
+//! module per grant type (`device_code` is RFC 8628's poll); beside them what the grants
+//! issue — `jwt` (minting ID and access tokens, and checking them) and `refresh_store`
+//! (refresh tokens: rotation, families, revocation).
 
 mod authorization_code;
 mod client_credentials;
