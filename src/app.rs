@@ -187,14 +187,16 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
 
-/// Registers the clients of Sésame's own pages (the console, the account page) for this
+/// Registers the clients of Sésame's own pages (the console, the account page, the
+/// device flow's verification page) for this
 /// issuer; run at every start.
 pub async fn ensure_builtin_clients(state: &AppState) -> Result<(), StartError> {
     let failed = |e: &dyn std::fmt::Display| StartError::Console(e.to_string());
     let lock = storage::StartLock::take(&state.db).await.map_err(|e| failed(&e))?;
     let registered = async {
         crate::console::ensure_client(state).await.map_err(|e| failed(&e))?;
-        crate::web::account::ensure_client(state).await.map_err(|e| failed(&e))
+        crate::web::account::ensure_client(state).await.map_err(|e| failed(&e))?;
+        crate::web::device::ensure_client(state).await.map_err(|e| failed(&e))
     }
     .await;
     lock.release().await.map_err(|e| failed(&e))?;

@@ -45,6 +45,8 @@ pub struct ClientEntry {
     pub name: Option<String>,
     pub secret: Option<String>,
     pub secret_hash: Option<String>,
+    /// Needed by the code flow; a service or device-flow client may have none.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,

@@ -1,9 +1,9 @@
 //! Housekeeping: deletes what has expired (sessions, pending logins, codes, refresh
 //! tokens, revocations, used assertions, retired signing keys, old audit events, mailed
 //! codes, authenticator secrets whose enrollment was abandoned, guessing budgets quiet
-//! for a day) so
-//! tables do not grow without bound. Every statement is an idempotent delete by date,
-//! so several nodes may sweep at the same time.
+//! for a day, expired device authorizations) so tables do not grow without bound.
+//! Every statement is an idempotent delete by date, so several nodes may sweep at the
+//! same time.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -38,6 +38,7 @@ pub struct Swept {
     pub push_challenges: u64,
     pub push_enrollments: u64,
     pub throttles: u64,
+    pub device_authorizations: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -124,6 +125,8 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
         // Guessing budgets quiet for a day and not waiting are forgotten; those waiting
         // for an administrator stay.
         throttles: crate::lockout::throttle::sweep(db, now).await?,
+        // Device authorizations, whatever became of them, once expired.
+        device_authorizations: crate::device_authorization::sweep(db, now).await?,
     };
     if swept.signing_keys > 0
         && let Err(error) = state.keys.reload().await

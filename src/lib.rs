@@ -21,6 +21,7 @@ pub mod console;
 pub mod cookies;
 pub mod crypto;
 pub mod demo;
+pub mod device_authorization;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -20,7 +20,7 @@ use crate::config::ThemeConfig;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).
-const TEMPLATES: [&str; 19] = [
+const TEMPLATES: [&str; 22] = [
     "login.html",
     "totp_scan.html",
     "authenticator.html",
@@ -34,6 +34,9 @@ const TEMPLATES: [&str; 19] = [
     "home.html",
     "logout.html",
     "logged_out.html",
+    "device_code.html",
+    "device_confirm.html",
+    "device_done.html",
     "admin_accounts.html",
     "admin_account.html",
     "admin_password.html",

@@ -10,6 +10,7 @@ mod m20261128_000002_second_factors;
 mod m20261128_000003_sms;
 mod m20261128_000004_push;
 mod m20261130_000005_throttles;
+mod m20261201_000006_device_authorizations;
 mod m20261201_000007_native_clients;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_sms::Migration),
             Box::new(m20261128_000004_push::Migration),
             Box::new(m20261130_000005_throttles::Migration),
+            Box::new(m20261201_000006_device_authorizations::Migration),
             Box::new(m20261201_000007_native_clients::Migration),
         ]
     }

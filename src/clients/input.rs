@@ -107,8 +107,14 @@ impl ClientInput {
                 )
             })?,
         };
-        if self.redirect_uris.is_empty() {
-            return Err(DomainError::invalid("redirect_uris", "a client needs at least one redirect URI"));
+        // Only the code flow sends the browser back; a service or a device-flow client
+        // (scanners, terminals) has nowhere to be sent.
+        let code_flow = self.grant_types.is_empty() || self.grant_types.iter().any(|g| g == "authorization_code");
+        if code_flow && self.redirect_uris.is_empty() {
+            return Err(DomainError::invalid(
+                "redirect_uris",
+                "a client of the authorization code flow needs at least one redirect URI",
+            ));
         }
         for uri in &self.redirect_uris {
             redirect::check(kind, "redirect_uris", uri)?;

@@ -84,7 +84,11 @@ impl ApplicationType {
     }
 }
 
-pub const SUPPORTED_GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+/// The device authorization grant (RFC 8628): scanners, shared terminals, command-line tools.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+pub const SUPPORTED_GRANTS: [&str; 4] =
+    ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {

@@ -22,7 +22,10 @@ mod tests;
 mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
-pub use security::{LoginConfig, PasswordConfig, RateLimitConfig, SessionConfig, TokenConfig, TwoFactorConfig};
+pub use security::{
+    DeviceAuthorizationConfig, LoginConfig, PasswordConfig, RateLimitConfig, SessionConfig, TokenConfig,
+    TwoFactorConfig,
+};
 pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +54,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub login: LoginConfig,
     pub two_factor: TwoFactorConfig,
+    pub device_authorization: DeviceAuthorizationConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub push: PushConfig,
@@ -76,6 +80,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             login: LoginConfig::default(),
             two_factor: TwoFactorConfig::default(),
+            device_authorization: DeviceAuthorizationConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             push: PushConfig::default(),

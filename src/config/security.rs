@@ -188,3 +188,27 @@ impl Default for RateLimitConfig {
         Self { login_per_ip_per_minute: 60, client_auth_failures_per_minute: 20 }
     }
 }
+
+/// The device authorization grant (RFC 8628): scanners, shared terminals and
+/// command-line tools that show a code, which a person approves on another screen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceAuthorizationConfig {
+    /// Seconds a device code and its user code stay valid (`expires_in`).
+    pub code_ttl: i64,
+    /// Seconds a device waits between two polls of the token endpoint (`interval`); one
+    /// that polls faster is told to slow down and waits 5 seconds more from then on.
+    pub interval: i32,
+    /// Wrong user codes typed from one source (an address; IPv6: its /64) before it
+    /// waits a minute, doubling with each further wrong code up to an hour.
+    pub max_failures_per_source: i32,
+    /// Wrong user codes from all sources together in one minute; past it, every source
+    /// waits for the next minute.
+    pub max_failures_per_minute: i32,
+}
+
+impl Default for DeviceAuthorizationConfig {
+    fn default() -> Self {
+        Self { code_ttl: 600, interval: 5, max_failures_per_source: 5, max_failures_per_minute: 60 }
+    }
+}

@@ -99,6 +99,18 @@ impl Config {
                  `two_factor.max_consecutive_failures` are 1 to 100 (NIST SP 800-63B 5.2.2)",
             );
         }
+        let device = &self.device_authorization;
+        if !(60..=86_400).contains(&device.code_ttl)
+            || !(1..=60).contains(&device.interval)
+            || device.max_failures_per_source < 1
+            || device.max_failures_per_minute < 1
+        {
+            return invalid(
+                "keys `device_authorization.code_ttl` (60 to 86400 seconds), `device_authorization.interval` \
+                 (1 to 60 seconds), `device_authorization.max_failures_per_source` and \
+                 `device_authorization.max_failures_per_minute` (at least 1) are out of range",
+            );
+        }
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
             return invalid("keys `server.header_read_timeout` and `server.max_connections` are at least 1");
         }

@@ -1,6 +1,7 @@
-//! Account fields: phone numbers, email addresses and usernames as typed.
+//! Fields people type: phone numbers, email addresses, usernames, device user codes.
 
 use crate::accounts::{normalize_email, normalize_phone, normalize_username};
+use crate::device_authorization::user_code;
 
 /// `^\+[1-9][0-9]{7,14}$`
 pub fn is_e164(phone: &str) -> bool {
@@ -11,8 +12,8 @@ pub fn is_e164(phone: &str) -> bool {
 }
 
 /// Phone numbers, email addresses and usernames as typed in the console, the admin API
-/// or an import file: what is accepted is in its normal form, and normalising it again
-/// gives it back unchanged.
+/// or an import file, and user codes as typed on the device page: what is accepted is in
+/// its normal form, and normalising it again gives it back unchanged.
 pub fn phone(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let blank = text.trim().is_empty();
@@ -46,5 +47,10 @@ pub fn phone(data: &[u8]) {
         assert_eq!(key, username.to_lowercase());
         let again = normalize_username(&username).ok();
         assert_eq!(again, Some((username.clone(), key.clone())), "normalising {username:?} again changes it");
+    }
+    if let Some(code) = user_code::normalize(text) {
+        assert_eq!(code.len(), user_code::LENGTH, "{text:?} normalised to {code:?}");
+        assert!(code.bytes().all(|b| user_code::ALPHABET.contains(&b)), "{code:?} outside the alphabet");
+        assert_eq!(user_code::normalize(&user_code::display(&code)), Some(code.clone()), "shown {code:?} reads back");
     }
 }

@@ -9,7 +9,7 @@
 //! and a fixed clock, so that a corpus made today replays the same tomorrow.
 //!
 //! One module per group of targets: `params` (the authorization and form endpoints,
-//! client credentials), `tokens` (signed tokens), `fields` (account fields), `import`
+//! client credentials), `tokens` (signed tokens), `fields` (fields people type), `import`
 //! (the import file), `cookies` (cookies and sealed values); `seeds` makes their corpora.
 
 mod cookies;

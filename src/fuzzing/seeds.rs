@@ -78,6 +78,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 " Emilie.Durand@Etude.Example ",
                 "SoniaAIT",
                 "jean-marc.o_neil@office",
+                "wdjb-mjht",
+                " WDJB MJHT ",
             ]
             .map(String::from)
             .to_vec(),

@@ -6,6 +6,8 @@
 //!   source, per known browser, all unknown sources together).
 //! - `second_factor`: one budget per account shared by every second-factor method
 //!   (codes from apps, recovery codes, texted and mailed codes, push refusals).
+//! - `user_code`: the user codes of device authorizations typed on the verification
+//!   page, per source and for everyone per minute; a right code gives its guess back.
 //!
 //! Client secrets (`oidc::client_auth`) and mailed-code resends
 //! (`second_factor::email_code`) use the same engine with keys of their own.
@@ -13,3 +15,4 @@
 pub mod password;
 pub mod second_factor;
 pub mod throttle;
+pub mod user_code;

@@ -89,7 +89,7 @@ pub fn subject_of(username: &str) -> String {
 }
 
 /// The address as a budget owner: IPv4 whole, IPv6 by its /64 (one subscriber).
-fn source_of(ip: Option<&str>) -> String {
+pub(super) fn source_of(ip: Option<&str>) -> String {
     match ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
         Some(std::net::IpAddr::V6(v6)) => {
             let [a, b, c, d, ..] = v6.segments();

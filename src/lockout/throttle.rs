@@ -215,6 +215,25 @@ pub async fn clear(db: &impl ConnectionTrait, key: &Key) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// After a success that must not clear the budget: the reservation of this attempt is
+/// given back — one failure less, and the wait it set, if any, lifted. For guesses
+/// where anyone can make a success of their own (the user code of a device
+/// authorization they started), so that successes never buy guesses.
+///
+/// Lifting the wait restores the state before the reservation: a reservation is let
+/// through only while no wait holds, and while the wait it set holds no other one is
+/// let through to set another.
+pub async fn refund(db: &impl ConnectionTrait, key: &Key) -> Result<(), DbErr> {
+    throttle::Entity::update_many()
+        .col_expr(throttle::Column::Failures, Expr::col(throttle::Column::Failures).sub(1))
+        .col_expr(throttle::Column::BlockedUntil, Expr::val(Option::<i64>::None))
+        .filter(throttle::Column::Key.eq(&key.key))
+        .filter(throttle::Column::Failures.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// An administrator's unlock: every budget of these subjects is whole again.
 pub async fn clear_subjects(db: &impl ConnectionTrait, subjects: &[String]) -> Result<u64, DbErr> {
     let result =

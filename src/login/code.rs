@@ -53,7 +53,7 @@ fn acr_of(request: &AuthorizationRequest, session: &Session) -> String {
 }
 
 /// Remembers that the client took part in the session, to tell it when the session ends.
-async fn record_participant(
+pub async fn record_participant(
     db: &impl ConnectionTrait,
     session_id: &str,
     client_id: &str,

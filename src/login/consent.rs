@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 use super::request::AuthorizationRequest;
 use crate::accounts::{self, Account};
-use crate::applications;
+use crate::applications::{self, Application};
 use crate::clients::Client;
 use crate::domain::DomainError;
 use crate::storage::entities::consent;
@@ -51,14 +51,9 @@ pub async fn decide(
     account: &Account,
     just_given: bool,
 ) -> Result<Decision, DomainError> {
-    let application = match &client.application_id {
-        Some(id) => applications::find_by_id(db, id).await?,
-        None => None,
-    };
-    let access = accounts::access_of(db, &account.id).await?;
-    if !accounts::may_use(&access, application.as_ref()) {
-        let name = application.map(|a| a.name).unwrap_or_default();
-        return Ok(Decision::NoAccess { application: name });
+    let access = application_access(db, client, account).await?;
+    if !access.allowed {
+        return Ok(Decision::NoAccess { application: access.name() });
     }
     let asks = !client.first_party && !just_given && !request.has_prompt("consent");
     let granted = if asks {
@@ -71,6 +66,37 @@ pub async fn decide(
     } else {
         Decision::Issue
     })
+}
+
+/// The client's application, and whether the account may open it.
+#[derive(Debug)]
+pub struct ApplicationAccess {
+    /// `None` for a client of no application (Sésame's own pages, a partner).
+    pub application: Option<Application>,
+    pub allowed: bool,
+}
+
+impl ApplicationAccess {
+    /// The application's name, as refusals show it ("" when the client has none).
+    pub fn name(&self) -> String {
+        self.application.as_ref().map(|a| a.name.clone()).unwrap_or_default()
+    }
+}
+
+/// The access rule of every login: an account may go on to a client only if it may
+/// open the client's application (any account, for a client of no application).
+pub async fn application_access(
+    db: &impl ConnectionTrait,
+    client: &Client,
+    account: &Account,
+) -> Result<ApplicationAccess, DomainError> {
+    let application = match &client.application_id {
+        Some(id) => applications::find_by_id(db, id).await?,
+        None => None,
+    };
+    let access = accounts::access_of(db, &account.id).await?;
+    let allowed = accounts::may_use(&access, application.as_ref());
+    Ok(ApplicationAccess { application, allowed })
 }
 
 /// Records the user's approval of the client for these scopes.

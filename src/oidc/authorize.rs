@@ -121,18 +121,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
             "this client may not use the authorization code flow".into(),
         ));
     }
-    let requested: Vec<&str> = params.get("scope").unwrap_or_default().split_whitespace().collect();
-    // Standard scopes, unless the client registered a narrower list; other scopes (an
-    // application's API, `sesame:admin`) only when the client registered them.
-    let registered = |scope: &str| client.scopes.iter().any(|c| c == scope);
-    request.scopes = requested
-        .iter()
-        .filter(|s| {
-            let standard = super::SUPPORTED_SCOPES.contains(s) && (client.scopes.is_empty() || **s == "openid");
-            standard || registered(s)
-        })
-        .map(|s| s.to_string())
-        .collect();
+    request.scopes = super::scope::allowed(&client, params.get("scope").unwrap_or_default());
     if !request.scopes.iter().any(|s| s == "openid") {
         return Err(refuse(&request, "invalid_scope", "the scope must include openid".into()));
     }

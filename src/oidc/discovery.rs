@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::{
-    AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH,
-    USERINFO_PATH, claims,
+    AUTHORIZE_PATH, DEVICE_AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH,
+    SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
 };
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
@@ -30,6 +30,7 @@ pub fn document(issuer: &str) -> Value {
         "introspection_endpoint": format!("{issuer}{INTROSPECTION_PATH}"),
         "revocation_endpoint": format!("{issuer}{REVOCATION_PATH}"),
         "end_session_endpoint": format!("{issuer}{END_SESSION_PATH}"),
+        "device_authorization_endpoint": format!("{issuer}{DEVICE_AUTHORIZATION_PATH}"),
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ResponseMode::SUPPORTED,

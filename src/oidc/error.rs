@@ -50,6 +50,31 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
     }
 
+    /// Device authorization grant (RFC 8628 3.5): the user has not decided yet.
+    pub fn authorization_pending() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "authorization_pending", "the user has not approved the device yet")
+    }
+
+    /// Device authorization grant: polled before the interval was over; the interval is
+    /// now `interval` seconds.
+    pub fn slow_down(interval: i32) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "slow_down",
+            format!("polled too often: wait {interval} seconds between two polls from now on"),
+        )
+    }
+
+    /// Device authorization grant: the device code expired; ask for a new one.
+    pub fn expired_token(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "expired_token", description)
+    }
+
+    /// The user (or a rule, such as the account's access) refused the authorization.
+    pub fn access_denied(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "access_denied", description)
+    }
+
     /// A bearer token that is missing, malformed, expired or revoked (RFC 6750 3.1).
     pub fn invalid_token(description: impl Into<String>) -> Self {
         let description = description.into();

@@ -1,14 +1,15 @@
 //! The OpenID Connect and OAuth 2.0 protocol: the validation of authorization and
 //! end-session requests (their endpoints are pages, in `web`), and the endpoints for
 //! machines — token (one module per grant, with token minting and refresh-token
-//! storage), userinfo, introspection, revocation, discovery — that answer in the
-//! protocol's terms. Nothing here imports `web`.
+//! storage), device authorization, userinfo, introspection, revocation, discovery —
+//! that answer in the protocol's terms. Nothing here imports `web`.
 
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod device_authorization;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
@@ -16,6 +17,7 @@ pub mod jwks_cache;
 pub mod logout;
 pub mod params;
 pub mod revoke;
+pub mod scope;
 pub mod token;
 pub mod userinfo;
 
@@ -35,6 +37,9 @@ pub const JWKS_PATH: &str = "/jwks";
 pub const INTROSPECTION_PATH: &str = "/introspect";
 pub const REVOCATION_PATH: &str = "/revoke";
 pub const END_SESSION_PATH: &str = "/logout";
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+/// The device flow's verification page (a page: `web::device`).
+pub const VERIFICATION_PATH: &str = "/device";
 
 pub fn routes() -> Router<AppState> {
     // Browser applications (public clients) call these from their own origin; none of
@@ -52,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route(USERINFO_PATH, get(userinfo::get).post(userinfo::post))
         .route(INTROSPECTION_PATH, axum::routing::post(introspect::introspect))
         .route(REVOCATION_PATH, axum::routing::post(revoke::revoke))
+        .route(DEVICE_AUTHORIZATION_PATH, axum::routing::post(device_authorization::endpoint))
         .layer(cors);
     // The authorization and end-session endpoints are pages: see `web::routes`.
     machine_endpoints

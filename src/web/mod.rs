@@ -1,10 +1,12 @@
-//! Pages for people: login, second factor, consent, account security, errors.
+//! Pages for people: login, second factor, consent, account security, the device
+//! flow's verification page, errors.
 
 pub mod account;
 pub mod authorize;
 pub mod client_response;
 pub mod consent;
 pub mod csrf;
+pub mod device;
 pub mod enroll;
 pub mod extract;
 pub mod factor_stage;
@@ -25,7 +27,7 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::oidc::{AUTHORIZE_PATH, END_SESSION_PATH};
+use crate::oidc::{AUTHORIZE_PATH, END_SESSION_PATH, VERIFICATION_PATH};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -41,6 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/login/verify/push-status", get(verify::push_status))
         .route("/login/continue", post(verify::continue_login))
         .route("/consent", get(consent::show).post(consent::submit))
+        .route(VERIFICATION_PATH, get(device::show).post(device::submit))
+        .route("/device/confirm", get(device::confirm).post(device::decide))
+        .route("/device/login", get(device::login))
+        .route("/device/callback", get(device::callback))
         .route("/authenticator", get(account::authenticator))
         .route("/account", get(|| async { axum::response::Redirect::to("/account/security") }))
         .route("/account/login", get(account::login))

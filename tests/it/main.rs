@@ -16,6 +16,7 @@ mod browser;
 mod cli;
 mod console;
 mod demo;
+mod device;
 mod hardening;
 mod import;
 mod interop;

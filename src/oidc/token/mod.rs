@@ -1,10 +1,11 @@
 //! The token endpoint (RFC 6749 3.2, OIDC Core 3.1.3): client authentication, then one
-//! module per grant type; beside them what the grants issue — `jwt` (minting ID and
-//! access tokens, and checking them) and `refresh_store` (refresh tokens: rotation,
-//! families, revocation).
+//! module per grant type (`device_code` is RFC 8628's poll); beside them what the grants
+//! issue — `jwt` (minting ID and access tokens, and checking them) and `refresh_store`
+//! (refresh tokens: rotation, families, revocation).
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 pub mod jwt;
 pub mod refresh_store;
 mod refresh_token;
@@ -38,7 +39,11 @@ pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderM
             no_store(Json(body))
         }
         Err(error) => {
-            Metrics::count(&state.metrics.token_errors);
+            // A device waiting for its user is answered in an error's shape, but
+            // nothing failed: polls every few seconds would drown the real errors.
+            if error.error != "authorization_pending" {
+                Metrics::count(&state.metrics.token_errors);
+            }
             error.into_response()
         }
     }
@@ -67,6 +72,7 @@ async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8
     match grant_type {
         "authorization_code" => authorization_code::exchange(state, ip, &client, &params, now).await,
         "refresh_token" => refresh_token::exchange(state, &client, &params, now).await,
+        crate::clients::DEVICE_CODE_GRANT => device_code::exchange(state, ip, &client, &params, now).await,
         _ => client_credentials::exchange(state, &client, &params, now).await,
     }
 }

@@ -8,6 +8,7 @@ pub mod authorization_code;
 pub mod authorization_request;
 pub mod client;
 pub mod consent;
+pub mod device_authorization;
 pub mod one_time_code;
 pub mod push_challenge;
 pub mod push_enrollment;
