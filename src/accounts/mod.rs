@@ -40,6 +40,12 @@ pub struct Account {
 }
 
 impl Account {
+    /// Whether a grant may give this account tokens now: not archived, not locked by an
+    /// administrator (a lock ends its grants; this refuses what was granted in between).
+    pub fn may_get_tokens(&self) -> bool {
+        !self.archived && self.admin_locked_at.is_none()
+    }
+
     pub fn full_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name).trim().to_string()
     }

@@ -20,10 +20,12 @@ use crate::revocations::{self, Scope};
 use crate::state::AppState;
 use crate::storage::entities::session_client;
 
-/// Ends a session everywhere: row, refresh tokens bound to it, its access tokens, and
-/// the clients that took part (back-channel logout).
+/// Ends a session everywhere: row, refresh tokens bound to it, its access tokens, what
+/// it granted and was not collected yet (codes, approved devices), and the clients that
+/// took part (back-channel logout).
 pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<(), DomainError> {
     session::delete(&state.db, &ended.id).await?;
+    forget_uncollected_grants(state, &ended.id, now).await?;
     crate::metrics::Metrics::count(&state.metrics.logouts);
     refresh::revoke_for_session(state, &ended.id).await?;
     revocations::revoke(&state.db, Scope::Session(&ended.sid), now + state.config.tokens.access_token_ttl).await?;
@@ -40,6 +42,26 @@ pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<
     )
     .await;
     backchannel::notify(state, clients, &ended.account_id, &ended.sid, now).await;
+    Ok(())
+}
+
+/// Authorization codes not yet redeemed and devices approved but not yet polled, of a
+/// session that ended: they would otherwise give tokens afterwards.
+async fn forget_uncollected_grants(state: &AppState, session_id: &str, now: i64) -> Result<(), DomainError> {
+    use crate::storage::entities::{authorization_code, device_authorization};
+    use sea_orm::sea_query::Expr;
+    authorization_code::Entity::update_many()
+        .col_expr(authorization_code::Column::UsedAt, Expr::value(now))
+        .filter(authorization_code::Column::SessionId.eq(session_id))
+        .filter(authorization_code::Column::UsedAt.is_null())
+        .exec(&state.db)
+        .await?;
+    device_authorization::Entity::update_many()
+        .col_expr(device_authorization::Column::Status, Expr::value("denied"))
+        .filter(device_authorization::Column::SessionId.eq(session_id))
+        .filter(device_authorization::Column::Status.eq("approved"))
+        .exec(&state.db)
+        .await?;
     Ok(())
 }
 

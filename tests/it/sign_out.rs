@@ -13,7 +13,11 @@ use crate::lifecycle::{logout_receiver, set_backchannel};
 use crate::on_every_backend;
 use crate::rp::{self, Browser, payload};
 
-on_every_backend!(the_owner_signs_out_everywhere, an_administrator_signs_an_account_out_everywhere);
+on_every_backend!(
+    the_owner_signs_out_everywhere,
+    an_administrator_signs_an_account_out_everywhere,
+    what_was_granted_but_not_collected_ends_too,
+);
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -119,4 +123,20 @@ async fn an_administrator_signs_an_account_out_everywhere(backend: Backend) {
     assert_signed_out_everywhere(&server, &devices).await;
     let (status, _) = api.call(Method::POST, "/accounts/nobody/sign-out-everywhere", None).await;
     assert_eq!(status, 404);
+}
+
+/// A code issued but not redeemed yet (the application is slow, or an attacker holds
+/// it back) gives nothing once the account is signed out everywhere or locked.
+async fn what_was_granted_but_not_collected_ends_too(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let web = rp::actes_web(&server).await;
+    let api = api(&server).await;
+    for action in ["sign-out-everywhere", "lock"] {
+        let (code, request) = rp::code_for_pauline(&server, &web, &Browser::new(), &[]).await;
+        let (status, body) = api.call(Method::POST, &format!("/accounts/pauline/{action}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        let refused = rp::exchange(&web, &code, request.verifier).await;
+        assert!(refused.unwrap_err().contains("invalid_grant"), "{action}: the held-back code gives nothing");
+        api.call(Method::POST, "/accounts/pauline/unlock", None).await;
+    }
 }

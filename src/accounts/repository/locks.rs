@@ -71,15 +71,18 @@ pub async fn locks(db: &Db, account: &Account, now: i64) -> Result<Locks, Domain
     })
 }
 
-/// An archived account's sessions end and its refresh tokens are revoked, with the
-/// access tokens of both; un-archiving later restores login, not these.
+/// An archived, locked or signed-out account's sessions end and its refresh tokens are
+/// revoked, with the access tokens of both; so do what its sessions granted and was not
+/// collected yet — authorization codes not redeemed, devices approved but not polled —
+/// which would otherwise give new tokens afterwards. Un-archiving later restores login,
+/// not these.
 pub(super) async fn end_everything_of(
     db: &impl ConnectionTrait,
     account_id: &str,
     now: i64,
 ) -> Result<(), DomainError> {
     use crate::revocations::{self, Scope};
-    use crate::storage::entities::{refresh_token, session};
+    use crate::storage::entities::{authorization_code, device_authorization, refresh_token, session};
     // Access tokens live at most a day (see `Config::validate`).
     let until = now + 86_400;
     for ended in session::Entity::find().filter(session::Column::AccountId.eq(account_id)).all(db).await? {
@@ -97,6 +100,18 @@ pub(super) async fn end_everything_of(
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::Revoked, sea_orm::sea_query::Expr::value(true))
         .filter(refresh_token::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    authorization_code::Entity::update_many()
+        .col_expr(authorization_code::Column::UsedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(authorization_code::Column::AccountId.eq(account_id))
+        .filter(authorization_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    device_authorization::Entity::update_many()
+        .col_expr(device_authorization::Column::Status, sea_orm::sea_query::Expr::value("denied"))
+        .filter(device_authorization::Column::AccountId.eq(account_id))
+        .filter(device_authorization::Column::Status.eq("approved"))
         .exec(db)
         .await?;
     Ok(())

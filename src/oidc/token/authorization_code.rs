@@ -63,7 +63,7 @@ pub async fn exchange(
     check_pkce(row.code_challenge.as_deref(), params.get("code_verifier"))?;
     let account = accounts::find_by_id(&state.db, &row.account_id)
         .await?
-        .filter(|a| !a.archived)
+        .filter(|a| a.may_get_tokens())
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer active"))?;
 
     let scopes: Vec<String> = row.scope.split_whitespace().map(str::to_string).collect();

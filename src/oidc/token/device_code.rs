@@ -44,7 +44,7 @@ pub async fn exchange(
     };
     let account = accounts::find_by_id(&state.db, &approved.account_id)
         .await?
-        .filter(|a| !a.archived)
+        .filter(|a| a.may_get_tokens())
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer active"))?;
     let facts = SessionFacts {
         auth_time: approved.auth_time,

@@ -38,7 +38,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
     // Rights and identity may have changed since the login: the account is read anew.
     let account = accounts::find_by_id(&state.db, &row.account_id)
         .await?
-        .filter(|a| !a.archived)
+        .filter(|a| a.may_get_tokens())
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer active"))?;
     let facts = Redemption::facts(&row);
     let grant = UserGrant {
