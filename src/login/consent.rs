@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use super::request::AuthorizationRequest;
 use crate::accounts::{self, Account};
 use crate::applications::{self, Application};
-use crate::clients::Client;
+use crate::clients::{ApplicationType, Client};
 use crate::domain::DomainError;
 use crate::storage::entities::consent;
 
@@ -21,15 +21,43 @@ pub enum Decision {
     Issue,
 }
 
-/// The consent rule: none for a first-party client or when just given; always asked
-/// with `prompt=consent`; else the scopes granted before must cover the request.
+/// How the user took part in this request before it reached the consent rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interaction {
+    /// None: an existing session answered (single sign-on).
+    Silent,
+    /// The user signed in (password, second factor) during this request.
+    SignedIn,
+    /// The user approved on the consent page a moment ago.
+    Consented,
+}
+
+/// Whether the client's identity is not assured by its redirect URI: a desktop
+/// application's loopback or private-use URI can be answered by any program on the
+/// computer, where an `https` URI belongs to the site (RFC 8252 8.6).
+pub fn unassured(client: &Client, request: &AuthorizationRequest) -> bool {
+    client.application_type == ApplicationType::Native && !request.redirect_uri.starts_with("https://")
+}
+
+/// The consent rule: none when just given; asked when single sign-on would answer a
+/// client whose identity is not assured (RFC 8252 8.6: a program impersonating a
+/// desktop application must not get a code without the user's knowledge); none for a
+/// first-party client; always asked with `prompt=consent`; else the scopes granted
+/// before must cover the request.
 pub fn consent_needed(
     first_party: bool,
-    just_given: bool,
+    interaction: Interaction,
+    unassured: bool,
     request: &AuthorizationRequest,
     granted_scopes: Option<&str>,
 ) -> bool {
-    if first_party || just_given {
+    if interaction == Interaction::Consented {
+        return false;
+    }
+    if unassured && interaction == Interaction::Silent {
+        return true;
+    }
+    if first_party {
         return false;
     }
     if request.has_prompt("consent") {
@@ -42,15 +70,15 @@ pub fn consent_needed(
     !covered
 }
 
-/// Decides from the account's access and its consents (`just_given`: the user approved
-/// on the consent page a moment ago).
+/// Decides from the account's access, how the user took part, and its consents.
 pub async fn decide(
     db: &impl ConnectionTrait,
     client: &Client,
     request: &AuthorizationRequest,
     account: &Account,
-    just_given: bool,
+    interaction: Interaction,
 ) -> Result<Decision, DomainError> {
+    let just_given = interaction == Interaction::Consented;
     let access = application_access(db, client, account).await?;
     if !access.allowed {
         return Ok(Decision::NoAccess { application: access.name() });
@@ -61,7 +89,8 @@ pub async fn decide(
     } else {
         None
     };
-    Ok(if consent_needed(client.first_party, just_given, request, granted.as_deref()) {
+    let unassured = unassured(client, request);
+    Ok(if consent_needed(client.first_party, interaction, unassured, request, granted.as_deref()) {
         Decision::Consent
     } else {
         Decision::Issue
@@ -121,7 +150,7 @@ pub async fn grant(
 
 #[cfg(test)]
 mod tests {
-    use super::consent_needed;
+    use super::{Interaction::*, consent_needed};
     use crate::login::request::tests::request;
 
     #[test]
@@ -129,12 +158,25 @@ mod tests {
         let mut asked = request();
         asked.scopes = vec!["openid".into(), "email".into()];
         asked.prompt.clear();
-        assert!(!consent_needed(true, false, &asked, None), "first-party clients need none");
-        assert!(!consent_needed(false, true, &asked, None), "just given");
-        assert!(consent_needed(false, false, &asked, None), "never given");
-        assert!(consent_needed(false, false, &asked, Some("openid")), "a new scope asks again");
-        assert!(!consent_needed(false, false, &asked, Some("email openid profile")), "covered");
+        assert!(!consent_needed(true, Silent, false, &asked, None), "first-party clients need none");
+        assert!(!consent_needed(false, Consented, false, &asked, None), "just given");
+        assert!(consent_needed(false, SignedIn, false, &asked, None), "never given");
+        assert!(consent_needed(false, Silent, false, &asked, Some("openid")), "a new scope asks again");
+        assert!(!consent_needed(false, Silent, false, &asked, Some("email openid profile")), "covered");
         asked.prompt = vec!["consent".into()];
-        assert!(consent_needed(false, false, &asked, Some("email openid profile")), "prompt=consent always asks");
+        assert!(
+            consent_needed(false, Silent, false, &asked, Some("email openid profile")),
+            "prompt=consent always asks"
+        );
+    }
+
+    #[test]
+    fn a_desktop_application_is_not_answered_silently() {
+        let mut asked = request();
+        asked.prompt.clear();
+        assert!(consent_needed(true, Silent, true, &asked, Some("openid")), "single sign-on asks, first-party or not");
+        assert!(!consent_needed(true, SignedIn, true, &asked, None), "signing in was the user's act");
+        assert!(!consent_needed(true, Consented, true, &asked, None), "approved a moment ago");
+        assert!(!consent_needed(true, Silent, false, &asked, None), "an assured client is answered");
     }
 }

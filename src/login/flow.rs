@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::code;
-use super::consent::{self, Decision};
+use super::consent::{self, Decision, Interaction};
 use super::pending;
 use super::request::{AuthorizationRequest, ErrorRedirect};
 use super::stage::{EnrollPage, FactorStep, Pending, Stage};
@@ -149,7 +149,7 @@ pub async fn start(
         Some((session, account)) if !acr::satisfies(&session.acr, &session.amr, &request.acr_values) => {
             match cx.requirement_for(&account, &client, &request).await? {
                 Requirement::PasswordOnly => {
-                    proceed(cx, browser_hash, &client, request, &session, &account, false).await
+                    proceed(cx, browser_hash, &client, request, &session, &account, Interaction::Silent).await
                 }
                 _ if request.has_prompt("none") => Ok(Outcome::ToClient(
                     request.error("interaction_required", "a second factor is required; retry without prompt=none"),
@@ -157,7 +157,9 @@ pub async fn start(
                 requirement => to_second_factor(cx, browser_hash, None, &client, request, &account, requirement).await,
             }
         }
-        Some((session, account)) => proceed(cx, browser_hash, &client, request, &session, &account, false).await,
+        Some((session, account)) => {
+            proceed(cx, browser_hash, &client, request, &session, &account, Interaction::Silent).await
+        }
         None if request.has_prompt("none") => {
             Ok(Outcome::ToClient(request.error("login_required", "the user must log in; retry without prompt=none")))
         }
@@ -235,12 +237,12 @@ pub async fn complete(
         session::delete(cx.db, &crypto::token_hash(previous)).await?;
     }
     let (token, session) = session::create(cx.db, &account.id, amr, acr, cx.now, cx.session).await?;
-    let then = proceed(cx, &pending.browser_hash, &client, pending.request, &session, &account, false).await;
+    let then =
+        proceed(cx, &pending.browser_hash, &client, pending.request, &session, &account, Interaction::SignedIn).await;
     Ok(Outcome::SessionOpened { token, account_id: account.id, then: then.map(Box::new) })
 }
 
 /// With an authenticated user: check access, then consent, then issue the code.
-/// `consent_given`: the user approved on the consent page a moment ago.
 pub async fn proceed(
     cx: &Context<'_>,
     browser_hash: &str,
@@ -248,9 +250,9 @@ pub async fn proceed(
     request: AuthorizationRequest,
     session: &Session,
     account: &Account,
-    consent_given: bool,
+    interaction: Interaction,
 ) -> Result<Outcome, DomainError> {
-    match consent::decide(cx.db, client, &request, account, consent_given).await? {
+    match consent::decide(cx.db, client, &request, account, interaction).await? {
         Decision::NoAccess { application } => {
             cx.audit("authorize.access_denied", account, client, json!({"application": application})).await;
             let back = request.error("access_denied", format!("this account has no access to {application}"));
@@ -295,5 +297,5 @@ pub async fn answer_consent(
         ));
     }
     consent::grant(cx.db, &account.id, &client.client_id, &pending.request.scopes, cx.now).await?;
-    proceed(cx, &pending.browser_hash, &client, pending.request, &session, &account, true).await
+    proceed(cx, &pending.browser_hash, &client, pending.request, &session, &account, Interaction::Consented).await
 }

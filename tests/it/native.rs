@@ -18,6 +18,7 @@ on_every_backend!(
     web_clients_keep_exact_matching,
     native_refresh_tokens_rotate,
     native_registrations_follow_the_rules,
+    single_sign_on_asks_the_user_before_answering_a_desktop_application,
 );
 
 const CLIENT_ID: &str = "inotacte-desktop";
@@ -148,4 +149,44 @@ async fn native_registrations_follow_the_rules(backend: crate::harness::Backend)
     let client = sesame::clients::find(&server.state.db, "bureau").await.unwrap().unwrap();
     assert!(client.is_public(), "public by default");
     assert_eq!(client.application_type, sesame::clients::ApplicationType::Native);
+}
+
+/// RFC 8252 8.6: any program on the computer can listen on a loopback port or claim a
+/// private-use scheme, so a session never answers a desktop application silently. A
+/// page that sends the browser to `/authorize` for inotacte-desktop with the
+/// attacker's own PKCE challenge gets no code without the user's approval.
+async fn single_sign_on_asks_the_user_before_answering_a_desktop_application(backend: crate::harness::Backend) {
+    let server = TestServer::start(backend).await;
+    let browser = Browser::new();
+    let (_, _, page) = {
+        let redirect_uri = format!("http://127.0.0.1:{}/callback", free_port());
+        let client = rp::client(&server, CLIENT_ID, None, &redirect_uri).await;
+        let request = rp::auth_request(&client, &[], &[]);
+        let page = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+        (client, request, page)
+    };
+    assert!(page.location_param("code").is_some(), "signing in is the user's act: a code");
+
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", free_port());
+    let client = rp::client(&server, CLIENT_ID, None, &redirect_uri).await;
+    let silent = rp::auth_request(&client, &[], &[("prompt", "none")]);
+    let page = browser.get(&silent.url).await;
+    assert_eq!(page.location_param("error").as_deref(), Some("consent_required"), "{:?}", page.location);
+    assert!(page.location_param("code").is_none());
+
+    let request = rp::auth_request(&client, &[], &[]);
+    let page = browser.get(&request.url).await;
+    assert!(page.location.as_deref().unwrap().starts_with("/consent"), "asked, not answered: {:?}", page.location);
+    let consent = browser.get(&server.url(page.location.as_deref().unwrap())).await;
+    assert!(consent.body.contains("INOTACTE"), "the page names the application");
+    let (csrf, tx) = (consent.field("csrf_token").unwrap(), consent.field("tx").unwrap());
+    let allowed =
+        browser.post(&server.url("/consent"), &[("csrf_token", &csrf), ("tx", &tx), ("decision", "allow")]).await;
+    let code = allowed.location_param("code").expect("a code once the user approves");
+    rp::exchange(&client, &code, request.verifier).await.expect("tokens");
+
+    // A web client of the same office is answered by single sign-on as before.
+    let web = rp::actes_web(&server).await;
+    let page = browser.get(&rp::auth_request(&web, &[], &[]).url).await;
+    assert!(page.location_param("code").is_some(), "{:?}", page.location);
 }
