@@ -90,7 +90,9 @@ pub fn subject_of(username: &str) -> String {
 
 /// The address as a budget owner: IPv4 whole, IPv6 by its /64 (one subscriber).
 pub(super) fn source_of(ip: Option<&str>) -> String {
-    match ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
+    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: it is the
+    // IPv4 address, not one /64 shared by every IPv4 client.
+    match ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).map(|ip| ip.to_canonical()) {
         Some(std::net::IpAddr::V6(v6)) => {
             let [a, b, c, d, ..] = v6.segments();
             format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
@@ -245,6 +247,11 @@ pub async fn unknown_sources_blocked_until(db: &Db, username: &str, now: i64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4_sources() {
+        assert_eq!(source_of(Some("::ffff:192.0.2.7")), "192.0.2.7");
+    }
 
     #[test]
     fn sources_are_addresses_and_ipv6_subscribers() {
