@@ -87,6 +87,10 @@ pub async fn find_active(
     Ok(Some(row.into()))
 }
 
+/// Seconds a sign-in stays fresh enough for what hands out or changes access (second
+/// factors on the account page, approving a device): beyond it the user signs in again.
+pub const RECENT_SIGN_IN: i64 = 900;
+
 /// Every session of an account, live or not yet swept.
 pub async fn list_for_account(db: &Db, account_id: &str) -> Result<Vec<Session>, DomainError> {
     let rows = session::Entity::find().filter(session::Column::AccountId.eq(account_id)).all(db).await?;

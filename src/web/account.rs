@@ -4,7 +4,7 @@
 //!
 //! The page signs in like an application, through the built-in client `sesame-account`;
 //! it then trusts the single sign-on session. Changes need a two-factor session when the
-//! account has a second factor, and a sign-in of the last `RECENT_LOGIN` seconds.
+//! account has a second factor, and a sign-in of the last `RECENT_SIGN_IN` seconds.
 
 use axum::{
     extract::{Query, State},
@@ -24,7 +24,10 @@ use super::sign_in::{CallbackQuery, SignIn};
 use crate::accounts::Account;
 use crate::accounts::actions::{self, Actor};
 use crate::audit::{self, AuditEvent};
-use crate::auth::{acr, session::Session};
+use crate::auth::{
+    acr,
+    session::{RECENT_SIGN_IN, Session},
+};
 use crate::clients::{self, ClientInput};
 use crate::domain::DomainError;
 use crate::i18n::Locale;
@@ -34,9 +37,6 @@ use crate::state::AppState;
 
 pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
 const LOGIN_COOKIE: &str = "sesame_account_login";
-/// Seconds a sign-in stays fresh enough to change second factors.
-const RECENT_LOGIN: i64 = 900;
-
 fn sign_in(state: &AppState) -> SignIn<'static> {
     SignIn {
         client_id: ACCOUNT_CLIENT_ID,
@@ -215,7 +215,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
         return sign_out_everywhere(&state, jar, locale, &account).await;
     }
     // Choosing the method offered first is harmless; everything else wants a recent sign-in.
-    if action != "preferred" && now - session.auth_time > RECENT_LOGIN {
+    if action != "preferred" && now - session.auth_time > RECENT_SIGN_IN {
         return Redirect::to(&format!("/account/login?fresh=true&two_factor={}", !factors.is_empty())).into_response();
     }
     // A first second factor is enrolled through the login (confirmed by mail or

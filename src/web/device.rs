@@ -31,7 +31,10 @@ use super::{
 };
 use crate::accounts::Account;
 use crate::audit::{self, AuditEvent};
-use crate::auth::{acr, session::Session};
+use crate::auth::{
+    acr,
+    session::{RECENT_SIGN_IN, Session},
+};
 use crate::clients::{self, Client, ClientInput};
 use crate::cookies;
 use crate::crypto;
@@ -211,8 +214,14 @@ async fn signed_in(
     let facts =
         LoginFacts { enrolled, client_requires: client.require_two_factor, request_asks: false, admin_login: false };
     let requirement = policy::requirement(&account, &facts, &state.config.two_factor, now);
-    if requirement != Requirement::PasswordOnly && !acr::satisfies(&session.acr, &session.amr, &[]) {
+    let two_factor = requirement != Requirement::PasswordOnly;
+    if two_factor && !acr::satisfies(&session.acr, &session.amr, &[]) {
         return Ok(Err(Redirect::to("/device/login?two_factor=true").into_response()));
+    }
+    // Approving hands out tokens, offline ones maybe: not on an old session left open
+    // on a shared computer.
+    if now - session.auth_time > RECENT_SIGN_IN {
+        return Ok(Err(Redirect::to(&format!("/device/login?fresh=true&two_factor={two_factor}")).into_response()));
     }
     Ok(Ok((session, account)))
 }
@@ -359,11 +368,20 @@ async fn answer(
 pub struct LoginQuery {
     #[serde(default)]
     two_factor: bool,
+    /// The session is too old to approve a device: sign in again.
+    #[serde(default)]
+    fresh: bool,
 }
 
 pub async fn login(State(state): State<AppState>, jar: CookieJar, Query(query): Query<LoginQuery>) -> Response {
-    let extra: &[(&str, &str)] = if query.two_factor { &[("acr_values", acr::MULTI_FACTOR)] } else { &[] };
-    sign_in(&state).start(&state, jar, extra)
+    let mut extra = Vec::new();
+    if query.two_factor {
+        extra.push(("acr_values", acr::MULTI_FACTOR));
+    }
+    if query.fresh {
+        extra.push(("prompt", "login"));
+    }
+    sign_in(&state).start(&state, jar, &extra)
 }
 
 /// `GET /device/callback`: the sign-in is done (its code redeemed in process, so it

@@ -45,6 +45,7 @@ on_every_backend!(
     wrong_user_codes_in_parallel_are_counted_exactly,
     the_shared_budget_holds_across_sources,
     a_device_code_is_used_once_under_parallel_polls,
+    an_old_session_signs_in_again_before_approving,
 );
 
 async fn start(backend: Backend) -> TestServer {
@@ -485,4 +486,26 @@ async fn a_device_code_is_used_once_under_parallel_polls(backend: Backend) {
     assert_eq!(access["rights"], json!(["compta.lecture"]), "the rights of this application only");
     assert_eq!(access["acr"], "urn:sesame:loa:1fa", "a password-only account approves with its password");
     assert!(issued[0].get("refresh_token").is_none(), "not first-party, no offline_access, no refresh grant");
+}
+
+/// Approving hands out tokens: a session signed in more than a quarter of an hour ago
+/// (a browser left open on a shared computer) signs in again first.
+async fn an_old_session_signs_in_again_before_approving(backend: Backend) {
+    let server = start(backend).await;
+    let browser = Browser::new();
+    let first = COMPTA_CLI.codes(&server, "openid").await;
+    let page = type_code(&browser, &server, &text(&first, "user_code")).await;
+    let to_login = two_factor::follow(&browser, &server, &page).await;
+    let to_callback = sign_in(&browser, &server, &to_login, "pauline", "correct horse battery").await;
+    let confirmation = back_to_confirmation(&browser, &server, &to_callback).await;
+    assert_eq!(decide(&browser, &server, &confirmation, "allow").await.status, 200);
+
+    server.clock.advance(901);
+    let second = COMPTA_CLI.codes(&server, "openid").await;
+    let page = type_code(&browser, &server, &text(&second, "user_code")).await;
+    let to_login = two_factor::follow(&browser, &server, &page).await;
+    assert_eq!(to_login.location.as_deref(), Some("/device/login?fresh=true&two_factor=false"), "{}", to_login.body);
+    let login = two_factor::follow(&browser, &server, &to_login).await;
+    let authorize = login.location.expect("to the authorization endpoint");
+    assert!(authorize.contains("prompt=login"), "the password again: {authorize}");
 }
