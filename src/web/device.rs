@@ -13,7 +13,7 @@
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
@@ -419,4 +419,24 @@ async fn record(
         detail: Some(detail),
     };
     audit::record(&state.db, now, event).await;
+}
+
+#[derive(Deserialize)]
+pub struct QrQuery {
+    #[serde(default)]
+    user_code: String,
+}
+
+/// `GET /device/qr.svg?user_code=…`: `verification_uri_complete` as a QR code (SVG), for
+/// a device with a screen that cannot draw one (RFC 8628 3.3.1): scanned with a phone,
+/// it opens the verification page with the code filled in. Any well-formed code is
+/// drawn; nothing is looked up, so it tells nothing about which codes are live.
+pub async fn qr_code(State(state): State<AppState>, Query(query): Query<QrQuery>) -> Response {
+    let Some(code) = crate::device_authorization::user_code::normalize(&query.user_code) else {
+        return (StatusCode::BAD_REQUEST, "user_code is eight letters, e.g. BCDF-GHJK").into_response();
+    };
+    let shown = crate::device_authorization::user_code::display(&code);
+    let complete = format!("{}{VERIFICATION_PATH}?user_code={shown}", state.config.issuer());
+    let svg = crate::second_factor::totp::qr_svg(&complete);
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=600")], svg).into_response()
 }

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route(VERIFICATION_PATH, get(device::show).post(device::submit))
         .route("/device/confirm", get(device::confirm).post(device::decide))
         .route("/device/login", get(device::login))
+        .route("/device/qr.svg", get(device::qr_code))
         .route("/device/callback", get(device::callback))
         .route("/authenticator", get(account::authenticator))
         .route("/account", get(|| async { axum::response::Redirect::to("/account/security") }))

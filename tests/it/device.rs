@@ -46,6 +46,7 @@ on_every_backend!(
     the_shared_budget_holds_across_sources,
     a_device_code_is_used_once_under_parallel_polls,
     an_old_session_signs_in_again_before_approving,
+    the_complete_verification_uri_as_a_qr_code,
 );
 
 async fn start(backend: Backend) -> TestServer {
@@ -508,4 +509,22 @@ async fn an_old_session_signs_in_again_before_approving(backend: Backend) {
     let login = two_factor::follow(&browser, &server, &to_login).await;
     let authorize = login.location.expect("to the authorization endpoint");
     assert!(authorize.contains("prompt=login"), "the password again: {authorize}");
+}
+
+/// A device that cannot draw a QR code shows Sésame's: any well-formed code, nothing
+/// looked up.
+async fn the_complete_verification_uri_as_a_qr_code(backend: Backend) {
+    let server = start(backend).await;
+    let codes = SCANNER.codes(&server, "openid").await;
+    let user_code = text(&codes, "user_code");
+    let complete = text(&codes, "verification_uri_complete");
+    assert_eq!(complete, server.url(&format!("/device?user_code={user_code}")));
+    let qr = |code: &str| reqwest::Client::new().get(server.url(&format!("/device/qr.svg?user_code={code}"))).send();
+    let response = qr(&user_code.to_lowercase()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let svg = response.text().await.unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("xmlns") && svg.contains("<path"), "{svg}");
+    assert_eq!(qr("BCDF").await.unwrap().status(), 400, "malformed");
+    assert_eq!(qr(&wrong_code(1, &user_code)).await.unwrap().status(), 200, "no oracle: every well-formed code");
 }
