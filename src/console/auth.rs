@@ -12,7 +12,6 @@ use axum::{
 use axum_extra::extract::CookieJar;
 
 use crate::admin_api::{self, Admin};
-use crate::clients::{self, ClientInput};
 use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::web::{
@@ -33,18 +32,7 @@ fn redirect_uri(state: &AppState) -> String {
 
 /// Registers (or updates) the console's client for this issuer; run at every start.
 pub async fn ensure_client(state: &AppState) -> Result<(), DomainError> {
-    let input = ClientInput {
-        client_id: CONSOLE_CLIENT_ID.into(),
-        name: Some("Sésame — gestion des comptes".into()),
-        redirect_uris: vec![redirect_uri(state)],
-        grant_types: vec!["authorization_code".into()],
-        scopes: vec!["profile".into(), admin_api::SCOPE.into()],
-        token_endpoint_auth_method: Some("none".into()),
-        first_party: true,
-        ..Default::default()
-    };
-    clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await?;
-    Ok(())
+    sign_in(state).register(state, "Sésame — gestion des comptes", &["profile", admin_api::SCOPE]).await
 }
 
 /// The administrator of a console page; anyone else is sent to sign in.

@@ -28,7 +28,6 @@ use crate::auth::{
     acr,
     session::{RECENT_SIGN_IN, Session},
 };
-use crate::clients::{self, ClientInput};
 use crate::domain::DomainError;
 use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
@@ -48,18 +47,7 @@ fn sign_in(state: &AppState) -> SignIn<'static> {
 
 /// Registers (or updates) the account page's client for this issuer; run at every start.
 pub async fn ensure_client(state: &AppState) -> Result<(), DomainError> {
-    let input = ClientInput {
-        client_id: ACCOUNT_CLIENT_ID.into(),
-        name: Some("Sésame — mon compte".into()),
-        redirect_uris: vec![sign_in(state).redirect_uri],
-        grant_types: vec!["authorization_code".into()],
-        scopes: vec!["openid".into()],
-        token_endpoint_auth_method: Some("none".into()),
-        first_party: true,
-        ..Default::default()
-    };
-    clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await?;
-    Ok(())
+    sign_in(state).register(state, "Sésame — mon compte", &["openid"]).await
 }
 
 #[derive(Deserialize)]

@@ -35,7 +35,7 @@ use crate::auth::{
     acr,
     session::{RECENT_SIGN_IN, Session},
 };
-use crate::clients::{self, Client, ClientInput};
+use crate::clients::{self, Client};
 use crate::cookies;
 use crate::crypto;
 use crate::device_authorization::{self, DeviceAuthorization, UserCodeCheck, user_code};
@@ -66,18 +66,7 @@ fn sign_in(state: &AppState) -> SignIn<'static> {
 /// Registers (or updates) the verification page's client for this issuer; run at every
 /// start.
 pub async fn ensure_client(state: &AppState) -> Result<(), DomainError> {
-    let input = ClientInput {
-        client_id: DEVICE_CLIENT_ID.into(),
-        name: Some("Sésame — connecter un appareil".into()),
-        redirect_uris: vec![sign_in(state).redirect_uri],
-        grant_types: vec!["authorization_code".into()],
-        scopes: vec!["openid".into()],
-        token_endpoint_auth_method: Some("none".into()),
-        first_party: true,
-        ..Default::default()
-    };
-    clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await?;
-    Ok(())
+    sign_in(state).register(state, "Sésame — connecter un appareil", &["openid"]).await
 }
 
 #[derive(Deserialize)]

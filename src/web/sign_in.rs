@@ -1,4 +1,4 @@
-//! Sésame's own pages (the console, the account page) sign their user in the way any
+//! Sésame's own pages (the console, the account page, the device page) sign their user in the way any
 //! application does: an authorization code flow with PKCE by a built-in public client,
 //! redeemed in process. This is the relying-party half they share.
 
@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::page_error::PageError;
-use crate::clients;
+use crate::clients::{self, ClientInput};
 use crate::cookies;
 use crate::crypto;
+use crate::domain::DomainError;
 use crate::state::AppState;
 
 /// A built-in client's sign-in: who it is, where it comes back, what it asks.
@@ -23,6 +24,25 @@ pub struct SignIn<'a> {
     pub scope: &'a str,
     /// Remembers state and PKCE verifier between the start and the callback.
     pub cookie: &'a str,
+}
+
+impl SignIn<'_> {
+    /// Registers (or updates) this built-in client for the issuer: public, first-party,
+    /// the code flow back to its callback, these scopes; run at every start.
+    pub async fn register(&self, state: &AppState, name: &str, scopes: &[&str]) -> Result<(), DomainError> {
+        let input = ClientInput {
+            client_id: self.client_id.into(),
+            name: Some(name.into()),
+            redirect_uris: vec![self.redirect_uri.clone()],
+            grant_types: vec!["authorization_code".into()],
+            scopes: scopes.iter().map(|scope| scope.to_string()).collect(),
+            token_endpoint_auth_method: Some("none".into()),
+            first_party: true,
+            ..Default::default()
+        };
+        clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await?;
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
