@@ -65,6 +65,9 @@ part_of_state! {
 /// (`throttle`); these only spare it a query.
 pub struct Limits {
     pub login_per_ip: RateLimiter,
+    /// Device authorization requests per address (each writes a row until it expires),
+    /// at the rate of login forms, counted apart.
+    pub device_authorization_per_ip: RateLimiter,
     /// Client and source pairs this node saw refused, until when (see `oidc::client_auth`).
     pub client_auth_blocked: crate::rate_limit::BlockList,
 }
@@ -110,6 +113,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let theme = Theme::load(&config.theme)?;
     let limits = Limits {
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
+        device_authorization_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         client_auth_blocked: crate::rate_limit::BlockList::default(),
     };
     let http = reqwest::Client::builder()

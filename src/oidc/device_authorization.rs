@@ -31,6 +31,13 @@ pub async fn endpoint(State(state): State<AppState>, ip: ClientIp, headers: Head
 
 async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let params = form_params(headers, body)?;
+    // Each request writes a row until it expires: a flood from one address is cut off
+    // before it costs a client authentication or a write.
+    if let Some(address) = &ip.0
+        && let Err(wait) = state.limits.device_authorization_per_ip.hit(address, state.clock.now())
+    {
+        return Err(OAuthError::too_many_requests(wait));
+    }
     let client = client_auth::authenticate(state, ip, headers, &params).await?;
     if !client.allows_grant(DEVICE_CODE_GRANT) {
         return Err(OAuthError::unauthorized_client(format!(

@@ -112,6 +112,17 @@ impl OAuthError {
         error
     }
 
+    /// Too many requests from this source (each would write something): wait (RFC 6585).
+    pub fn too_many_requests(retry_after: i64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            format!("too many requests from this address; retry in {retry_after} seconds"),
+        );
+        error.retry_after = Some(retry_after);
+        error
+    }
+
     /// The server cannot serve now (password checks saturated, database down): retry.
     pub fn temporarily_unavailable(description: impl Into<String>) -> Self {
         let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", description);

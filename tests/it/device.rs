@@ -47,6 +47,7 @@ on_every_backend!(
     a_device_code_is_used_once_under_parallel_polls,
     an_old_session_signs_in_again_before_approving,
     the_complete_verification_uri_as_a_qr_code,
+    device_authorization_requests_are_limited_per_address,
 );
 
 async fn start(backend: Backend) -> TestServer {
@@ -527,4 +528,20 @@ async fn the_complete_verification_uri_as_a_qr_code(backend: Backend) {
     assert!(svg.starts_with("<svg") && svg.contains("xmlns") && svg.contains("<path"), "{svg}");
     assert_eq!(qr("BCDF").await.unwrap().status(), 400, "malformed");
     assert_eq!(qr(&wrong_code(1, &user_code)).await.unwrap().status(), 200, "no oracle: every well-formed code");
+}
+
+/// Each device authorization writes a row until it expires: one address gets
+/// `rate_limits.login_per_ip_per_minute` of them a minute, then 429 `slow_down`.
+async fn device_authorization_requests_are_limited_per_address(backend: Backend) {
+    let server = start_with(backend, |config| config.rate_limits.login_per_ip_per_minute = 5).await;
+    for _ in 0..5 {
+        assert_eq!(SCANNER.authorize(&server, "openid").await.0, 200);
+    }
+    let response = SCANNER.post(&server, "/device_authorization", &[("scope", "openid")]).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down", "{body}");
+    server.clock.advance(61);
+    assert_eq!(SCANNER.authorize(&server, "openid").await.0, 200, "the next minute");
 }
