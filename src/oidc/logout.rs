@@ -94,10 +94,8 @@ pub async fn sign_out_everywhere(state: &AppState, account_id: &str, now: i64) -
         told.push((ended.sid.clone(), take_participants(state, &ended.id).await?));
     }
     crate::accounts::end_sessions_and_grants(&state.db, account_id, now).await?;
-    for _ in &sessions {
-        crate::metrics::Metrics::count(&state.metrics.logouts);
-    }
     for (sid, clients) in told {
+        crate::metrics::Metrics::count(&state.metrics.logouts);
         backchannel::notify(state, clients, account_id, &sid, now).await;
     }
     Ok(sessions.len())

@@ -13,14 +13,13 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::factor_stage::{csrf_refusal, csrf_token};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page};
 use super::request;
-use super::sign_in::{CallbackQuery, SignIn};
+use super::sign_in::{CallbackQuery, LoginQuery, SignIn};
 use crate::accounts::Account;
 use crate::accounts::actions::{self, Actor};
 use crate::audit::{self, AuditEvent};
@@ -50,25 +49,8 @@ pub async fn ensure_client(state: &AppState) -> Result<(), DomainError> {
     sign_in(state).register(state, "Sésame — mon compte", &["openid"]).await
 }
 
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    /// Ask for the second factor (and enroll one if the account has none).
-    #[serde(default)]
-    two_factor: bool,
-    /// Ask for the password again (a recent sign-in before a change).
-    #[serde(default)]
-    fresh: bool,
-}
-
 pub async fn login(State(state): State<AppState>, jar: CookieJar, Query(query): Query<LoginQuery>) -> Response {
-    let mut extra = Vec::new();
-    if query.two_factor {
-        extra.push(("acr_values", acr::MULTI_FACTOR));
-    }
-    if query.fresh {
-        extra.push(("prompt", "login"));
-    }
-    sign_in(&state).start(&state, jar, &extra)
+    sign_in(&state).start(&state, jar, &query.params())
 }
 
 pub async fn callback(

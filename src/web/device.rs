@@ -27,7 +27,7 @@ use super::{
     i18n::Locale,
     page_error::{PageError, html_page},
     request::{self, ClientIp},
-    sign_in::{CallbackQuery, SignIn},
+    sign_in::{CallbackQuery, LoginQuery, SignIn},
 };
 use crate::accounts::Account;
 use crate::audit::{self, AuditEvent};
@@ -352,25 +352,10 @@ async fn answer(
     Ok(true)
 }
 
-/// `GET /device/login`: the sign-in through the built-in client (two-factor on demand).
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    #[serde(default)]
-    two_factor: bool,
-    /// The session is too old to approve a device: sign in again.
-    #[serde(default)]
-    fresh: bool,
-}
-
+/// `GET /device/login`: the sign-in through the built-in client (two-factor on demand;
+/// afresh when the session is too old to approve a device).
 pub async fn login(State(state): State<AppState>, jar: CookieJar, Query(query): Query<LoginQuery>) -> Response {
-    let mut extra = Vec::new();
-    if query.two_factor {
-        extra.push(("acr_values", acr::MULTI_FACTOR));
-    }
-    if query.fresh {
-        extra.push(("prompt", "login"));
-    }
-    sign_in(&state).start(&state, jar, &extra)
+    sign_in(&state).start(&state, jar, &query.params())
 }
 
 /// `GET /device/callback`: the sign-in is done (its code redeemed in process, so it

@@ -45,6 +45,31 @@ impl SignIn<'_> {
     }
 }
 
+/// How a page sends its user to sign in (`/account/login`, `/device/login`).
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    /// Ask for the second factor (and enroll one if the account has none).
+    #[serde(default)]
+    two_factor: bool,
+    /// Ask for the password again (a sign-in too old for what the page is about to do).
+    #[serde(default)]
+    fresh: bool,
+}
+
+impl LoginQuery {
+    /// The authorization request's extra parameters that ask for it.
+    pub fn params(&self) -> Vec<(&'static str, &'static str)> {
+        let mut extra = Vec::new();
+        if self.two_factor {
+            extra.push(("acr_values", crate::auth::acr::MULTI_FACTOR));
+        }
+        if self.fresh {
+            extra.push(("prompt", "login"));
+        }
+        extra
+    }
+}
+
 #[derive(Deserialize)]
 pub struct CallbackQuery {
     code: Option<String>,

@@ -14,7 +14,8 @@ pub(super) async fn send_sms(state: &AppState, login: &FactorLogin, ip: &ClientI
     let message = |key: &str| state.theme.message(login.locale, key);
     let sender =
         sms::send::Sender { db: &state.db, code_key: &state.code_key, provider: &state.sms, config: &state.config.sms };
-    let compose = |code: &str| sms_text(state, login, code);
+    let minutes = sender.code_minutes();
+    let compose = |code: &str| sms_text(state, login, code, minutes);
     match sender.send_login_code(&login.account, ip.0.as_deref(), compose, now).await {
         Ok(Sent::Sent { to, minutes }) => {
             crate::metrics::Metrics::count(&state.metrics.sms_sent);
@@ -47,17 +48,16 @@ pub(super) async fn send_sms(state: &AppState, login: &FactorLogin, ip: &ClientI
 
 /// The text: who sends it, what for, how long it lasts, and the origin-bound last line
 /// (`@host #code`) with which phones offer to fill it in only on Sésame's own pages.
-pub(super) fn sms_text(state: &AppState, login: &FactorLogin, code: &str) -> String {
+fn sms_text(state: &AppState, login: &FactorLogin, code: &str, minutes: i64) -> String {
     let host = url::Url::parse(state.config.issuer())
         .ok()
         .and_then(|url| url.host_str().map(str::to_string))
         .unwrap_or_default();
-    let minutes = (state.config.sms.code_ttl / 60).max(1).to_string();
     let text = state
         .theme
         .message(login.locale, "sms_text")
         .replace("{issuer}", &state.config.two_factor.issuer_label)
         .replace("{code}", code)
-        .replace("{minutes}", &minutes);
+        .replace("{minutes}", &minutes.to_string());
     format!("{text}\n\n@{host} #{code}")
 }
