@@ -1,7 +1,7 @@
 //! Housekeeping: deletes what has expired (sessions, pending logins, codes, refresh
 //! tokens, revocations, used assertions, retired signing keys, old audit events, mailed
 //! codes, authenticator secrets whose enrollment was abandoned, guessing budgets quiet
-//! for a day, expired device authorizations) so tables do not grow without bound.
+//! for a day, expired device authorizations, unfinished passkey ceremonies) so tables do not grow without bound.
 //! Every statement is an idempotent delete by date, so several nodes may sweep at the
 //! same time.
 
@@ -39,6 +39,7 @@ pub struct Swept {
     pub push_enrollments: u64,
     pub throttles: u64,
     pub device_authorizations: u64,
+    pub passkey_ceremonies: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -127,6 +128,8 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
         throttles: crate::lockout::throttle::sweep(db, now).await?,
         // Device authorizations, whatever became of them, once expired.
         device_authorizations: crate::device_authorization::sweep(db, now).await?,
+        // Passkey ceremonies nobody finished.
+        passkey_ceremonies: crate::second_factor::passkey::ceremony::purge_expired(db, now).await?,
     };
     if swept.signing_keys > 0
         && let Err(error) = state.keys.reload().await

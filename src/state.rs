@@ -39,6 +39,8 @@ pub struct AppState {
     pub code_key: [u8; 32],
     /// Signs the "known browser" cookie (see `auth::known_browser`).
     pub known_browser_key: [u8; 32],
+    /// The passkeys' relying party (see `second_factor::passkey`).
+    pub passkeys: Arc<crate::second_factor::passkey::Passkeys>,
 }
 
 // The narrow parts that handlers outside the login take instead of the whole state, so
@@ -131,6 +133,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         push_key: Arc::new(push_key),
         code_key: secrets.derive_key("one-time-codes"),
         known_browser_key: secrets.derive_key("known-browser"),
+        passkeys: Arc::new(crate::second_factor::passkey::Passkeys::new(&config, secrets.derive_key("passkeys"))),
         metrics: Arc::default(),
         discovery: crate::oidc::discovery::document_json(config.issuer()),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),

@@ -51,6 +51,9 @@ impl Actor {
             (Self::Owner, Action::ResetSecondFactors) => "account.second_factors_reset",
             (Self::Owner, Action::Unlock) => "account.unlocked",
             (Self::Owner, Action::Lock) => "account.locked",
+            (Self::Administrator(_), Action::RemoveSecondFactor) => "admin.account.second_factor_removed",
+            (Self::CommandLine(_), Action::RemoveSecondFactor) => "cli.account.second_factor_removed",
+            (Self::Owner, Action::RemoveSecondFactor) => "second_factor.removed",
         }
     }
 }
@@ -61,6 +64,7 @@ enum Action {
     Unlock,
     Lock,
     SignOutEverywhere,
+    RemoveSecondFactor,
 }
 
 async fn record(state: &AppState, actor: &Actor, action: Action, account: &Account, before: Value, after: Value) {
@@ -110,4 +114,22 @@ pub async fn sign_out_everywhere(state: &AppState, actor: &Actor, account: &Acco
     let ended = crate::oidc::logout::sign_out_everywhere(state, &account.id, now).await?;
     record(state, actor, Action::SignOutEverywhere, account, json!({"sessions": ended}), json!({"sessions": 0})).await;
     Ok(ended)
+}
+
+/// Removes one second factor of the account (an app, a phone, a passkey); false if it
+/// has no such one. The last one of an account that requires two-factor reopens its
+/// enrollment. The owner is told by mail.
+pub async fn remove_second_factor(
+    state: &AppState,
+    actor: &Actor,
+    account: &Account,
+    factor_id: &str,
+) -> Result<bool, DomainError> {
+    let now = state.clock.now();
+    let Some(removed) = crate::second_factor::remove_by_administrator(&state.db, account, factor_id, now).await? else {
+        return Ok(false);
+    };
+    notify::factor_changed(state, account, FactorChange::Removed, Locale::Fr, now).await;
+    record(state, actor, Action::RemoveSecondFactor, account, json!(removed), json!(null)).await;
+    Ok(true)
 }

@@ -41,6 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api/v1/accounts/{username}/restore", post(accounts::restore))
         .route("/admin/api/v1/accounts/{username}/password", post(accounts::reset_password))
         .route("/admin/api/v1/accounts/{username}/second-factors/reset", post(accounts::reset_second_factors))
+        .route(
+            "/admin/api/v1/accounts/{username}/second-factors/{factor_id}",
+            axum::routing::delete(accounts::remove_second_factor),
+        )
         .route("/admin/api/v1/accounts/{username}/unlock", post(accounts::unlock))
         .route("/admin/api/v1/accounts/{username}/lock", post(accounts::lock))
         .route("/admin/api/v1/accounts/{username}/sign-out-everywhere", post(accounts::sign_out_everywhere))

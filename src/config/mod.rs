@@ -23,7 +23,7 @@ mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
-    DeviceAuthorizationConfig, LoginConfig, PasswordConfig, RateLimitConfig, SessionConfig, TokenConfig,
+    DeviceAuthorizationConfig, LoginConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig, TokenConfig,
     TwoFactorConfig,
 };
 pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
@@ -54,6 +54,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub login: LoginConfig,
     pub two_factor: TwoFactorConfig,
+    pub passkeys: PasskeyConfig,
     pub device_authorization: DeviceAuthorizationConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
@@ -80,6 +81,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             login: LoginConfig::default(),
             two_factor: TwoFactorConfig::default(),
+            passkeys: PasskeyConfig::default(),
             device_authorization: DeviceAuthorizationConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),

@@ -212,3 +212,38 @@ impl Default for DeviceAuthorizationConfig {
         Self { code_ttl: 600, interval: 5, max_failures_per_source: 5, max_failures_per_minute: 60 }
     }
 }
+
+/// Passkeys (WebAuthn): as a second factor, and as a sign-in without password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasskeyConfig {
+    /// Offer passkeys at all.
+    pub enabled: bool,
+    /// A passkey alone (with its PIN or biometrics) signs in, without the password.
+    pub passwordless: bool,
+    /// The relying-party id: the domain passkeys are bound to. Empty: the issuer's host.
+    /// It must be that host or a parent domain of it (`etude.example` for
+    /// `https://sso.etude.example`); an IP address cannot be one (browsers refuse it).
+    pub rp_id: String,
+    /// Origins whose pages may use the passkeys, besides the issuer's own origin (an
+    /// issuer published under another public host than the one people see).
+    pub origins: Vec<String>,
+    /// When not empty, only authenticators of these models (AAGUIDs, as
+    /// `cb69481e-8ff7-4039-93ec-0a2729a154a8`) may be registered.
+    pub allowed_aaguids: Vec<String>,
+    /// Seconds a ceremony (the browser asking the authenticator) may take.
+    pub ceremony_ttl: i64,
+}
+
+impl Default for PasskeyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            passwordless: true,
+            rp_id: String::new(),
+            origins: Vec::new(),
+            allowed_aaguids: Vec::new(),
+            ceremony_ttl: 300,
+        }
+    }
+}

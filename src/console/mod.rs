@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts/{username}/restore", on_post(Change::Restore))
         .route("/admin/accounts/{username}/password", on_post(Change::ResetPassword))
         .route("/admin/accounts/{username}/second-factors/reset", on_post(SecurityAction::ResetSecondFactors))
+        .route(
+            "/admin/accounts/{username}/second-factors/{factor_id}/remove",
+            axum::routing::post(accounts::remove_second_factor),
+        )
         .route("/admin/accounts/{username}/unlock", on_post(SecurityAction::Unlock))
         .route("/admin/accounts/{username}/lock", on_post(SecurityAction::Lock))
         .route("/admin/accounts/{username}/sign-out-everywhere", on_post(SecurityAction::SignOutEverywhere))

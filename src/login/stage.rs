@@ -48,7 +48,9 @@ pub enum EnrollPage {
         factor_id: String,
         wrong: u32,
     },
-    /// The code was right; the mailed code must confirm it.
+    /// Creating a passkey instead of adding an app (its own short path).
+    Passkey,
+    /// The code was right (or the passkey made); the mailed code must confirm it.
     Email {
         factor_id: String,
     },
@@ -61,6 +63,7 @@ impl EnrollPage {
             Self::Intro => "intro",
             Self::Install => "install",
             Self::AddAccount => "add",
+            Self::Passkey => "passkey",
             Self::Scan { .. } => "scan",
             Self::Email { .. } => "email",
         }

@@ -1,10 +1,11 @@
 //! Second factors under one roof: what an account has enrolled and which one a login
-//! asks for (`policy`), and one module per method — `totp`, `recovery` codes, mailed
-//! one-time codes (`email_code`), `sms` with its providers and limits, `push` with its
-//! device protocol. Their guessing budget is in `lockout::second_factor`. The login
+//! asks for (`policy`), and one module per method — `passkey` (WebAuthn), `totp`,
+//! `recovery` codes, mailed one-time codes (`email_code`), `sms` with its providers and
+//! limits, `push` with its device protocol. Their guessing budget is in `lockout::second_factor`. The login
 //! pages (`web::enroll`, `web::verify`), the account page and the device API call them.
 
 pub mod email_code;
+pub mod passkey;
 pub mod policy;
 pub mod push;
 pub mod recovery;
@@ -12,7 +13,8 @@ pub mod sms;
 pub mod totp;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,8 @@ use crate::storage::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// A passkey (WebAuthn).
+    Webauthn,
     Push,
     Totp,
     Sms,
@@ -36,10 +40,11 @@ pub enum Method {
 
 impl Method {
     /// Strongest first: the order of the "Sign in another way" list and of the default.
-    pub const ALL: [Method; 4] = [Method::Push, Method::Totp, Method::Sms, Method::Recovery];
+    pub const ALL: [Method; 5] = [Method::Webauthn, Method::Push, Method::Totp, Method::Sms, Method::Recovery];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Webauthn => passkey::METHOD,
             Self::Push => "push",
             Self::Totp => "totp",
             Self::Sms => "sms",
@@ -51,6 +56,9 @@ impl Method {
     pub fn amr(self) -> [&'static str; 3] {
         match self {
             Self::Sms => ["pwd", "sms", "mfa"],
+            // A hardware-bound key; a synchronised passkey says `swk` (see
+            // `passkey::UsedPasskey`), which the passkey step gives instead.
+            Self::Webauthn => ["pwd", "hwk", "mfa"],
             // A signature by the device's software-held key (RFC 8176 `swk`).
             Self::Push => ["pwd", "swk", "mfa"],
             Self::Totp | Self::Recovery => ["pwd", "otp", "mfa"],
@@ -106,6 +114,7 @@ pub async fn methods_of(db: &Db, account: &Account, config: &Config) -> Result<V
     Ok(Method::ALL
         .into_iter()
         .filter(|method| match method {
+            Method::Webauthn => config.passkeys.enabled && factors.iter().any(|f| f.method == passkey::METHOD),
             Method::Push => config.push.enabled && factors.iter().any(|f| f.method == "push"),
             Method::Totp => factors.iter().any(|f| f.method == "totp"),
             Method::Sms => !factors.is_empty() && sms::usable(account, &config.sms),
@@ -131,6 +140,15 @@ pub async fn set_preferred(db: &Db, account_id: &str, method: Method) -> Result<
     Ok(())
 }
 
+/// The method of one of the account's authenticators (confirmed or not).
+pub async fn method_of(db: &Db, account_id: &str, factor_id: &str) -> Result<Option<Method>, DomainError> {
+    let row = second_factor::Entity::find_by_id(factor_id.to_string())
+        .filter(second_factor::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?;
+    Ok(row.and_then(|row| Method::parse(&row.method)))
+}
+
 /// Removes one authenticator of the account; `Ok(false)` if it has no such one.
 pub async fn remove_factor(db: &Db, account_id: &str, factor_id: &str) -> Result<bool, DomainError> {
     let result = second_factor::Entity::delete_many()
@@ -139,6 +157,51 @@ pub async fn remove_factor(db: &Db, account_id: &str, factor_id: &str) -> Result
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// An administrator removes one authenticator of the account; `Ok(None)` if it has no
+/// such one, else the factor removed. When it was the last one, the recovery codes go
+/// too, and an account that requires two-factor gets its enrollment window reopened (its
+/// next login enrolls anew, as after a reset).
+pub async fn remove_by_administrator(
+    db: &Db,
+    account: &Account,
+    factor_id: &str,
+    now: i64,
+) -> Result<Option<Factor>, DomainError> {
+    let txn = db.begin().await?;
+    let Some(row) = second_factor::Entity::find_by_id(factor_id.to_string())
+        .filter(second_factor::Column::AccountId.eq(account.id.clone()))
+        .filter(second_factor::Column::ConfirmedAt.is_not_null())
+        .one(&txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    second_factor::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
+    let left = second_factor::Entity::find()
+        .filter(second_factor::Column::AccountId.eq(account.id.clone()))
+        .filter(second_factor::Column::ConfirmedAt.is_not_null())
+        .count(&txn)
+        .await?;
+    if left == 0 {
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::AccountId.eq(account.id.clone()))
+            .exec(&txn)
+            .await?;
+        let reopened = account.two_factor_required.then_some(now);
+        account::ActiveModel {
+            id: Set(account.id.clone()),
+            preferred_method: Set(None),
+            enrollment_opened_at: Set(reopened.or(account.enrollment_opened_at)),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(Some(Factor::from(row)))
 }
 
 /// An administrator's reset: every authenticator and recovery code goes, the lock is

@@ -64,6 +64,7 @@ pub async fn begin(
         confirmed_at: Set(None),
         created_at: Set(now),
         last_used_at: Set(None),
+        credential_id: Set(None),
     }
     .insert(db)
     .await?;

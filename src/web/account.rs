@@ -1,5 +1,5 @@
 //! "My account's security": a signed-in user sees their second factors, adds another
-//! authenticator app, removes one (never the last while two-factor is required), picks
+//! authenticator app or a passkey, removes one (never the last while two-factor is required), picks
 //! the method offered first, and makes new recovery codes.
 //!
 //! The page signs in like an application, through the built-in client `sesame-account`;
@@ -30,7 +30,7 @@ use crate::auth::{
 use crate::domain::DomainError;
 use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
-use crate::second_factor::{self, Method, recovery, totp};
+use crate::second_factor::{self, Method, passkey::PasskeyError, recovery, totp};
 use crate::state::AppState;
 
 pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
@@ -137,6 +137,7 @@ async fn render(
         "preferred": preferred,
         "recovery_remaining": remaining,
         "push_enabled": state.config.push.enabled,
+        "passkeys": state.passkeys.available(),
         "recovery_codes": view.recovery_codes,
         "recovery_text": view.recovery_codes.join("\n") + "\n",
         "notice": view.notice,
@@ -190,7 +191,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
     }
     // A first second factor is enrolled through the login (confirmed by mail or
     // within the administrator's window), never from a password-only session.
-    if matches!(action, "add" | "add_push") && factors.is_empty() {
+    if matches!(action, "add" | "add_push" | "add_passkey") && factors.is_empty() {
         return Redirect::to("/account/login?two_factor=true").into_response();
     }
     let outcome = act(&state, &account, &factors, action, &form, locale, now).await;
@@ -247,6 +248,7 @@ async fn act(
                 },
             )
         }
+        "add_passkey" => add_passkey(state, account, get("credential"), get("name"), locale, now).await,
         "confirm_add" => confirm_add(state, account, get("factor_id"), get("code"), locale, now).await,
         "remove" => remove(state, account, factors, get("factor_id"), locale, now).await,
         "recovery" if !factors.is_empty() => {
@@ -289,6 +291,42 @@ async fn confirm_add(
     Ok(View { notice: Some(state.theme.message(locale, "account_factor_added")), ..View::default() })
 }
 
+/// A passkey made from this page: the authenticator's answer checked against the
+/// ceremony `/account/passkeys/options` started, and the passkey active at once (the
+/// session is a recent two-factor one).
+async fn add_passkey(
+    state: &AppState,
+    account: &Account,
+    credential: &str,
+    name: &str,
+    locale: Locale,
+    now: i64,
+) -> Result<View, DomainError> {
+    let message = |key: &str| state.theme.message(locale, key);
+    if credential.trim().is_empty() {
+        return Ok(View { error: Some(message("passkey_missing")), ..View::default() });
+    }
+    let binding = super::passkey::account_binding(&account.id);
+    let label = super::enroll::passkey_label(state, locale, name);
+    let passkeys = &state.passkeys;
+    let made =
+        passkeys.finish_registration(&state.db, &state.secrets, account, &binding, &label, credential, true, now).await;
+    let factor_id = match made {
+        Ok(factor_id) => factor_id,
+        Err(PasskeyError::Domain(error)) => return Err(error),
+        Err(error) => {
+            let detail = json!({"method": "webauthn", "reason": error.code()});
+            record_with(state, account, "second_factor.enrollment_refused_passkey", detail, now).await;
+            return Ok(View { error: Some(message(super::enroll::passkey_error_key(&error))), ..View::default() });
+        }
+    };
+    let detail = json!({"method": "webauthn", "factor_id": factor_id});
+    record_with(state, account, "second_factor.enrolled", detail, now).await;
+    crate::metrics::Metrics::count(&state.metrics.enrollments);
+    notify::factor_changed(state, account, FactorChange::Added, locale, now).await;
+    Ok(View { notice: Some(message("account_passkey_added")), ..View::default() })
+}
+
 async fn remove(
     state: &AppState,
     account: &Account,
@@ -316,6 +354,17 @@ async fn remove(
 async fn record(state: &AppState, account: &Account, event: &str, now: i64) {
     let event =
         AuditEvent { event, account_id: Some(&account.id), client_id: Some(ACCOUNT_CLIENT_ID), ..Default::default() };
+    audit::record(&state.db, now, event).await;
+}
+
+async fn record_with(state: &AppState, account: &Account, event: &str, detail: serde_json::Value, now: i64) {
+    let event = AuditEvent {
+        event,
+        account_id: Some(&account.id),
+        client_id: Some(ACCOUNT_CLIENT_ID),
+        detail: Some(detail),
+        ..Default::default()
+    };
     audit::record(&state.db, now, event).await;
 }
 

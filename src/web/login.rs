@@ -22,6 +22,7 @@ use crate::auth::known_browser::KnownBrowser;
 use crate::clients::Client;
 use crate::lockout::password::{self, LoginOutcome, RefusalReason, Source};
 use crate::login::{Pending, Stage};
+use crate::second_factor::passkey::PasskeyError;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -39,6 +40,12 @@ pub struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    /// `webauthn`: a sign-in by passkey alone, its answer in `credential`.
+    #[serde(default)]
+    method: String,
+    /// The authenticator's answer (WebAuthn JSON form), for `method=webauthn`.
+    #[serde(default)]
+    credential: String,
 }
 
 impl CsrfProtected for LoginForm {
@@ -88,6 +95,7 @@ fn render_form(
         "username": username,
         "client_name": client.name,
         "error": error,
+        "passkeys": state.passkeys.passwordless(),
     });
     html_page_to(state, locale, "login.html", context, status, Some(&pending.request.redirect_uri))
 }
@@ -155,6 +163,23 @@ pub async fn submit(
         return Ok(Redirect::to(&pending.url()).into_response());
     }
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
+    if form.method == crate::second_factor::passkey::METHOD {
+        let signed_in = passkey_sign_in(&state, &ip, &pending, &client, &form.credential, locale, now).await;
+        return Ok(match signed_in {
+            Ok(PasskeySignIn { account, amr }) => {
+                let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
+                let acr = crate::auth::acr::MULTI_FACTOR;
+                flow::complete_login(&state, jar, &headers, pending, client, account, &amr, acr, now).await
+            }
+            Err(refusal) => {
+                crate::metrics::Metrics::count(&state.metrics.logins_failed);
+                if let Some((event, account_id, detail)) = &refusal.audit {
+                    audit_login(&state, now, event, account_id.as_deref(), &client, &ip, detail.clone()).await;
+                }
+                render_form(&state, &jar, locale, &pending, &client, "", Some(refusal.message), refusal.status)
+            }
+        });
+    }
     let redraw = |refusal: Refusal| {
         let response =
             render_form(&state, &jar, locale, &pending, &client, &form.username, Some(refusal.message), refusal.status);
@@ -202,4 +227,81 @@ async fn check_password(
     let source = Source { ip: ip.0.as_deref(), known: &known };
     let (login, passwords) = (&state.config.login, &state.passwords);
     password::verify_password(&state.db, passwords, login, &form.username, &form.password, &source, now).await
+}
+
+/// Who a passkey signed in, and how (`amr`).
+struct PasskeySignIn {
+    account: crate::accounts::Account,
+    amr: Vec<String>,
+}
+
+/// A sign-in by passkey alone: the authenticator checked its user (PIN, fingerprint,
+/// face), so it counts as two factors. The passkey names the account; an archived or
+/// locked account is refused as at the password, and every refusal is audited.
+async fn passkey_sign_in(
+    state: &AppState,
+    ip: &ClientIp,
+    pending: &Pending,
+    client: &Client,
+    credential: &str,
+    locale: Locale,
+    now: i64,
+) -> Result<PasskeySignIn, Refusal> {
+    let message = |key: &str| state.theme.message(locale, key);
+    if let Some(address) = &ip.0
+        && let Err(wait) = state.limits.login_per_ip.hit(address, now)
+    {
+        let text = message("login_rate_limited").replace("{seconds}", &wait.to_string());
+        return Err(Refusal { message: text, status: StatusCode::TOO_MANY_REQUESTS, audit: None });
+    }
+    let binding = super::passkey::login_binding(pending);
+    let used = match state.passkeys.finish_discovery(&state.db, &state.secrets, &binding, credential, now).await {
+        Ok(used) => used,
+        Err(error) => return Err(passkey_refusal(state, &error, locale)),
+    };
+    let account = match crate::accounts::find_by_id(&state.db, &used.account_id).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(passkey_refusal(state, &PasskeyError::UnknownCredential, locale)),
+        Err(error) => return Err(passkey_refusal(state, &PasskeyError::Domain(error), locale)),
+    };
+    let refused = |key: &str, event: &'static str, status| Refusal {
+        message: message(key),
+        status,
+        audit: Some((event, Some(account.id.clone()), json!({"method": "webauthn"}))),
+    };
+    if account.archived {
+        return Err(refused("login_archived", "login.archived", StatusCode::FORBIDDEN));
+    }
+    if account.admin_locked_at.is_some() {
+        return Err(refused("login_locked_by_admin", "login.locked_by_admin", StatusCode::FORBIDDEN));
+    }
+    let detail = json!({"method": "webauthn", "passwordless": true, "factor_id": used.factor_id});
+    audit_login(state, now, "login.success", Some(&account.id), client, ip, detail).await;
+    crate::metrics::Metrics::count(&state.metrics.logins_succeeded);
+    Ok(PasskeySignIn { amr: used.amr_alone(), account })
+}
+
+/// The login form's words for a passkey that did not sign in, and what the audit
+/// trail keeps of it (a counter that went backwards names the passkey).
+fn passkey_refusal(state: &AppState, error: &PasskeyError, locale: Locale) -> Refusal {
+    let (key, status) = match error {
+        PasskeyError::Domain(_) => ("error_internal", StatusCode::INTERNAL_SERVER_ERROR),
+        PasskeyError::Expired => ("passkey_expired", StatusCode::BAD_REQUEST),
+        PasskeyError::UnknownCredential => ("passkey_unknown", StatusCode::UNAUTHORIZED),
+        PasskeyError::UserNotVerified => ("passkey_not_verified", StatusCode::UNAUTHORIZED),
+        _ => ("passkey_failed", StatusCode::UNAUTHORIZED),
+    };
+    if let PasskeyError::Domain(cause) = error {
+        tracing::error!(error = %cause, "passkey sign-in");
+    }
+    let event = match error {
+        PasskeyError::CounterWentBack { .. } => "second_factor.passkey_counter_went_back",
+        _ => "login.failure",
+    };
+    let factor = match error {
+        PasskeyError::CounterWentBack { factor_id } => Some(factor_id.clone()),
+        _ => None,
+    };
+    let detail = json!({"method": "webauthn", "reason": error.code(), "factor_id": factor});
+    Refusal { message: state.theme.message(locale, key), status, audit: Some((event, None, detail)) }
 }

@@ -1,5 +1,5 @@
 //! Pages for people: login, second factor, consent, account security, the device
-//! flow's verification page, errors.
+//! flow's verification page, errors; and the passkey ceremonies' JSON options.
 
 pub mod account;
 pub mod authorize;
@@ -14,6 +14,7 @@ pub mod login;
 pub mod login_flow;
 pub mod logout;
 pub mod page_error;
+pub mod passkey;
 pub mod request;
 pub mod sign_in;
 pub mod verify;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout/confirm", post(logout::confirm))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/enroll/{page}", get(enroll::show).post(enroll::submit))
+        .route("/login/passkey/options", post(passkey::login_options))
         .route("/login/verify", get(verify::show).post(verify::submit))
         .route("/login/verify/methods", get(verify::methods))
         .route("/login/verify/notice", get(verify::notice))
@@ -53,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/login", get(account::login))
         .route("/account/callback", get(account::callback))
         .route("/account/security", get(account::show).post(account::submit))
+        .route("/account/passkeys/options", post(passkey::account_options))
         .route("/static/{*path}", get(crate::theme::static_asset))
         .route("/", get(login::home))
 }

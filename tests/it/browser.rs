@@ -509,3 +509,96 @@ async fn desktop_example_logs_in_through_chromium() {
     assert!(stdout.contains("saved session") && stdout.contains("signed in as pauline"), "{stdout}");
     assert_ne!(std::fs::read_to_string(&token_file).unwrap(), first, "the refresh token rotated");
 }
+
+impl Browser {
+    /// Gives Chromium a virtual authenticator (the WebDriver WebAuthn extension): a
+    /// platform authenticator that keeps discoverable passkeys and verifies its user.
+    async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "isUserConsenting": true,
+        });
+        let added = self.command(reqwest::Method::POST, "/webauthn/authenticator", Some(options)).await;
+        added.as_str().unwrap_or_else(|| panic!("no virtual authenticator: {added}")).to_string()
+    }
+
+    async fn passkeys_of(&self, authenticator: &str) -> Vec<Value> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        self.command(reqwest::Method::GET, &path, None).await.as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Passkeys in Chromium with a virtual authenticator: the forced enrollment's passkey
+/// path, a sign-in by passkey alone, and the passkey as second factor after the
+/// password; each step saved as a screenshot for the user guide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_in_chromium() {
+    use crate::two_factor::{mailed_code, set_two_factor};
+    let Some(browser) = Browser::start().await else { return };
+    // Browsers refuse an IP address as the passkeys' relying party: serve as localhost.
+    let mut server =
+        TestServer::start_with(Backend::Sqlite, |c| c.issuer = c.issuer.replace("127.0.0.1", "localhost")).await;
+    server.issuer = server.issuer.replace("127.0.0.1", "localhost");
+    register_guide_app(&server).await;
+    set_two_factor(&server, "pauline", true).await;
+    let authorize = |extra: &str| guide_app_login(&server, extra);
+
+    let authenticator = browser.add_virtual_authenticator().await;
+    // The login page, while the authenticator holds no passkey: the button beside the form.
+    browser.goto(&authorize("")).await;
+    browser.wait_element("#passkey-sign-in").await;
+    browser.screenshot("passkey-4-sign-in").await;
+    browser.log_in("pauline", "correct horse battery").await;
+    browser.wait_url("/login/enroll/intro").await;
+    browser.wait_element("#enroll-passkey").await;
+    browser.screenshot("passkey-1-choose").await;
+    browser.click("#enroll-passkey").await;
+    browser.wait_url("/login/enroll/passkey").await;
+    browser.type_into("#passkey-name", "PC du bureau").await;
+    browser.screenshot("passkey-2-create").await;
+    browser.click("#passkey-create").await;
+    browser.wait_url("/login/enroll/email").await;
+    assert_eq!(browser.passkeys_of(&authenticator).await.len(), 1, "the passkey lives in the authenticator");
+    browser.type_into("#code", &mailed_code(&server, "pauline@etude.example")).await;
+    browser.click("form button").await;
+    browser.wait_element("#recovery-codes").await;
+    assert!(browser.text("#methods").await.contains("clé d'accès"));
+    browser.screenshot("passkey-3-done").await;
+    browser.click("form[action='/login/enroll/done'] button").await;
+    browser.wait_url("/?code=").await;
+
+    // A sign-in by the passkey alone: the login page offers it in the username field's
+    // autofill (conditional mediation), which this authenticator answers at once.
+    server.clock.advance(30);
+    browser.goto(&authorize("&prompt=login")).await;
+    browser.wait_url("/?code=").await;
+
+    // After the password, the passkey is the second factor offered first. The same key
+    // moved to an authenticator that keeps no discoverable passkey (a plain security
+    // key), so that the autofill does not sign in first.
+    let mut credential = browser.passkeys_of(&authenticator).await.remove(0);
+    browser.command(reqwest::Method::DELETE, &format!("/webauthn/authenticator/{authenticator}"), None).await;
+    let security_key = browser.add_virtual_authenticator().await;
+    credential["isResidentCredential"] = json!(false);
+    let path = format!("/webauthn/authenticator/{security_key}/credential");
+    browser.command(reqwest::Method::POST, &path, Some(credential)).await;
+    server.clock.advance(30);
+    browser.goto(&authorize("&prompt=login")).await;
+    browser.log_in("pauline", "correct horse battery").await;
+    browser.wait_url("/login/verify").await;
+    browser.wait_element("#passkey-use").await;
+    browser.screenshot("passkey-5-second-factor").await;
+    browser.click("#passkey-use").await;
+    browser.wait_url("/?code=").await;
+
+    // The account page lists it.
+    browser.goto(&server.url("/account/security")).await;
+    browser.wait_element("#factors").await;
+    assert!(browser.text("#factors").await.contains("PC du bureau"));
+    browser.screenshot("passkey-6-my-account").await;
+    browser.quit().await;
+}

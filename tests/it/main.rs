@@ -25,6 +25,8 @@ mod limits;
 mod native;
 mod oidcc;
 mod pages;
+mod passkey_authenticator;
+mod passkeys;
 pub mod push;
 mod rights;
 mod sign_out;

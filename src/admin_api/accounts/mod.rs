@@ -262,6 +262,32 @@ pub(crate) async fn reset_second_factors_of(
     Ok(actions::reset_second_factors(state, &actor, account).await?)
 }
 
+/// Removes one second factor (an app, a phone, a passkey) by its id, as listed in the
+/// account's `second_factors`; the last one of an account that requires two-factor
+/// reopens its enrollment.
+pub async fn remove_second_factor(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((username, factor_id)): Path<(String, String)>,
+) -> Result<Json<AccountView>, ApiError> {
+    let current = existing(&state, &username).await?;
+    if !remove_second_factor_of(&state, &admin, &current, &factor_id).await? {
+        return Err(ApiError::not_found(format!("second factor {factor_id}")));
+    }
+    Ok(Json(view(&state, existing(&state, &username).await?).await?))
+}
+
+/// The removal, as the API and the console both do it.
+pub(crate) async fn remove_second_factor_of(
+    state: &AppState,
+    admin: &Admin,
+    account: &Account,
+    factor_id: &str,
+) -> Result<bool, ApiError> {
+    let actor = Actor::Administrator(admin.account_id.clone());
+    Ok(actions::remove_second_factor(state, &actor, account, factor_id).await?)
+}
+
 /// Lifts the password and second-factor locks at once.
 pub async fn unlock(
     State(state): State<AppState>,

@@ -174,3 +174,28 @@ async fn change(
         None => Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&current.username))).into_response(),
     }
 }
+
+/// Removes one second factor of the account (the button beside it in the list).
+pub async fn remove_second_factor(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    headers: HeaderMap,
+    Path((username, factor_id)): Path<(String, String)>,
+    _form: Submitted,
+) -> Response {
+    let locale = request::locale(&headers, None);
+    let current = match find(&state, locale, &username).await {
+        Ok(account) => account,
+        Err(page) => return page,
+    };
+    match admin_api::accounts::remove_second_factor_of(&state, &admin.0, &current, &factor_id).await {
+        Ok(true) => {
+            Redirect::to(&format!("/admin/accounts/{}?saved=second_factor_removed", urlencode(&current.username)))
+                .into_response()
+        }
+        Ok(false) => {
+            PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found").render(&state, locale)
+        }
+        Err(_) => PageError::internal().render(&state, locale),
+    }
+}

@@ -4,7 +4,7 @@
 
 mod actions;
 
-pub use actions::{Change, SecurityAction, on_post};
+pub use actions::{Change, SecurityAction, on_post, remove_second_factor};
 
 use axum::{
     extract::{Path, Query, State},
@@ -90,7 +90,14 @@ async fn render_form(
             return Ok::<_, DomainError>((accounts::Locks::default(), Vec::new(), Vec::new()));
         };
         let locks = accounts::locks(&state.db, account, state.clock.now()).await?;
-        let second_factors = crate::second_factor::factors_of(&state.db, &account.id).await?;
+        let second_factors: Vec<_> = crate::second_factor::factors_of(&state.db, &account.id)
+            .await?
+            .into_iter()
+            .map(|f| {
+                let last_used = f.last_used_at.map(crate::audit::utc);
+                json!({"id": f.id, "label": f.label, "method": f.method, "created": crate::audit::utc(f.created_at), "last_used": last_used})
+            })
+            .collect();
         let events = crate::audit::recent_for_account(&state.db, &account.id, 15).await?;
         Ok((locks, second_factors, events))
     };
@@ -159,6 +166,7 @@ pub async fn edit_form(
         "unlocked" => state.theme.message(locale, "console_unlocked"),
         "locked" => state.theme.message(locale, "console_locked_done"),
         "signed_out" => state.theme.message(locale, "console_signed_out_everywhere"),
+        "second_factor_removed" => state.theme.message(locale, "console_second_factor_removed"),
         _ => state.theme.message(locale, "console_saved"),
     });
     let page = FormPage { values: form::values_of(&account), access, existing: Some(&account), problem: None, notice };

@@ -149,6 +149,7 @@ pub async fn register_device(
         confirmed_at: Set(Some(now)),
         created_at: Set(now),
         last_used_at: Set(None),
+        credential_id: Set(None),
     }
     .insert(db)
     .await?;

@@ -10,6 +10,7 @@ pub mod client;
 pub mod consent;
 pub mod device_authorization;
 pub mod one_time_code;
+pub mod passkey_ceremony;
 pub mod push_challenge;
 pub mod push_enrollment;
 pub mod recovery_code;

@@ -14,6 +14,9 @@ pub struct Model {
     pub confirmed_at: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// A passkey's credential id (base64url), unique: how a sign-in without password
+    /// finds it.
+    pub credential_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
-//! Forced enrollment of a first authenticator app, one page per step:
+//! Forced enrollment of a first authenticator, one page per step:
 //! intro → install → add → scan (QR code and the code check) → email (when the first
-//! enrollment is confirmed by mail) → done (methods and recovery codes).
+//! enrollment is confirmed by mail) → done (methods and recovery codes); or, for a
+//! passkey, intro → passkey → email → done.
 //!
 //! `GET /login/enroll/{page}` shows a page only if the login is at that page (any other
 //! page redirects to the current one); `POST` acts only on the page the form was drawn
@@ -26,13 +27,16 @@ use crate::state::AppState;
 
 mod steps;
 
-use steps::{email, scan};
+use steps::{email, passkey, scan};
+pub use steps::{passkey_error_key, passkey_label};
 
 /// The `amr` of a login that proved an authenticator app code after the password.
 pub const TOTP_AMR: [&str; 3] = ["pwd", "otp", "mfa"];
 
 /// The pages in order, by their URL names.
 const PAGES: [&str; 6] = ["intro", "install", "add", "scan", "email", "done"];
+/// The passkey's short path.
+const PASSKEY_PAGES: [&str; 4] = ["intro", "passkey", "email", "done"];
 
 #[derive(Deserialize)]
 pub struct StepForm {
@@ -42,9 +46,15 @@ pub struct StepForm {
     csrf_token: String,
     #[serde(default)]
     code: String,
-    /// `back`, `resend`, or empty for the page's main button.
+    /// `back`, `resend`, `passkey` (the intro's other path), or empty for the page's
+    /// main button.
     #[serde(default)]
     action: String,
+    /// The passkey page: the authenticator's answer (WebAuthn JSON form) and a name.
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    name: String,
 }
 
 impl CsrfProtected for StepForm {
@@ -166,7 +176,10 @@ async fn step(
     let to = |page| Ok(Outcome::MoveTo(enroll_stage(login, page, confirm_by_email)));
     let back = form.action == "back";
     match page {
+        EnrollPage::Intro if form.action == "passkey" && state.passkeys.available() => to(EnrollPage::Passkey),
         EnrollPage::Intro => to(EnrollPage::Install),
+        EnrollPage::Passkey if back => to(EnrollPage::Intro),
+        EnrollPage::Passkey => passkey(state, login, confirm_by_email, form, ip, now).await,
         EnrollPage::Install if back => to(EnrollPage::Intro),
         EnrollPage::Install => to(EnrollPage::AddAccount),
         EnrollPage::AddAccount if back => to(EnrollPage::Install),
@@ -191,7 +204,8 @@ async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: E
         FactorStep::Enroll { confirm_by_email, .. } => *confirm_by_email,
         _ => config.email_confirmation && login.account.email.is_some(),
     };
-    let pages: Vec<&str> = PAGES.iter().copied().filter(|p| by_email || *p != "email").collect();
+    let path: &[&str] = if page == "passkey" { &PASSKEY_PAGES } else { &PAGES };
+    let pages: Vec<&str> = path.iter().copied().filter(|p| by_email || *p != "email").collect();
     let step_number = pages.iter().position(|p| *p == page).map(|i| i + 1);
     let mut context = json!({
         "tx": login.pending.id,
@@ -202,6 +216,7 @@ async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: E
         "required_by_admin": login.account.two_factor_required,
         "client_name": login.client.name,
         "app_name": config.app_name,
+        "passkeys": state.passkeys.available(),
         "error": extra.error,
         "notice": extra.notice,
     });

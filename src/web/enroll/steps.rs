@@ -7,13 +7,13 @@ use serde_json::json;
 
 use crate::login::{EnrollPage, FactorStep, Notice, Stage};
 use crate::notify::{self, FactorChange};
-use crate::second_factor::{email_code, recovery, totp};
+use crate::second_factor::{self, Method, email_code, passkey::PasskeyError, recovery, totp};
 use crate::state::AppState;
 use crate::web::factor_stage::FactorLogin;
 use crate::web::login_flow as flow;
 use crate::web::request::ClientIp;
 
-use super::{Extra, Outcome, StepForm, TOTP_AMR, enroll_stage};
+use super::{Extra, Outcome, StepForm, enroll_stage};
 
 /// The code typed after scanning: right → confirm by mail or finish; wrong → say so and
 /// keep the secret; too many wrong → a new secret.
@@ -51,6 +51,69 @@ pub(super) async fn scan(
         let moved = flow::advance(state, &login.pending, stage, now).await?;
         return Ok(moved_or_stale(state, login, moved, message("enroll_wrong_code")));
     }
+    proven(state, login, factor_id, confirm_by_email, ip, now).await
+}
+
+/// A passkey made on the enrollment's passkey page: stored inactive, then confirmed
+/// like an app whose code was right.
+pub(super) async fn passkey(
+    state: &AppState,
+    login: &FactorLogin,
+    confirm_by_email: bool,
+    form: &StepForm,
+    ip: &ClientIp,
+    now: i64,
+) -> Result<Outcome, crate::domain::DomainError> {
+    let message = |key: &str| state.theme.message(login.locale, key);
+    if form.credential.trim().is_empty() {
+        return Ok(Outcome::Stay(Extra::error(message("passkey_missing")), StatusCode::BAD_REQUEST));
+    }
+    let binding = crate::web::passkey::login_binding(&login.pending);
+    let label = passkey_label(state, login.locale, &form.name);
+    let passkeys = &state.passkeys;
+    let made = passkeys
+        .finish_registration(&state.db, &state.secrets, &login.account, &binding, &label, &form.credential, false, now)
+        .await;
+    let factor_id = match made {
+        Ok(factor_id) => factor_id,
+        Err(PasskeyError::Domain(error)) => return Err(error),
+        Err(error) => {
+            let detail = json!({"method": "webauthn", "reason": error.code()});
+            login.audit(state, "second_factor.enrollment_refused_passkey", ip, detail, now).await;
+            return Ok(Outcome::Stay(Extra::error(message(passkey_error_key(&error))), StatusCode::BAD_REQUEST));
+        }
+    };
+    proven(state, login, factor_id, confirm_by_email, ip, now).await
+}
+
+/// The name a new passkey gets: the one typed, else "Passkey" and the date.
+pub fn passkey_label(state: &AppState, locale: crate::i18n::Locale, typed: &str) -> String {
+    let typed = typed.trim();
+    if typed.is_empty() { state.theme.message(locale, "passkey_default_name") } else { typed.to_string() }
+}
+
+/// The page's words for a registration that failed.
+pub fn passkey_error_key(error: &PasskeyError) -> &'static str {
+    match error {
+        PasskeyError::AlreadyRegistered => "passkey_already_registered",
+        PasskeyError::ModelNotAllowed => "passkey_model_not_allowed",
+        PasskeyError::UserNotVerified => "passkey_not_verified",
+        PasskeyError::Expired => "passkey_expired",
+        _ => "passkey_failed",
+    }
+}
+
+/// The new authenticator is proven by its owner (a right code, a passkey made): confirm
+/// it by mail when the first enrollment must be, else finish.
+async fn proven(
+    state: &AppState,
+    login: &FactorLogin,
+    factor_id: String,
+    confirm_by_email: bool,
+    ip: &ClientIp,
+    now: i64,
+) -> Result<Outcome, crate::domain::DomainError> {
+    let message = |key: &str| state.theme.message(login.locale, key);
     if !(confirm_by_email && login.account.email.is_some()) {
         return finish(state, login, &factor_id, ip, now).await;
     }
@@ -168,7 +231,8 @@ pub(super) async fn finish(
     now: i64,
 ) -> Result<Outcome, crate::domain::DomainError> {
     let account = &login.account;
-    let amr = TOTP_AMR.iter().map(|s| s.to_string()).collect();
+    let method = second_factor::method_of(&state.db, &account.id, factor_id).await?.unwrap_or(Method::Totp);
+    let amr = method.amr().map(String::from).to_vec();
     let stage = Stage::SecondFactor {
         account_id: account.id.clone(),
         step: FactorStep::Passed { amr, notice: Notice::Enrolled },
@@ -186,7 +250,9 @@ pub(super) async fn finish(
     let codes = recovery::regenerate(&state.db, &state.code_key, &account.id, count, now).await?;
     crate::lockout::second_factor::clear_failures(&state.db, &account.id).await?;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
-    login.audit(state, "second_factor.enrolled", ip, json!({"method": "totp", "factor_id": factor_id}), now).await;
+    login
+        .audit(state, "second_factor.enrolled", ip, json!({"method": method.as_str(), "factor_id": factor_id}), now)
+        .await;
     notify::factor_changed(state, account, FactorChange::Added, login.locale, now).await;
     Ok(Outcome::Moved(Box::new(moved), Extra { recovery_codes: codes, ..Extra::default() }, StatusCode::OK))
 }

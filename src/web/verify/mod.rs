@@ -26,11 +26,13 @@ use crate::second_factor::{
 use crate::state::AppState;
 
 mod outcome;
+mod passkey_step;
 mod push_step;
 mod sms_step;
 
 pub use outcome::{continue_login, notice};
 use outcome::{locked_page, succeed, typed_code};
+use passkey_step::passkey_step;
 pub use push_step::push_status;
 use push_step::push_step;
 use sms_step::send_sms;
@@ -54,6 +56,9 @@ pub struct VerifyForm {
     /// `send`: send (or send again) a code by text message.
     #[serde(default)]
     action: String,
+    /// A passkey's answer (WebAuthn JSON form), for `method=webauthn`.
+    #[serde(default)]
+    credential: String,
 }
 
 impl CsrfProtected for VerifyForm {
@@ -195,7 +200,10 @@ async fn render(
 
 /// Where a submission leaves the login: the second factor proven, or a page to show.
 enum Step {
+    /// Proven by the method, its `amr` the method's own.
     Proven,
+    /// Proven by a passkey, whose kind (hardware or synchronised) gives the `amr`.
+    ProvenAs(Vec<String>),
     Show(Notes, StatusCode),
     Done(Response),
 }
@@ -217,7 +225,11 @@ pub async fn submit(
         false => step(&state, &login, method, &form, &ip, now).await,
     };
     Ok(match step {
-        Step::Proven => succeed(&state, jar, &headers, login, &ip, method, now).await,
+        Step::Proven => {
+            let amr = method.amr().map(String::from).to_vec();
+            succeed(&state, jar, &headers, login, &ip, method, amr, now).await
+        }
+        Step::ProvenAs(amr) => succeed(&state, jar, &headers, login, &ip, method, amr, now).await,
         Step::Show(notes, status) => render(&state, &jar, &login, &methods, method, notes, status).await,
         Step::Done(response) => response,
     })
@@ -254,6 +266,9 @@ async fn step(
             Ok(()) => Step::Proven,
             Err((notes, status)) => Step::Show(notes, status),
         },
+        // A passkey cannot be guessed: it spends no guess, and a second factor locked by
+        // someone else's wrong codes does not keep its owner out.
+        Method::Webauthn => passkey_step(state, login, &form.credential, ip, now).await,
         Method::Sms if sends_sms => {
             let (notes, status) = send_sms(state, login, ip, now).await;
             Step::Show(notes, status)

@@ -88,11 +88,13 @@ async fn check_code(
         Method::Recovery => {
             recovery::redeem(&state.db, &state.code_key, account_id, code, now).await.map(Checked::from)
         }
-        Method::Push => Ok(Checked::Wrong(None)),
+        Method::Push | Method::Webauthn => Ok(Checked::Wrong(None)),
     }
 }
 
-/// The second factor is proven: counters cleared, recorded, and the login goes on.
+/// The second factor is proven (as `amr` says): counters cleared, recorded, and the
+/// login goes on.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn succeed(
     state: &AppState,
     jar: CookieJar,
@@ -100,6 +102,7 @@ pub(super) async fn succeed(
     login: FactorLogin,
     ip: &ClientIp,
     method: Method,
+    amr: Vec<String>,
     now: i64,
 ) -> Response {
     if let Err(error) = lockout::second_factor::clear_failures(&state.db, &login.account.id).await {
@@ -109,7 +112,7 @@ pub(super) async fn succeed(
     crate::metrics::Metrics::count(&state.metrics.second_factor_succeeded);
     match method {
         Method::Recovery => recovery_used(state, login, ip, now).await,
-        _ => login.complete(state, jar, headers, &method.amr(), now).await,
+        _ => login.complete(state, jar, headers, &amr, now).await,
     }
 }
 
