@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use super::{Account, repository};
 use crate::audit::{self, AuditEvent};
 use crate::domain::DomainError;
-use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
 use crate::state::AppState;
 
@@ -80,7 +79,7 @@ pub async fn reset_second_factors(state: &AppState, actor: &Actor, account: &Acc
     let now = state.clock.now();
     let before = json!(crate::second_factor::factors_of(&state.db, &account.id).await?);
     crate::second_factor::reset(&state.db, &account.id, now).await?;
-    notify::factor_changed(state, account, FactorChange::ResetByAdministrator, Locale::Fr, now).await;
+    notify::factor_changed(state, account, FactorChange::ResetByAdministrator, now).await;
     record(state, actor, Action::ResetSecondFactors, account, before, json!([])).await;
     Ok(())
 }

@@ -285,7 +285,7 @@ async fn confirm_add(
     }
     record(state, account, "second_factor.enrolled", now).await;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
-    notify::factor_changed(state, account, FactorChange::Added, locale, now).await;
+    notify::factor_changed(state, account, FactorChange::Added, now).await;
     Ok(View { notice: Some(state.theme.message(locale, "account_factor_added")), ..View::default() })
 }
 
@@ -309,7 +309,7 @@ async fn remove(
         recovery::regenerate(&state.db, &state.code_key, &account.id, 0, now).await?;
     }
     record(state, account, "second_factor.removed", now).await;
-    notify::factor_changed(state, account, FactorChange::Removed, locale, now).await;
+    notify::factor_changed(state, account, FactorChange::Removed, now).await;
     Ok(View { notice: Some(state.theme.message(locale, "account_factor_removed")), ..View::default() })
 }
 
