@@ -73,7 +73,7 @@ pub async fn callback(
 }
 
 /// The signed-in user, if the session is strong enough for this page.
-async fn signed_in(
+pub(super) async fn signed_in(
     state: &AppState,
     jar: &CookieJar,
     now: i64,
@@ -142,6 +142,7 @@ async fn render(
         "notice": view.notice,
         "error": view.error,
     });
+    context["language"] = super::account_language::context(account);
     if let Some(link) = &view.push_link {
         context["push_link"] = json!(link);
         context["push_qr"] = json!(totp::qr_svg(link));
@@ -324,4 +325,20 @@ async fn record(state: &AppState, account: &Account, event: &str, now: i64) {
 pub async fn authenticator(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let locale = request::locale(&headers, None);
     html_page(&state, locale, "authenticator.html", json!({}), StatusCode::OK)
+}
+
+/// The page after a form another module handles (`account_language`): its notice, or
+/// its error with 400.
+pub(super) async fn render_outcome(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    account: &Account,
+    outcome: Result<String, String>,
+) -> Response {
+    let (view, status) = match outcome {
+        Ok(notice) => (View { notice: Some(notice), ..View::default() }, StatusCode::OK),
+        Err(error) => (View { error: Some(error), ..View::default() }, StatusCode::BAD_REQUEST),
+    };
+    render(state, jar, locale, account, view, status).await
 }
