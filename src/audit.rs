@@ -65,7 +65,7 @@ pub async fn recent_for_account(db: &Db, account_id: &str, limit: u64) -> Result
 }
 
 /// `2026-11-28 17:09 UTC`.
-fn utc(unix: i64) -> String {
+pub(crate) fn utc(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
         Ok(t) => {
             format!("{}-{:02}-{:02} {:02}:{:02} UTC", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())

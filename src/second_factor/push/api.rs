@@ -296,6 +296,10 @@ async fn answer(
     };
     let rules = Rules { push: &state.config.push, two_factor: &state.config.two_factor };
     let answered = super::answer::answer(&state.db, &rules, given, now).await.map_err(internal)?;
+    if answered == Ok(ChallengeState::Fraud) {
+        // Only the answer that recorded the report gets here: one alert per report.
+        super::fraud_alert::spawn(&state, &account.id, &challenge_id, now);
+    }
     Err(match answered {
         Ok(ChallengeState::WrongNumber) => refuse(
             StatusCode::BAD_REQUEST,
