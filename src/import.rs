@@ -96,6 +96,9 @@ pub struct AccountEntry {
     #[serde(default)]
     pub account_admin: bool,
     pub access: Option<Vec<AccessInput>>,
+    /// `fr` or `en`: the language of the account's messages. Left out, the account
+    /// keeps the one it has (its owner may have chosen it on the security page).
+    pub language: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +284,7 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             sms_disabled: entry.sms_disabled,
             account_admin: entry.account_admin,
             access: entry.access,
+            language: entry.language.map(Some),
         };
         let (_, change) = accounts::upsert(&txn, &state.passwords, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.accounts, change);

@@ -1,11 +1,12 @@
 //! Messages to an account's owner: the code that confirms an enrollment, and a notice
 //! whenever a second factor is added or removed (so that an owner who did not do it
-//! knows at once). Worded in the theme's messages, in the page's language.
+//! knows at once). Worded in the theme's messages, in the account's language
+//! (`Account::locale`), never the language of the page that caused them: the owner
+//! reads them later, elsewhere, and someone else may have caused them.
 
 use serde_json::json;
 
 use crate::accounts::Account;
-use crate::i18n::Locale;
 use crate::mail::{Mail, MailError};
 use crate::state::AppState;
 
@@ -29,10 +30,10 @@ impl FactorChange {
     }
 }
 
-fn words(state: &AppState, locale: Locale, key: &str, account: &Account, extra: &[(&str, &str)]) -> String {
+fn words(state: &AppState, key: &str, account: &Account, extra: &[(&str, &str)]) -> String {
     let mut text = state
         .theme
-        .message(locale, key)
+        .message(account.locale(), key)
         .replace("{username}", &account.username)
         .replace("{name}", &account.full_name())
         .replace("{issuer}", &state.config.two_factor.issuer_label);
@@ -48,14 +49,13 @@ pub async fn enrollment_code(
     account: &Account,
     email: &str,
     code: &str,
-    locale: Locale,
     now: i64,
 ) -> Result<(), MailError> {
     let minutes = (state.config.two_factor.email_code_ttl / 60).max(1).to_string();
     let mail = Mail {
         to: email.to_string(),
-        subject: words(state, locale, "mail_code_subject", account, &[("code", code)]),
-        text: words(state, locale, "mail_code_text", account, &[("code", code), ("minutes", &minutes)]),
+        subject: words(state, "mail_code_subject", account, &[("code", code)]),
+        text: words(state, "mail_code_text", account, &[("code", code), ("minutes", &minutes)]),
         purpose: "enrollment_code",
     };
     let sent = state.mailer.send(&mail, now).await;
@@ -67,13 +67,13 @@ pub async fn enrollment_code(
 
 /// Tells the owner a second factor changed. Never fails the action that caused it: a
 /// mail server that is down is logged and recorded in the audit trail.
-pub async fn factor_changed(state: &AppState, account: &Account, change: FactorChange, locale: Locale, now: i64) {
+pub async fn factor_changed(state: &AppState, account: &Account, change: FactorChange, now: i64) {
     let Some(email) = &account.email else { return };
     let key = change.key();
     let mail = Mail {
         to: email.clone(),
-        subject: words(state, locale, &format!("mail_{key}_subject"), account, &[]),
-        text: words(state, locale, &format!("mail_{key}_text"), account, &[]),
+        subject: words(state, &format!("mail_{key}_subject"), account, &[]),
+        text: words(state, &format!("mail_{key}_text"), account, &[]),
         purpose: key,
     };
     if let Err(error) = state.mailer.send(&mail, now).await {

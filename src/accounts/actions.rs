@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use super::{Account, repository};
 use crate::audit::{self, AuditEvent};
 use crate::domain::DomainError;
-use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
 use crate::state::AppState;
 
@@ -84,7 +83,7 @@ pub async fn reset_second_factors(state: &AppState, actor: &Actor, account: &Acc
     let now = state.clock.now();
     let before = json!(crate::second_factor::factors_of(&state.db, &account.id).await?);
     crate::second_factor::reset(&state.db, &account.id, now).await?;
-    notify::factor_changed(state, account, FactorChange::ResetByAdministrator, Locale::Fr, now).await;
+    notify::factor_changed(state, account, FactorChange::ResetByAdministrator, now).await;
     record(state, actor, Action::ResetSecondFactors, account, before, json!([])).await;
     Ok(())
 }
@@ -129,7 +128,7 @@ pub async fn remove_second_factor(
     let Some(removed) = crate::second_factor::remove_by_administrator(&state.db, account, factor_id, now).await? else {
         return Ok(false);
     };
-    notify::factor_changed(state, account, FactorChange::Removed, Locale::Fr, now).await;
+    notify::factor_changed(state, account, FactorChange::Removed, now).await;
     record(state, actor, Action::RemoveSecondFactor, account, json!(removed), json!(null)).await;
     Ok(true)
 }

@@ -7,12 +7,13 @@ mod repository;
 mod rules;
 
 pub use repository::*;
-pub use rules::{normalize_email, normalize_phone, normalize_username};
+pub use rules::{normalize_email, normalize_phone, normalize_username, parse_language};
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::i18n::Locale;
 use crate::storage::entities::account;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,8 @@ pub struct Account {
     pub enrollment_opened_at: Option<i64>,
     pub sms_disabled: bool,
     pub push_locked_until: Option<i64>,
+    /// The language its owner (or an administrator) chose; none: not chosen.
+    pub language: Option<Locale>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -48,6 +51,12 @@ impl Account {
 
     pub fn full_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name).trim().to_string()
+    }
+
+    /// The language of every mail, text message and notification to this account,
+    /// whatever page triggered it: the one chosen, else the server's.
+    pub fn locale(&self) -> Locale {
+        self.language.unwrap_or(Locale::DEFAULT)
     }
 }
 
@@ -71,6 +80,9 @@ impl From<account::Model> for Account {
             enrollment_opened_at: row.enrollment_opened_at,
             sms_disabled: row.sms_disabled,
             push_locked_until: row.push_locked_until,
+            // A value this release does not know (written by a later one) reads as
+            // not chosen rather than failing every read of the account.
+            language: row.language.as_deref().and_then(Locale::parse),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -102,6 +114,10 @@ pub struct AccountInput {
     pub account_admin: bool,
     /// `None` leaves the account's access as it is.
     pub access: Option<Vec<AccessInput>>,
+    /// `fr` or `en` as given (checked by `upsert`); `Some(None)`: back to the server's
+    /// language; `None` leaves it as it is, so that an import or an administrator's
+    /// edit that does not name it keeps the owner's choice.
+    pub language: Option<Option<String>>,
 }
 
 impl AccountInput {
@@ -121,6 +137,7 @@ impl AccountInput {
             sms_disabled: account.sms_disabled,
             account_admin: account.account_admin,
             access: None,
+            language: None,
         }
     }
 }
@@ -167,4 +184,46 @@ pub struct Access {
     pub initials: String,
     pub rights: Vec<String>,
     pub options: BTreeMap<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_in_the_chosen_language_else_the_servers() {
+        let row = |language: Option<&str>| account::Model {
+            id: "a".into(),
+            username: "pauline".into(),
+            username_key: "pauline".into(),
+            password_hash: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            initials: String::new(),
+            email: None,
+            phone: None,
+            address: None,
+            archived: false,
+            two_factor_required: false,
+            account_admin: false,
+            failed_logins: 0,
+            locked_until: None,
+            factor_failures: 0,
+            factor_locked_until: None,
+            admin_locked_at: None,
+            preferred_method: None,
+            enrollment_opened_at: None,
+            sms_disabled: false,
+            push_locked_until: None,
+            language: language.map(str::to_string),
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert_eq!(Account::from(row(Some("en"))).locale(), Locale::En);
+        assert_eq!(Account::from(row(Some("fr"))).locale(), Locale::Fr);
+        assert_eq!(Account::from(row(None)).locale(), Locale::DEFAULT);
+        // Written by a later release that speaks more: read as not chosen.
+        let unknown = Account::from(row(Some("de")));
+        assert_eq!((unknown.language, unknown.locale()), (None, Locale::DEFAULT));
+    }
 }

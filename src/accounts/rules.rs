@@ -1,6 +1,7 @@
 //! Normalisation and validation of account fields, with no storage in sight.
 
 use crate::domain::DomainError;
+use crate::i18n::Locale;
 
 /// Identifiers compare without regard to case; the key is what uniqueness is checked on.
 pub fn normalize_username(username: &str) -> Result<(String, String), DomainError> {
@@ -63,9 +64,35 @@ pub fn normalize_phone(phone: Option<&str>) -> Result<Option<String>, DomainErro
     Ok(Some(format!("+{international}")))
 }
 
+/// An account's language as an operator or the owner gives it: `fr` or `en`, nothing
+/// else (an empty value is a mistake, not "no language": leave the field out, or send
+/// `null` where a format has one, to keep or clear it).
+pub fn parse_language(language: &str) -> Result<Locale, DomainError> {
+    Locale::parse(language).ok_or_else(|| {
+        DomainError::invalid(
+            "language",
+            format!("`{language}` is not a language of Sésame: fr (French) or en (English)"),
+        )
+        .because("language_unknown")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn languages_are_french_or_english() {
+        assert_eq!(parse_language("fr").unwrap(), Locale::Fr);
+        assert_eq!(parse_language("En").unwrap(), Locale::En);
+        for wrong in ["", " ", "de", "fr-FR", "français"] {
+            let error = parse_language(wrong).unwrap_err();
+            assert!(
+                matches!(&error, DomainError::Invalid { field, reason: "language_unknown", .. } if field == "language"),
+                "{wrong}: {error:?}"
+            );
+        }
+    }
 
     #[test]
     fn phones_become_e164() {

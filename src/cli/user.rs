@@ -60,6 +60,10 @@ pub struct UserFields {
     pub sms_disabled: Option<bool>,
     #[arg(long)]
     pub admin: Option<bool>,
+    /// The language of every mail and text message to the account (default: the
+    /// server's, French).
+    #[arg(long, value_parser = ["fr", "en"])]
+    pub language: Option<String>,
 }
 
 fn read_password(fields: &UserFields) -> anyhow::Result<Option<String>> {
@@ -110,6 +114,8 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
             println!("two-factor:    {}", account.two_factor_required);
             println!("sms disabled:  {}", account.sms_disabled);
             println!("account admin: {}", account.account_admin);
+            let chosen = if account.language.is_some() { "" } else { " (not chosen: the server's)" };
+            println!("language:      {}{chosen}", account.locale().code());
             let locks = accounts::locks(&state.db, &account, state.clock.now()).await?;
             if let Some(at) = locks.locked_at {
                 println!("locked:        by an administrator (since {at}); `sesame user unlock` lifts it");
@@ -149,6 +155,7 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 two_factor_required: fields.two_factor.unwrap_or(false),
                 sms_disabled: fields.sms_disabled.unwrap_or(false),
                 account_admin: fields.admin.unwrap_or(false),
+                language: fields.language.map(Some),
                 ..Default::default()
             };
             let (account, _) = accounts::upsert(&state.db, &state.passwords, input, now).await?;
@@ -175,6 +182,7 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 sms_disabled: fields.sms_disabled.unwrap_or(current.sms_disabled),
                 account_admin: fields.admin.unwrap_or(current.account_admin),
                 access: None,
+                language: fields.language.map(Some),
             };
             let (account, change) = accounts::upsert(&state.db, &state.passwords, input, now).await?;
             if change != Change::Unchanged {

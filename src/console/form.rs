@@ -1,6 +1,7 @@
 //! The account form: its fields in and out. Field names: `username`, `password`,
 //! `password_confirm`, `first_name`, `last_name`, `initials`, `email`, `phone`,
-//! `address`, `archived`, `two_factor_required`, `sms_disabled`, `account_admin`, and per application
+//! `address`, `language` (`fr`, `en`, or empty: the server's), `archived`,
+//! `two_factor_required`, `sms_disabled`, `account_admin`, and per application
 //! `access.CODE.allowed`, `access.CODE.initials`, `access.CODE.rights` (one per right
 //! ticked) and `access.CODE.option.KEY`.
 
@@ -126,6 +127,10 @@ pub fn account_input(
         sms_disabled: form.checked("sms_disabled"),
         account_admin: form.checked("account_admin"),
         access: Some(access),
+        // The form shows the account's language, so an untouched form keeps it; the
+        // empty choice is the server's language; a form without the field (an older
+        // page) leaves it alone.
+        language: form.single.contains_key("language").then(|| form.optional("language")),
     })
 }
 
@@ -143,12 +148,13 @@ pub fn values_of(account: &Account) -> Value {
         "two_factor_required": account.two_factor_required,
         "sms_disabled": account.sms_disabled,
         "account_admin": account.account_admin,
+        "language": account.language.map(|l| l.code()),
     })
 }
 
 pub fn values_submitted(form: &Submitted) -> Value {
     let mut values = serde_json::Map::new();
-    for name in ["username", "first_name", "last_name", "initials", "email", "phone", "address"] {
+    for name in ["username", "first_name", "last_name", "initials", "email", "phone", "address", "language"] {
         values.insert(name.into(), json!(form.get(name)));
     }
     for name in ["archived", "two_factor_required", "sms_disabled", "account_admin"] {

@@ -108,6 +108,7 @@ mod tests {
             enrollment_opened_at: opened,
             sms_disabled: false,
             push_locked_until: None,
+            language: None,
             created_at: 0,
             updated_at: 0,
         }

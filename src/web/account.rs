@@ -73,7 +73,7 @@ pub async fn callback(
 }
 
 /// The signed-in user, if the session is strong enough for this page.
-async fn signed_in(
+pub(super) async fn signed_in(
     state: &AppState,
     jar: &CookieJar,
     now: i64,
@@ -143,6 +143,7 @@ async fn render(
         "notice": view.notice,
         "error": view.error,
     });
+    context["language"] = super::account_language::context(account);
     if let Some(link) = &view.push_link {
         context["push_link"] = json!(link);
         context["push_qr"] = json!(totp::qr_svg(link));
@@ -287,7 +288,7 @@ async fn confirm_add(
     }
     record(state, account, "second_factor.enrolled", now).await;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
-    notify::factor_changed(state, account, FactorChange::Added, locale, now).await;
+    notify::factor_changed(state, account, FactorChange::Added, now).await;
     Ok(View { notice: Some(state.theme.message(locale, "account_factor_added")), ..View::default() })
 }
 
@@ -323,7 +324,7 @@ async fn add_passkey(
     let detail = json!({"method": "webauthn", "factor_id": factor_id});
     record_with(state, account, "second_factor.enrolled", detail, now).await;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
-    notify::factor_changed(state, account, FactorChange::Added, locale, now).await;
+    notify::factor_changed(state, account, FactorChange::Added, now).await;
     Ok(View { notice: Some(message("account_passkey_added")), ..View::default() })
 }
 
@@ -347,7 +348,7 @@ async fn remove(
         recovery::regenerate(&state.db, &state.code_key, &account.id, 0, now).await?;
     }
     record(state, account, "second_factor.removed", now).await;
-    notify::factor_changed(state, account, FactorChange::Removed, locale, now).await;
+    notify::factor_changed(state, account, FactorChange::Removed, now).await;
     Ok(View { notice: Some(state.theme.message(locale, "account_factor_removed")), ..View::default() })
 }
 
@@ -373,4 +374,20 @@ async fn record_with(state: &AppState, account: &Account, event: &str, detail: s
 pub async fn authenticator(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let locale = request::locale(&headers, None);
     html_page(&state, locale, "authenticator.html", json!({}), StatusCode::OK)
+}
+
+/// The page after a form another module handles (`account_language`): its notice, or
+/// its error with 400.
+pub(super) async fn render_outcome(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    account: &Account,
+    outcome: Result<String, String>,
+) -> Response {
+    let (view, status) = match outcome {
+        Ok(notice) => (View { notice: Some(notice), ..View::default() }, StatusCode::OK),
+        Err(error) => (View { error: Some(error), ..View::default() }, StatusCode::BAD_REQUEST),
+    };
+    render(state, jar, locale, account, view, status).await
 }

@@ -2,6 +2,7 @@
 //! flow's verification page, errors; and the passkey ceremonies' JSON options.
 
 pub mod account;
+pub mod account_language;
 pub mod authorize;
 pub mod client_response;
 pub mod consent;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/callback", get(account::callback))
         .route("/account/security", get(account::show).post(account::submit))
         .route("/account/passkeys/options", post(passkey::account_options))
+        .route("/account/language", post(account_language::submit))
         .route("/static/{*path}", get(crate::theme::static_asset))
         .route("/", get(login::home))
 }

@@ -20,6 +20,7 @@ mod device;
 mod hardening;
 mod import;
 mod interop;
+mod language;
 pub mod lifecycle;
 mod limits;
 mod native;

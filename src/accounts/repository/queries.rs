@@ -88,3 +88,18 @@ pub async fn search(
     let items = paginator.fetch_page(page - 1).await?.into_iter().map(Account::from).collect();
     Ok(Page { items, total, page, per_page })
 }
+
+/// The administrators who can be told of an incident: active (not archived), with an
+/// email address, by identifier.
+pub async fn administrators_with_email(db: &impl ConnectionTrait) -> Result<Vec<Account>, DomainError> {
+    Ok(account::Entity::find()
+        .filter(account::Column::AccountAdmin.eq(true))
+        .filter(account::Column::Archived.eq(false))
+        .filter(account::Column::Email.is_not_null())
+        .order_by_asc(account::Column::UsernameKey)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Account::from)
+        .collect())
+}

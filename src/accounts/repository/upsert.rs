@@ -2,8 +2,9 @@
 //! written in one transaction with its access.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
 };
 
 use super::access::{prepare_access, write_access};
@@ -13,6 +14,7 @@ use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput, rules};
 use crate::applications::Application;
 use crate::crypto::password::PasswordHasherService;
 use crate::domain::{Change, DomainError};
+use crate::i18n::Locale;
 use crate::storage::{
     entities::account::{self, Column},
     is_unique_violation,
@@ -24,6 +26,8 @@ struct Prepared {
     username_key: String,
     email: Option<String>,
     phone: Option<String>,
+    /// `None`: as it is; `Some(None)`: the server's language.
+    language: Option<Option<Locale>>,
     access: Option<Vec<(Application, AccessInput)>>,
 }
 
@@ -49,11 +53,16 @@ async fn prepare(
     ] {
         ensure_unique(db, column, value, own_id, field, message).await?;
     }
+    let language = match &input.language {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(code)) => Some(Some(rules::parse_language(code)?)),
+    };
     let access = match &input.access {
         None => None,
         Some(list) => Some(prepare_access(db, list).await?),
     };
-    Ok(Prepared { username, username_key, email, phone, access })
+    Ok(Prepared { username, username_key, email, phone, language, access })
 }
 
 async fn ensure_unique(
@@ -140,6 +149,7 @@ where
                 enrollment_opened_at: Set((input.two_factor_required || input.account_admin).then_some(now)),
                 sms_disabled: Set(input.sms_disabled),
                 push_locked_until: Set(None),
+                language: Set(prepared.language.flatten().map(|l| l.code().to_string())),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -162,6 +172,7 @@ where
                 two_factor_required: input.two_factor_required,
                 sms_disabled: input.sms_disabled,
                 account_admin: input.account_admin,
+                language: prepared.language.unwrap_or(current.language),
                 ..current.clone()
             };
             if wanted == current {
@@ -181,6 +192,11 @@ where
                     two_factor_required: Set(wanted.two_factor_required),
                     sms_disabled: Set(wanted.sms_disabled),
                     account_admin: Set(wanted.account_admin),
+                    // Written only when given: a value this release cannot read stays.
+                    language: match prepared.language {
+                        Some(language) => Set(language.map(|l| l.code().to_string())),
+                        None => NotSet,
+                    },
                     // Switching two-factor on, or the administrator right, opens the window
                     // for a first enrollment.
                     enrollment_opened_at: Set(

@@ -20,6 +20,9 @@ pub struct AccountView {
     pub(super) two_factor_required: bool,
     pub(super) sms_disabled: bool,
     pub(super) account_admin: bool,
+    /// `fr` or `en`, the language of every message to the account; `null`: not chosen,
+    /// the server's.
+    pub(super) language: Option<&'static str>,
     pub(super) created_at: i64,
     pub(super) updated_at: i64,
     pub(super) access: Vec<AccessInput>,
@@ -59,6 +62,9 @@ pub struct AccountWrite {
     pub(super) account_admin: bool,
     /// Left out: the account's access stays as it is.
     pub(super) access: Option<Vec<AccessInput>>,
+    /// `fr` or `en`; left out (or `null`): the account's language stays as it is (the
+    /// server's for a new account).
+    pub(super) language: Option<String>,
 }
 
 impl AccountWrite {
@@ -77,6 +83,7 @@ impl AccountWrite {
             sms_disabled: self.sms_disabled,
             account_admin: self.account_admin,
             access: self.access,
+            language: self.language.map(Some),
         }
     }
 }
@@ -103,6 +110,9 @@ pub struct AccountPatch {
     pub(super) sms_disabled: Option<bool>,
     pub(super) account_admin: Option<bool>,
     pub(super) access: Option<Vec<AccessInput>>,
+    /// `null`: back to the server's language.
+    #[serde(default, deserialize_with = "present")]
+    pub(super) language: Option<Option<String>>,
 }
 
 /// A field that is present, even as `null` (`Some(None)`), as opposed to absent (`None`).
@@ -130,10 +140,11 @@ impl AccountPatch {
             sms_disabled: self.sms_disabled.unwrap_or(unchanged.sms_disabled),
             account_admin: self.account_admin.unwrap_or(unchanged.account_admin),
             access: self.access,
+            language: self.language,
             username: unchanged.username,
         }
     }
 }
 
 /// The fields `null` may clear; any other field given as `null` is refused.
-pub(super) const NULLABLE: [&str; 3] = ["email", "phone", "address"];
+pub(super) const NULLABLE: [&str; 4] = ["email", "phone", "address", "language"];

@@ -41,6 +41,7 @@ pub async fn view(state: &AppState, account: Account) -> Result<AccountView, Api
         two_factor_required: account.two_factor_required,
         sms_disabled: account.sms_disabled,
         account_admin: account.account_admin,
+        language: account.language.map(|l| l.code()),
         created_at: account.created_at,
         updated_at: account.updated_at,
         access,
@@ -127,7 +128,7 @@ pub async fn update(
     {
         return Err(ApiError::invalid(
             field,
-            "leave the field out to keep its value; only email, phone and address may be null",
+            "leave the field out to keep its value; only email, phone, address and language may be null",
         ));
     }
     let body: AccountPatch =

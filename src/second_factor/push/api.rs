@@ -25,7 +25,6 @@ use crate::accounts::{self, Account};
 use crate::audit::{self, AuditEvent};
 use crate::client_ip::ClientIp;
 use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
-use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
 use crate::state::AppState;
 use crate::storage::{entities::used_assertion, is_unique_violation};
@@ -141,7 +140,7 @@ async fn enroll(
     record(&state, &account, "second_factor.enrolled", &ip, json!({"method": "push", "factor_id": device_id}), now)
         .await;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
-    notify::factor_changed(&state, &account, FactorChange::Added, Locale::Fr, now).await;
+    notify::factor_changed(&state, &account, FactorChange::Added, now).await;
     let body = json!({
         "v": VERSION,
         "device_id": device_id,
@@ -297,6 +296,10 @@ async fn answer(
     };
     let rules = Rules { push: &state.config.push, two_factor: &state.config.two_factor };
     let answered = super::answer::answer(&state.db, &rules, given, now).await.map_err(internal)?;
+    if answered == Ok(ChallengeState::Fraud) {
+        // Only the answer that recorded the report gets here: one alert per report.
+        super::fraud_alert::spawn(&state, &account.id, &challenge_id, now);
+    }
     Err(match answered {
         Ok(ChallengeState::WrongNumber) => refuse(
             StatusCode::BAD_REQUEST,

@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod api;
+pub mod fraud_alert;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

@@ -8,6 +8,7 @@ use super::{Hold, SMS_LOGIN, mask, release, reserve};
 use crate::accounts::Account;
 use crate::config::SmsConfig;
 use crate::domain::DomainError;
+use crate::i18n::Locale;
 use crate::second_factor::email_code;
 use crate::storage::Db;
 
@@ -36,12 +37,13 @@ pub enum Sent {
 
 impl Sender<'_> {
     /// Sends a fresh login code to the account's number; `compose` writes the text
-    /// around the code. Only a database failure is an error.
+    /// around the code, in the language given: the account's (`Account::locale`), not
+    /// the page's, since the phone is the owner's. Only a database failure is an error.
     pub async fn send_login_code(
         &self,
         account: &Account,
         ip: Option<&str>,
-        compose: impl FnOnce(&str) -> String,
+        compose: impl FnOnce(&str, Locale) -> String,
         now: i64,
     ) -> Result<Sent, DomainError> {
         let Some(phone) = account.phone.clone() else {
@@ -56,7 +58,7 @@ impl Sender<'_> {
             let code = email_code::issue(self.db, self.code_key, &account.id, SMS_LOGIN, self.config.code_ttl, now)
                 .await
                 .map_err(|e| e.to_string())?;
-            let outgoing = Sms { to: phone.clone(), text: compose(&code), purpose: "login_code" };
+            let outgoing = Sms { to: phone.clone(), text: compose(&code, account.locale()), purpose: "login_code" };
             self.provider.send(&outgoing, now).await.map_err(|e| e.to_string())
         };
         match sent.await {

@@ -36,6 +36,9 @@ pub struct Model {
     pub sms_disabled: bool,
     /// Until when push approval is off after an "It wasn't me" report.
     pub push_locked_until: Option<i64>,
+    /// `fr` or `en`: the language of every message to the account; none: the
+    /// server's (`Locale::DEFAULT`).
+    pub language: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

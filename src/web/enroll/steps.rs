@@ -153,7 +153,7 @@ async fn send_email_code(state: &AppState, login: &FactorLogin, now: i64) -> Res
     }
     let ttl = state.config.two_factor.email_code_ttl;
     let code = email_code::issue(&state.db, &state.code_key, &account.id, purpose, ttl, now).await?;
-    Ok(match notify::enrollment_code(state, account, address, &code, login.locale, now).await {
+    Ok(match notify::enrollment_code(state, account, address, &code, now).await {
         Ok(()) => Sent::Done,
         Err(_) => Sent::Failed,
     })
@@ -253,6 +253,6 @@ pub(super) async fn finish(
     login
         .audit(state, "second_factor.enrolled", ip, json!({"method": method.as_str(), "factor_id": factor_id}), now)
         .await;
-    notify::factor_changed(state, account, FactorChange::Added, login.locale, now).await;
+    notify::factor_changed(state, account, FactorChange::Added, now).await;
     Ok(Outcome::Moved(Box::new(moved), Extra { recovery_codes: codes, ..Extra::default() }, StatusCode::OK))
 }

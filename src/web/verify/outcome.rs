@@ -146,7 +146,7 @@ pub(super) async fn recovery_used(state: &AppState, login: FactorLogin, ip: &Cli
         Err(error) => return PageError::from(error).render(state, login.locale),
     };
     login.audit(state, "second_factor.recovery_code_used", ip, json!({"remaining": remaining}), now).await;
-    notify::factor_changed(state, &login.account, FactorChange::RecoveryCodeUsed, login.locale, now).await;
+    notify::factor_changed(state, &login.account, FactorChange::RecoveryCodeUsed, now).await;
     let stage = Stage::SecondFactor {
         account_id: login.account.id.clone(),
         step: FactorStep::Passed {

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::Notes;
+use crate::i18n::Locale;
 use crate::second_factor::sms::{self, send::Sent};
 use crate::state::AppState;
 use crate::web::factor_stage::FactorLogin;
@@ -15,7 +16,7 @@ pub(super) async fn send_sms(state: &AppState, login: &FactorLogin, ip: &ClientI
     let sender =
         sms::send::Sender { db: &state.db, code_key: &state.code_key, provider: &state.sms, config: &state.config.sms };
     let minutes = sender.code_minutes();
-    let compose = |code: &str| sms_text(state, login, code, minutes);
+    let compose = |code: &str, locale| sms_text(state, locale, code, minutes);
     match sender.send_login_code(&login.account, ip.0.as_deref(), compose, now).await {
         Ok(Sent::Sent { to, minutes }) => {
             crate::metrics::Metrics::count(&state.metrics.sms_sent);
@@ -47,15 +48,16 @@ pub(super) async fn send_sms(state: &AppState, login: &FactorLogin, ip: &ClientI
 }
 
 /// The text: who sends it, what for, how long it lasts, and the origin-bound last line
-/// (`@host #code`) with which phones offer to fill it in only on Sésame's own pages.
-fn sms_text(state: &AppState, login: &FactorLogin, code: &str, minutes: i64) -> String {
+/// (`@host #code`) with which phones offer to fill it in only on Sésame's own pages;
+/// in the account's language, which the sender gives.
+fn sms_text(state: &AppState, locale: Locale, code: &str, minutes: i64) -> String {
     let host = url::Url::parse(state.config.issuer())
         .ok()
         .and_then(|url| url.host_str().map(str::to_string))
         .unwrap_or_default();
     let text = state
         .theme
-        .message(login.locale, "sms_text")
+        .message(locale, "sms_text")
         .replace("{issuer}", &state.config.two_factor.issuer_label)
         .replace("{code}", code)
         .replace("{minutes}", &minutes.to_string());
