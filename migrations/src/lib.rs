@@ -12,6 +12,7 @@ mod m20261128_000004_push;
 mod m20261130_000005_throttles;
 mod m20261201_000006_device_authorizations;
 mod m20261201_000007_native_clients;
+mod m20261201_000009_web_push;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_throttles::Migration),
             Box::new(m20261201_000006_device_authorizations::Migration),
             Box::new(m20261201_000007_native_clients::Migration),
+            Box::new(m20261201_000009_web_push::Migration),
         ]
     }
 }
