@@ -35,6 +35,8 @@ pub struct AppState {
     pub sms: Arc<crate::second_factor::sms::provider::SmsProvider>,
     /// Signs push challenges; derived from the master key, the same on every node.
     pub push_key: Arc<crate::crypto::jws::SigningKey>,
+    /// Wakes push devices through their browser's push service (VAPID key shared by all nodes).
+    pub web_push: Arc<crate::second_factor::push::web_push::WebPush>,
     /// Keys the hashes of one-time codes (recovery codes, mailed codes).
     pub code_key: [u8; 32],
     /// Signs the "known browser" cookie (see `auth::known_browser`).
@@ -112,7 +114,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     lock.release().await.map_err(storage::StorageError::Migrate)?;
     let keys = keys?;
     let passwords = PasswordHasherService::new(&config.password)?;
-    let theme = Theme::load(&config.theme)?;
+    let theme = Arc::new(Theme::load(&config.theme)?);
     let limits = Limits {
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         device_authorization_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
@@ -127,10 +129,20 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let mailer = crate::mail::Mailer::from_config(&config)?;
     let sms = crate::second_factor::sms::provider::SmsProvider::from_config(&config)?;
     let push_key = crate::second_factor::push::server_key(&secrets).map_err(|e| StartError::Push(e.to_string()))?;
+    let web_push = crate::second_factor::push::web_push::WebPush::open(
+        &config,
+        db.clone(),
+        secrets.clone(),
+        theme.clone(),
+        clock.now(),
+    )
+    .await
+    .map_err(|e| StartError::Push(e.to_string()))?;
     let state = AppState {
         mailer: Arc::new(mailer),
         sms: Arc::new(sms),
         push_key: Arc::new(push_key),
+        web_push: Arc::new(web_push),
         code_key: secrets.derive_key("one-time-codes"),
         known_browser_key: secrets.derive_key("known-browser"),
         passkeys: Arc::new(crate::second_factor::passkey::Passkeys::new(&config, secrets.derive_key("passkeys"))),
@@ -145,7 +157,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         secrets,
         keys: Arc::new(keys),
         passwords: Arc::new(passwords),
-        theme: Arc::new(theme),
+        theme,
         config: Arc::new(config),
         db,
         clock,

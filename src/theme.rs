@@ -143,10 +143,32 @@ pub async fn static_asset(State(theme): State<Arc<Theme>>, Path(path): Path<Stri
         Some("webmanifest") => "application/manifest+json",
         _ => "application/octet-stream",
     };
+    if path == SERVICE_WORKER {
+        return service_worker(bytes);
+    }
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The web authenticator's service worker (it shows Web Push notifications).
+const SERVICE_WORKER: &str = "authenticator-sw.js";
+
+/// A service worker may control pages only under its own folder (`/static/`) unless
+/// the server allows more: `Service-Worker-Allowed` lets it control `/authenticator`.
+/// Browsers check it for updates on each visit anyway; `no-cache` makes a new version
+/// of the theme's worker apply at once.
+fn service_worker(bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::HeaderName::from_static("service-worker-allowed"), HeaderValue::from_static("/authenticator")),
         ],
         bytes,
     )

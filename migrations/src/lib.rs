@@ -13,6 +13,7 @@ mod m20261130_000005_throttles;
 mod m20261201_000006_device_authorizations;
 mod m20261201_000007_native_clients;
 mod m20261201_000008_passkeys;
+mod m20261201_000009_web_push;
 mod m20261201_000010_account_language;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_device_authorizations::Migration),
             Box::new(m20261201_000007_native_clients::Migration),
             Box::new(m20261201_000008_passkeys::Migration),
+            Box::new(m20261201_000009_web_push::Migration),
             Box::new(m20261201_000010_account_language::Migration),
         ]
     }

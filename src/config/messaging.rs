@@ -151,6 +151,12 @@ pub struct PushConfig {
     pub max_wait: u64,
     /// Optional: an URL told (POST JSON) of each new request, for an office's own app.
     pub webhook_url: String,
+    /// Also wake devices that registered a Web Push subscription (the web authenticator
+    /// installed on a phone) through their browser's push service.
+    pub web_push: bool,
+    /// The contact push services see in Sésame's VAPID tokens (`mailto:…` or
+    /// `https://…`); empty: the issuer URL.
+    pub vapid_subject: String,
 }
 
 impl Default for PushConfig {
@@ -164,6 +170,8 @@ impl Default for PushConfig {
             clock_tolerance: 60,
             max_wait: 25,
             webhook_url: String::new(),
+            web_push: true,
+            vapid_subject: String::new(),
         }
     }
 }

@@ -114,6 +114,10 @@ impl Config {
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
             return invalid("keys `server.header_read_timeout` and `server.max_connections` are at least 1");
         }
+        let subject = self.push.vapid_subject.trim();
+        if !subject.is_empty() && !subject.starts_with("mailto:") && !subject.starts_with("https://") {
+            return invalid("key `push.vapid_subject` must be a mailto: or https:// URL (or empty: the issuer)");
+        }
         if self.server.request_timeout <= self.push.max_wait {
             return invalid("key `server.request_timeout` must be longer than `push.max_wait`");
         }

@@ -33,3 +33,6 @@ mod rights;
 mod sign_out;
 pub mod sms;
 pub mod two_factor;
+
+// Web Push delivery of push requests (second_factor::push::web_push).
+mod web_push;

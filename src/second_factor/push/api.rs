@@ -3,7 +3,8 @@
 //!
 //! - `POST /push/v1/devices`  enroll with a one-time token, registering a public key;
 //! - `POST /push/v1/pending`  the challenges waiting for the device's account (long-poll);
-//! - `POST /push/v1/answer`   approve (with the number), deny, or report fraud.
+//! - `POST /push/v1/answer`   approve (with the number), deny, or report fraud;
+//! - Web Push subscriptions: `web_push::api`.
 
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/push/v1/devices", post(enroll))
         .route("/push/v1/pending", post(pending))
         .route("/push/v1/answer", post(answer))
+        .merge(super::web_push::api::routes())
 }
 
 /// Any error the framework answered in plain text (a wrong method, a body too large)
@@ -59,10 +61,17 @@ pub struct Signed {
     jws: String,
 }
 
+impl Signed {
+    /// The compact JWS, unchecked.
+    pub(super) fn jws(&self) -> &str {
+        &self.jws
+    }
+}
+
 /// The body of a device request; anything else (not JSON, no `jws`, a wrong type, a
 /// body too large) is answered in the protocol's own error shape, never the
 /// framework's plain text, and changes nothing.
-pub struct SignedBody(Signed);
+pub struct SignedBody(pub(super) Signed);
 
 impl<S: Send + Sync> axum::extract::FromRequest<S> for SignedBody {
     type Rejection = Response;
@@ -94,11 +103,11 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(status: StatusCode, code: &'static str, description: impl Into<String>) -> Refusal {
+pub(super) fn refuse(status: StatusCode, code: &'static str, description: impl Into<String>) -> Refusal {
     Refusal { status, code, description: description.into() }
 }
 
-fn internal(error: impl std::fmt::Display) -> Refusal {
+pub(super) fn internal(error: impl std::fmt::Display) -> Refusal {
     tracing::error!(%error, "push protocol");
     refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Sésame could not handle the request; try again")
 }
@@ -204,7 +213,11 @@ fn public_only(jwk: &Value) -> Value {
 
 /// A device-signed request: the device (by `kid`), the signature, the time, and `jti`
 /// never seen before.
-async fn authenticate(state: &AppState, body: &Signed, now: i64) -> Result<(Device, Account, Value), Refusal> {
+pub(super) async fn authenticate(
+    state: &AppState,
+    body: &Signed,
+    now: i64,
+) -> Result<(Device, Account, Value), Refusal> {
     let jws = UnverifiedJws::parse(&body.jws)
         .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid_request", "`jws` is not a compact JWS"))?;
     let Some(kid) = jws.kid.clone() else {

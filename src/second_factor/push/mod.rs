@@ -6,11 +6,12 @@
 //! number shown on the page; the device fetches it (polling, no third-party push
 //! service), the user types the number and approves or denies, the device signs its
 //! answer, and the waiting page continues. Everything lives in the database, so any node
-//! serves any step.
+//! serves any step. Devices in a browser may also be woken by Web Push (`web_push`).
 
 pub mod answer;
 pub mod api;
 pub mod fraud_alert;
+pub mod web_push;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -203,6 +204,8 @@ pub struct Ask<'a> {
     pub login_id: &'a str,
     pub application: &'a str,
     pub ip: Option<&'a str>,
+    /// Wake the account's subscribed browsers (Web Push), in this language.
+    pub web_push: Option<web_push::Notice<'a>>,
 }
 
 /// The challenge of this login, if it has one that is not over.
@@ -279,6 +282,9 @@ pub async fn create_challenge(
     }
     .insert(db)
     .await?;
+    if let Some(notice) = ask.web_push {
+        notice.sender.notify(ask.account_id, ask.application, notice.locale, now);
+    }
     Ok(Ok(row))
 }
 

@@ -23,3 +23,6 @@ pub mod signing_key;
 pub mod sms_send;
 pub mod throttle;
 pub mod used_assertion;
+// Web Push (second_factor::push::web_push).
+pub mod web_push_key;
+pub mod web_push_subscription;

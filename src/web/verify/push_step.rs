@@ -23,6 +23,7 @@ pub(super) async fn send_push(state: &AppState, login: &FactorLogin, ip: &Client
         login_id: &login.pending.id,
         application: &login.client.name,
         ip: ip.0.as_deref(),
+        web_push: Some(push::web_push::Notice { sender: &state.web_push, locale: login.account.locale() }),
     };
     match push::create_challenge(&state.db, &state.config.push, &login.account, ask, now).await {
         Ok(Ok(challenge)) => {
