@@ -50,3 +50,16 @@ fn example_files_load() {
         assert!(parsed.is_ok(), "{name}: {parsed:?}");
     }
 }
+
+#[test]
+fn a_mistyped_authenticator_model_is_refused_not_ignored() {
+    let mut config = Config::default();
+    config.passkeys.allowed_aaguids = vec!["cb69481e-8ff7-4039-93ec-0a2729a154a8".into()];
+    assert!(config.validate().is_ok());
+    config.passkeys.allowed_aaguids.push("cb69481e-yubikey".into());
+    let error = config.validate().unwrap_err().to_string();
+    assert!(error.contains("passkeys.allowed_aaguids") && error.contains("cb69481e-yubikey"), "{error}");
+    let config =
+        Config { passkeys: PasskeyConfig { ceremony_ttl: 0, ..PasskeyConfig::default() }, ..Config::default() };
+    assert!(config.validate().unwrap_err().to_string().contains("passkeys.ceremony_ttl"));
+}

@@ -34,6 +34,7 @@ impl Config {
             ("two_factor.enrollment_window", self.two_factor.enrollment_window),
             ("two_factor.email_code_ttl", self.two_factor.email_code_ttl),
             ("two_factor.lockout_seconds", self.two_factor.lockout_seconds),
+            ("passkeys.ceremony_ttl", self.passkeys.ceremony_ttl),
         ] {
             if value <= 0 {
                 return Err(ConfigError::Invalid(format!("key `{key}` must be a positive number of seconds")));
@@ -70,6 +71,7 @@ impl Config {
         }
         self.validate_sms()?;
         self.validate_limits()?;
+        self.validate_passkeys()?;
         if self.tokens.access_token_ttl > 86_400 {
             return Err(ConfigError::Invalid(
                 "key `tokens.access_token_ttl`: at most 86400 seconds (a day); use refresh tokens for longer access"
@@ -81,6 +83,18 @@ impl Config {
                 "key `tokens.access_token_alg`: `{}` is not one of RS256, PS256, ES256, EdDSA",
                 self.tokens.access_token_alg
             )));
+        }
+        Ok(())
+    }
+
+    /// A model list with a typo would otherwise allow every model: refused instead.
+    fn validate_passkeys(&self) -> Result<(), ConfigError> {
+        for aaguid in &self.passkeys.allowed_aaguids {
+            if uuid::Uuid::parse_str(aaguid).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "key `passkeys.allowed_aaguids`: `{aaguid}` is not an AAGUID such as cb69481e-8ff7-4039-93ec-0a2729a154a8"
+                )));
+            }
         }
         Ok(())
     }

@@ -114,7 +114,8 @@ pub async fn methods_of(db: &Db, account: &Account, config: &Config) -> Result<V
     Ok(Method::ALL
         .into_iter()
         .filter(|method| match method {
-            Method::Webauthn => config.passkeys.enabled && factors.iter().any(|f| f.method == passkey::METHOD),
+            // Not offered when the relying party cannot be built (an IP-address issuer).
+            Method::Webauthn => factors.iter().any(|f| f.method == passkey::METHOD) && passkey::usable(config),
             Method::Push => config.push.enabled && factors.iter().any(|f| f.method == "push"),
             Method::Totp => factors.iter().any(|f| f.method == "totp"),
             Method::Sms => !factors.is_empty() && sms::usable(account, &config.sms),

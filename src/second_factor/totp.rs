@@ -86,6 +86,7 @@ fn load(
 async fn pending_row(db: &Db, account_id: &str, factor_id: &str) -> Result<Option<second_factor::Model>, DomainError> {
     Ok(second_factor::Entity::find_by_id(factor_id.to_string())
         .filter(second_factor::Column::AccountId.eq(account_id))
+        .filter(second_factor::Column::Method.eq("totp"))
         .filter(second_factor::Column::ConfirmedAt.is_null())
         .one(db)
         .await?)

@@ -192,7 +192,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
     }
     // A first second factor is enrolled through the login (confirmed by mail or
     // within the administrator's window), never from a password-only session.
-    if matches!(action, "add" | "add_push" | "add_passkey") && factors.is_empty() {
+    if matches!(action, "add" | "add_push" | "add_passkey" | "confirm_add") && factors.is_empty() {
         return Redirect::to("/account/login?two_factor=true").into_response();
     }
     let outcome = act(&state, &account, &factors, action, &form, locale, now).await;

@@ -298,10 +298,10 @@ fn passkey_refusal(state: &AppState, error: &PasskeyError, locale: Locale) -> Re
         PasskeyError::CounterWentBack { .. } => "second_factor.passkey_counter_went_back",
         _ => "login.failure",
     };
-    let factor = match error {
-        PasskeyError::CounterWentBack { factor_id } => Some(factor_id.clone()),
-        _ => None,
+    let (factor, account) = match error {
+        PasskeyError::CounterWentBack { factor_id, account_id } => (Some(factor_id.clone()), Some(account_id.clone())),
+        _ => (None, None),
     };
     let detail = json!({"method": "webauthn", "reason": error.code(), "factor_id": factor});
-    Refusal { message: state.theme.message(locale, key), status, audit: Some((event, None, detail)) }
+    Refusal { message: state.theme.message(locale, key), status, audit: Some((event, account, detail)) }
 }

@@ -42,6 +42,7 @@ fn refusal(status: StatusCode, code: &str, description: &str) -> Response {
 fn from_passkey_error(error: &PasskeyError) -> Response {
     let status = match error {
         PasskeyError::Unavailable => StatusCode::NOT_FOUND,
+        PasskeyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         PasskeyError::Domain(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };

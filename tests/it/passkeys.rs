@@ -314,7 +314,87 @@ async fn administrators_see_and_remove_passkeys(backend: Backend) {
     assert_eq!(after_password.location.as_deref().map(|l| l.starts_with("/login/enroll/intro")), Some(true));
 }
 
+/// Without a mailed confirmation (no address), the enrollment offers no passkey: one
+/// made by a password thief would sign in without the password, even after the owner
+/// changed it. A synchronised passkey says `swk`; options asked twice keep one ceremony.
+async fn the_passkey_path_needs_the_mailed_confirmation(backend: Backend) {
+    let server = server_at_localhost(backend, |_| {}).await;
+    let state = &server.state;
+    let account = sesame::accounts::find_by_username(&state.db, "pauline").await.unwrap().unwrap();
+    let input = sesame::accounts::AccountInput {
+        email: None,
+        two_factor_required: true,
+        ..sesame::accounts::AccountInput::unchanged(&account)
+    };
+    sesame::accounts::upsert(&state.db, &state.passwords, input, server.clock_now()).await.unwrap();
+    let browser = Browser::new();
+    let request = rp::auth_request(&client(&server).await, &["openid"], &[]);
+    let after_password = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let intro = follow(&browser, &server, &after_password).await;
+    assert_eq!(intro.status, 200, "{}", intro.body);
+    assert!(!intro.body.contains("id=\"enroll-passkey\""), "no passkey path: {}", intro.body);
+    let forced = post_form(&browser, &server, &intro, "/login/enroll/intro", &[("action", "passkey")]).await;
+    assert_eq!(forced.location.as_deref().map(|l| l.starts_with("/login/enroll/install")), Some(true));
+}
+
+async fn a_synchronised_passkey_says_so(backend: Backend) {
+    let server = server_at_localhost(backend, |_| {}).await;
+    set_two_factor(&server, "pauline", true).await;
+    let browser = Browser::new();
+    let request = rp::auth_request(&client(&server).await, &["openid"], &[]);
+    let after_password = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let intro = follow(&browser, &server, &after_password).await;
+    let page = follow(
+        &browser,
+        &server,
+        &post_form(&browser, &server, &intro, "/login/enroll/intro", &[("action", "passkey")]).await,
+    )
+    .await;
+    // Options asked twice: the second ceremony replaces the first.
+    let (_, first) = options(&browser, &server, &page).await;
+    let (_, creation) = options(&browser, &server, &page).await;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rows = sesame::storage::entities::passkey_ceremony::Entity::find().count(&server.state.db).await.unwrap();
+    assert_eq!(rows, 1, "one ceremony per login");
+    let mut stale = SoftAuthenticator::new(&server.issuer);
+    let refused = post_form(
+        &browser,
+        &server,
+        &page,
+        "/login/enroll/passkey",
+        &[("credential", &stale.register(&first).to_string())],
+    )
+    .await;
+    assert_eq!(refused.status, 400, "the replaced ceremony is gone: {}", refused.body);
+    let mut synced = SoftAuthenticator::new(&server.issuer);
+    synced.backup_eligible = true;
+    synced.counts = false;
+    let made = post_form(
+        &browser,
+        &server,
+        &page,
+        "/login/enroll/passkey",
+        &[("credential", &synced.register(&creation).to_string())],
+    )
+    .await;
+    let email_page = follow(&browser, &server, &made).await;
+    let code = mailed_code(&server, "pauline@etude.example");
+    let done = post_form(&browser, &server, &email_page, "/login/enroll/email", &[("code", &code)]).await;
+    let to_client = post_form(&browser, &server, &done, "/login/enroll/done", &[]).await;
+    let claims = claims_of(&server, &to_client, request).await;
+    assert_eq!(amr(&claims), ["pwd", "swk", "mfa"], "{claims}");
+    // A passkey that does not count (always 0) signs again and again.
+    for _ in 0..2 {
+        let (page, _) = to_verification(&server, &browser, &[]).await;
+        let (_, request_options) = options(&browser, &server, &page).await;
+        let to_client = verify_with(&browser, &server, &page, &synced.authenticate(&request_options)).await;
+        assert_eq!(to_client.status, 303, "{}", to_client.body);
+    }
+}
+
 on_every_backend!(
+    the_passkey_path_needs_the_mailed_confirmation,
+    a_synchronised_passkey_says_so,
     passkey_enrolled_then_second_factor,
     a_copied_authenticator_is_caught_by_its_counter,
     a_passkey_alone_signs_in,

@@ -41,7 +41,15 @@ pub struct NewCeremony<'a> {
     pub expires_at: i64,
 }
 
+/// Keeps a ceremony. A login (or an account page) has one ceremony of each purpose at
+/// a time: a new one replaces the last (the page's script aborts the autofill prompt
+/// before the button's), so repeated requests for options do not pile up rows.
 pub async fn save(db: &impl ConnectionTrait, ceremony: NewCeremony<'_>) -> Result<(), DomainError> {
+    passkey_ceremony::Entity::delete_many()
+        .filter(passkey_ceremony::Column::Binding.eq(ceremony.binding))
+        .filter(passkey_ceremony::Column::Purpose.eq(ceremony.purpose.as_str()))
+        .exec(db)
+        .await?;
     passkey_ceremony::ActiveModel {
         id: Set(URL_SAFE_NO_PAD.encode(ceremony.challenge)),
         purpose: Set(ceremony.purpose.as_str().to_string()),
@@ -85,6 +93,17 @@ pub async fn take(
         return Ok(None);
     }
     Ok(Some(Taken { account_id: row.account_id, state: row.state }))
+}
+
+/// How many sign-ins by passkey alone are waiting for their answer, everywhere: those
+/// anybody can start, so their number is capped (see `passkey::MAX_WAITING_DISCOVERIES`).
+pub async fn waiting_discoveries(db: &impl ConnectionTrait, now: i64) -> Result<u64, DomainError> {
+    use sea_orm::PaginatorTrait;
+    Ok(passkey_ceremony::Entity::find()
+        .filter(passkey_ceremony::Column::Purpose.eq(Purpose::Discover.as_str()))
+        .filter(passkey_ceremony::Column::ExpiresAt.gt(now))
+        .count(db)
+        .await?)
 }
 
 /// Deletes ceremonies nobody finished (the janitor's round).

@@ -35,11 +35,16 @@ use crate::storage::entities::second_factor;
 /// The `method` of passkeys, in `second_factors` and in the forms.
 pub const METHOD: &str = "webauthn";
 
+/// Sign-ins by passkey alone that may wait for their answer at once, on all nodes.
+pub const MAX_WAITING_DISCOVERIES: u64 = 10_000;
+
 /// Why a passkey ceremony did not succeed; `code()` is the stable reason.
 #[derive(Debug, thiserror::Error)]
 pub enum PasskeyError {
     #[error("passkeys are not available on this server")]
     Unavailable,
+    #[error("too many passkey sign-ins are waiting; try again in a moment")]
+    Busy,
     #[error("the ceremony expired or was already used")]
     Expired,
     #[error("the browser's answer is not a WebAuthn JSON response")]
@@ -55,7 +60,7 @@ pub enum PasskeyError {
     #[error("this passkey is not registered to an account")]
     UnknownCredential,
     #[error("the passkey's signature counter went backwards: it may have been copied")]
-    CounterWentBack { factor_id: String },
+    CounterWentBack { factor_id: String, account_id: String },
     #[error(transparent)]
     Domain(#[from] DomainError),
 }
@@ -65,6 +70,7 @@ impl PasskeyError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unavailable => "passkeys_unavailable",
+            Self::Busy => "busy",
             Self::Expired => "ceremony_expired",
             Self::Malformed => "malformed_response",
             Self::Refused(_) => "passkey_refused",
@@ -80,7 +86,9 @@ impl PasskeyError {
     fn from_webauthn(error: WebauthnError) -> Self {
         match error {
             WebauthnError::UserNotVerified => Self::UserNotVerified,
-            WebauthnError::CredentialPossibleCompromise => Self::CounterWentBack { factor_id: String::new() },
+            WebauthnError::CredentialPossibleCompromise => {
+                Self::CounterWentBack { factor_id: String::new(), account_id: String::new() }
+            }
             other => Self::Refused(other),
         }
     }
@@ -289,7 +297,7 @@ impl Passkeys {
         }
         let result = relying
             .finish_passkey_authentication(&answer, &state)
-            .map_err(|e| with_factor(PasskeyError::from_webauthn(e), &row.id))?;
+            .map_err(|e| with_factor(PasskeyError::from_webauthn(e), &row))?;
         record_use(db, secrets, &row, passkey, &result, now).await
     }
 
@@ -303,6 +311,11 @@ impl Passkeys {
     ) -> Result<RequestChallengeResponse, PasskeyError> {
         if !self.passwordless() {
             return Err(PasskeyError::Unavailable);
+        }
+        // Anybody may start one (the login page is public): a flood from many addresses
+        // meets this bound rather than filling the table.
+        if ceremony::waiting_discoveries(db, now).await? >= MAX_WAITING_DISCOVERIES {
+            return Err(PasskeyError::Busy);
         }
         let (mut options, discovery) =
             self.relying()?.start_discoverable_authentication().map_err(PasskeyError::from_webauthn)?;
@@ -342,9 +355,29 @@ impl Passkeys {
         }
         let result = relying
             .finish_discoverable_authentication_v2(&answer, state, &passkey)
-            .map_err(|e| with_factor(PasskeyError::from_webauthn(e), &row.id))?;
+            .map_err(|e| with_factor(PasskeyError::from_webauthn(e), &row))?;
         record_use(db, secrets, &row, passkey, &result, now).await
     }
+}
+
+/// Whether passkeys work with this configuration (on, and a relying party can be built).
+pub fn usable(config: &Config) -> bool {
+    config.passkeys.enabled && relying_party(config).is_ok()
+}
+
+/// The `amr` value of a stored passkey's kind (`swk` when it may be synchronised, else
+/// `hwk`), confirmed or not: what an enrollment that made it proves.
+pub async fn key_kind(
+    db: &impl ConnectionTrait,
+    secrets: &SecretBox,
+    factor_id: &str,
+) -> Result<&'static str, DomainError> {
+    let row = second_factor::Entity::find_by_id(factor_id.to_string()).one(db).await?;
+    let stored = row.and_then(|row| secrets.open(&row.secret, &aad(&row.id)).ok());
+    let synchronised = stored
+        .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+        .is_some_and(|passkey| passkey["cred"]["backup_eligible"] == serde_json::Value::Bool(true));
+    Ok(if synchronised { "swk" } else { "hwk" })
 }
 
 /// Builds the relying party from the issuer (or the configured id and origins).
@@ -371,9 +404,11 @@ fn relying_party(config: &Config) -> Result<Webauthn, String> {
     builder.build().map_err(|e| format!("passkeys: {e}"))
 }
 
-fn with_factor(error: PasskeyError, factor_id: &str) -> PasskeyError {
+fn with_factor(error: PasskeyError, row: &second_factor::Model) -> PasskeyError {
     match error {
-        PasskeyError::CounterWentBack { .. } => PasskeyError::CounterWentBack { factor_id: factor_id.to_string() },
+        PasskeyError::CounterWentBack { .. } => {
+            PasskeyError::CounterWentBack { factor_id: row.id.clone(), account_id: row.account_id.clone() }
+        }
         other => other,
     }
 }
@@ -482,7 +517,7 @@ async fn record_use(
         .await
         .map_err(DomainError::from)?;
     if updated.rows_affected != 1 {
-        return Err(PasskeyError::CounterWentBack { factor_id: row.id.clone() });
+        return Err(PasskeyError::CounterWentBack { factor_id: row.id.clone(), account_id: row.account_id.clone() });
     }
     let key_kind = if result.backup_eligible() { "swk" } else { "hwk" };
     Ok(UsedPasskey { factor_id: row.id.clone(), account_id: row.account_id.clone(), key_kind })

@@ -176,7 +176,9 @@ async fn step(
     let to = |page| Ok(Outcome::MoveTo(enroll_stage(login, page, confirm_by_email)));
     let back = form.action == "back";
     match page {
-        EnrollPage::Intro if form.action == "passkey" && state.passkeys.available() => to(EnrollPage::Passkey),
+        EnrollPage::Intro if form.action == "passkey" && passkey_path_open(state, login, confirm_by_email) => {
+            to(EnrollPage::Passkey)
+        }
         EnrollPage::Intro => to(EnrollPage::Install),
         EnrollPage::Passkey if back => to(EnrollPage::Intro),
         EnrollPage::Passkey => passkey(state, login, confirm_by_email, form, ip, now).await,
@@ -193,6 +195,14 @@ async fn step(
         }
         EnrollPage::Email { factor_id } => email(state, login, factor_id, form, ip, now).await,
     }
+}
+
+/// Whether the enrollment may make a passkey: only when the mailed code confirms it. A
+/// passkey also signs in without the password, so one bound by a password thief would
+/// outlive a change of password; an app still needs the password. Without a mailed
+/// confirmation, passkeys are added later from the security page (a two-factor session).
+fn passkey_path_open(state: &AppState, login: &FactorLogin, confirm_by_email: bool) -> bool {
+    state.passkeys.available() && confirm_by_email && login.account.email.is_some()
 }
 
 /// Draws the page the login is at.
@@ -216,7 +226,7 @@ async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: E
         "required_by_admin": login.account.two_factor_required,
         "client_name": login.client.name,
         "app_name": config.app_name,
-        "passkeys": state.passkeys.available(),
+        "passkeys": passkey_path_open(state, login, by_email),
         "error": extra.error,
         "notice": extra.notice,
     });

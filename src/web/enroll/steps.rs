@@ -232,7 +232,13 @@ pub(super) async fn finish(
 ) -> Result<Outcome, crate::domain::DomainError> {
     let account = &login.account;
     let method = second_factor::method_of(&state.db, &account.id, factor_id).await?.unwrap_or(Method::Totp);
-    let amr = method.amr().map(String::from).to_vec();
+    let amr = match method {
+        Method::Webauthn => {
+            let kind = second_factor::passkey::key_kind(&state.db, &state.secrets, factor_id).await?;
+            ["pwd", kind, "mfa"].map(String::from).to_vec()
+        }
+        _ => method.amr().map(String::from).to_vec(),
+    };
     let stage = Stage::SecondFactor {
         account_id: account.id.clone(),
         step: FactorStep::Passed { amr, notice: Notice::Enrolled },

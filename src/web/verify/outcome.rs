@@ -105,7 +105,11 @@ pub(super) async fn succeed(
     amr: Vec<String>,
     now: i64,
 ) -> Response {
-    if let Err(error) = lockout::second_factor::clear_failures(&state.db, &login.account.id).await {
+    // A passkey passes a second factor locked by wrong codes (it cannot be guessed), but
+    // does not lift that lock: the wrong codes are someone's, and the lock tells so.
+    if method != Method::Webauthn
+        && let Err(error) = lockout::second_factor::clear_failures(&state.db, &login.account.id).await
+    {
         return PageError::from(error).render(state, login.locale);
     }
     login.audit(state, "second_factor.success", ip, json!({"method": method.as_str()}), now).await;

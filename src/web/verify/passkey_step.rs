@@ -34,7 +34,7 @@ pub(super) async fn passkey_step(
         Err(error) => {
             crate::metrics::Metrics::count(&state.metrics.second_factor_failed);
             let (event, factor_id) = match &error {
-                PasskeyError::CounterWentBack { factor_id } => {
+                PasskeyError::CounterWentBack { factor_id, .. } => {
                     ("second_factor.passkey_counter_went_back", Some(factor_id.clone()))
                 }
                 _ => ("second_factor.failure", None),
