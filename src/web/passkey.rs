@@ -39,6 +39,14 @@ fn refusal(status: StatusCode, code: &str, description: &str) -> Response {
     (status, Json(json!({"error": code, "error_description": description}))).into_response()
 }
 
+/// The refusal of a request whose anti-CSRF token is not this browser's.
+fn csrf_refusal(state: &AppState, jar: &CookieJar, token: &str) -> Option<Response> {
+    let forged = !super::csrf::verify(state, jar, token);
+    forged.then(|| {
+        refusal(StatusCode::FORBIDDEN, "invalid_csrf_token", "the anti-CSRF token does not belong to this browser")
+    })
+}
+
 fn from_passkey_error(error: &PasskeyError) -> Response {
     let status = match error {
         PasskeyError::Unavailable => StatusCode::NOT_FOUND,
@@ -78,12 +86,8 @@ pub async fn login_options(
     Json(body): Json<OptionsRequest>,
 ) -> Response {
     let now = state.clock.now();
-    if !super::csrf::verify(&state, &jar, &body.csrf_token) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "invalid_csrf_token",
-            "the anti-CSRF token does not belong to this browser",
-        );
+    if let Some(refused) = csrf_refusal(&state, &jar, &body.csrf_token) {
+        return refused;
     }
     if let Some(address) = &ip.0
         && state.limits.login_per_ip.hit(address, now).is_err()
@@ -129,12 +133,8 @@ pub async fn account_options(
     Json(body): Json<OptionsRequest>,
 ) -> Response {
     let now = state.clock.now();
-    if !super::csrf::verify(&state, &jar, &body.csrf_token) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "invalid_csrf_token",
-            "the anti-CSRF token does not belong to this browser",
-        );
+    if let Some(refused) = csrf_refusal(&state, &jar, &body.csrf_token) {
+        return refused;
     }
     let (session, account) = match flow::current_session(&state, &jar, now).await {
         Ok(Some(found)) => found,

@@ -220,6 +220,11 @@ async fn a_passkey_alone_signs_in(backend: Backend) {
     let login = follow(&browser, &server, &to_login).await;
     assert!(login.body.contains("autocomplete=\"username webauthn\""), "autofill offers passkeys: {}", login.body);
     assert!(login.body.contains("data-passkey=\"discover\""));
+    // Another site's page cannot start a ceremony for this browser: the token is its own.
+    let forged = json!({"tx": login.field("tx"), "csrf_token": "forged"});
+    let response = browser.http.post(server.url("/login/passkey/options")).json(&forged).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_csrf_token");
     let (status, discovery) = options(&browser, &server, &login).await;
     assert_eq!(status, 200, "{discovery}");
     assert_eq!(discovery["publicKey"]["allowCredentials"].as_array().map(Vec::len).unwrap_or(0), 0, "names nobody");

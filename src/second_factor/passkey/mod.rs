@@ -234,11 +234,9 @@ impl Passkeys {
         let relying = self.relying()?;
         let answer: RegisterPublicKeyCredential =
             serde_json::from_str(response).map_err(|_| PasskeyError::Malformed)?;
-        let challenge = ceremony::quoted_challenge(&answer.response.client_data_json).ok_or(PasskeyError::Malformed)?;
-        let taken = ceremony::take(db, Purpose::Register, binding, &challenge, now).await?;
-        let taken = taken.filter(|t| t.account_id.as_deref() == Some(account.id.as_str()));
+        let client_data = &answer.response.client_data_json;
         let state: PasskeyRegistration =
-            taken.and_then(|t| serde_json::from_str(&t.state).ok()).ok_or(PasskeyError::Expired)?;
+            taken_state(db, Purpose::Register, binding, Some(&account.id), client_data, now).await?;
         let passkey = relying.finish_passkey_registration(&answer, &state).map_err(PasskeyError::from_webauthn)?;
         if !self.allowed_aaguids.is_empty() {
             let aaguid = aaguid_of(&answer.response.attestation_object);
@@ -285,11 +283,9 @@ impl Passkeys {
     ) -> Result<UsedPasskey, PasskeyError> {
         let relying = self.relying()?;
         let answer: PublicKeyCredential = serde_json::from_str(response).map_err(|_| PasskeyError::Malformed)?;
-        let challenge = ceremony::quoted_challenge(&answer.response.client_data_json).ok_or(PasskeyError::Malformed)?;
-        let taken = ceremony::take(db, Purpose::Authenticate, binding, &challenge, now).await?;
-        let taken = taken.filter(|t| t.account_id.as_deref() == Some(account.id.as_str()));
+        let client_data = &answer.response.client_data_json;
         let state: PasskeyAuthentication =
-            taken.and_then(|t| serde_json::from_str(&t.state).ok()).ok_or(PasskeyError::Expired)?;
+            taken_state(db, Purpose::Authenticate, binding, Some(&account.id), client_data, now).await?;
         let credential_id = URL_SAFE_NO_PAD.encode(answer.get_credential_id());
         let (row, passkey) = find(db, secrets, &credential_id).await?.ok_or(PasskeyError::UnknownCredential)?;
         if row.account_id != account.id {
@@ -342,9 +338,8 @@ impl Passkeys {
         }
         let relying = self.relying()?;
         let answer: PublicKeyCredential = serde_json::from_str(response).map_err(|_| PasskeyError::Malformed)?;
-        let challenge = ceremony::quoted_challenge(&answer.response.client_data_json).ok_or(PasskeyError::Malformed)?;
-        let taken = ceremony::take(db, Purpose::Discover, binding, &challenge, now).await?;
-        let state = taken.and_then(|t| serde_json::from_str(&t.state).ok()).ok_or(PasskeyError::Expired)?;
+        let client_data = &answer.response.client_data_json;
+        let state = taken_state(db, Purpose::Discover, binding, None, client_data, now).await?;
         let (handle, raw_id) =
             relying.identify_discoverable_authentication(&answer).map_err(|_| PasskeyError::Malformed)?;
         let credential_id = URL_SAFE_NO_PAD.encode(raw_id);
@@ -358,6 +353,25 @@ impl Passkeys {
             .map_err(|e| with_factor(PasskeyError::from_webauthn(e), &row))?;
         record_use(db, secrets, &row, passkey, &result, now).await
     }
+}
+
+/// The state of the ceremony an answer quotes (its client data's challenge), taken once:
+/// it must be of this purpose and binding, and started for `account_id` (none: a
+/// sign-in by passkey alone).
+async fn taken_state<T: serde::de::DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    purpose: Purpose,
+    binding: &str,
+    account_id: Option<&str>,
+    client_data: &[u8],
+    now: i64,
+) -> Result<T, PasskeyError> {
+    let challenge = ceremony::quoted_challenge(client_data).ok_or(PasskeyError::Malformed)?;
+    let taken = ceremony::take(db, purpose, binding, &challenge, now).await?;
+    taken
+        .filter(|t| t.account_id.as_deref() == account_id)
+        .and_then(|t| serde_json::from_str(&t.state).ok())
+        .ok_or(PasskeyError::Expired)
 }
 
 /// Whether passkeys work with this configuration (on, and a relying party can be built).
