@@ -70,10 +70,34 @@ fn check_endpoint(text: &str) -> Result<url::Url, Invalid> {
         return Err(Invalid("the endpoint must not carry credentials or a fragment"));
     }
     match (url.scheme(), url.host()) {
+        // A device may name any push service, but not make the server post to the
+        // office's own network by address.
+        ("https", Some(host)) if is_private_address(&host) => {
+            Err(Invalid("the endpoint must be a push service on the internet, not a private address"))
+        }
         ("https", Some(_)) => Ok(url),
         ("http", Some(host)) if is_loopback(&host) => Ok(url),
         ("http", _) => Err(Invalid("the endpoint must use https (plain http only to a loopback address)")),
         _ => Err(Invalid("the endpoint must be an https URL")),
+    }
+}
+
+/// An address literal of this machine or a private network (loopback, RFC 1918,
+/// link-local, unique local, unspecified).
+fn is_private_address(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+        }
+        url::Host::Ipv6(ip) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| is_private_address(&url::Host::Ipv4(v4)))
+        }
+        url::Host::Domain(_) => false,
     }
 }
 
@@ -207,6 +231,16 @@ mod tests {
         assert!(good("http://10.0.0.1/1").is_err());
         assert!(good("ftp://push.example/1").is_err());
         assert!(good("https://user:pw@push.example/1").is_err());
+        for private in [
+            "https://10.0.0.5/push",
+            "https://192.168.1.2/",
+            "https://127.0.0.1/",
+            "https://[fd00::1]/",
+            "https://169.254.169.254/",
+        ] {
+            assert!(good(private).is_err(), "{private}");
+        }
+        assert!(good("https://203.0.113.9/push").is_ok(), "a public address");
         assert!(good(&format!("https://push.example/{}", "a".repeat(MAX_ENDPOINT_LEN))).is_err());
         assert!(check(&offered("https://push.example/1", &point[..64], &[7; 16])).is_err());
         assert!(check(&offered("https://push.example/1", &point, &[7; 15])).is_err());
