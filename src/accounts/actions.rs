@@ -125,7 +125,12 @@ pub async fn remove_second_factor(
     factor_id: &str,
 ) -> Result<bool, DomainError> {
     let now = state.clock.now();
-    let Some(removed) = crate::second_factor::remove_by_administrator(&state.db, account, factor_id, now).await? else {
+    use crate::second_factor::{Removal, Remover};
+    let by = match actor {
+        Actor::Owner => Remover::Owner,
+        Actor::Administrator(_) | Actor::CommandLine(_) => Remover::Administrator,
+    };
+    let Removal::Removed(removed) = crate::second_factor::remove(&state.db, account, factor_id, by, now).await? else {
         return Ok(false);
     };
     notify::factor_changed(state, account, FactorChange::Removed, now).await;

@@ -150,41 +150,57 @@ pub async fn method_of(db: &Db, account_id: &str, factor_id: &str) -> Result<Opt
     Ok(row.and_then(|row| Method::parse(&row.method)))
 }
 
-/// Removes one authenticator of the account; `Ok(false)` if it has no such one.
-pub async fn remove_factor(db: &Db, account_id: &str, factor_id: &str) -> Result<bool, DomainError> {
-    let result = second_factor::Entity::delete_many()
-        .filter(second_factor::Column::Id.eq(factor_id))
-        .filter(second_factor::Column::AccountId.eq(account_id))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+/// Who removes a second factor, and so which rule holds for the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remover {
+    /// The owner may not remove the last one while two-factor is required.
+    Owner,
+    /// An administrator may: the account's enrollment reopens.
+    Administrator,
 }
 
-/// An administrator removes one authenticator of the account; `Ok(None)` if it has no
-/// such one, else the factor removed. When it was the last one, the recovery codes go
-/// too, and an account that requires two-factor gets its enrollment window reopened (its
-/// next login enrolls anew, as after a reset).
-pub async fn remove_by_administrator(
+/// What became of a removal.
+#[derive(Debug)]
+pub enum Removal {
+    Removed(Factor),
+    /// The account has no such (confirmed) factor.
+    Unknown,
+    /// The owner's last one while two-factor is required: kept.
+    LastKept,
+}
+
+/// Removes one authenticator of the account. When it was the last one, the recovery
+/// codes go too, and an account that requires two-factor gets its enrollment window
+/// reopened (its next login enrolls anew, as after a reset). The account row is
+/// written first, so two removals at once (the owner and an administrator, two tabs)
+/// take turns: the second counts what the first left, and the last factor of an account
+/// that requires two-factor is never removed by its owner.
+pub async fn remove(
     db: &Db,
     account: &Account,
     factor_id: &str,
+    by: Remover,
     now: i64,
-) -> Result<Option<Factor>, DomainError> {
+) -> Result<Removal, DomainError> {
     let txn = db.begin().await?;
-    let Some(row) = second_factor::Entity::find_by_id(factor_id.to_string())
-        .filter(second_factor::Column::AccountId.eq(account.id.clone()))
-        .filter(second_factor::Column::ConfirmedAt.is_not_null())
-        .one(&txn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    second_factor::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
-    let left = second_factor::Entity::find()
-        .filter(second_factor::Column::AccountId.eq(account.id.clone()))
-        .filter(second_factor::Column::ConfirmedAt.is_not_null())
-        .count(&txn)
+    account::Entity::update_many()
+        .col_expr(account::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(account::Column::Id.eq(account.id.clone()))
+        .exec(&txn)
         .await?;
+    let confirmed = || {
+        second_factor::Entity::find()
+            .filter(second_factor::Column::AccountId.eq(account.id.clone()))
+            .filter(second_factor::Column::ConfirmedAt.is_not_null())
+    };
+    let Some(row) = confirmed().filter(second_factor::Column::Id.eq(factor_id)).one(&txn).await? else {
+        return Ok(Removal::Unknown);
+    };
+    let left = confirmed().count(&txn).await? - 1;
+    if left == 0 && by == Remover::Owner && account.two_factor_required {
+        return Ok(Removal::LastKept);
+    }
+    second_factor::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
     if left == 0 {
         recovery_code::Entity::delete_many()
             .filter(recovery_code::Column::AccountId.eq(account.id.clone()))
@@ -202,7 +218,7 @@ pub async fn remove_by_administrator(
         .await?;
     }
     txn.commit().await?;
-    Ok(Some(Factor::from(row)))
+    Ok(Removal::Removed(Factor::from(row)))
 }
 
 /// An administrator's reset: every authenticator and recovery code goes, the lock is

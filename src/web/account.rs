@@ -30,7 +30,7 @@ use crate::auth::{
 use crate::domain::DomainError;
 use crate::i18n::Locale;
 use crate::notify::{self, FactorChange};
-use crate::second_factor::{self, Method, passkey::PasskeyError, recovery, totp};
+use crate::second_factor::{self, Method, Removal, Remover, passkey::PasskeyError, recovery, totp};
 use crate::state::AppState;
 
 pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
@@ -251,7 +251,7 @@ async fn act(
         }
         "add_passkey" => add_passkey(state, account, get("credential"), get("name"), locale, now).await,
         "confirm_add" => confirm_add(state, account, get("factor_id"), get("code"), locale, now).await,
-        "remove" => remove(state, account, factors, get("factor_id"), locale, now).await,
+        "remove" => remove(state, account, get("factor_id"), locale, now).await,
         "recovery" if !factors.is_empty() => {
             let count = state.config.two_factor.recovery_codes;
             match recovery::regenerate(&state.db, &state.code_key, &account.id, count, now).await {
@@ -331,21 +331,15 @@ async fn add_passkey(
 async fn remove(
     state: &AppState,
     account: &Account,
-    factors: &[second_factor::Factor],
     factor_id: &str,
     locale: Locale,
     now: i64,
 ) -> Result<View, DomainError> {
-    let last = factors.len() == 1 && factors.iter().any(|f| f.id == factor_id);
-    if last && account.two_factor_required {
-        return Ok(View { error: Some(state.theme.message(locale, "account_last_factor")), ..View::default() });
-    }
-    if !second_factor::remove_factor(&state.db, &account.id, factor_id).await? {
-        return Ok(View { error: Some(state.theme.message(locale, "account_unknown_factor")), ..View::default() });
-    }
-    if last {
-        // No second factor left: recovery codes would be a second factor of nothing.
-        recovery::regenerate(&state.db, &state.code_key, &account.id, 0, now).await?;
+    let message = |key: &str| state.theme.message(locale, key);
+    match second_factor::remove(&state.db, account, factor_id, Remover::Owner, now).await? {
+        Removal::Removed(_) => {}
+        Removal::LastKept => return Ok(View { error: Some(message("account_last_factor")), ..View::default() }),
+        Removal::Unknown => return Ok(View { error: Some(message("account_unknown_factor")), ..View::default() }),
     }
     record(state, account, "second_factor.removed", now).await;
     notify::factor_changed(state, account, FactorChange::Removed, now).await;

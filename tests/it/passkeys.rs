@@ -397,7 +397,50 @@ async fn a_synchronised_passkey_says_so(backend: Backend) {
     }
 }
 
+/// The owner removes one of two passkeys while an administrator removes the other, at
+/// the same moment, twenty times over: never an account that requires two-factor left
+/// with none and its enrollment closed.
+async fn two_removals_at_once_keep_the_rule(backend: Backend) {
+    use sesame::second_factor::{self, Removal, Remover};
+    let server = server_at_localhost(backend, |_| {}).await;
+    enroll_passkey(&server).await;
+    let state = server.state.clone();
+    let pauline = sesame::accounts::find_by_username(&state.db, "pauline").await.unwrap().unwrap();
+    for round in 0..20 {
+        // Two confirmed factors: what is left, topped up with authenticator apps.
+        let factors = second_factor::factors_of(&state.db, &pauline.id).await.unwrap();
+        let mut ids: Vec<String> = factors.iter().map(|f| f.id.clone()).collect();
+        while ids.len() < 2 {
+            let id =
+                sesame::second_factor::totp::begin(&state.db, &state.secrets, &pauline.id, "app", server.clock_now())
+                    .await
+                    .unwrap();
+            sesame::second_factor::totp::activate(&state.db, &pauline.id, &id, server.clock_now()).await.unwrap();
+            ids.push(id);
+        }
+        let (owner, admin) = tokio::join!(
+            second_factor::remove(&state.db, &pauline, &ids[0], Remover::Owner, server.clock_now()),
+            second_factor::remove(&state.db, &pauline, &ids[1], Remover::Administrator, server.clock_now()),
+        );
+        let (owner, admin) = (owner.unwrap(), admin.unwrap());
+        let left = second_factor::factors_of(&state.db, &pauline.id).await.unwrap().len();
+        let account = sesame::accounts::find_by_username(&state.db, "pauline").await.unwrap().unwrap();
+        match (owner, admin) {
+            // The administrator went first: the owner's became the last, and stays.
+            (Removal::LastKept, Removal::Removed(_)) => assert_eq!(left, 1, "round {round}"),
+            // The owner went first; then the administrator removed the last one and
+            // reopened the enrollment.
+            (Removal::Removed(_), Removal::Removed(_)) => {
+                assert_eq!(left, 0, "round {round}");
+                assert_eq!(account.enrollment_opened_at, Some(server.clock_now()), "round {round}");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+}
+
 on_every_backend!(
+    two_removals_at_once_keep_the_rule,
     the_passkey_path_needs_the_mailed_confirmation,
     a_synchronised_passkey_says_so,
     passkey_enrolled_then_second_factor,

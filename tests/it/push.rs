@@ -261,7 +261,9 @@ async fn attacks_on_push_fail_with_clear_errors(backend: Backend) {
 
     // Revoked device: its requests are refused.
     let account = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
-    assert!(sesame::second_factor::remove_factor(&server.state.db, &account.id, &device.id).await.unwrap());
+    let by = sesame::second_factor::Remover::Administrator;
+    let removed = sesame::second_factor::remove(&server.state.db, &account, &device.id, by, server.clock_now());
+    assert!(matches!(removed.await.unwrap(), sesame::second_factor::Removal::Removed(_)));
     let (status, body) = post(&server, "/push/v1/pending", &device.request(&server, "t", json!({}))).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("unknown_device")));
 }
