@@ -45,6 +45,8 @@ pub fn document(issuer: &str) -> Value {
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims::STANDARD_CLAIMS
             .iter()

@@ -12,6 +12,7 @@ pub mod client_auth;
 pub mod device_authorization;
 pub mod discovery;
 pub mod error;
+pub mod frontchannel;
 pub mod introspect;
 pub mod jwks_cache;
 pub mod logout;

@@ -17,6 +17,7 @@ mod cli;
 mod console;
 mod demo;
 mod device;
+mod frontchannel;
 mod hardening;
 mod import;
 mod interop;
