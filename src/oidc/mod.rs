@@ -7,6 +7,7 @@
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;
+pub mod claims_request;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod device_authorization;
