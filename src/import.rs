@@ -66,6 +66,10 @@ pub struct ClientEntry {
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0: https (or loopback http), loaded in an iframe at logout.
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
     /// A JWK Set as a TOML table, or as JSON text.
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
@@ -242,6 +246,8 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             id_token_signed_response_alg: entry.id_token_signed_response_alg,
             access_token_signed_response_alg: entry.access_token_signed_response_alg,
             backchannel_logout_uri: entry.backchannel_logout_uri,
+            frontchannel_logout_uri: entry.frontchannel_logout_uri,
+            frontchannel_logout_session_required: entry.frontchannel_logout_session_required,
             jwks: match entry.jwks {
                 Some(Value::String(text)) => Some(
                     serde_json::from_str(&text)

@@ -15,6 +15,8 @@ mod m20261201_000007_native_clients;
 mod m20261201_000008_passkeys;
 mod m20261201_000009_web_push;
 mod m20261201_000010_account_language;
+mod m20261201_000012_frontchannel_logout;
+mod m20261201_000013_claims_parameter;
 
 pub struct Migrator;
 
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_passkeys::Migration),
             Box::new(m20261201_000009_web_push::Migration),
             Box::new(m20261201_000010_account_language::Migration),
+            Box::new(m20261201_000012_frontchannel_logout::Migration),
+            Box::new(m20261201_000013_claims_parameter::Migration),
         ]
     }
 }

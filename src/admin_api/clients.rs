@@ -30,6 +30,8 @@ pub fn view(client: &Client) -> Value {
         "id_token_signed_response_alg": client.id_token_alg.as_str(),
         "access_token_signed_response_alg": client.access_token_alg.map(|a| a.as_str()),
         "backchannel_logout_uri": client.backchannel_logout_uri,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": client.frontchannel_logout_session_required,
         "jwks": client.jwks,
         "jwks_uri": client.jwks_uri,
         "has_secret": client.secret_hash.is_some(),
@@ -87,6 +89,9 @@ pub struct ClientWrite {
     id_token_signed_response_alg: Option<String>,
     access_token_signed_response_alg: Option<String>,
     backchannel_logout_uri: Option<String>,
+    frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    frontchannel_logout_session_required: bool,
     jwks: Option<Value>,
     jwks_uri: Option<String>,
 }
@@ -109,6 +114,8 @@ impl ClientWrite {
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             access_token_signed_response_alg: self.access_token_signed_response_alg,
             backchannel_logout_uri: self.backchannel_logout_uri,
+            frontchannel_logout_uri: self.frontchannel_logout_uri,
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
         }

@@ -145,6 +145,8 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 ),
                 access_token_signed_response_alg: current.access_token_alg.map(|a| a.as_str().to_string()),
                 backchannel_logout_uri: current.backchannel_logout_uri,
+                frontchannel_logout_uri: current.frontchannel_logout_uri,
+                frontchannel_logout_session_required: current.frontchannel_logout_session_required,
                 jwks: current.jwks,
                 jwks_uri: current.jwks_uri,
             };

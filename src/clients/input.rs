@@ -31,6 +31,8 @@ pub struct ClientInput {
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
 }
@@ -55,6 +57,8 @@ impl ClientInput {
             id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
             access_token_signed_response_alg: client.access_token_alg.map(|a| a.as_str().into()),
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+            frontchannel_logout_uri: client.frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             jwks: client.jwks.clone(),
             jwks_uri: client.jwks_uri.clone(),
         }
@@ -124,6 +128,9 @@ impl ClientInput {
         }
         if let Some(uri) = &self.backchannel_logout_uri {
             validate_uri("backchannel_logout_uri", uri)?;
+        }
+        if let Some(uri) = &self.frontchannel_logout_uri {
+            redirect::check_frontchannel("frontchannel_logout_uri", uri)?;
         }
         for grant in &self.grant_types {
             if !SUPPORTED_GRANTS.contains(&grant.as_str()) {

@@ -110,6 +110,10 @@ pub struct Client {
     /// The client's own choice of access-token algorithm, else the server's.
     pub access_token_alg: Option<SigningAlg>,
     pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0: the logout page loads it in an iframe, with `iss` and `sid`.
+    pub frontchannel_logout_uri: Option<String>,
+    /// Registered wish for `iss` and `sid`, which Sésame sends in any case.
+    pub frontchannel_logout_session_required: bool,
     /// Public keys for private_key_jwt: a JWK Set by value, or where to fetch it.
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
@@ -156,6 +160,8 @@ impl From<client::Model> for Client {
             first_party: row.first_party,
             require_two_factor: row.require_two_factor,
             backchannel_logout_uri: row.backchannel_logout_uri,
+            frontchannel_logout_uri: row.frontchannel_logout_uri,
+            frontchannel_logout_session_required: row.frontchannel_logout_session_required,
         }
     }
 }

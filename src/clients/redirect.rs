@@ -73,6 +73,20 @@ pub fn check(kind: ApplicationType, field: &str, uri: &str) -> Result<(), Domain
     }
 }
 
+/// Checks a `frontchannel_logout_uri` (Front-Channel Logout 1.0, 2): the logout page of
+/// Sésame, served over https, loads it in an iframe, so it is https too — or loopback
+/// http, for an application tried on a developer's machine —, and has no fragment.
+pub fn check_frontchannel(field: &str, uri: &str) -> Result<(), DomainError> {
+    check(ApplicationType::Web, field, uri)?;
+    if Url::parse(uri).is_ok_and(|url| url.scheme() == "https") || loopback(uri).is_some() {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        field,
+        format!("`{uri}`: use an https URI (or http://127.0.0.1/… or http://[::1]/… on a developer's machine)"),
+    ))
+}
+
 /// `fr.etude.inotacte`: at least two labels, as RFC 8252 7.1 asks of private-use schemes.
 fn is_reverse_domain(scheme: &str) -> bool {
     let labels: Vec<&str> = scheme.split('.').collect();
@@ -133,5 +147,21 @@ mod tests {
             assert!(check(Native, "redirect_uris", refused).is_err(), "{refused}");
         }
         assert!(check(Web, "redirect_uris", "http://localhost/callback").is_ok(), "web clients unchanged");
+    }
+
+    #[test]
+    fn frontchannel_logout_uris_are_https_or_loopback_without_fragment() {
+        for ok in ["https://actes.example/fc-logout?x=1", "http://127.0.0.1:8080/fc", "http://[::1]/fc"] {
+            assert!(check_frontchannel("frontchannel_logout_uri", ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://actes.example/fc",
+            "https://actes.example/fc#frag",
+            "fr.etude.inotacte:/fc",
+            "javascript:alert(1)",
+            "/relative",
+        ] {
+            assert!(check_frontchannel("frontchannel_logout_uri", refused).is_err(), "{refused}");
+        }
     }
 }

@@ -114,6 +114,8 @@ pub async fn upsert(
         id_token_signed_response_alg: checked.id_token_alg.map(|a| a.as_str().to_string()),
         access_token_signed_response_alg: checked.access_token_alg.map(|a| a.as_str().to_string()),
         backchannel_logout_uri: input.backchannel_logout_uri.clone(),
+        frontchannel_logout_uri: input.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: input.frontchannel_logout_session_required,
         jwks: input.jwks.as_ref().map(|jwks| jwks.to_string()),
         jwks_uri: input.jwks_uri.clone(),
         created_at: now,

@@ -32,6 +32,7 @@ pub async fn issue(
         acr: Set(acr_of(request, session)),
         amr: Set(to_json_text(&session.amr)),
         sid: Set(session.sid.clone()),
+        claims: Set(request.claims.as_ref().and_then(|claims| serde_json::to_string(claims).ok())),
         created_at: Set(now),
         expires_at: Set(expires_at),
         used_at: Set(None),

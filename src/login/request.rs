@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::oidc::claims_request::ClaimsRequest;
+
 /// An authorization request that passed validation; kept server-side (or sealed) while
 /// the user logs in, so nothing in it can be changed by the browser afterwards.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +23,10 @@ pub struct AuthorizationRequest {
     pub hinted_subject: Option<String>,
     pub ui_locales: Option<String>,
     pub acr_values: Vec<String>,
+    /// The `claims` parameter (OIDC Core 5.5). Defaulted: pending logins sealed before
+    /// it existed still open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Box<ClaimsRequest>>,
 }
 
 impl AuthorizationRequest {
@@ -110,6 +116,7 @@ pub(crate) mod tests {
             hinted_subject: None,
             ui_locales: None,
             acr_values: Vec::new(),
+            claims: None,
         }
     }
 

@@ -40,6 +40,8 @@ fn client() -> Client {
         id_token_alg: SigningAlg::Es256,
         access_token_alg: None,
         backchannel_logout_uri: None,
+        frontchannel_logout_uri: None,
+        frontchannel_logout_session_required: false,
         jwks: None,
         jwks_uri: None,
     }

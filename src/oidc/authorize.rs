@@ -78,6 +78,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
             .get("acr_values")
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
+        claims: None,
     };
     let refuse = |request: &AuthorizationRequest, error: &'static str, description: String| {
         Refusal::Redirect(request.error(error, description))
@@ -175,10 +176,27 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
             refuse(&request, "invalid_request", format!("max_age `{max_age}` is not a number of seconds"))
         })?);
     }
-    if let Some(claims) = params.get("claims")
-        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(claims).is_err()
-    {
-        return Err(refuse(&request, "invalid_request", "the claims parameter is not a JSON object".into()));
+    if let Some(claims) = params.get("claims") {
+        let claims = super::claims_request::parse(claims).map_err(|why| refuse(&request, "invalid_request", why))?;
+        if let Some(values) = claims.essential_acr() {
+            // An essential acr is a requirement (OIDC Core 5.5.1.1): met like acr_values
+            // when Sésame asserts one of its values, refused at once when it asserts none.
+            let supported: Vec<String> =
+                values.into_iter().filter(|value| crate::auth::acr::SUPPORTED.contains(&value.as_str())).collect();
+            if supported.is_empty() {
+                return Err(refuse(
+                    &request,
+                    "unmet_authentication_requirements",
+                    format!("an essential acr must be one of {}", crate::auth::acr::SUPPORTED.join(", ")),
+                ));
+            }
+            for value in supported {
+                if !request.acr_values.contains(&value) {
+                    request.acr_values.push(value);
+                }
+            }
+        }
+        request.claims = Some(Box::new(claims));
     }
     if let Some(hint) = params.get("id_token_hint") {
         let hinted = super::token::jwt::claims_of_id_token_hint(state, hint, Some(&client)).await;

@@ -333,6 +333,7 @@ async fn id_token_for(t: &TestState, client_id: &str, now: i64) -> (String, Stri
         nonce: None,
         access_token: None,
         authorization: &Default::default(),
+        requested_claims: &[],
     };
     (tokens::mint_id_token(t, &facts, now).await.expect("an ID token"), account.id)
 }
@@ -363,6 +364,7 @@ async fn an_id_token_hint_must_be_an_id_token_of_this_provider_for_this_client()
         session: None,
         grant_id: None,
         authorization: None,
+        userinfo_claims: &[],
     };
     let access = tokens::mint_access_token(&t, &grant, NOW).await.expect("an access token").token;
     // Good claims signed by a key that is not this provider's, under a key id of its.

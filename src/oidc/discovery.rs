@@ -45,6 +45,8 @@ pub fn document(issuer: &str) -> Value {
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims::STANDARD_CLAIMS
             .iter()
@@ -56,7 +58,7 @@ pub fn document(issuer: &str) -> Value {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch"],
         "ui_locales_supported": ["fr", "en"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,

@@ -1,6 +1,7 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) and the end of a
 //! session: the session row goes, its non-offline refresh tokens and its access tokens
-//! are revoked, and every client that took part is told over the back channel.
+//! are revoked, and every client that took part is told over the back channel and,
+//! through the logout page, over the front channel.
 //!
 //! The request's validation is here; the endpoint is a page (`web::logout`). The user is
 //! sent back only to a `post_logout_redirect_uri` registered for the client.
@@ -9,9 +10,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::authorize::PageRefusal;
-use super::backchannel;
 use super::params::Params;
 use super::token::{jwt as tokens, refresh_store as refresh};
+use super::{backchannel, frontchannel};
 use crate::audit::{self, AuditEvent};
 use crate::auth::session::{self, Session};
 use crate::clients::{self, Client};
@@ -22,8 +23,9 @@ use crate::storage::entities::session_client;
 
 /// Ends a session everywhere: row, refresh tokens bound to it, its access tokens, what
 /// it granted and was not collected yet (codes, approved devices), and the clients that
-/// took part (back-channel logout).
-pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<(), DomainError> {
+/// took part (back-channel logout). Returns the front-channel logout iframes the page
+/// must load for those clients.
+pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<Vec<String>, DomainError> {
     session::delete(&state.db, &ended.id).await?;
     forget_uncollected_grants(state, &ended.id, now).await?;
     crate::metrics::Metrics::count(&state.metrics.logouts);
@@ -41,8 +43,9 @@ pub async fn end_session(state: &AppState, ended: &Session, now: i64) -> Result<
         },
     )
     .await;
+    let frames = frontchannel::frames(state.config.issuer(), &ended.sid, &clients);
     backchannel::notify(state, clients, &ended.account_id, &ended.sid, now).await;
-    Ok(())
+    Ok(frames)
 }
 
 /// Authorization codes not yet redeemed and devices approved but not yet polled, of a

@@ -7,11 +7,13 @@
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;
+pub mod claims_request;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod device_authorization;
 pub mod discovery;
 pub mod error;
+pub mod frontchannel;
 pub mod introspect;
 pub mod jwks_cache;
 pub mod logout;

@@ -10,10 +10,10 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::claims;
 use super::error::OAuthError;
 use super::params::Params;
 use super::token::jwt::{self as tokens, TokenCheckError};
+use super::{claims, claims_request};
 use crate::accounts;
 use crate::state::AppState;
 
@@ -81,6 +81,9 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_token("the account of this token is no longer active"))?;
     let mut body = json!({"sub": account.id});
     for (name, value) in claims::for_scopes(&account, &scopes) {
+        body[name] = value;
+    }
+    for (name, value) in claims_request::values(&account, &claims.userinfo_claims) {
         body[name] = value;
     }
     // Rights are read anew: a change shows here before the next token.

@@ -4,6 +4,11 @@
 //! A request that proves where it comes from (an `id_token_hint` of the current
 //! session) logs out at once; any other asks the user to confirm, so that a link on a
 //! hostile page cannot log people out.
+//!
+//! When clients of the ended session registered a front-channel logout URI, the last
+//! page loads them in iframes before going on to the application (Front-Channel Logout
+//! 1.0): at once with scripts once every frame loaded (or after a short wait), else by a
+//! meta refresh and a visible link.
 
 use axum::{
     Form,
@@ -19,7 +24,7 @@ use super::extract::EncodedParams;
 use super::login_flow as flow;
 use super::{
     csrf,
-    page_error::{PageError, html_page, html_page_to},
+    page_error::{PageError, html_page, html_page_framing, html_page_to},
     request,
 };
 use crate::oidc::logout;
@@ -45,13 +50,13 @@ pub async fn handle(
         Err(error) => return PageError::from(error).render(&state, locale),
     };
     let Some((session, _account)) = current else {
-        return finish(&state, jar, locale, request.redirect);
+        return finish(&state, jar, locale, request.redirect, Vec::new());
     };
     if request.proves(&session) {
-        if let Err(error) = logout::end_session(&state, &session, now).await {
-            return PageError::from(error).render(&state, locale);
-        }
-        return finish(&state, jar, locale, request.redirect);
+        return match logout::end_session(&state, &session, now).await {
+            Ok(frames) => finish(&state, jar, locale, request.redirect, frames),
+            Err(error) => PageError::from(error).render(&state, locale),
+        };
     }
     let (jar, browser) = csrf::ensure_browser(&state, jar);
     let (redirect_uri, redirect_state) = request.redirect.clone().unzip();
@@ -102,33 +107,40 @@ pub async fn confirm(
         Ok(request) => request,
         Err(refusal) => return PageError::from(refusal).render(&state, locale),
     };
-    match flow::current_session(&state, &jar, now).await {
-        Ok(Some((session, _))) => {
-            if let Err(error) = logout::end_session(&state, &session, now).await {
-                return PageError::from(error).render(&state, locale);
-            }
-        }
-        Ok(None) => {}
+    let frames = match flow::current_session(&state, &jar, now).await {
+        Ok(Some((session, _))) => match logout::end_session(&state, &session, now).await {
+            Ok(frames) => frames,
+            Err(error) => return PageError::from(error).render(&state, locale),
+        },
+        Ok(None) => Vec::new(),
         Err(error) => return PageError::from(error).render(&state, locale),
-    }
-    finish(&state, jar, locale, request.redirect)
+    };
+    finish(&state, jar, locale, request.redirect, frames)
 }
 
-/// Forgets the session cookie, then goes back to the application or says it is done.
+/// Forgets the session cookie, loads the applications' front-channel logout `frames`
+/// if there are any, then goes back to the application or says it is done.
 fn finish(
     state: &AppState,
     jar: CookieJar,
     locale: crate::i18n::Locale,
     redirect: Option<(String, Option<String>)>,
+    frames: Vec<String>,
 ) -> Response {
     let jar = jar.remove(crate::cookies::removal(&state.config.session.cookie_name, state.config.secure_cookies()));
-    match redirect.and_then(|(uri, value)| url::Url::parse(&uri).ok().map(|url| (url, value))) {
-        Some((mut url, value)) => {
+    let target =
+        redirect.and_then(|(uri, value)| url::Url::parse(&uri).ok().map(|url| (url, value))).map(|(mut url, value)| {
             if let Some(value) = value {
                 url.query_pairs_mut().append_pair("state", &value);
             }
-            (jar, Redirect::to(url.as_str())).into_response()
-        }
+            url.to_string()
+        });
+    if !frames.is_empty() {
+        let context = json!({"frames": frames, "continue_uri": target});
+        return (jar, html_page_framing(state, locale, "frontchannel_logout.html", context, &frames)).into_response();
+    }
+    match target {
+        Some(target) => (jar, Redirect::to(&target)).into_response(),
         None => (jar, html_page(state, locale, "logged_out.html", json!({}), StatusCode::OK)).into_response(),
     }
 }

@@ -151,8 +151,31 @@ pub fn html_page_to(
     status: StatusCode,
     form_target: Option<&str>,
 ) -> Response {
+    render_with(state, template, locale, context, status, page_headers(form_target))
+}
+
+/// Renders the logout page that loads the applications' front-channel logout URIs
+/// (`frames`) in iframes: its CSP lets it frame exactly their origins, nothing else.
+pub fn html_page_framing(
+    state: &AppState,
+    locale: Locale,
+    template: &str,
+    context: serde_json::Value,
+    frames: &[String],
+) -> Response {
+    render_with(state, template, locale, context, StatusCode::OK, page_headers_framing(None, frames))
+}
+
+fn render_with(
+    state: &AppState,
+    template: &str,
+    locale: Locale,
+    context: serde_json::Value,
+    status: StatusCode,
+    headers: [(header::HeaderName, HeaderValue); 4],
+) -> Response {
     match state.theme.render(template, locale, context) {
-        Ok(html) => (status, page_headers(form_target), Html(html)).into_response(),
+        Ok(html) => (status, headers, Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, template, "template failed to render");
             (StatusCode::INTERNAL_SERVER_ERROR, "Sésame: a page template failed; see the server log.").into_response()
@@ -163,10 +186,23 @@ pub fn html_page_to(
 /// No caching, no framing, no referrer, and a Content-Security-Policy whose
 /// `form-action` names Sésame itself and, for a login step, the application it leads to.
 pub fn page_headers(form_target: Option<&str>) -> [(header::HeaderName, HeaderValue); 4] {
+    page_headers_framing(form_target, &[])
+}
+
+/// The same headers, with a `frame-src` listing the origins of `frames` when there are
+/// any (without one, `default-src 'self'` lets the page frame Sésame only).
+fn page_headers_framing(form_target: Option<&str>, frames: &[String]) -> [(header::HeaderName, HeaderValue); 4] {
     let target = form_target.and_then(csp_source).map(|source| format!(" {source}")).unwrap_or_default();
+    let mut origins: Vec<String> = Vec::new();
+    for source in frames.iter().filter_map(|frame| csp_source(frame)) {
+        if !origins.contains(&source) {
+            origins.push(source);
+        }
+    }
+    let frame_src = if origins.is_empty() { String::new() } else { format!("; frame-src {}", origins.join(" ")) };
     let policy = format!(
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; \
-         base-uri 'none'; form-action 'self'{target}"
+         base-uri 'none'; form-action 'self'{target}{frame_src}"
     );
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
@@ -201,5 +237,14 @@ mod tests {
         let [_, _, (_, csp), _] = super::page_headers(None);
         assert!(csp.to_str().unwrap().ends_with("form-action 'self'"));
         assert_eq!(super::csp_source("fr.etude.inotacte:/callback").as_deref(), Some("fr.etude.inotacte:"));
+    }
+
+    #[test]
+    fn frame_src_lists_each_framed_origin_once() {
+        let frames =
+            ["https://a.example/fc?iss=x", "https://a.example/other", "http://127.0.0.1:8080/fc"].map(String::from);
+        let [_, _, (_, csp), _] = super::page_headers_framing(None, &frames);
+        let csp = csp.to_str().unwrap();
+        assert!(csp.ends_with("form-action 'self'; frame-src https://a.example http://127.0.0.1:8080"), "{csp}");
     }
 }

@@ -83,6 +83,7 @@ pub async fn exchange(
         grant_id: &code_hash,
         session_id: Some(&row.session_id),
         grant_expires_at: None,
+        claims: row.claims.as_deref(),
     };
     let body = user_tokens(state, &grant, now).await?;
     // A second redemption racing this one (on any node) revokes the grant's family; if

@@ -31,6 +31,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         session: None,
         grant_id: None,
         authorization: None,
+        userinfo_claims: &[],
     };
     let access = tokens::mint_access_token(state, &grant, now).await?;
     Ok(json!({

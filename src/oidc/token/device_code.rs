@@ -62,6 +62,7 @@ pub async fn exchange(
         grant_id: &approved.grant_id,
         session_id: approved.session_id.as_deref(),
         grant_expires_at: None,
+        claims: None,
     };
     let body = user_tokens(state, &grant, now).await?;
     let event = AuditEvent {

@@ -26,6 +26,8 @@ pub struct AccessGrant<'a> {
     pub grant_id: Option<&'a str>,
     /// The account's rights in the client's application (see `claims::authorization`).
     pub authorization: Option<&'a Map<String, Value>>,
+    /// Standard claims requested individually for userinfo (`claims` parameter).
+    pub userinfo_claims: &'a [String],
 }
 
 /// How and when the user authenticated, carried from the session into every token of
@@ -58,6 +60,11 @@ pub struct AccessClaims {
     /// Grant id: the code or refresh family the token comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// Standard claims the `claims` parameter asked for at userinfo, and the client
+    /// may have (see `claims_request`): userinfo adds them to the scopes' claims. In
+    /// the signed token, so that no row is read for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
     /// Rights, options and initials in the client's application, applications open.
     #[serde(flatten, default)]
     pub authorization: Map<String, Value>,
@@ -106,6 +113,7 @@ pub async fn mint_access_token(
         acr: grant.session.map(|s| s.acr.clone()),
         sid: grant.session.map(|s| s.sid.clone()),
         gid: grant.grant_id.map(str::to_string),
+        userinfo_claims: grant.userinfo_claims.to_vec(),
         authorization: grant.authorization.cloned().unwrap_or_default(),
     };
     let token = key.sign("at+jwt", &claims).map_err(|e| DomainError::Crypto(e.to_string()))?;
@@ -121,6 +129,8 @@ pub struct IdTokenFacts<'a> {
     pub nonce: Option<&'a str>,
     pub access_token: Option<&'a str>,
     pub authorization: &'a Map<String, Value>,
+    /// Standard claims requested individually for the ID token (`claims` parameter).
+    pub requested_claims: &'a [String],
 }
 
 pub async fn mint_id_token(state: &AppState, facts: &IdTokenFacts<'_>, now: i64) -> Result<String, DomainError> {
@@ -144,6 +154,9 @@ pub async fn mint_id_token(state: &AppState, facts: &IdTokenFacts<'_>, now: i64)
         claims.insert("at_hash".into(), json!(crypto::half_hash(alg, token)));
     }
     for (name, value) in claims::for_scopes(facts.account, facts.scopes) {
+        claims.insert(name, value);
+    }
+    for (name, value) in crate::oidc::claims_request::values(facts.account, facts.requested_claims) {
         claims.insert(name, value);
     }
     for (name, value) in facts.authorization {

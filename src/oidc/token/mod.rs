@@ -21,6 +21,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
+use super::claims_request::{self, ClaimsRequest};
 use super::client_auth;
 use super::error::OAuthError;
 use super::params::Params;
@@ -106,6 +107,8 @@ struct UserGrant<'a> {
     session_id: Option<&'a str>,
     /// The end of the refresh family this grant continues, if any.
     grant_expires_at: Option<i64>,
+    /// The `claims` parameter of the authorization request, as JSON (OIDC Core 5.5).
+    claims: Option<&'a str>,
 }
 
 /// Whether the grant earns a refresh token: the client registered the grant type, and
@@ -117,6 +120,10 @@ fn earns_refresh_token(client: &Client, scopes: &[String]) -> bool {
 /// Access token, ID token (with `openid`) and refresh token (when earned) of a grant.
 async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Result<Value, OAuthError> {
     let authorization = super::claims::authorization(&state.db, grant.account, grant.client).await?;
+    // Stored by Sésame after parsing: one that no longer parses asks for nothing.
+    let requested: ClaimsRequest = grant.claims.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+    let userinfo_claims = claims_request::releasable(&requested.userinfo, grant.client, grant.scopes);
+    let id_token_claims = claims_request::releasable(&requested.id_token, grant.client, grant.scopes);
     let access = tokens::mint_access_token(
         state,
         &AccessGrant {
@@ -126,6 +133,7 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             session: Some(grant.facts),
             grant_id: Some(grant.grant_id),
             authorization: Some(&authorization),
+            userinfo_claims: &userinfo_claims,
         },
         now,
     )
@@ -145,6 +153,7 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             nonce: grant.nonce,
             access_token: Some(&access.token),
             authorization: &authorization,
+            requested_claims: &id_token_claims,
         };
         body["id_token"] = json!(tokens::mint_id_token(state, &facts, now).await?);
     }
@@ -159,6 +168,7 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             scopes: grant.refresh_scopes,
             facts: grant.facts,
             grant_expires_at: grant.grant_expires_at,
+            claims: grant.claims,
         };
         body["refresh_token"] = json!(refresh::issue(state, &new, now).await?);
     }

@@ -21,6 +21,8 @@ pub struct NewRefresh<'a> {
     pub offline: bool,
     pub scopes: &'a [String],
     pub facts: &'a SessionFacts,
+    /// The grant's `claims` parameter, as JSON.
+    pub claims: Option<&'a str>,
     /// End of the family; a new family ends `refresh_token_max_lifetime` from now.
     pub grant_expires_at: Option<i64>,
 }
@@ -42,6 +44,7 @@ pub async fn issue(state: &AppState, new: &NewRefresh<'_>, now: i64) -> Result<S
         acr: Set(new.facts.acr.clone()),
         amr: Set(to_json_text(&new.facts.amr)),
         sid: Set(new.facts.sid.clone()),
+        claims: Set(new.claims.map(str::to_string)),
         created_at: Set(now),
         expires_at: Set((now + tokens.refresh_token_ttl).min(grant_expires_at)),
         grant_expires_at: Set(grant_expires_at),

@@ -53,6 +53,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         grant_id: &row.grant_id,
         session_id: row.session_id.as_deref(),
         grant_expires_at: Some(row.grant_expires_at),
+        claims: row.claims.as_deref(),
     };
     user_tokens(state, &grant, now).await
 }

@@ -55,6 +55,7 @@ fn request(client_id: &str, redirect_uri: &str, scopes: &str, challenge: Option<
         hinted_subject: None,
         ui_locales: None,
         acr_values: Vec::new(),
+        claims: None,
     }
 }
 

@@ -16,6 +16,8 @@ pub struct Model {
     pub acr: String,
     pub amr: String,
     pub sid: String,
+    /// The request's `claims` parameter (OIDC Core 5.5), as JSON.
+    pub claims: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,

@@ -20,6 +20,9 @@ pub struct Model {
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0: loaded in an iframe by the logout page.
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     /// Every login to this client needs a second factor, whatever the account's setting.

@@ -20,6 +20,8 @@ pub struct Model {
     pub acr: String,
     pub amr: String,
     pub sid: String,
+    /// The grant's `claims` parameter (OIDC Core 5.5), as JSON.
+    pub claims: Option<String>,
     pub created_at: i64,
     /// Sliding expiry, pushed back at each rotation up to `grant_expires_at`.
     pub expires_at: i64,
