@@ -50,7 +50,9 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table("clients").drop_column("require_pushed_authorization_requests").to_owned())
+            .alter_table(
+                Table::alter().table("clients").drop_column("require_pushed_authorization_requests").to_owned(),
+            )
             .await?;
         manager.drop_table(Table::drop().table("pushed_authorization_requests").if_exists().to_owned()).await
     }

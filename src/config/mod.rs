@@ -23,8 +23,8 @@ mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
-    DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig, TokenConfig,
-    TwoFactorConfig,
+    DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig,
+    TokenConfig, TwoFactorConfig,
 };
 pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 

@@ -7,8 +7,8 @@ use axum_extra::extract::CookieJar;
 
 use super::extract::EncodedParams;
 use super::{client_response, login_flow, page_error::PageError, request};
-use crate::oidc::{authorize::Refusal, par};
 use crate::oidc::params::Params;
+use crate::oidc::{authorize::Refusal, par};
 use crate::state::AppState;
 
 /// `GET` or `POST /authorize`.

@@ -81,7 +81,10 @@ async fn par_login_with_client_secret_basic(backend: Backend) {
     let (request, request_uri) = push_actes_web(&server, &client).await;
     let browser = Browser::new();
     // Parameters next to the request_uri are ignored (RFC 9126 4): the pushed ones count.
-    let url = format!("{}&state=forged&redirect_uri=https%3A%2F%2Fevil.example%2F", authorize_url(&server, "actes-web", &request_uri));
+    let url = format!(
+        "{}&state=forged&redirect_uri=https%3A%2F%2Fevil.example%2F",
+        authorize_url(&server, "actes-web", &request_uri)
+    );
     let page = browser.authorize(&server, &url, "pauline", "correct horse battery").await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert!(page.location.as_deref().unwrap().starts_with("https://actes.example/callback?"), "{:?}", page.location);
@@ -148,7 +151,9 @@ async fn fapi2_security_profile_happy_flow_with_par_and_private_key_jwt(backend:
     let request_uri = body["request_uri"].as_str().unwrap();
 
     let browser = Browser::new();
-    let page = browser.authorize(&server, &authorize_url(&server, "actes-fapi", request_uri), "pauline", "correct horse battery").await;
+    let page = browser
+        .authorize(&server, &authorize_url(&server, "actes-fapi", request_uri), "pauline", "correct horse battery")
+        .await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(page.location_param("state").as_deref(), Some("fapi-state"));
     assert_eq!(page.location_param("iss").as_deref(), Some(server.issuer.as_str()));
@@ -203,7 +208,10 @@ async fn a_request_uri_opened_twenty_times_at_once_gives_one_login(backend: Back
         tries.spawn(async move { Browser::new().get(&url).await });
     }
     let pages = tries.join_all().await;
-    let logins = pages.iter().filter(|p| p.status == 303 && p.location.as_deref().is_some_and(|l| l.starts_with("/login"))).count();
+    let logins = pages
+        .iter()
+        .filter(|p| p.status == 303 && p.location.as_deref().is_some_and(|l| l.starts_with("/login")))
+        .count();
     let refused = pages.iter().filter(|p| p.status == 400 && p.location.is_none()).count();
     assert_eq!((logins, refused), (1, 19), "{:?}", pages.iter().map(|p| p.status).collect::<Vec<_>>());
 }
@@ -258,7 +266,8 @@ async fn par_with_a_wrong_client_secret_is_invalid_client(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // A public client pushes with its client_id alone (PKCE is still required).
     let desktop = rp::client(&server, "actes-desktop", None, "http://127.0.0.1:7777/callback").await;
-    let (status, body, _) = push(&server, Auth::Body(Vec::new()), &params_of(&rp::auth_request(&desktop, &[], &[]))).await;
+    let (status, body, _) =
+        push(&server, Auth::Body(Vec::new()), &params_of(&rp::auth_request(&desktop, &[], &[]))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
@@ -321,7 +330,8 @@ require_pushed_authorization_requests = true
     sesame::import::import_text(&server.state, "pushed.toml", entry).await.expect("import");
     let registered = clients::find(&server.state.db, "actes-pushed").await.unwrap().unwrap();
     assert!(registered.require_pushed_authorization_requests);
-    let client = rp::client(&server, "actes-pushed", Some("actes-pushed-secret-0123456789"), "https://pushed.example/cb").await;
+    let client =
+        rp::client(&server, "actes-pushed", Some("actes-pushed-secret-0123456789"), "https://pushed.example/cb").await;
     let request = rp::auth_request(&client, &[], &[]);
     let page = Browser::new().get(&request.url).await;
     assert_eq!(page.status, 303, "{}", page.body);
@@ -344,7 +354,8 @@ require_pushed_authorization_requests = true
 
 async fn discovery_advertises_par_and_the_global_requirement(backend: Backend) {
     let server = TestServer::start(backend.clone()).await;
-    let metadata: Value = reqwest::get(server.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    let metadata: Value =
+        reqwest::get(server.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
     assert_eq!(metadata["pushed_authorization_request_endpoint"], server.url("/par"));
     assert_eq!(metadata["require_pushed_authorization_requests"], false);
 
@@ -353,7 +364,8 @@ async fn discovery_advertises_par_and_the_global_requirement(backend: Backend) {
         config.par.request_uri_ttl = 600;
     })
     .await;
-    let metadata: Value = reqwest::get(server.url("/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
+    let metadata: Value =
+        reqwest::get(server.url("/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
     assert_eq!(metadata["require_pushed_authorization_requests"], true);
     let client = rp::actes_web(&server).await;
     let page = Browser::new().get(&rp::auth_request(&client, &[], &[]).url).await;

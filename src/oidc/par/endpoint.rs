@@ -13,9 +13,9 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::super::authorize::{self, PageRefusal, Refusal};
+use super::super::client_auth;
 use super::super::error::OAuthError;
 use super::super::token::{form_params, no_store};
-use super::super::client_auth;
 use super::{MAX_PARAMETERS, store};
 use crate::client_ip::ClientIp;
 use crate::state::AppState;
@@ -35,9 +35,7 @@ pub async fn endpoint(State(state): State<AppState>, ip: ClientIp, headers: Head
 async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let params = form_params(headers, body)?;
     if params.len() > MAX_PARAMETERS {
-        return Err(OAuthError::invalid_request(format!(
-            "a pushed request has at most {MAX_PARAMETERS} parameters"
-        )));
+        return Err(OAuthError::invalid_request(format!("a pushed request has at most {MAX_PARAMETERS} parameters")));
     }
     let client = client_auth::authenticate(state, ip, headers, &params).await?;
     let now = state.clock.now();
@@ -54,8 +52,7 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
         return Err(OAuthError::invalid_request("a pushed request cannot name a request_uri (RFC 9126 2.1)"));
     }
     // The body's client_id may be left out when HTTP Basic names the client.
-    let params =
-        if params.contains("client_id") { params } else { params.with("client_id", client.client_id.clone()) };
+    let params = if params.contains("client_id") { params } else { params.with("client_id", client.client_id.clone()) };
     let (_, request) = authorize::validate(state, &params).await.map_err(as_oauth_error)?;
     if request.client_id != client.client_id {
         return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));

@@ -112,17 +112,17 @@ pub async fn authorization_request(
         }
         return Ok((client, request));
     };
-    let client_id =
-        params.get("client_id").ok_or_else(|| page("a request_uri comes with the client_id of the client that pushed it"))?;
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| page("a request_uri comes with the client_id of the client that pushed it"))?;
     let now = state.clock.now();
-    let request = take(&state.db, request_uri, client_id, now).await.map_err(|e| Refusal::Page(e.into()))?.ok_or_else(
-        || {
+    let request =
+        take(&state.db, request_uri, client_id, now).await.map_err(|e| Refusal::Page(e.into()))?.ok_or_else(|| {
             page(
                 "the request_uri is unknown, already used, expired, or was pushed by another client: \
                  the application must push its request again",
             )
-        },
-    )?;
+        })?;
     let client = clients::find(&state.db, client_id)
         .await
         .map_err(|e| Refusal::Page(e.into()))?
