@@ -23,6 +23,7 @@ on_every_backend!(
     pushed_requests_are_validated_as_authorization_requests,
     a_client_required_to_push_is_refused_a_plain_request,
     discovery_advertises_par_and_the_global_requirement,
+    pushes_of_public_clients_are_limited_per_address,
 );
 
 const ACTES_SECRET: &str = "actes-web-secret-0123456789";
@@ -377,4 +378,24 @@ async fn discovery_advertises_par_and_the_global_requirement(backend: Backend) {
     let url = authorize_url(&server, "actes-web", body["request_uri"].as_str().unwrap());
     let page = Browser::new().authorize(&server, &url, "pauline", "correct horse battery").await;
     assert!(page.location_param("code").is_some(), "{:?}", page.location);
+}
+
+/// Anyone can push for a public client (its id is no secret) and each push writes a
+/// row: counted per address. A confidential client's server pushes for all its users.
+async fn pushes_of_public_clients_are_limited_per_address(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.rate_limits.login_per_ip_per_minute = 3).await;
+    let desktop = rp::client(&server, "actes-desktop", None, "http://127.0.0.1:7777/callback").await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let params = params_of(&rp::auth_request(&desktop, &[], &[]));
+        statuses.push(push(&server, Auth::Body(Vec::new()), &params).await.0);
+    }
+    assert_eq!(statuses[..3], [StatusCode::CREATED; 3]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+    let actes = rp::actes_web(&server).await;
+    for _ in 0..5 {
+        let params = params_of(&rp::auth_request(&actes, &[], &[]));
+        let (status, body, _) = push(&server, Auth::Basic("actes-web", ACTES_SECRET), &params).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
 }
