@@ -63,6 +63,9 @@ pub struct ClientEntry {
     /// Every login to this client needs a second factor.
     #[serde(default)]
     pub require_two_factor: bool,
+    /// Authorization requests must be pushed first (RFC 9126 `/par`).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
@@ -243,6 +246,7 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             application_type: entry.application_type,
             first_party: entry.first_party,
             require_two_factor: entry.require_two_factor,
+            require_pushed_authorization_requests: entry.require_pushed_authorization_requests,
             id_token_signed_response_alg: entry.id_token_signed_response_alg,
             access_token_signed_response_alg: entry.access_token_signed_response_alg,
             backchannel_logout_uri: entry.backchannel_logout_uri,

@@ -72,6 +72,9 @@ pub struct Limits {
     /// Device authorization requests per address (each writes a row until it expires),
     /// at the rate of login forms, counted apart.
     pub device_authorization_per_ip: RateLimiter,
+    /// Pushed authorization requests of public clients per address (each writes a row
+    /// until it expires), at the same rate, counted apart.
+    pub par_per_ip: RateLimiter,
     /// Client and source pairs this node saw refused, until when (see `oidc::client_auth`).
     pub client_auth_blocked: crate::rate_limit::BlockList,
 }
@@ -118,6 +121,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let limits = Limits {
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         device_authorization_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
+        par_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         client_auth_blocked: crate::rate_limit::BlockList::default(),
     };
     let http = reqwest::Client::builder()
@@ -147,7 +151,10 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         known_browser_key: secrets.derive_key("known-browser"),
         passkeys: Arc::new(crate::second_factor::passkey::Passkeys::new(&config, secrets.derive_key("passkeys"))),
         metrics: Arc::default(),
-        discovery: crate::oidc::discovery::document_json(config.issuer()),
+        discovery: crate::oidc::discovery::document_json(
+            config.issuer(),
+            config.par.require_pushed_authorization_requests,
+        ),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
         jwks_cache: Arc::default(),
         http,

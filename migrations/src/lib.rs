@@ -15,6 +15,7 @@ mod m20261201_000007_native_clients;
 mod m20261201_000008_passkeys;
 mod m20261201_000009_web_push;
 mod m20261201_000010_account_language;
+mod m20261201_000011_pushed_requests;
 mod m20261201_000012_frontchannel_logout;
 mod m20261201_000013_claims_parameter;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_passkeys::Migration),
             Box::new(m20261201_000009_web_push::Migration),
             Box::new(m20261201_000010_account_language::Migration),
+            Box::new(m20261201_000011_pushed_requests::Migration),
             Box::new(m20261201_000012_frontchannel_logout::Migration),
             Box::new(m20261201_000013_claims_parameter::Migration),
         ]

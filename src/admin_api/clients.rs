@@ -27,6 +27,7 @@ pub fn view(client: &Client) -> Value {
         "application_type": client.application_type.as_str(),
         "first_party": client.first_party,
         "require_two_factor": client.require_two_factor,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "id_token_signed_response_alg": client.id_token_alg.as_str(),
         "access_token_signed_response_alg": client.access_token_alg.map(|a| a.as_str()),
         "backchannel_logout_uri": client.backchannel_logout_uri,
@@ -86,6 +87,8 @@ pub struct ClientWrite {
     first_party: bool,
     #[serde(default)]
     require_two_factor: bool,
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
     id_token_signed_response_alg: Option<String>,
     access_token_signed_response_alg: Option<String>,
     backchannel_logout_uri: Option<String>,
@@ -111,6 +114,7 @@ impl ClientWrite {
             application_type: self.application_type,
             first_party: self.first_party,
             require_two_factor: self.require_two_factor,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             access_token_signed_response_alg: self.access_token_signed_response_alg,
             backchannel_logout_uri: self.backchannel_logout_uri,

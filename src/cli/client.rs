@@ -140,6 +140,7 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 ),
                 first_party: fields.first_party.unwrap_or(current.first_party),
                 require_two_factor: current.require_two_factor,
+                require_pushed_authorization_requests: current.require_pushed_authorization_requests,
                 id_token_signed_response_alg: Some(
                     fields.id_token_alg.unwrap_or_else(|| current.id_token_alg.as_str().to_string()),
                 ),

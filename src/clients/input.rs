@@ -28,6 +28,8 @@ pub struct ClientInput {
     pub application_type: Option<String>,
     pub first_party: bool,
     pub require_two_factor: bool,
+    /// Authorization requests must come through `/par` (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
@@ -54,6 +56,7 @@ impl ClientInput {
             application_type: Some(client.application_type.as_str().into()),
             first_party: client.first_party,
             require_two_factor: client.require_two_factor,
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
             id_token_signed_response_alg: Some(client.id_token_alg.as_str().into()),
             access_token_signed_response_alg: client.access_token_alg.map(|a| a.as_str().into()),
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),

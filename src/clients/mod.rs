@@ -106,6 +106,8 @@ pub struct Client {
     pub first_party: bool,
     /// Every login to this client needs a second factor (`acr` two-factor).
     pub require_two_factor: bool,
+    /// Its authorization requests must be pushed first (RFC 9126): a plain one is refused.
+    pub require_pushed_authorization_requests: bool,
     pub id_token_alg: SigningAlg,
     /// The client's own choice of access-token algorithm, else the server's.
     pub access_token_alg: Option<SigningAlg>,
@@ -159,6 +161,7 @@ impl From<client::Model> for Client {
             scopes: from_json_text(&row.scopes),
             first_party: row.first_party,
             require_two_factor: row.require_two_factor,
+            require_pushed_authorization_requests: row.require_pushed_authorization_requests,
             backchannel_logout_uri: row.backchannel_logout_uri,
             frontchannel_logout_uri: row.frontchannel_logout_uri,
             frontchannel_logout_session_required: row.frontchannel_logout_session_required,

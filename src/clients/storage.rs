@@ -111,6 +111,7 @@ pub async fn upsert(
         application_type: checked.application_type.as_str().to_string(),
         first_party: input.first_party,
         require_two_factor: input.require_two_factor,
+        require_pushed_authorization_requests: input.require_pushed_authorization_requests,
         id_token_signed_response_alg: checked.id_token_alg.map(|a| a.as_str().to_string()),
         access_token_signed_response_alg: checked.access_token_alg.map(|a| a.as_str().to_string()),
         backchannel_logout_uri: input.backchannel_logout_uri.clone(),

@@ -23,8 +23,8 @@ mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
-    DeviceAuthorizationConfig, LoginConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig, TokenConfig,
-    TwoFactorConfig,
+    DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig,
+    TokenConfig, TwoFactorConfig,
 };
 pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
@@ -56,6 +56,7 @@ pub struct Config {
     pub two_factor: TwoFactorConfig,
     pub passkeys: PasskeyConfig,
     pub device_authorization: DeviceAuthorizationConfig,
+    pub par: ParConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub push: PushConfig,
@@ -83,6 +84,7 @@ impl Default for Config {
             two_factor: TwoFactorConfig::default(),
             passkeys: PasskeyConfig::default(),
             device_authorization: DeviceAuthorizationConfig::default(),
+            par: ParConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             push: PushConfig::default(),

@@ -213,6 +213,24 @@ impl Default for DeviceAuthorizationConfig {
     }
 }
 
+/// Pushed authorization requests (RFC 9126): a client sends its authorization request
+/// to `/par`, authenticated, and sends the browser with the `request_uri` it got back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParConfig {
+    /// Every client must push its authorization requests (each client may also be
+    /// required to on its own, `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
+    /// Seconds a `request_uri` may wait for the browser (`expires_in`; 5 to 600).
+    pub request_uri_ttl: i64,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        Self { require_pushed_authorization_requests: false, request_uri_ttl: 60 }
+    }
+}
+
 /// Passkeys (WebAuthn): as a second factor, and as a sign-in without password.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

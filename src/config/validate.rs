@@ -125,6 +125,9 @@ impl Config {
                  `device_authorization.max_failures_per_minute` (at least 1) are out of range",
             );
         }
+        if !(5..=600).contains(&self.par.request_uri_ttl) {
+            return invalid("key `par.request_uri_ttl` is 5 to 600 seconds (RFC 9126 asks for a short lifetime)");
+        }
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
             return invalid("keys `server.header_read_timeout` and `server.max_connections` are at least 1");
         }

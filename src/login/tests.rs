@@ -37,6 +37,7 @@ fn client() -> Client {
         application_type: Default::default(),
         first_party: true,
         require_two_factor: false,
+        require_pushed_authorization_requests: false,
         id_token_alg: SigningAlg::Es256,
         access_token_alg: None,
         backchannel_logout_uri: None,

@@ -63,7 +63,7 @@ fn audience_is_us(state: &AppState, aud: &Value) -> bool {
     let issuer = state.config.issuer();
     let accepted = |value: &str| {
         value == issuer
-            || [super::TOKEN_PATH, super::INTROSPECTION_PATH, super::REVOCATION_PATH]
+            || [super::TOKEN_PATH, super::INTROSPECTION_PATH, super::REVOCATION_PATH, super::PAR_PATH]
                 .iter()
                 .any(|path| value == format!("{issuer}{path}"))
     };

@@ -11,15 +11,16 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::{
-    AUTHORIZE_PATH, DEVICE_AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH,
-    SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
+    AUTHORIZE_PATH, DEVICE_AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, PAR_PATH,
+    REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
 };
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
 use crate::crypto::{jws::SigningAlg, keys::KeyStore};
 use crate::login::ResponseMode;
 
-pub fn document(issuer: &str) -> Value {
+/// `require_par`: the server's `par.require_pushed_authorization_requests`.
+pub fn document(issuer: &str, require_par: bool) -> Value {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
     json!({
         "issuer": issuer,
@@ -31,6 +32,8 @@ pub fn document(issuer: &str) -> Value {
         "revocation_endpoint": format!("{issuer}{REVOCATION_PATH}"),
         "end_session_endpoint": format!("{issuer}{END_SESSION_PATH}"),
         "device_authorization_endpoint": format!("{issuer}{DEVICE_AUTHORIZATION_PATH}"),
+        "pushed_authorization_request_endpoint": format!("{issuer}{PAR_PATH}"),
+        "require_pushed_authorization_requests": require_par,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ResponseMode::SUPPORTED,
@@ -70,8 +73,8 @@ pub fn document(issuer: &str) -> Value {
 #[derive(Clone)]
 pub struct Metadata(pub Bytes);
 
-pub fn document_json(issuer: &str) -> Metadata {
-    Metadata(Bytes::from(document(issuer).to_string()))
+pub fn document_json(issuer: &str, require_par: bool) -> Metadata {
+    Metadata(Bytes::from(document(issuer, require_par).to_string()))
 }
 
 pub async fn metadata(State(metadata): State<Metadata>) -> Response {

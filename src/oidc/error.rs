@@ -34,6 +34,12 @@ impl OAuthError {
         error
     }
 
+    /// 400 with another code of RFC 6749 4.1.2.1 or RFC 9126 2.3 (an authorization
+    /// request's refusal, answered in JSON by the pushed authorization request endpoint).
+    pub fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, description)
+    }
+
     pub fn invalid_grant(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
     }

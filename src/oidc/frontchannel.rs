@@ -43,6 +43,7 @@ mod tests {
             application_type: Default::default(),
             first_party: true,
             require_two_factor: false,
+            require_pushed_authorization_requests: false,
             id_token_alg: crate::crypto::jws::SigningAlg::Rs256,
             access_token_alg: None,
             backchannel_logout_uri: None,

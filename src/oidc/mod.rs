@@ -17,6 +17,7 @@ pub mod frontchannel;
 pub mod introspect;
 pub mod jwks_cache;
 pub mod logout;
+pub mod par;
 pub mod params;
 pub mod revoke;
 pub mod scope;
@@ -40,6 +41,8 @@ pub const INTROSPECTION_PATH: &str = "/introspect";
 pub const REVOCATION_PATH: &str = "/revoke";
 pub const END_SESSION_PATH: &str = "/logout";
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+/// Pushed authorization requests (RFC 9126).
+pub const PAR_PATH: &str = "/par";
 /// The device flow's verification page (a page: `web::device`).
 pub const VERIFICATION_PATH: &str = "/device";
 
@@ -60,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .route(INTROSPECTION_PATH, axum::routing::post(introspect::introspect))
         .route(REVOCATION_PATH, axum::routing::post(revoke::revoke))
         .route(DEVICE_AUTHORIZATION_PATH, axum::routing::post(device_authorization::endpoint))
+        .route(PAR_PATH, axum::routing::post(par::endpoint::endpoint))
         .layer(cors);
     // The authorization and end-session endpoints are pages: see `web::routes`.
     machine_endpoints

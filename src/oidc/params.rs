@@ -35,6 +35,22 @@ impl Params {
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
+
+    /// How many parameters there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// These parameters and `name`, which the request left out (a pushed request's
+    /// `client_id`, known from its authentication).
+    pub fn with(mut self, name: &str, value: String) -> Self {
+        self.0.insert(name.to_string(), value);
+        self
+    }
 }
 
 /// The text of an `application/x-www-form-urlencoded` body, or what is wrong with it.

@@ -7,8 +7,8 @@ use axum_extra::extract::CookieJar;
 
 use super::extract::EncodedParams;
 use super::{client_response, login_flow, page_error::PageError, request};
-use crate::oidc::authorize::{self, Refusal};
 use crate::oidc::params::Params;
+use crate::oidc::{authorize::Refusal, par};
 use crate::state::AppState;
 
 /// `GET` or `POST /authorize`.
@@ -22,7 +22,7 @@ pub async fn handle(
     let params = Params::parse(&encoded)
         .map_err(|name| PageError::bad_request(format!("parameter `{name}` appears more than once")))?;
     let locale = request::locale(&headers, params.get("ui_locales"));
-    Ok(match authorize::validate(&state, &params).await {
+    Ok(match par::authorization_request(&state, &params).await {
         Ok((client, request)) => login_flow::start(&state, jar, &headers, client, request, now).await,
         Err(Refusal::Page(refusal)) => return Err(PageError::from(refusal).in_locale(locale)),
         Err(Refusal::Redirect(redirect)) => client_response::send_error(&state, redirect),

@@ -28,6 +28,8 @@ mod limits;
 mod native;
 mod oidcc;
 mod pages;
+// Pushed authorization requests (RFC 9126).
+mod par;
 mod passkey_authenticator;
 mod passkeys;
 pub mod push;

@@ -27,6 +27,8 @@ pub struct Model {
     pub jwks_uri: Option<String>,
     /// Every login to this client needs a second factor, whatever the account's setting.
     pub require_two_factor: bool,
+    /// Authorization requests must be pushed first (RFC 9126): a plain one is refused.
+    pub require_pushed_authorization_requests: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -13,6 +13,8 @@ pub mod one_time_code;
 pub mod passkey_ceremony;
 pub mod push_challenge;
 pub mod push_enrollment;
+// Pushed authorization requests (oidc::par).
+pub mod pushed_authorization_request;
 pub mod recovery_code;
 pub mod refresh_token;
 pub mod revocation;

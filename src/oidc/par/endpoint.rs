@@ -1,0 +1,76 @@
+//! The pushed authorization request endpoint (RFC 9126 2): the client authenticates as
+//! at the token endpoint (with the same per-address failure budget), the parameters are
+//! validated as the authorization endpoint validates them, and every refusal is an
+//! OAuth error in JSON — never a redirect, since no browser is there to follow it.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::super::authorize::{self, PageRefusal, Refusal};
+use super::super::client_auth;
+use super::super::error::OAuthError;
+use super::super::token::{form_params, no_store};
+use super::{MAX_PARAMETERS, store};
+use crate::client_ip::ClientIp;
+use crate::state::AppState;
+
+/// `POST /par`: 201 with the `request_uri` and its lifetime.
+pub async fn endpoint(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
+    match push(&state, &ip, &headers, &body).await {
+        Ok(body) => {
+            let mut response = no_store(Json(body));
+            *response.status_mut() = StatusCode::CREATED;
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let params = form_params(headers, body)?;
+    if params.len() > MAX_PARAMETERS {
+        return Err(OAuthError::invalid_request(format!("a pushed request has at most {MAX_PARAMETERS} parameters")));
+    }
+    let client = client_auth::authenticate(state, ip, headers, &params).await?;
+    let now = state.clock.now();
+    // Each push writes a row until it expires. A confidential client's pushes come from
+    // its own server, for all its users, and are authenticated; a public client's need
+    // only its id, so they are counted per address like device authorization requests.
+    if client.is_public()
+        && let Some(address) = &ip.0
+        && let Err(wait) = state.limits.par_per_ip.hit(address, now)
+    {
+        return Err(OAuthError::too_many_requests(wait));
+    }
+    if params.contains("request_uri") {
+        return Err(OAuthError::invalid_request("a pushed request cannot name a request_uri (RFC 9126 2.1)"));
+    }
+    // The body's client_id may be left out when HTTP Basic names the client.
+    let params = if params.contains("client_id") { params } else { params.with("client_id", client.client_id.clone()) };
+    let (_, request) = authorize::validate(state, &params).await.map_err(as_oauth_error)?;
+    if request.client_id != client.client_id {
+        return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));
+    }
+    let ttl = state.config.par.request_uri_ttl;
+    let request_uri = store(&state.db, &request, ttl, now).await?;
+    Ok(json!({"request_uri": request_uri, "expires_in": ttl}))
+}
+
+/// What the authorization endpoint would show the user or send to the client, as the
+/// JSON error of RFC 9126 2.3.
+fn as_oauth_error(refusal: Refusal) -> OAuthError {
+    match refusal {
+        Refusal::Page(PageRefusal::BadRequest(detail)) => OAuthError::invalid_request(detail),
+        Refusal::Page(PageRefusal::UnregisteredRedirectUri(detail)) => {
+            OAuthError::bad_request("invalid_redirect_uri", detail)
+        }
+        Refusal::Page(PageRefusal::Internal(error)) => error.into(),
+        Refusal::Redirect(redirect) => OAuthError::bad_request(redirect.error, redirect.description),
+    }
+}
