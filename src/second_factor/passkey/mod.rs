@@ -436,18 +436,20 @@ fn open(secrets: &SecretBox, row: &second_factor::Model) -> Option<Passkey> {
     serde_json::from_slice(&text).ok()
 }
 
+/// Passkeys whose registration is complete (an unconfirmed one serves nothing).
+fn active() -> sea_orm::Select<second_factor::Entity> {
+    second_factor::Entity::find()
+        .filter(second_factor::Column::Method.eq(METHOD))
+        .filter(second_factor::Column::ConfirmedAt.is_not_null())
+}
+
 /// The account's active passkeys, with their rows.
 async fn passkeys_of(
     db: &impl ConnectionTrait,
     secrets: &SecretBox,
     account_id: &str,
 ) -> Result<Vec<(second_factor::Model, Passkey)>, DomainError> {
-    let rows = second_factor::Entity::find()
-        .filter(second_factor::Column::AccountId.eq(account_id))
-        .filter(second_factor::Column::Method.eq(METHOD))
-        .filter(second_factor::Column::ConfirmedAt.is_not_null())
-        .all(db)
-        .await?;
+    let rows = active().filter(second_factor::Column::AccountId.eq(account_id)).all(db).await?;
     Ok(rows.into_iter().filter_map(|row| open(secrets, &row).map(|passkey| (row, passkey))).collect())
 }
 
@@ -457,12 +459,7 @@ async fn find(
     secrets: &SecretBox,
     credential_id: &str,
 ) -> Result<Option<(second_factor::Model, Passkey)>, DomainError> {
-    let row = second_factor::Entity::find()
-        .filter(second_factor::Column::CredentialId.eq(credential_id))
-        .filter(second_factor::Column::Method.eq(METHOD))
-        .filter(second_factor::Column::ConfirmedAt.is_not_null())
-        .one(db)
-        .await?;
+    let row = active().filter(second_factor::Column::CredentialId.eq(credential_id)).one(db).await?;
     Ok(row.and_then(|row| open(secrets, &row).map(|passkey| (row, passkey))))
 }
 
