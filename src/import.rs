@@ -76,6 +76,10 @@ pub struct ClientEntry {
     /// A JWK Set as a TOML table, or as JSON text.
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
+    /// `public` (default) or `pairwise` (OIDC Core 8.1).
+    pub subject_type: Option<String>,
+    /// An https URL whose host is the sector of a pairwise client.
+    pub sector_identifier_uri: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +256,8 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             backchannel_logout_uri: entry.backchannel_logout_uri,
             frontchannel_logout_uri: entry.frontchannel_logout_uri,
             frontchannel_logout_session_required: entry.frontchannel_logout_session_required,
+            subject_type: entry.subject_type,
+            sector_identifier_uri: entry.sector_identifier_uri,
             jwks: match entry.jwks {
                 Some(Value::String(text)) => Some(
                     serde_json::from_str(&text)

@@ -43,6 +43,8 @@ pub struct AppState {
     pub known_browser_key: [u8; 32],
     /// The passkeys' relying party (see `second_factor::passkey`).
     pub passkeys: Arc<crate::second_factor::passkey::Passkeys>,
+    /// Keys pairwise subjects (see `oidc::subject`): the same on every node.
+    pub pairwise_key: [u8; 32],
 }
 
 // The narrow parts that handlers outside the login take instead of the whole state, so
@@ -149,6 +151,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         web_push: Arc::new(web_push),
         code_key: secrets.derive_key("one-time-codes"),
         known_browser_key: secrets.derive_key("known-browser"),
+        pairwise_key: crate::oidc::subject::key(&secrets),
         passkeys: Arc::new(crate::second_factor::passkey::Passkeys::new(&config, secrets.derive_key("passkeys"))),
         metrics: Arc::default(),
         discovery: crate::oidc::discovery::document_json(

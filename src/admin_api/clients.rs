@@ -35,6 +35,8 @@ pub fn view(client: &Client) -> Value {
         "frontchannel_logout_session_required": client.frontchannel_logout_session_required,
         "jwks": client.jwks,
         "jwks_uri": client.jwks_uri,
+        "subject_type": client.subject_type.as_str(),
+        "sector_identifier_uri": client.sector_identifier_uri,
         "has_secret": client.secret_hash.is_some(),
     })
 }
@@ -97,6 +99,8 @@ pub struct ClientWrite {
     frontchannel_logout_session_required: bool,
     jwks: Option<Value>,
     jwks_uri: Option<String>,
+    subject_type: Option<String>,
+    sector_identifier_uri: Option<String>,
 }
 
 impl ClientWrite {
@@ -122,6 +126,8 @@ impl ClientWrite {
             frontchannel_logout_session_required: self.frontchannel_logout_session_required,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
+            subject_type: self.subject_type,
+            sector_identifier_uri: self.sector_identifier_uri,
         }
     }
 

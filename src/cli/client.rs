@@ -150,6 +150,8 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 frontchannel_logout_session_required: current.frontchannel_logout_session_required,
                 jwks: current.jwks,
                 jwks_uri: current.jwks_uri,
+                subject_type: Some(current.subject_type.as_str().into()),
+                sector_identifier_uri: current.sector_identifier_uri,
             };
             let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
             if change != Change::Unchanged {

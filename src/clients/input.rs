@@ -1,7 +1,7 @@
 //! What an operator declares for a client (import file, admin API, console, CLI), and
 //! the checks it must pass before anything is written.
 
-use super::{ApplicationType, AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher, redirect};
+use super::{ApplicationType, AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher, SubjectType, redirect};
 use crate::crypto::{jws::SigningAlg, password::PasswordHasherService};
 use crate::domain::DomainError;
 
@@ -37,6 +37,10 @@ pub struct ClientInput {
     pub frontchannel_logout_session_required: bool,
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    /// `public` (the default) or `pairwise` (OIDC Core 8.1).
+    pub subject_type: Option<String>,
+    /// An https URL whose host is the sector of a pairwise client.
+    pub sector_identifier_uri: Option<String>,
 }
 
 impl ClientInput {
@@ -64,6 +68,8 @@ impl ClientInput {
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             jwks: client.jwks.clone(),
             jwks_uri: client.jwks_uri.clone(),
+            subject_type: Some(client.subject_type.as_str().into()),
+            sector_identifier_uri: client.sector_identifier_uri.clone(),
         }
     }
 }
@@ -89,6 +95,7 @@ pub(super) struct Checked {
     pub application_type: ApplicationType,
     pub id_token_alg: Option<SigningAlg>,
     pub access_token_alg: Option<SigningAlg>,
+    pub subject_type: SubjectType,
 }
 
 impl ClientInput {
@@ -209,6 +216,38 @@ impl ClientInput {
         let alg = signing_alg("id_token_signed_response_alg", self.id_token_signed_response_alg.as_deref())?;
         let access_alg =
             signing_alg("access_token_signed_response_alg", self.access_token_signed_response_alg.as_deref())?;
-        Ok(Checked { method, application_type: kind, id_token_alg: alg, access_token_alg: access_alg })
+        let subject_type = self.check_subject_type()?;
+        Ok(Checked { method, application_type: kind, id_token_alg: alg, access_token_alg: access_alg, subject_type })
+    }
+
+    /// A pairwise client's sector must be one host (OIDC Core 8.1): its
+    /// `sector_identifier_uri`'s, or else the one host of all its redirect URIs — with
+    /// several hosts and no sector named, which one is meant is unknowable.
+    fn check_subject_type(&self) -> Result<SubjectType, DomainError> {
+        let subject_type = match &self.subject_type {
+            None => SubjectType::Public,
+            Some(name) => SubjectType::parse(name).ok_or_else(|| {
+                DomainError::invalid(
+                    "subject_type",
+                    format!("`{name}` is not one of {}", SubjectType::SUPPORTED.join(", ")),
+                )
+            })?,
+        };
+        if let Some(uri) = &self.sector_identifier_uri {
+            redirect::check_sector_identifier("sector_identifier_uri", uri)?;
+            return Ok(subject_type);
+        }
+        if subject_type == SubjectType::Pairwise {
+            let hosts: Vec<Option<String>> = self.redirect_uris.iter().map(|uri| redirect::host(uri)).collect();
+            let one_host =
+                matches!(hosts.first(), Some(Some(first)) if hosts.iter().all(|h| h.as_ref() == Some(first)));
+            if !one_host {
+                return Err(DomainError::invalid(
+                    "sector_identifier_uri",
+                    "a pairwise client whose redirect URIs are not all on one host needs a sector_identifier_uri (an https URL whose host names its sector)",
+                ));
+            }
+        }
+        Ok(subject_type)
     }
 }

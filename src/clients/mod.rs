@@ -84,6 +84,36 @@ impl ApplicationType {
     }
 }
 
+/// What a client is told the user is (OIDC Core 8): the account id, or a value of its
+/// own sector that other sectors cannot match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubjectType {
+    #[default]
+    Public,
+    /// OIDC Core 8.1: the `sub` is derived from the sector and the account (see
+    /// `oidc::subject`).
+    Pairwise,
+}
+
+impl SubjectType {
+    pub const SUPPORTED: [&'static str; 2] = ["public", "pairwise"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "public" => Some(Self::Public),
+            "pairwise" => Some(Self::Pairwise),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+}
+
 /// The device authorization grant (RFC 8628): scanners, shared terminals, command-line tools.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -119,6 +149,9 @@ pub struct Client {
     /// Public keys for private_key_jwt: a JWK Set by value, or where to fetch it.
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    pub subject_type: SubjectType,
+    /// Its host is the sector of a pairwise client (else its redirect URIs' one host).
+    pub sector_identifier_uri: Option<String>,
 }
 
 impl Client {
@@ -136,6 +169,22 @@ impl Client {
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
     }
+
+    /// The sector of a pairwise client (OIDC Core 8.1): the host of its
+    /// `sector_identifier_uri`, else that of its redirect URIs (registration checks
+    /// they share one). `None` for a public client.
+    pub fn sector(&self) -> Option<String> {
+        if self.subject_type != SubjectType::Pairwise {
+            return None;
+        }
+        let host = match &self.sector_identifier_uri {
+            Some(uri) => redirect::host(uri),
+            None => self.redirect_uris.first().and_then(|uri| redirect::host(uri)),
+        };
+        // Registration rules a hostless pairwise client out; were one stored anyway, it
+        // is a sector of its own rather than given the account id.
+        Some(host.unwrap_or_else(|| format!("client:{}", self.client_id)))
+    }
 }
 
 impl From<client::Model> for Client {
@@ -151,6 +200,8 @@ impl From<client::Model> for Client {
             access_token_alg: row.access_token_signed_response_alg.as_deref().and_then(SigningAlg::parse),
             jwks: row.jwks.as_deref().and_then(|text| serde_json::from_str(text).ok()),
             jwks_uri: row.jwks_uri,
+            subject_type: SubjectType::parse(&row.subject_type).unwrap_or_default(),
+            sector_identifier_uri: row.sector_identifier_uri,
             client_id: row.client_id,
             application_id: row.application_id,
             name: row.name,

@@ -87,6 +87,21 @@ pub fn check_frontchannel(field: &str, uri: &str) -> Result<(), DomainError> {
     ))
 }
 
+/// The host of a URI, lowercased (the `url` crate does), as a pairwise sector.
+pub fn host(uri: &str) -> Option<String> {
+    Url::parse(uri).ok()?.host_str().filter(|host| !host.is_empty()).map(str::to_string)
+}
+
+/// Checks a `sector_identifier_uri` (OIDC Core 8.1): an https URL, whose host names the
+/// sector.
+pub fn check_sector_identifier(field: &str, uri: &str) -> Result<(), DomainError> {
+    check(ApplicationType::Web, field, uri)?;
+    if Url::parse(uri).is_ok_and(|url| url.scheme() == "https") && host(uri).is_some() {
+        return Ok(());
+    }
+    Err(DomainError::invalid(field, format!("`{uri}`: use an https URL")))
+}
+
 /// `fr.etude.inotacte`: at least two labels, as RFC 8252 7.1 asks of private-use schemes.
 fn is_reverse_domain(scheme: &str) -> bool {
     let labels: Vec<&str> = scheme.split('.').collect();

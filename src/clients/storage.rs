@@ -119,6 +119,8 @@ pub async fn upsert(
         frontchannel_logout_session_required: input.frontchannel_logout_session_required,
         jwks: input.jwks.as_ref().map(|jwks| jwks.to_string()),
         jwks_uri: input.jwks_uri.clone(),
+        subject_type: checked.subject_type.as_str().to_string(),
+        sector_identifier_uri: input.sector_identifier_uri.clone(),
         created_at: now,
         updated_at: now,
     };

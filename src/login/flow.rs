@@ -143,7 +143,10 @@ pub async fn start(
     let usable = current.filter(|(session, account)| {
         !request.has_prompt("login")
             && request.max_age.is_none_or(|max_age| cx.now - session.auth_time <= max_age)
-            && request.hinted_subject.as_ref().is_none_or(|sub| sub == &account.id)
+            && request.hinted_subject.as_ref().is_none_or(|sub| {
+                // The hint's `sub` is the one the client knows the account by.
+                *sub == crate::oidc::subject::for_client(&crate::oidc::subject::key(cx.secrets), &client, &account.id)
+            })
     });
     match usable {
         Some((session, account)) if !acr::satisfies(&session.acr, &session.amr, &request.acr_values) => {

@@ -45,6 +45,8 @@ fn client() -> Client {
         frontchannel_logout_session_required: false,
         jwks: None,
         jwks_uri: None,
+        subject_type: Default::default(),
+        sector_identifier_uri: None,
     }
 }
 

@@ -46,7 +46,7 @@ async fn deliver(state: &AppState, client: &Client, account_id: &str, sid: &str,
         "iat": now,
         "exp": now + 120,
         "jti": crypto::random_id(),
-        "sub": account_id,
+        "sub": super::subject::for_client(&state.pairwise_key, client, account_id),
         "sid": sid,
         "events": { EVENT: {} },
     });

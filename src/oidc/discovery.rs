@@ -38,7 +38,7 @@ pub fn document(issuer: &str, require_par: bool) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ResponseMode::SUPPORTED,
         "grant_types_supported": SUPPORTED_GRANTS,
-        "subject_types_supported": ["public"],
+        "subject_types_supported": crate::clients::SubjectType::SUPPORTED,
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": AuthMethod::SUPPORTED,
         "token_endpoint_auth_signing_alg_values_supported": algs,

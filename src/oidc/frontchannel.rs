@@ -51,6 +51,8 @@ mod tests {
             frontchannel_logout_session_required: false,
             jwks: None,
             jwks_uri: None,
+            subject_type: Default::default(),
+            sector_identifier_uri: None,
         }
     }
 

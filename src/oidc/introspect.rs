@@ -11,9 +11,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::client_auth;
 use super::token::{form_params, no_store};
 use super::token::{jwt as tokens, refresh_store as refresh};
+use super::{client_auth, subject};
 use crate::accounts;
 use crate::client_ip::ClientIp;
 use crate::clients::{self, Client};
@@ -79,7 +79,7 @@ async fn access_token(state: &AppState, caller: &Client, token: &str, now: i64) 
     // A service's own token (client_credentials) names no account: no lookup.
     let service_token = claims.sid.is_none() && claims.sub == claims.client_id;
     if !service_token {
-        add_username(state, &mut body, &claims.sub).await?;
+        add_username(state, &mut body, &claims.account).await?;
     }
     Ok(body)
 }
@@ -89,12 +89,17 @@ async fn refresh_token(state: &AppState, caller: &Client, token: &str, now: i64)
     if !may_see(state, caller, &row.client_id).await? {
         return Ok(inactive());
     }
+    // The `sub` the token's client knows the account by (pairwise or not).
+    let sub = match clients::find(&state.db, &row.client_id).await? {
+        Some(owner) => subject::for_client(&state.pairwise_key, &owner, &row.account_id),
+        None => return Ok(inactive()),
+    };
     let mut body = json!({
         "active": true,
         "token_type": "refresh_token",
         "scope": row.scope,
         "client_id": row.client_id,
-        "sub": row.account_id,
+        "sub": sub,
         "iss": state.config.issuer(),
         "exp": row.expires_at,
         "iat": row.created_at,

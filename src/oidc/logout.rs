@@ -117,9 +117,14 @@ pub struct LogoutRequest {
 impl LogoutRequest {
     /// Whether the request proved it comes from this session's application: an
     /// `id_token_hint` of the session (by `sid`, or by `sub` for a hint without one).
-    pub fn proves(&self, session: &Session) -> bool {
+    /// The hint's `sub` is the one its client knows the account by (pairwise or not).
+    pub fn proves(&self, pairwise_key: &[u8; 32], session: &Session) -> bool {
+        let expected = || match &self.client {
+            Some(client) => super::subject::for_client(pairwise_key, client, &session.account_id),
+            None => session.account_id.clone(),
+        };
         self.hinted_sid.as_deref() == Some(session.sid.as_str())
-            || (self.hinted_sid.is_none() && self.hinted_sub.as_deref() == Some(session.account_id.as_str()))
+            || (self.hinted_sid.is_none() && self.hinted_sub.as_ref().is_some_and(|sub| *sub == expected()))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod par;
 pub mod params;
 pub mod revoke;
 pub mod scope;
+pub mod subject;
 pub mod token;
 pub mod userinfo;
 

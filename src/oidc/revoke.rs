@@ -45,7 +45,7 @@ async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8
         revocations::revoke(&state.db, Scope::Token(&claims.jti), claims.exp)
             .await
             .map_err(|e| OAuthError::from(crate::domain::DomainError::Storage(e)))?;
-        record(state, now, &client.client_id, &claims.sub, "access_token").await;
+        record(state, now, &client.client_id, &claims.account, "access_token").await;
     }
     Ok(())
 }

@@ -79,7 +79,8 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
         .await?
         .filter(|a| !a.archived)
         .ok_or_else(|| OAuthError::invalid_token("the account of this token is no longer active"))?;
-    let mut body = json!({"sub": account.id});
+    // The token's `sub`: the account id, or the pairwise value the ID token gave.
+    let mut body = json!({"sub": claims.sub});
     for (name, value) in claims::for_scopes(&account, &scopes) {
         body[name] = value;
     }

@@ -52,7 +52,7 @@ pub async fn handle(
     let Some((session, _account)) = current else {
         return finish(&state, jar, locale, request.redirect, Vec::new());
     };
-    if request.proves(&session) {
+    if request.proves(&state.pairwise_key, &session) {
         return match logout::end_session(&state, &session, now).await {
             Ok(frames) => finish(&state, jar, locale, request.redirect, frames),
             Err(error) => PageError::from(error).render(&state, locale),

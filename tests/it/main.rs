@@ -28,6 +28,8 @@ mod limits;
 mod native;
 mod oidcc;
 mod pages;
+// Pairwise subject identifiers (OIDC Core 8.1).
+mod pairwise;
 // Pushed authorization requests (RFC 9126).
 mod par;
 mod passkey_authenticator;

@@ -10,7 +10,7 @@ use crate::accounts::Account;
 use crate::clients::Client;
 use crate::crypto::{self, jws::SigningAlg, jws::UnverifiedJws};
 use crate::domain::DomainError;
-use crate::oidc::claims;
+use crate::oidc::{claims, subject};
 use crate::revocations::{self, Scope};
 use crate::state::AppState;
 
@@ -65,6 +65,14 @@ pub struct AccessClaims {
     /// the signed token, so that no row is read for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub userinfo_claims: Vec<String>,
+    /// A pairwise client's token: its account, sealed with the master key (see
+    /// `oidc::subject`), since its `sub` cannot be turned back into the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_ref: Option<String>,
+    /// The account id (or client id) behind `sub`: `sub` itself, or the account opened
+    /// from `account_ref` by `decode_access_token`. Revocations, audit and lookups use it.
+    #[serde(skip)]
+    pub account: String,
     /// Rights, options and initials in the client's application, applications open.
     #[serde(flatten, default)]
     pub authorization: Map<String, Value>,
@@ -75,7 +83,7 @@ impl AccessClaims {
     /// (client_credentials, whose `sub` is the client id). A token issued for a user
     /// always carries the session it came from (`sid`, `auth_time`); only those do.
     pub fn account_id(&self) -> Option<&str> {
-        (self.sid.is_some() && self.auth_time.is_some()).then_some(self.sub.as_str())
+        (self.sid.is_some() && self.auth_time.is_some()).then_some(self.account.as_str())
     }
 }
 
@@ -100,9 +108,18 @@ pub async fn mint_access_token(
         .unwrap_or(SigningAlg::Es256);
     let key = state.keys.current(alg).await.map_err(key_error)?;
     let ttl = state.config.tokens.access_token_ttl;
+    // A user's token speaks of the account as the client knows it; a client's own
+    // token (client_credentials, no session) is about the client.
+    let (sub, account_ref) = match grant.session {
+        Some(_) if grant.client.sector().is_some() => (
+            subject::for_client(&state.pairwise_key, grant.client, grant.subject),
+            Some(subject::seal_account(&state.secrets, &grant.client.client_id, grant.subject)),
+        ),
+        _ => (grant.subject.to_string(), None),
+    };
     let claims = AccessClaims {
         iss: state.config.issuer().to_string(),
-        sub: grant.subject.to_string(),
+        sub,
         aud: grant.client.client_id.clone(),
         client_id: grant.client.client_id.clone(),
         exp: now + ttl,
@@ -114,6 +131,8 @@ pub async fn mint_access_token(
         sid: grant.session.map(|s| s.sid.clone()),
         gid: grant.grant_id.map(str::to_string),
         userinfo_claims: grant.userinfo_claims.to_vec(),
+        account_ref,
+        account: grant.subject.to_string(),
         authorization: grant.authorization.cloned().unwrap_or_default(),
     };
     let token = key.sign("at+jwt", &claims).map_err(|e| DomainError::Crypto(e.to_string()))?;
@@ -138,7 +157,7 @@ pub async fn mint_id_token(state: &AppState, facts: &IdTokenFacts<'_>, now: i64)
     let key = state.keys.current(alg).await.map_err(key_error)?;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(state.config.issuer()));
-    claims.insert("sub".into(), json!(facts.account.id));
+    claims.insert("sub".into(), json!(subject::for_client(&state.pairwise_key, facts.client, &facts.account.id)));
     claims.insert("aud".into(), json!(facts.client.client_id));
     claims.insert("azp".into(), json!(facts.client.client_id));
     claims.insert("exp".into(), json!(now + state.config.tokens.id_token_ttl));
@@ -192,10 +211,16 @@ pub async fn decode_access_token(state: &AppState, token: &str) -> Result<Access
     }
     let kid = jws.kid.as_deref().ok_or(TokenCheckError::Signature)?;
     let key = state.keys.find(kid).await.ok_or(TokenCheckError::Signature)?;
-    let claims: AccessClaims = jws.verify(&key.verifying_key()).map_err(|_| TokenCheckError::Signature)?;
+    let mut claims: AccessClaims = jws.verify(&key.verifying_key()).map_err(|_| TokenCheckError::Signature)?;
     if claims.iss != state.config.issuer() {
         return Err(TokenCheckError::Issuer);
     }
+    claims.account = match &claims.account_ref {
+        Some(sealed) => {
+            subject::open_account(&state.secrets, &claims.client_id, sealed).ok_or(TokenCheckError::Malformed)?
+        }
+        None => claims.sub.clone(),
+    };
     Ok(claims)
 }
 
@@ -206,7 +231,7 @@ pub async fn verify_access_token(state: &AppState, token: &str, now: i64) -> Res
     if claims.exp <= now {
         return Err(TokenCheckError::Expired);
     }
-    let mut scopes = vec![Scope::Token(&claims.jti), Scope::Account(&claims.sub)];
+    let mut scopes = vec![Scope::Token(&claims.jti), Scope::Account(&claims.account)];
     if let Some(gid) = &claims.gid {
         scopes.push(Scope::Grant(gid));
     }

@@ -29,6 +29,10 @@ pub struct Model {
     pub require_two_factor: bool,
     /// Authorization requests must be pushed first (RFC 9126): a plain one is refused.
     pub require_pushed_authorization_requests: bool,
+    /// `public` (the account id is the `sub`) or `pairwise` (OIDC Core 8.1).
+    pub subject_type: String,
+    /// Its host is the client's sector for pairwise subjects.
+    pub sector_identifier_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
