@@ -68,10 +68,11 @@ async fn introspect(server: &TestServer, client_id: &str, secret: &str, token: &
     body
 }
 
-/// Pauline's authorization at actes-web, with these extra parameters: the redirect.
-async fn authorize(server: &TestServer, extra: &[(&str, &str)]) -> (rp::Page, rp::AuthRequest) {
+/// Pauline's authorization at actes-web, with these extra parameters (`scope` is
+/// `openid` and these scopes): the redirect.
+async fn authorize(server: &TestServer, scopes: &[&str], extra: &[(&str, &str)]) -> (rp::Page, rp::AuthRequest) {
     let client = rp::actes_web(server).await;
-    let request = rp::auth_request(&client, &[], extra);
+    let request = rp::auth_request(&client, scopes, extra);
     let page = Browser::new().authorize(server, &request.url, "pauline", "correct horse battery").await;
     assert_eq!(page.status, 303, "a redirect to the client: {}", page.body);
     (page, request)
@@ -80,7 +81,16 @@ async fn authorize(server: &TestServer, extra: &[(&str, &str)]) -> (rp::Page, rp
 /// The code of Pauline's authorization at actes-web, redeemed with these extra
 /// parameters of the token request.
 async fn code_flow(server: &TestServer, authorization: &[(&str, &str)], token: &[(&str, &str)]) -> (u16, Value) {
-    let (page, request) = authorize(server, authorization).await;
+    code_flow_with_scopes(server, &[], authorization, token).await
+}
+
+async fn code_flow_with_scopes(
+    server: &TestServer,
+    scopes: &[&str],
+    authorization: &[(&str, &str)],
+    token: &[(&str, &str)],
+) -> (u16, Value) {
+    let (page, request) = authorize(server, scopes, authorization).await;
     let code = page.location_param("code").unwrap_or_else(|| panic!("a code: {:?}", page.location));
     let mut form = vec![
         ("grant_type", "authorization_code"),
@@ -154,7 +164,7 @@ async fn refresh(server: &TestServer, token: &str, extra: &[(&str, &str)]) -> (u
 async fn refresh_keeps_the_resource_and_takes_no_other(backend: Backend) {
     let server = TestServer::start(backend).await;
     register_resources(&server).await;
-    let (status, tokens) = code_flow(&server, &[("resource", ACTES_API), ("scope", "openid profile")], &[]).await;
+    let (status, tokens) = code_flow_with_scopes(&server, &["profile"], &[("resource", ACTES_API)], &[]).await;
     assert_eq!(status, 200, "{tokens}");
     let mut token = tokens["refresh_token"].as_str().expect("actes-web is first-party").to_string();
     // Left out or repeated, the grant's resource is kept; with fewer scopes too.
@@ -186,7 +196,7 @@ async fn unknown_resources_are_invalid_target(backend: Backend) {
     let server = TestServer::start(backend).await;
     register_resources(&server).await;
     for resource in ["https://unknown.example/", COMPTA_API, "not a uri", "actes-api"] {
-        let (page, request) = authorize(&server, &[("resource", resource)]).await;
+        let (page, request) = authorize(&server, &[], &[("resource", resource)]).await;
         assert_eq!(page.location_param("error").as_deref(), Some("invalid_target"), "{resource}: {:?}", page.location);
         assert_eq!(page.location_param("state").as_deref(), Some(request.state.secret().as_str()));
         assert!(page.location_param("code").is_none());
