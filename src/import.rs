@@ -73,6 +73,8 @@ pub struct ClientEntry {
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub frontchannel_logout_session_required: bool,
+    /// RFC 8707: the https identifier of the API this client serves (unique).
+    pub resource: Option<String>,
     /// A JWK Set as a TOML table, or as JSON text.
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
@@ -258,6 +260,7 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             frontchannel_logout_session_required: entry.frontchannel_logout_session_required,
             subject_type: entry.subject_type,
             sector_identifier_uri: entry.sector_identifier_uri,
+            resource: entry.resource,
             jwks: match entry.jwks {
                 Some(Value::String(text)) => Some(
                     serde_json::from_str(&text)

@@ -19,6 +19,7 @@ mod m20261201_000011_pushed_requests;
 mod m20261201_000012_frontchannel_logout;
 mod m20261201_000013_claims_parameter;
 mod m20261201_000014_pairwise_subjects;
+mod m20261201_000015_resource_indicators;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_frontchannel_logout::Migration),
             Box::new(m20261201_000013_claims_parameter::Migration),
             Box::new(m20261201_000014_pairwise_subjects::Migration),
+            Box::new(m20261201_000015_resource_indicators::Migration),
         ]
     }
 }

@@ -33,6 +33,7 @@ pub fn view(client: &Client) -> Value {
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "frontchannel_logout_uri": client.frontchannel_logout_uri,
         "frontchannel_logout_session_required": client.frontchannel_logout_session_required,
+        "resource": client.resource,
         "jwks": client.jwks,
         "jwks_uri": client.jwks_uri,
         "subject_type": client.subject_type.as_str(),
@@ -97,6 +98,7 @@ pub struct ClientWrite {
     frontchannel_logout_uri: Option<String>,
     #[serde(default)]
     frontchannel_logout_session_required: bool,
+    resource: Option<String>,
     jwks: Option<Value>,
     jwks_uri: Option<String>,
     subject_type: Option<String>,
@@ -124,6 +126,7 @@ impl ClientWrite {
             backchannel_logout_uri: self.backchannel_logout_uri,
             frontchannel_logout_uri: self.frontchannel_logout_uri,
             frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+            resource: self.resource,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             subject_type: self.subject_type,

@@ -148,6 +148,7 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 backchannel_logout_uri: current.backchannel_logout_uri,
                 frontchannel_logout_uri: current.frontchannel_logout_uri,
                 frontchannel_logout_session_required: current.frontchannel_logout_session_required,
+                resource: current.resource,
                 jwks: current.jwks,
                 jwks_uri: current.jwks_uri,
                 subject_type: Some(current.subject_type.as_str().into()),

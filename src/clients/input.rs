@@ -35,6 +35,8 @@ pub struct ClientInput {
     pub backchannel_logout_uri: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
+    /// The identifier of the API this client serves (RFC 8707 resource).
+    pub resource: Option<String>,
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
     /// `public` (the default) or `pairwise` (OIDC Core 8.1).
@@ -66,6 +68,7 @@ impl ClientInput {
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
             frontchannel_logout_uri: client.frontchannel_logout_uri.clone(),
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
+            resource: client.resource.clone(),
             jwks: client.jwks.clone(),
             jwks_uri: client.jwks_uri.clone(),
             subject_type: Some(client.subject_type.as_str().into()),
@@ -142,6 +145,9 @@ impl ClientInput {
         if let Some(uri) = &self.frontchannel_logout_uri {
             redirect::check_frontchannel("frontchannel_logout_uri", uri)?;
         }
+        if let Some(resource) = &self.resource {
+            redirect::check_resource("resource", resource)?;
+        }
         for grant in &self.grant_types {
             if !SUPPORTED_GRANTS.contains(&grant.as_str()) {
                 return Err(DomainError::invalid(
@@ -205,6 +211,13 @@ impl ClientInput {
                 return Err(DomainError::invalid(
                     "secret",
                     "a client secret has at least 8 characters (generated secrets have 43)",
+                ));
+            }
+            // Only a resource server that proves who it is may introspect its tokens.
+            (AuthMethod::None, None) if self.resource.is_some() => {
+                return Err(DomainError::invalid(
+                    "resource",
+                    "a resource server introspects its tokens: it must be a confidential client",
                 ));
             }
             (_, Some(SecretInput::Hash(hash))) if !hash.starts_with(SecretHasher::PREFIX) => {

@@ -12,7 +12,7 @@ mod storage;
 
 pub use input::{ClientInput, SecretInput};
 pub use secrets::{SecretHasher, generate_secret};
-pub use storage::{ClientCache, find, list, list_for_application, upsert};
+pub use storage::{ClientCache, find, find_by_resource, list, list_for_application, upsert};
 
 use crate::crypto::jws::SigningAlg;
 use crate::domain::from_json_text;
@@ -146,6 +146,9 @@ pub struct Client {
     pub frontchannel_logout_uri: Option<String>,
     /// Registered wish for `iss` and `sid`, which Sésame sends in any case.
     pub frontchannel_logout_session_required: bool,
+    /// RFC 8707: the identifier of the API this client serves, which other clients name
+    /// as `resource` to get access tokens for it (its `aud`); unique across clients.
+    pub resource: Option<String>,
     /// Public keys for private_key_jwt: a JWK Set by value, or where to fetch it.
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
@@ -216,6 +219,7 @@ impl From<client::Model> for Client {
             backchannel_logout_uri: row.backchannel_logout_uri,
             frontchannel_logout_uri: row.frontchannel_logout_uri,
             frontchannel_logout_session_required: row.frontchannel_logout_session_required,
+            resource: row.resource,
         }
     }
 }

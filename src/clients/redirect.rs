@@ -102,6 +102,18 @@ pub fn check_sector_identifier(field: &str, uri: &str) -> Result<(), DomainError
     Err(DomainError::invalid(field, format!("`{uri}`: use an https URL")))
 }
 
+/// Checks a client's `resource` (RFC 8707 2): an absolute URI without a fragment; https,
+/// since it names an API that tokens are sent to; no query, which the RFC advises
+/// against and which would make two spellings of one API. Never fetched: requests name
+/// it exactly as registered.
+pub fn check_resource(field: &str, uri: &str) -> Result<(), DomainError> {
+    check(ApplicationType::Web, field, uri)?;
+    match Url::parse(uri) {
+        Ok(url) if url.scheme() == "https" && url.has_host() && url.query().is_none() => Ok(()),
+        _ => Err(DomainError::invalid(field, format!("`{uri}`: a resource is an https URI without query or fragment"))),
+    }
+}
+
 /// `fr.etude.inotacte`: at least two labels, as RFC 8252 7.1 asks of private-use schemes.
 fn is_reverse_domain(scheme: &str) -> bool {
     let labels: Vec<&str> = scheme.split('.').collect();
@@ -112,6 +124,23 @@ fn is_reverse_domain(scheme: &str) -> bool {
 mod tests {
     use super::*;
     use ApplicationType::{Native, Web};
+
+    #[test]
+    fn resources_are_https_without_query_or_fragment() {
+        for ok in ["https://actes.example/api", "https://api.actes.example", "https://actes.example:8443/v2/"] {
+            assert!(check_resource("resource", ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "actes-api",
+            "/api",
+            "http://actes.example/api",
+            "https://actes.example/api#v2",
+            "https://actes.example/api?tenant=paris",
+            "urn:actes:api",
+        ] {
+            assert!(check_resource("resource", refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn loopback_uris_of_native_clients_match_any_port() {

@@ -49,6 +49,11 @@ pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, DomainErro
     Ok(client::Entity::find_by_id(client_id.to_string()).one(db).await?.map(Client::from))
 }
 
+/// The client that registered `resource` (RFC 8707) as the identifier of its API.
+pub async fn find_by_resource(db: &impl ConnectionTrait, resource: &str) -> Result<Option<Client>, DomainError> {
+    Ok(client::Entity::find().filter(client::Column::Resource.eq(resource)).one(db).await?.map(Client::from))
+}
+
 pub async fn list(db: &Db) -> Result<Vec<Client>, DomainError> {
     Ok(client::Entity::find()
         .order_by_asc(client::Column::ClientId)
@@ -85,6 +90,16 @@ pub async fn upsert(
                 .ok_or_else(|| DomainError::invalid("application", format!("no application has the code `{code}`")))?,
         ),
     };
+    // The resource names one resource server: the one whose introspection answers for it.
+    if let Some(resource) = &input.resource
+        && let Some(holder) = find_by_resource(db, resource).await?
+        && holder.client_id != input.client_id
+    {
+        return Err(DomainError::invalid(
+            "resource",
+            format!("`{resource}` is already the resource of client `{}`", holder.client_id),
+        ));
+    }
     let existing = client::Entity::find_by_id(input.client_id.clone()).one(db).await?;
     let secret_hash = match &input.secret {
         None => None,
@@ -117,6 +132,7 @@ pub async fn upsert(
         backchannel_logout_uri: input.backchannel_logout_uri.clone(),
         frontchannel_logout_uri: input.frontchannel_logout_uri.clone(),
         frontchannel_logout_session_required: input.frontchannel_logout_session_required,
+        resource: input.resource.clone(),
         jwks: input.jwks.as_ref().map(|jwks| jwks.to_string()),
         jwks_uri: input.jwks_uri.clone(),
         subject_type: checked.subject_type.as_str().to_string(),

@@ -33,6 +33,7 @@ pub async fn issue(
         amr: Set(to_json_text(&session.amr)),
         sid: Set(session.sid.clone()),
         claims: Set(request.claims.as_ref().and_then(|claims| serde_json::to_string(claims).ok())),
+        resource: Set(request.resource.clone()),
         created_at: Set(now),
         expires_at: Set(expires_at),
         used_at: Set(None),

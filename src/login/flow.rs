@@ -41,7 +41,8 @@ pub enum Outcome {
     /// Go to this Sésame page (the login's next stage).
     Next(String),
     /// The login is done: send this code to the client.
-    Code { request: AuthorizationRequest, code: String },
+    /// (Boxed: the request is by far the largest of the outcomes.)
+    Code { request: Box<AuthorizationRequest>, code: String },
     /// Send this error to the client.
     ToClient(ErrorRedirect),
     /// Refuse with a page that says why, and links back to the client.
@@ -276,7 +277,7 @@ pub async fn proceed(
         Decision::Issue => {
             let expires_at = cx.now + cx.tokens.authorization_code_ttl;
             let code = code::issue(cx.db, &request, session, expires_at, cx.now).await?;
-            Ok(Outcome::Code { request, code })
+            Ok(Outcome::Code { request: Box::new(request), code })
         }
     }
 }

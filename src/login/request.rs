@@ -27,6 +27,10 @@ pub struct AuthorizationRequest {
     /// it existed still open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<Box<ClaimsRequest>>,
+    /// The `resource` (RFC 8707) the access tokens are for, checked. Defaulted like
+    /// `claims`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -117,6 +121,7 @@ pub(crate) mod tests {
             ui_locales: None,
             acr_values: Vec::new(),
             claims: None,
+            resource: None,
         }
     }
 

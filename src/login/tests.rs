@@ -43,6 +43,7 @@ fn client() -> Client {
         backchannel_logout_uri: None,
         frontchannel_logout_uri: None,
         frontchannel_logout_session_required: false,
+        resource: None,
         jwks: None,
         jwks_uri: None,
         subject_type: Default::default(),

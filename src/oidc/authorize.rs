@@ -79,6 +79,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
         claims: None,
+        resource: None,
     };
     let refuse = |request: &AuthorizationRequest, error: &'static str, description: String| {
         Refusal::Redirect(request.error(error, description))
@@ -198,6 +199,11 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
         }
         request.claims = Some(Box::new(claims));
     }
+    request.resource =
+        super::resource::resolve(&state.db, &client, params.get("resource")).await.map_err(|error| match error {
+            super::resource::ResourceError::Refused(why) => refuse(&request, super::resource::INVALID_TARGET, why),
+            super::resource::ResourceError::Storage(error) => Refusal::Page(error.into()),
+        })?;
     if let Some(hint) = params.get("id_token_hint") {
         let hinted = super::token::jwt::claims_of_id_token_hint(state, hint, Some(&client)).await;
         let subject = hinted.and_then(|claims| claims["sub"].as_str().map(str::to_string)).ok_or_else(|| {

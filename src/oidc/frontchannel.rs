@@ -49,6 +49,7 @@ mod tests {
             backchannel_logout_uri: None,
             frontchannel_logout_uri: uri.map(str::to_string),
             frontchannel_logout_session_required: false,
+            resource: None,
             jwks: None,
             jwks_uri: None,
             subject_type: Default::default(),

@@ -1,6 +1,9 @@
 //! Token introspection (RFC 7662), for the office applications' APIs. The caller
 //! authenticates as a client; it learns about tokens issued to itself or to another
-//! client of the same application, and anything else introspects as inactive.
+//! client of the same application, and anything else introspects as inactive. An access
+//! token for a resource (RFC 8707, its `aud`) is told only to the client it was issued
+//! to and to that resource's server: the other clients of the application are not
+//! where it is meant to be used.
 
 use axum::{
     Json,
@@ -52,7 +55,12 @@ async fn access_token(state: &AppState, caller: &Client, token: &str, now: i64) 
         Err(tokens::TokenCheckError::Storage(error)) => return Err(crate::domain::DomainError::Storage(error).into()),
         Err(_) => return Ok(inactive()),
     };
-    if !may_see(state, caller, &claims.client_id).await? {
+    let allowed = if claims.aud == claims.client_id {
+        may_see(state, caller, &claims.client_id).await?
+    } else {
+        caller.client_id == claims.client_id || caller.resource.as_deref() == Some(claims.aud.as_str())
+    };
+    if !allowed {
         return Ok(inactive());
     }
     let mut body = json!({

@@ -19,6 +19,7 @@ pub mod jwks_cache;
 pub mod logout;
 pub mod par;
 pub mod params;
+pub mod resource;
 pub mod revoke;
 pub mod scope;
 pub mod subject;

@@ -77,6 +77,7 @@ mod tests {
             jwks_uri: None,
             subject_type,
             sector_identifier_uri: sector_identifier_uri.map(str::to_string),
+            resource: None,
         }
     }
 

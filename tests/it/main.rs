@@ -35,6 +35,8 @@ mod par;
 mod passkey_authenticator;
 mod passkeys;
 pub mod push;
+// Resource indicators (RFC 8707).
+mod resource_indicators;
 mod rights;
 mod sign_out;
 pub mod sms;

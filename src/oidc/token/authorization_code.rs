@@ -12,7 +12,7 @@ use crate::client_ip::ClientIp;
 use crate::clients::Client;
 use crate::crypto;
 use crate::domain::from_json_text;
-use crate::oidc::{error::OAuthError, params::Params};
+use crate::oidc::{error::OAuthError, params::Params, resource};
 use crate::revocations::{self, Scope};
 use crate::state::AppState;
 use crate::storage::entities::authorization_code;
@@ -66,6 +66,7 @@ pub async fn exchange(
         .filter(|a| a.may_get_tokens())
         .ok_or_else(|| OAuthError::invalid_grant("the account is no longer active"))?;
 
+    let resource = resource::of_grant(&state.db, client, row.resource.as_deref(), params).await?;
     let scopes: Vec<String> = row.scope.split_whitespace().map(str::to_string).collect();
     let facts = SessionFacts {
         auth_time: row.auth_time,
@@ -84,6 +85,7 @@ pub async fn exchange(
         session_id: Some(&row.session_id),
         grant_expires_at: None,
         claims: row.claims.as_deref(),
+        resource: resource.as_deref(),
     };
     let body = user_tokens(state, &grant, now).await?;
     // A second redemption racing this one (on any node) revokes the grant's family; if

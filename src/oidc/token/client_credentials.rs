@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::jwt::{self as tokens, AccessGrant};
 use crate::clients::Client;
-use crate::oidc::{error::OAuthError, params::Params};
+use crate::oidc::{error::OAuthError, params::Params, resource};
 use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {
@@ -24,6 +24,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
     if let Some(refused) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(OAuthError::invalid_scope(format!("scope `{refused}` is not registered for this client")));
     }
+    let resource = resource::resolve(&state.db, client, params.get("resource")).await?;
     let grant = AccessGrant {
         subject: &client.client_id,
         client,
@@ -32,6 +33,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         grant_id: None,
         authorization: None,
         userinfo_claims: &[],
+        resource: resource.as_deref(),
     };
     let access = tokens::mint_access_token(state, &grant, now).await?;
     Ok(json!({

@@ -18,7 +18,7 @@ use crate::audit::{self, AuditEvent};
 use crate::client_ip::ClientIp;
 use crate::clients::{Client, DEVICE_CODE_GRANT};
 use crate::device_authorization::{self, Poll};
-use crate::oidc::{error::OAuthError, params::Params};
+use crate::oidc::{error::OAuthError, params::Params, resource};
 use crate::state::AppState;
 
 pub async fn exchange(
@@ -30,6 +30,11 @@ pub async fn exchange(
 ) -> Result<Value, OAuthError> {
     let device_code =
         params.get("device_code").ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
+    // A device authorization request names no resource, so its grant has none to give
+    // (RFC 8707 2.2); refused before the poll, which would spend the approved code.
+    if params.contains("resource") {
+        return Err(resource::invalid_target("the device authorization grant is not for a resource"));
+    }
     let approved = match device_authorization::poll(&state.db, device_code, &client.client_id, now).await? {
         Poll::Approved(approved) => approved,
         Poll::Pending => return Err(OAuthError::authorization_pending()),
@@ -53,6 +58,7 @@ pub async fn exchange(
         sid: approved.sid.clone(),
     };
     let grant = UserGrant {
+        resource: None,
         account: &account,
         client,
         scopes: &approved.scopes,

@@ -28,6 +28,8 @@ pub struct AccessGrant<'a> {
     pub authorization: Option<&'a Map<String, Value>>,
     /// Standard claims requested individually for userinfo (`claims` parameter).
     pub userinfo_claims: &'a [String],
+    /// The resource (RFC 8707) the token is for: its `aud`, instead of the client.
+    pub resource: Option<&'a str>,
 }
 
 /// How and when the user authenticated, carried from the session into every token of
@@ -120,7 +122,7 @@ pub async fn mint_access_token(
     let claims = AccessClaims {
         iss: state.config.issuer().to_string(),
         sub,
-        aud: grant.client.client_id.clone(),
+        aud: grant.resource.map_or_else(|| grant.client.client_id.clone(), str::to_string),
         client_id: grant.client.client_id.clone(),
         exp: now + ttl,
         iat: now,

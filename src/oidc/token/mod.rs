@@ -53,8 +53,11 @@ pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderM
 /// Parses a form body of a protocol endpoint (token, introspection, revocation).
 pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     let body = super::params::form_text(headers, body).map_err(OAuthError::invalid_request)?;
-    Params::parse(&body)
-        .map_err(|name| OAuthError::invalid_request(format!("parameter `{name}` appears more than once")))
+    Params::parse(&body).map_err(|name| match name.as_str() {
+        // RFC 8707 allows several; Sésame issues a token for one resource at a time.
+        "resource" => super::resource::invalid_target("one resource per request: `resource` appears more than once"),
+        _ => OAuthError::invalid_request(format!("parameter `{name}` appears more than once")),
+    })
 }
 
 async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
@@ -109,6 +112,8 @@ struct UserGrant<'a> {
     grant_expires_at: Option<i64>,
     /// The `claims` parameter of the authorization request, as JSON (OIDC Core 5.5).
     claims: Option<&'a str>,
+    /// The grant's resource (RFC 8707), checked: the `aud` of its access tokens.
+    resource: Option<&'a str>,
 }
 
 /// Whether the grant earns a refresh token: the client registered the grant type, and
@@ -134,6 +139,7 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             grant_id: Some(grant.grant_id),
             authorization: Some(&authorization),
             userinfo_claims: &userinfo_claims,
+            resource: grant.resource,
         },
         now,
     )
@@ -169,6 +175,7 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             facts: grant.facts,
             grant_expires_at: grant.grant_expires_at,
             claims: grant.claims,
+            resource: grant.resource,
         };
         body["refresh_token"] = json!(refresh::issue(state, &new, now).await?);
     }

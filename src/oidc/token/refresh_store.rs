@@ -23,6 +23,8 @@ pub struct NewRefresh<'a> {
     pub facts: &'a SessionFacts,
     /// The grant's `claims` parameter, as JSON.
     pub claims: Option<&'a str>,
+    /// The grant's resource (RFC 8707), the `aud` of its access tokens.
+    pub resource: Option<&'a str>,
     /// End of the family; a new family ends `refresh_token_max_lifetime` from now.
     pub grant_expires_at: Option<i64>,
 }
@@ -45,6 +47,7 @@ pub async fn issue(state: &AppState, new: &NewRefresh<'_>, now: i64) -> Result<S
         amr: Set(to_json_text(&new.facts.amr)),
         sid: Set(new.facts.sid.clone()),
         claims: Set(new.claims.map(str::to_string)),
+        resource: Set(new.resource.map(str::to_string)),
         created_at: Set(now),
         expires_at: Set((now + tokens.refresh_token_ttl).min(grant_expires_at)),
         grant_expires_at: Set(grant_expires_at),

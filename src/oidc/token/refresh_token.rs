@@ -1,4 +1,5 @@
-//! The refresh token grant: rotation, reuse detection, narrower scopes on request.
+//! The refresh token grant: rotation, reuse detection, narrower scopes on request; the
+//! grant's resource (RFC 8707) kept, never another.
 
 use serde_json::Value;
 
@@ -6,18 +7,22 @@ use super::refresh_store::{self as refresh, Redemption};
 use super::{UserGrant, user_tokens};
 use crate::accounts;
 use crate::clients::Client;
-use crate::oidc::{error::OAuthError, params::Params};
+use crate::oidc::{error::OAuthError, params::Params, resource};
 use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {
     let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    // A scope the grant does not have is refused before the token is spent: otherwise
-    // the client's retry with the same token would look like a theft and end the grant.
-    if let Some(requested) = params.get("scope")
+    // A scope or resource the grant does not have is refused before the token is spent:
+    // otherwise the client's retry with the same token would look like a theft and end
+    // the grant.
+    if (params.contains("scope") || params.contains("resource"))
         && let Some(live) = refresh::find_live(state, token, now).await?
         && live.client_id == client.client_id
     {
-        narrowed(&live.scope, requested)?;
+        if let Some(requested) = params.get("scope") {
+            narrowed(&live.scope, requested)?;
+        }
+        resource::of_grant(&state.db, client, live.resource.as_deref(), params).await?;
     }
     let row = match refresh::redeem(state, token, &client.client_id, now).await? {
         Redemption::Rotated(row) => row,
@@ -35,6 +40,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         None => granted.clone(),
         Some(requested) => narrowed(&row.scope, requested)?,
     };
+    let resource = resource::of_grant(&state.db, client, row.resource.as_deref(), params).await?;
     // Rights and identity may have changed since the login: the account is read anew.
     let account = accounts::find_by_id(&state.db, &row.account_id)
         .await?
@@ -54,6 +60,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         session_id: row.session_id.as_deref(),
         grant_expires_at: Some(row.grant_expires_at),
         claims: row.claims.as_deref(),
+        resource: resource.as_deref(),
     };
     user_tokens(state, &grant, now).await
 }

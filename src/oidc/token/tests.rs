@@ -56,6 +56,7 @@ fn request(client_id: &str, redirect_uri: &str, scopes: &str, challenge: Option<
         ui_locales: None,
         acr_values: Vec::new(),
         claims: None,
+        resource: None,
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Model {
     pub sid: String,
     /// The request's `claims` parameter (OIDC Core 5.5), as JSON.
     pub claims: Option<String>,
+    /// The resource (RFC 8707) the grant's access tokens are for: their `aud`.
+    pub resource: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,

@@ -23,6 +23,8 @@ pub struct Model {
     /// Front-Channel Logout 1.0: loaded in an iframe by the logout page.
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
+    /// RFC 8707: the identifier of the API this client serves (unique), if any.
+    pub resource: Option<String>,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     /// Every login to this client needs a second factor, whatever the account's setting.

@@ -22,6 +22,8 @@ pub struct Model {
     pub sid: String,
     /// The grant's `claims` parameter (OIDC Core 5.5), as JSON.
     pub claims: Option<String>,
+    /// The resource (RFC 8707) the grant's access tokens are for: their `aud`.
+    pub resource: Option<String>,
     pub created_at: i64,
     /// Sliding expiry, pushed back at each rotation up to `grant_expires_at`.
     pub expires_at: i64,
