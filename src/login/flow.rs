@@ -256,6 +256,16 @@ pub async fn proceed(
     account: &Account,
     interaction: Interaction,
 ) -> Result<Outcome, DomainError> {
+    // A request that named its account by `claims` sub (OIDC Core 5.5.1) gets no token
+    // about another one, whoever signed in.
+    if let Some(required) = request.claims.as_ref().and_then(|claims| claims.required_subject()) {
+        let key = crate::oidc::subject::key(cx.secrets);
+        if required != crate::oidc::subject::for_client(&key, client, &account.id) {
+            cx.audit("authorize.subject_mismatch", account, client, json!({})).await;
+            let why = "the account that signed in is not the one the request named (claims sub)";
+            return Ok(Outcome::ToClient(request.error("access_denied", why)));
+        }
+    }
     match consent::decide(cx.db, client, &request, account, interaction).await? {
         Decision::NoAccess { application } => {
             cx.audit("authorize.access_denied", account, client, json!({"application": application})).await;

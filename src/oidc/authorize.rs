@@ -215,6 +215,15 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
         })?;
         request.hinted_subject = Some(subject);
     }
+    // A `sub` asked for by value in `claims` names the account as id_token_hint does
+    // (OIDC Core 5.5.1); the two must agree.
+    if let Some(required) = request.claims.as_ref().and_then(|claims| claims.required_subject()).map(str::to_string) {
+        if request.hinted_subject.as_ref().is_some_and(|hinted| *hinted != required) {
+            let why = "the claims parameter's sub is not the id_token_hint's".into();
+            return Err(refuse(&request, "invalid_request", why));
+        }
+        request.hinted_subject = Some(required);
+    }
     Ok((client, request))
 }
 

@@ -73,6 +73,15 @@ fn member(document: &Map<String, Value>, name: &str) -> Result<Map<String, Value
 }
 
 impl ClaimsRequest {
+    /// The account asked for by a `sub` with a `value` (5.5.1): the ID token may only be
+    /// about that account.
+    pub fn required_subject(&self) -> Option<&str> {
+        [&self.id_token, &self.userinfo]
+            .into_iter()
+            .filter_map(|member| member.get("sub").and_then(Value::as_object))
+            .find_map(|request| request.get("value").and_then(Value::as_str))
+    }
+
     /// The values of an essential `acr` request, from either member; `None` when `acr`
     /// is not requested as essential.
     pub fn essential_acr(&self) -> Option<Vec<String>> {
@@ -125,6 +134,9 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.userinfo.keys().collect::<Vec<_>>(), ["email", "name"]);
         assert_eq!(parsed.essential_acr(), Some(vec!["urn:sesame:loa:2fa".to_string()]));
+        assert_eq!(parsed.required_subject(), None);
+        let named = parse(r#"{"id_token":{"sub":{"value":"abc"}}}"#).unwrap();
+        assert_eq!(named.required_subject(), Some("abc"));
         assert_eq!(parse(r#"{"id_token":{"acr":{"values":["x"]}}}"#).unwrap().essential_acr(), None, "voluntary");
         let single = parse(r#"{"id_token":{"acr":{"essential":true,"value":"urn:sesame:loa:1fa"}}}"#).unwrap();
         assert_eq!(single.essential_acr(), Some(vec!["urn:sesame:loa:1fa".to_string()]));

@@ -20,6 +20,7 @@ on_every_backend!(
     essential_acr_that_cannot_be_met_is_refused,
     malformed_claims_is_invalid_request,
     claims_parameter_is_advertised,
+    a_sub_asked_for_by_value_is_the_only_account_served,
 );
 
 const TWO_FACTOR: &str = "urn:sesame:loa:2fa";
@@ -157,4 +158,22 @@ async fn claims_parameter_is_advertised(backend: Backend) {
     let server = TestServer::start(backend).await;
     let metadata: Value = reqwest::Client::new().get(server.url("/.well-known/openid-configuration")).send_json().await;
     assert_eq!(metadata["claims_parameter_supported"], true);
+}
+
+/// `claims` naming the account by `sub` value (OIDC Core 5.5.1): another account that
+/// signs in gets no token; the named one does.
+async fn a_sub_asked_for_by_value_is_the_only_account_served(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = rp::actes_web(&server).await;
+    let pauline = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
+    let claims = json!({"id_token": {"sub": {"value": pauline.id}}});
+    let request = rp::auth_request(&client, &[], &[("claims", &claims.to_string())]);
+    let page = Browser::new().authorize(&server, &request.url, "emilie", "blue river stone").await;
+    assert_eq!(page.location_param("error").as_deref(), Some("access_denied"), "{:?} {}", page.location, page.body);
+    assert!(page.location_param("code").is_none());
+    let request = rp::auth_request(&client, &[], &[("claims", &claims.to_string())]);
+    let page = Browser::new().authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let code = page.location_param("code").unwrap_or_else(|| panic!("a code: {:?}", page.location));
+    let tokens = rp::exchange(&client, &code, request.verifier).await.unwrap();
+    assert_eq!(payload(&tokens.id_token().unwrap().to_string())["sub"], json!(pauline.id));
 }

@@ -94,6 +94,7 @@ async fn par_login_with_client_secret_basic(backend: Backend) {
     let tokens = rp::exchange(&client, &code, request.verifier).await.expect("tokens");
     let claims = rp::id_claims(&client, &tokens, &request.nonce);
     assert_eq!(claims.audiences()[0].as_str(), "actes-web");
+    assert_eq!(crate::two_factor::audit_count(&server, "par.pushed").await, 1, "the push is in the audit trail");
 }
 
 /// Registers a private_key_jwt client of the code flow with an ES256 key.

@@ -59,6 +59,14 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
     }
     let ttl = state.config.par.request_uri_ttl;
     let request_uri = store(&state.db, &request, ttl, now).await?;
+    let event = crate::audit::AuditEvent {
+        event: "par.pushed",
+        client_id: Some(&client.client_id),
+        ip: ip.0.as_deref(),
+        detail: Some(json!({"expires_in": ttl})),
+        ..Default::default()
+    };
+    crate::audit::record(&state.db, now, event).await;
     Ok(json!({"request_uri": request_uri, "expires_in": ttl}))
 }
 
