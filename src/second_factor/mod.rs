@@ -108,14 +108,20 @@ pub async fn factors_of(db: &Db, account_id: &str) -> Result<Vec<Factor>, Domain
 /// The methods the account can use at login, strongest first. Text messages go only to
 /// an account that has enrolled an authenticator too (the phone number alone was typed
 /// by an administrator, not proven by its owner), when the operator allows them.
-pub async fn methods_of(db: &Db, account: &Account, config: &Config) -> Result<Vec<Method>, DomainError> {
+/// `passkeys_usable`: the server's relying party could be built (`Passkeys::available`).
+pub async fn methods_of(
+    db: &Db,
+    account: &Account,
+    config: &Config,
+    passkeys_usable: bool,
+) -> Result<Vec<Method>, DomainError> {
     let factors = factors_of(db, &account.id).await?;
     let recovery_left = recovery::remaining(db, &account.id).await? > 0;
     Ok(Method::ALL
         .into_iter()
         .filter(|method| match method {
             // Not offered when the relying party cannot be built (an IP-address issuer).
-            Method::Webauthn => factors.iter().any(|f| f.method == passkey::METHOD) && passkey::usable(config),
+            Method::Webauthn => passkeys_usable && factors.iter().any(|f| f.method == passkey::METHOD),
             Method::Push => config.push.enabled && factors.iter().any(|f| f.method == "push"),
             Method::Totp => factors.iter().any(|f| f.method == "totp"),
             Method::Sms => !factors.is_empty() && sms::usable(account, &config.sms),

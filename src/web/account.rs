@@ -113,7 +113,7 @@ async fn render(
 ) -> Response {
     let read = async {
         let factors = second_factor::factors_of(&state.db, &account.id).await?;
-        let methods = second_factor::methods_of(&state.db, account, &state.config).await?;
+        let methods = second_factor::methods_of(&state.db, account, &state.config, state.passkeys.available()).await?;
         let remaining = recovery::remaining(&state.db, &account.id).await?;
         Ok::<_, crate::domain::DomainError>((factors, methods, remaining))
     };
@@ -317,12 +317,12 @@ async fn add_passkey(
         Err(PasskeyError::Domain(error)) => return Err(error),
         Err(error) => {
             let detail = json!({"method": "webauthn", "reason": error.code()});
-            record_with(state, account, "second_factor.enrollment_refused_passkey", detail, now).await;
+            record_with(state, account, "second_factor.enrollment_refused_passkey", Some(detail), now).await;
             return Ok(View { error: Some(message(super::enroll::passkey_error_key(&error))), ..View::default() });
         }
     };
     let detail = json!({"method": "webauthn", "factor_id": factor_id});
-    record_with(state, account, "second_factor.enrolled", detail, now).await;
+    record_with(state, account, "second_factor.enrolled", Some(detail), now).await;
     crate::metrics::Metrics::count(&state.metrics.enrollments);
     notify::factor_changed(state, account, FactorChange::Added, now).await;
     Ok(View { notice: Some(message("account_passkey_added")), ..View::default() })
@@ -347,17 +347,15 @@ async fn remove(
 }
 
 async fn record(state: &AppState, account: &Account, event: &str, now: i64) {
-    let event =
-        AuditEvent { event, account_id: Some(&account.id), client_id: Some(ACCOUNT_CLIENT_ID), ..Default::default() };
-    audit::record(&state.db, now, event).await;
+    record_with(state, account, event, None, now).await;
 }
 
-async fn record_with(state: &AppState, account: &Account, event: &str, detail: serde_json::Value, now: i64) {
+async fn record_with(state: &AppState, account: &Account, event: &str, detail: Option<serde_json::Value>, now: i64) {
     let event = AuditEvent {
         event,
         account_id: Some(&account.id),
         client_id: Some(ACCOUNT_CLIENT_ID),
-        detail: Some(detail),
+        detail,
         ..Default::default()
     };
     audit::record(&state.db, now, event).await;

@@ -374,11 +374,6 @@ async fn taken_state<T: serde::de::DeserializeOwned>(
         .ok_or(PasskeyError::Expired)
 }
 
-/// Whether passkeys work with this configuration (on, and a relying party can be built).
-pub fn usable(config: &Config) -> bool {
-    config.passkeys.enabled && relying_party(config).is_ok()
-}
-
 /// The `amr` value of a stored passkey's kind (`swk` when it may be synchronised, else
 /// `hwk`), confirmed or not: what an enrollment that made it proves.
 pub async fn key_kind(

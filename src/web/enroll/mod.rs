@@ -260,10 +260,13 @@ async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: E
             context["email"] = json!(login.account.email.as_deref().map(mask_email));
         }
         FactorStep::Passed { .. } => {
-            let methods = match second_factor::methods_of(&state.db, &login.account, &state.config).await {
-                Ok(methods) => methods,
-                Err(error) => return PageError::from(error).render(state, login.locale),
-            };
+            let methods =
+                match second_factor::methods_of(&state.db, &login.account, &state.config, state.passkeys.available())
+                    .await
+                {
+                    Ok(methods) => methods,
+                    Err(error) => return PageError::from(error).render(state, login.locale),
+                };
             let names: Vec<String> =
                 methods.iter().map(|m| state.theme.message(login.locale, &format!("method_{}", m.as_str()))).collect();
             context["methods"] = json!(names);

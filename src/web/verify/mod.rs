@@ -99,7 +99,9 @@ async fn verifying(state: &AppState, login: FactorLogin) -> Result<(FactorLogin,
         return Err(login.to_current());
     }
     let strong = crate::auth::acr::wants_strong(&login.pending.request.acr_values);
-    let methods = match second_factor::methods_of(&state.db, &login.account, &state.config).await {
+    let methods = match second_factor::methods_of(&state.db, &login.account, &state.config, state.passkeys.available())
+        .await
+    {
         // A client that asked for more than SMS is not offered SMS.
         Ok(methods) if !methods.is_empty() => methods.into_iter().filter(|m| !(strong && *m == Method::Sms)).collect(),
         Ok(_) => return Err(PageError::expired_login().render(state, login.locale)),
