@@ -117,6 +117,7 @@ pub fn spawn_on(listener: TcpListener, state: AppState) -> Result<RunningServer,
         listener.local_addr().map_err(|source| StartError::Listen { address: state.config.listen.clone(), source })?;
     let limits = state.config.server.clone();
     let metrics_address = spawn_metrics(&state)?;
+    state.caches.spawn_sync(state.db.clone());
     let app = router(state.clone());
     let task = tokio::spawn(crate::http_server::serve(listener, app, limits, shutdown_signal()));
     Ok(RunningServer { address, metrics_address, state, task })

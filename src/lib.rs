@@ -12,6 +12,7 @@ pub mod app;
 pub mod applications;
 pub mod audit;
 pub mod auth;
+pub mod change_feed;
 pub mod cli;
 pub mod client_ip;
 pub mod clients;

@@ -26,7 +26,7 @@ pub use security::{
     DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig,
     TokenConfig, TwoFactorConfig,
 };
-pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
+pub use service::{CacheConfig, JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,6 +62,7 @@ pub struct Config {
     pub push: PushConfig,
     pub rate_limits: RateLimitConfig,
     pub janitor: JanitorConfig,
+    pub caches: CacheConfig,
     pub server: ServerConfig,
     pub metrics: MetricsConfig,
 }
@@ -90,6 +91,7 @@ impl Default for Config {
             push: PushConfig::default(),
             rate_limits: RateLimitConfig::default(),
             janitor: JanitorConfig::default(),
+            caches: CacheConfig::default(),
             server: ServerConfig::default(),
             metrics: MetricsConfig::default(),
         }

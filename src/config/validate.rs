@@ -113,6 +113,17 @@ impl Config {
                  `two_factor.max_consecutive_failures` are 1 to 100 (NIST SP 800-63B 5.2.2)",
             );
         }
+        let caches = &self.caches;
+        if caches.enabled()
+            && (caches.max_staleness_ms < caches.sync_interval_ms.saturating_mul(2)
+                || caches.max_staleness_ms > 60_000
+                || caches.max_accounts < 1)
+        {
+            return invalid(
+                "key `caches.max_staleness_ms` is at least twice `caches.sync_interval_ms` and at most 60000, \
+                 and `caches.max_accounts` at least 1",
+            );
+        }
         let device = &self.device_authorization;
         if !(60..=86_400).contains(&device.code_ttl)
             || !(1..=60).contains(&device.interval)

@@ -14,7 +14,6 @@ use super::error::OAuthError;
 use super::params::Params;
 use super::token::jwt::{self as tokens, TokenCheckError};
 use super::{claims, claims_request};
-use crate::accounts;
 use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -75,21 +74,25 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     if !scopes.iter().any(|s| s == "openid") {
         return Err(OAuthError::insufficient_scope("the access token was not granted the openid scope"));
     }
-    let account = accounts::find_by_id(&state.db, account_id)
+    // From this node's memory, kept true by the change feed: a change shows at the next call.
+    let view = state
+        .caches
+        .account_view(&state.db, account_id)
         .await?
-        .filter(|a| !a.archived)
+        .filter(|view| !view.account.archived)
         .ok_or_else(|| OAuthError::invalid_token("the account of this token is no longer active"))?;
+    let account = &view.account;
     // The token's `sub`: the account id, or the pairwise value the ID token gave.
     let mut body = json!({"sub": claims.sub});
-    for (name, value) in claims::for_scopes(&account, &scopes) {
+    for (name, value) in claims::for_scopes(account, &scopes) {
         body[name] = value;
     }
-    for (name, value) in claims_request::values(&account, &claims.userinfo_claims) {
+    for (name, value) in claims_request::values(account, &claims.userinfo_claims) {
         body[name] = value;
     }
-    // Rights are read anew: a change shows here before the next token.
+    // Rights as they are now, not as when the token was issued.
     if let Some(client) = state.client_cache.get(&state.db, &claims.client_id, now).await? {
-        for (name, value) in claims::authorization(&state.db, &account, &client).await? {
+        for (name, value) in claims::authorization_from(account, &view.access, &client) {
             body[name] = value;
         }
     }

@@ -13,6 +13,7 @@ mod rp;
 mod abuse;
 pub mod admin_api;
 mod browser;
+mod caches;
 mod claims_parameter;
 mod cli;
 mod console;
