@@ -74,7 +74,9 @@ fn audience_is_us(state: &AppState, aud: &Value) -> bool {
     }
 }
 
-async fn find_key(
+/// The client's key for a JWS with this `kid` and `alg` (its `jwks`, or its `jwks_uri`'s
+/// set, cached): client assertions and request objects are checked with it.
+pub(super) async fn find_key(
     state: &AppState,
     client: &Client,
     kid: Option<&str>,
@@ -110,11 +112,10 @@ async fn find_key(
 }
 
 async fn fetch(state: &AppState, uri: &str) -> Option<Value> {
-    let response = state.http.get(uri).send().await.ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.json::<Value>().await.ok()
+    let body = super::fetch::fetch(&state.http, &state.config.fetch, uri, "application/jwk-set+json, application/json")
+        .await
+        .ok()?;
+    serde_json::from_slice(&body).ok()
 }
 
 /// The key with this id, or the only key usable with `alg` when the JWS names none.
