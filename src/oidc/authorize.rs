@@ -69,14 +69,18 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
 /// refused): back to the client only when the redirect URI outside the object is one
 /// it registered, with the `state` outside; else to the user.
 fn early_refusal(client: &Client, params: &Params, error: &'static str, description: String) -> Refusal {
-    match params.get("redirect_uri").filter(|uri| client.has_redirect_uri(uri)) {
-        Some(redirect_uri) => Refusal::Redirect(ErrorRedirect {
+    match params.get("redirect_uri") {
+        Some(redirect_uri) if client.has_redirect_uri(redirect_uri) => Refusal::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.to_string(),
             mode: params.get("response_mode").and_then(ResponseMode::parse).unwrap_or(ResponseMode::Query),
             error,
             description,
             state: params.owned("state"),
         }),
+        Some(redirect_uri) => Refusal::Page(PageRefusal::UnregisteredRedirectUri(format!(
+            "redirect_uri `{redirect_uri}` is not registered for client `{}`",
+            client.client_id
+        ))),
         None => Refusal::Page(PageRefusal::RequestObject(error, description)),
     }
 }

@@ -204,7 +204,8 @@ impl Documents {
     }
 }
 
-/// A server that answers as an attacker would: `/huge` an endless chunked document,
+/// A server that answers as an attacker would: `/huge` a 96 KiB chunked document,
+/// `/endless` one without end,
 /// `/declared` a Content-Length of 10 MB, `/slow` one byte every half second,
 /// `/redirect` a redirect to `target`.
 async fn hostile_server(target: String) -> String {
@@ -221,10 +222,15 @@ async fn hostile_server(target: String) -> String {
                 let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let chunked = "HTTP/1.1 200 OK\r\nContent-Type: application/jwt\r\nTransfer-Encoding: chunked\r\n\r\n";
                 match path.as_str() {
-                    "/huge" => {
+                    "/huge" | "/endless" => {
+                        // 16 KiB chunks without a declared length: 96 KiB in all, or no end.
                         let _ = socket.write_all(chunked.as_bytes()).await;
                         let chunk = format!("4000\r\n{}\r\n", "a".repeat(0x4000));
-                        while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+                        let mut sent = 0;
+                        while (path == "/endless" || sent < 6) && socket.write_all(chunk.as_bytes()).await.is_ok() {
+                            sent += 1;
+                        }
+                        let _ = socket.write_all(b"0\r\n\r\n").await;
                     }
                     "/declared" => {
                         let head =
@@ -564,7 +570,13 @@ async fn request_uri_size_time_and_redirect_limits_hold(backend: Backend) {
     let (claims, _) = request_claims(&server, CLIENT);
     let good = documents.put("good", unsigned(&claims));
     let hostile = hostile_server(good.clone()).await;
-    for (path, limit) in [("/huge", "larger"), ("/declared", "larger"), ("/slow", "seconds"), ("/redirect", "302")] {
+    for (path, limit) in [
+        ("/huge", "larger"),
+        ("/endless", "larger"),
+        ("/declared", "larger"),
+        ("/slow", "seconds"),
+        ("/redirect", "302"),
+    ] {
         let uri = format!("{hostile}{path}");
         let started = Instant::now();
         let (error, _, description) =
