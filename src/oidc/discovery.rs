@@ -65,7 +65,8 @@ pub fn document(issuer: &str, require_par: bool) -> Value {
         "userinfo_signing_alg_values_supported": algs,
         // Request objects (`oidc::request_object`): signed with any algorithm Sésame
         // verifies, or unsigned for a client that registered `none`. Request URIs are
-        // not registered beforehand: any https URL, fetched under the `[fetch]` limits.
+        // not registered beforehand: an https URL on a host the client registered,
+        // fetched under the `[fetch]` limits.
         "request_parameter_supported": true,
         "request_uri_parameter_supported": true,
         "require_request_uri_registration": false,

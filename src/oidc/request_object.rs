@@ -1,6 +1,7 @@
 //! Request objects (OIDC Core 6, RFC 9101): an authorization request sent as a JWT, by
 //! value (`request`) or by reference (`request_uri`, an https URL fetched under the
-//! `[fetch]` policy — the pushed requests' `urn:` references are `par`'s).
+//! `[fetch]` policy, from a host the client registered — the pushed requests' `urn:`
+//! references are `par`'s).
 //!
 //! The object is signed with a key of the client's `jwks`/`jwks_uri`, with one of the
 //! algorithms Sésame verifies (and the one the client registered, if it registered one);
@@ -22,7 +23,7 @@ use serde_json::Value;
 use super::client_assertion::find_key;
 use super::fetch;
 use super::params::Params;
-use crate::clients::{Client, RequestObjectAlg};
+use crate::clients::{Client, RequestObjectAlg, redirect};
 use crate::crypto::jws::{SigningAlg, UnverifiedJws};
 use crate::state::AppState;
 
@@ -76,7 +77,7 @@ pub async fn resolve(state: &AppState, client: &Client, params: &Params) -> Resu
             // Checked before anything is fetched: a client that could not have an object
             // accepted does not make Sésame fetch a URL someone put in a link.
             usable_by(client, "request_uri_not_supported")?;
-            fetch_object(state, uri).await?
+            fetch_object(state, client, uri).await?
         }
     };
     let object = verify(state, client, &jwt, state.clock.now()).await?;
@@ -101,13 +102,25 @@ fn usable_by(client: &Client, error: &'static str) -> Result<(), ObjectError> {
     })
 }
 
-async fn fetch_object(state: &AppState, uri: &str) -> Result<String, ObjectError> {
+async fn fetch_object(state: &AppState, client: &Client, uri: &str) -> Result<String, ObjectError> {
     if uri.len() > MAX_REQUEST_URI {
         return Err(ObjectError::uri(format!("a request_uri has at most {MAX_REQUEST_URI} characters")));
     }
     if !fetch::allowed(&state.config.fetch, uri) {
         return Err(ObjectError::uri(
             "a request_uri is an https URL (or a pushed request's urn:ietf:params:oauth:request_uri:…)",
+        ));
+    }
+    // Anyone can put a request_uri in a link: it is fetched only from a host the client
+    // registered (one of its redirect URIs', or its jwks_uri's, any port), so that
+    // Sésame cannot be made to call other hosts, those of the office's network included
+    // (RFC 9101 10.4.1).
+    let host = redirect::host(uri);
+    let mut registered =
+        client.redirect_uris.iter().chain(client.jwks_uri.iter()).filter_map(|uri| redirect::host(uri));
+    if host.is_none() || !registered.any(|registered| Some(registered) == host) {
+        return Err(ObjectError::uri(
+            "a request_uri is served from the host of one of the client's redirect URIs or of its jwks_uri",
         ));
     }
     let body = fetch::fetch(&state.http, &state.config.fetch, uri, "application/oauth-authz-req+jwt, application/jwt")

@@ -35,6 +35,7 @@ on_every_backend!(
     an_encrypted_request_object_is_refused,
     request_uri_size_time_and_redirect_limits_hold,
     a_request_uri_over_http_is_refused_unless_loopback_is_allowed,
+    a_request_uri_on_a_host_the_client_did_not_register_is_not_fetched,
     a_signed_request_object_can_be_pushed,
     a_request_object_may_be_replayed_until_it_expires,
     require_signed_request_object_is_enforced,
@@ -44,6 +45,7 @@ on_every_backend!(
 const CLIENT: &str = "actes-jar";
 const SECRET: &str = "actes-jar-secret-0123456789";
 const REDIRECT: &str = "https://jar.example/cb";
+const LOCAL_REDIRECT: &str = "http://127.0.0.1/cb";
 const PASSWORD: &str = "correct horse battery";
 
 /// What a test client registers for its request objects.
@@ -63,7 +65,9 @@ async fn register(server: &TestServer, registration: Registration<'_>) {
         client_id: registration.client_id.into(),
         application: Some("INOTACTE".into()),
         secret: Some(clients::SecretInput::Plain(SECRET.into())),
-        redirect_uris: vec![REDIRECT.into()],
+        // The second one makes 127.0.0.1 a host of the client, where its request_uri
+        // documents are served.
+        redirect_uris: vec![REDIRECT.into(), LOCAL_REDIRECT.into()],
         grant_types: vec!["authorization_code".into()],
         first_party: true,
         jwks: (!keys.is_empty()).then(|| json!({ "keys": keys })),
@@ -618,6 +622,38 @@ async fn a_request_uri_over_http_is_refused_unless_loopback_is_allowed(backend: 
     let long = format!("https://jar.example/{}", "a".repeat(600));
     let (error, _, _) = refused(&server, &outer(CLIENT, &[("request_uri", &long), ("redirect_uri", REDIRECT)])).await;
     assert_eq!(error, "invalid_request_uri");
+}
+
+/// A request_uri is fetched only from a host the client registered: a link cannot make
+/// Sésame call any other server.
+async fn a_request_uri_on_a_host_the_client_did_not_register_is_not_fetched(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let documents = Documents::start().await;
+    let registration = |client_id: &str, jwks_uri: Option<String>| ClientInput {
+        client_id: client_id.into(),
+        application: Some("INOTACTE".into()),
+        secret: Some(clients::SecretInput::Plain(SECRET.into())),
+        redirect_uris: vec![REDIRECT.into()],
+        first_party: true,
+        jwks_uri,
+        request_object_signing_alg: Some("none".into()),
+        ..Default::default()
+    };
+    let (db, hasher) = (&server.state.db, &server.state.client_secrets);
+    clients::upsert(db, hasher, registration(CLIENT, None), 0).await.unwrap();
+    let (claims, _) = request_claims(&server, CLIENT);
+    let uri = documents.put("doc", unsigned(&claims));
+    let (error, _, description) =
+        refused(&server, &outer(CLIENT, &[("request_uri", &uri), ("redirect_uri", REDIRECT)])).await;
+    assert_eq!(error, "invalid_request_uri");
+    assert!(description.contains("host"), "{description}");
+    assert_eq!(documents.hits(), 0, "not fetched");
+    // The host of its jwks_uri is one of its own.
+    let jwks_uri = Some(format!("{}/ro/jwks", documents.base));
+    clients::upsert(db, hasher, registration("actes-jar-keys", jwks_uri), 0).await.unwrap();
+    let (claims, _) = request_claims(&server, "actes-jar-keys");
+    let uri = documents.put("keys-doc", unsigned(&claims));
+    code_of(&login(&server, &outer("actes-jar-keys", &[("request_uri", &uri)])).await);
 }
 
 /// RFC 9126 3: a signed request object pushed to `/par`, checked there as at the
