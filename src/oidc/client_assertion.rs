@@ -36,6 +36,13 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
         .await
         .ok_or_else(|| invalid("no registered key matches"))?;
     let claims: Value = jws.verify(&key).map_err(|_| invalid("bad signature"))?;
+    // A request object is signed with the same keys, for the same audience, and travels
+    // through browsers: one must never pass for the client (RFC 9101 10.8).
+    if jws.typ.as_deref().is_some_and(|typ| typ.eq_ignore_ascii_case("oauth-authz-req+jwt"))
+        || claims.get("response_type").is_some()
+    {
+        return Err(invalid("a request object is not a client assertion"));
+    }
     let text = |name: &str| claims[name].as_str();
     if text("iss") != Some(&client.client_id) || text("sub") != Some(&client.client_id) {
         return Err(invalid("iss and sub must be the client_id"));

@@ -40,6 +40,7 @@ on_every_backend!(
     a_request_object_may_be_replayed_until_it_expires,
     require_signed_request_object_is_enforced,
     request_object_metadata_in_the_import_file,
+    a_request_object_is_not_a_client_assertion,
 );
 
 const CLIENT: &str = "actes-jar";
@@ -800,4 +801,44 @@ async fn request_object_metadata_in_the_import_file(backend: Backend) {
     );
     let error = sesame::import::import_text(&server.state, "clients.toml", &keyless).await.unwrap_err();
     assert!(error.to_string().contains("jwks"), "{error}");
+}
+
+/// A request object passes through browsers, signed with the client's key for the
+/// issuer: whatever claims it has, it never authenticates the client at /token.
+async fn a_request_object_is_not_a_client_assertion(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let es256 = key("jar-es256", SigningAlg::Es256);
+    let input = ClientInput {
+        client_id: CLIENT.into(),
+        application: Some("INOTACTE".into()),
+        redirect_uris: vec![REDIRECT.into()],
+        grant_types: vec!["authorization_code".into(), "client_credentials".into()],
+        token_endpoint_auth_method: Some("private_key_jwt".into()),
+        jwks: Some(json!({"keys": [es256.public_jwk()]})),
+        ..Default::default()
+    };
+    clients::upsert(&server.state.db, &server.state.client_secrets, input, 0).await.unwrap();
+    let token = |assertion: String| {
+        let url = server.url("/token");
+        async move {
+            let form = [
+                ("grant_type", "client_credentials".to_string()),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()),
+                ("client_assertion", assertion),
+            ];
+            reqwest::Client::new().post(url).form(&form).send().await.unwrap().status().as_u16()
+        }
+    };
+    let (mut claims, _) = request_claims(&server, CLIENT);
+    claims["sub"] = json!(CLIENT);
+    claims["jti"] = json!("object-1");
+    claims["exp"] = json!(server.clock_now() + 60);
+    assert_eq!(token(signed(&es256, &claims)).await, 401, "typed as a request object");
+    claims["jti"] = json!("object-2");
+    assert_eq!(token(es256.sign("JWT", &claims).unwrap()).await, 401, "carrying response_type");
+    // The same claims without the request's parameters: a genuine assertion works.
+    let assertion = json!({
+        "iss": CLIENT, "sub": CLIENT, "aud": server.issuer, "jti": "assertion-1", "exp": server.clock_now() + 60
+    });
+    assert_eq!(token(es256.sign("JWT", &assertion).unwrap()).await, 200);
 }
