@@ -23,8 +23,8 @@ mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
-    DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig,
-    TokenConfig, TwoFactorConfig,
+    DeviceAuthorizationConfig, FetchConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig,
+    RequestObjectConfig, SessionConfig, TokenConfig, TwoFactorConfig,
 };
 pub use service::{CacheConfig, JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
@@ -57,6 +57,8 @@ pub struct Config {
     pub passkeys: PasskeyConfig,
     pub device_authorization: DeviceAuthorizationConfig,
     pub par: ParConfig,
+    pub request_objects: RequestObjectConfig,
+    pub fetch: FetchConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub push: PushConfig,
@@ -86,6 +88,8 @@ impl Default for Config {
             passkeys: PasskeyConfig::default(),
             device_authorization: DeviceAuthorizationConfig::default(),
             par: ParConfig::default(),
+            request_objects: RequestObjectConfig::default(),
+            fetch: FetchConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             push: PushConfig::default(),

@@ -231,6 +231,41 @@ impl Default for ParConfig {
     }
 }
 
+/// Request objects (OIDC Core 6, RFC 9101).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestObjectConfig {
+    /// Longest validity a request object may claim, in seconds: its `exp` at most this
+    /// far ahead, its `nbf` at most this far behind (60 to 86400).
+    pub max_lifetime: i64,
+}
+
+impl Default for RequestObjectConfig {
+    fn default() -> Self {
+        Self { max_lifetime: 3600 }
+    }
+}
+
+/// Documents fetched from URLs a client gives (its `jwks_uri`, a `request_uri`): never
+/// followed through redirects, and bounded in size and time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Also fetch over plain http from a loopback address (127.0.0.0/8, ::1): for tests
+    /// and a developer's machine, never a deployment. Otherwise https only.
+    pub allow_http_loopback: bool,
+    /// Largest document, in bytes (1024 to 1048576).
+    pub max_bytes: usize,
+    /// Seconds to connect and read it all (1 to 30).
+    pub timeout: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self { allow_http_loopback: false, max_bytes: 65536, timeout: 5 }
+    }
+}
+
 /// Passkeys (WebAuthn): as a second factor, and as a sign-in without password.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

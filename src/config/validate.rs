@@ -139,6 +139,14 @@ impl Config {
         if !(5..=600).contains(&self.par.request_uri_ttl) {
             return invalid("key `par.request_uri_ttl` is 5 to 600 seconds (RFC 9126 asks for a short lifetime)");
         }
+        if !(60..=86_400).contains(&self.request_objects.max_lifetime) {
+            return invalid("key `request_objects.max_lifetime` is 60 to 86400 seconds");
+        }
+        if !(1024..=1_048_576).contains(&self.fetch.max_bytes) || !(1..=30).contains(&self.fetch.timeout) {
+            return invalid(
+                "keys `fetch.max_bytes` (1024 to 1048576 bytes) and `fetch.timeout` (1 to 30 seconds) are out of range",
+            );
+        }
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
             return invalid("keys `server.header_read_timeout` and `server.max_connections` are at least 1");
         }

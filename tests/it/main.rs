@@ -36,6 +36,8 @@ mod par;
 mod passkey_authenticator;
 mod passkeys;
 pub mod push;
+// Request objects (OIDC Core 6, RFC 9101) and signed userinfo (OIDC Core 5.3.2).
+mod request_objects;
 // Resource indicators (RFC 8707).
 mod resource_indicators;
 mod rights;
