@@ -1,7 +1,10 @@
 //! Applications of the office (INOTACTE, INOTCOMPTABILITE, …): their code, name and the
 //! catalogue of rights and options that accounts are granted in them.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionSession, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -138,7 +141,7 @@ pub async fn list(db: &Db) -> Result<Vec<Application>, DomainError> {
 
 /// Creates or updates the application with this code.
 pub async fn upsert(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     mut input: ApplicationInput,
     now: i64,
 ) -> Result<(Application, Change), DomainError> {
@@ -169,8 +172,10 @@ pub async fn upsert(
             active.rights = Set(to_json_text(&input.rights));
             active.options = Set(to_json_text(&input.options));
             active.updated_at = Set(now);
-            let updated: Application = active.update(db).await?.into();
-            crate::change_feed::announce(db, crate::change_feed::Topic::Application, &updated.id, 0).await?;
+            let txn = db.begin().await?;
+            let updated: Application = active.update(&txn).await?.into();
+            crate::change_feed::announce(&txn, crate::change_feed::Topic::Application, &updated.id, 0).await?;
+            txn.commit().await?;
             Ok((updated, Change::Updated))
         }
     }

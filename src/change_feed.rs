@@ -4,19 +4,23 @@
 //!
 //! Whoever revokes a token or changes an account, its access or an application writes
 //! one `cache_events` row in the same transaction (`announce`). Every node reads the rows
-//! it has not seen yet, every `caches.sync_interval_ms` in the background, and at once
-//! before the next read when this process itself announced something (so a change shows
-//! on the node that made it at the next call). A node that could not read the feed for
-//! `caches.max_staleness_ms` (the database is down) stops trusting its caches and reads
-//! the database on every call until it can again: a cache is never older than that bound.
+//! it has not seen yet every `caches.sync_interval_ms` in the background, and before each
+//! answer for a second after this process announced something (so a change shows on the
+//! node that made it at the next call). A node that could not read the feed for
+//! `caches.max_staleness_ms` (the database is down, the process was paused) stops
+//! trusting its caches and reads the database on every call; when the feed answers again
+//! it starts over from the tables themselves, as at start.
 //!
 //! Ids come from the database's sequence. Two transactions may commit their rows out of
-//! id order; an id skipped by a read is kept as a gap and looked for again until it shows
-//! or is old enough to be a rolled-back transaction's.
+//! id order: ids skipped by a read are kept as gaps (ranges) and looked for again, by
+//! range, until they show or are old enough (`GAP_PATIENCE`) to be a rolled-back
+//! transaction's. As a backstop for what even that could miss (a transaction longer than
+//! the patience), views are read again after `VIEW_TTL` and the revocation list whole
+//! every `FULL_RELOAD`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
@@ -30,19 +34,39 @@ use crate::domain::DomainError;
 use crate::storage::Db;
 use crate::storage::entities::{cache_event, revocation};
 
-/// Announcements made by this process; a node whose caches have seen fewer syncs first.
+/// When this process last announced a change (milliseconds since `process_epoch`).
 /// Process-wide because the write paths hold only a database connection; in production a
 /// process is one node.
-static ANNOUNCED: AtomicU64 = AtomicU64::new(0);
+static ANNOUNCED_AT: AtomicI64 = AtomicI64::new(i64::MIN / 2);
+/// How long after its own announcement a node reads the feed before every answer: time
+/// for the announcing transaction to commit.
+const OWN_CHANGE_WINDOW_MS: i64 = 1_000;
 
 /// Rows read per query while catching up.
-const BATCH: u64 = 5_000;
+const BATCH: u64 = 2_000;
+/// Gap ranges looked for per read of the feed.
+const GAPS_PER_SYNC: usize = 50;
+/// Past this many gap ranges, the node starts over from the tables.
+const MAX_GAPS: usize = 1_000;
 /// An id missing this long below the highest one read belongs to a rolled-back transaction.
-const GAP_PATIENCE: Duration = Duration::from_secs(30);
+const GAP_PATIENCE: Duration = Duration::from_secs(600);
 /// Revocations a node keeps in memory; past it, it asks the database (bounded memory).
 const MAX_REVOCATIONS: usize = 500_000;
 /// Events re-read at start, so that a row committed late just before is not missed.
-const START_LOOKBACK: i32 = 1_000;
+const START_LOOKBACK: i64 = 1_000;
+/// A view is read again from the database after this, whatever the feed says.
+const VIEW_TTL: Duration = Duration::from_secs(300);
+/// The revocation list is read whole again this often, and the feed's ids checked.
+const FULL_RELOAD: Duration = Duration::from_secs(600);
+
+fn process_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(crate::clock::instant)
+}
+
+fn process_millis() -> i64 {
+    process_epoch().elapsed().as_millis() as i64
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Topic {
@@ -80,7 +104,7 @@ pub async fn announce(
         created_at: Set(unix_now()),
     };
     cache_event::Entity::insert(row).exec_without_returning(db).await?;
-    ANNOUNCED.fetch_add(1, Ordering::SeqCst);
+    ANNOUNCED_AT.store(process_millis(), Ordering::SeqCst);
     Ok(())
 }
 
@@ -102,26 +126,29 @@ fn unix_now() -> i64 {
     crate::clock::SystemClock.now()
 }
 
+/// Ids not read yet below the highest one read: `lo..=hi`, missed since `since`.
+struct Gap {
+    lo: i64,
+    hi: i64,
+    since: Instant,
+}
+
 /// Where this node is in the feed.
 #[derive(Default)]
 struct Cursor {
     started: bool,
-    highest: i32,
-    /// Ids below `highest` not read yet, with when they were first missed.
-    gaps: BTreeMap<i32, Instant>,
-    last_prune: Option<Instant>,
+    highest: i64,
+    gaps: Vec<Gap>,
+    last_full_reload: Option<Instant>,
 }
 
 pub struct NodeCaches {
     config: CacheConfig,
     cursor: tokio::sync::Mutex<Cursor>,
-    /// Milliseconds since `epoch` of the last successful read of the feed; -1: never.
+    /// `process_millis` when the last successful read of the feed began; -1: never.
     synced_at: AtomicI64,
-    /// The value of `ANNOUNCED` that the last successful read started after.
-    announced_seen: AtomicU64,
-    epoch: Instant,
     revoked: std::sync::RwLock<HashMap<String, i64>>,
-    revocations_overflow: AtomicBool,
+    revocations_overflow: std::sync::atomic::AtomicBool,
     views: std::sync::RwLock<HashMap<String, Arc<AccountView>>>,
     /// Bumped by every account or application change applied: a view read from the
     /// database while one was applied is not kept (it may predate the change).
@@ -132,6 +159,7 @@ pub struct NodeCaches {
 pub struct AccountView {
     pub account: Account,
     pub access: Vec<Access>,
+    loaded: Instant,
 }
 
 impl NodeCaches {
@@ -140,10 +168,8 @@ impl NodeCaches {
             config,
             cursor: Default::default(),
             synced_at: AtomicI64::new(-1),
-            announced_seen: AtomicU64::new(0),
-            epoch: crate::clock::instant(),
             revoked: Default::default(),
-            revocations_overflow: AtomicBool::new(false),
+            revocations_overflow: Default::default(),
             views: Default::default(),
             views_epoch: AtomicU64::new(0),
         }
@@ -175,111 +201,164 @@ impl NodeCaches {
         if !self.config.enabled() {
             return false;
         }
-        if ANNOUNCED.load(Ordering::SeqCst) != self.announced_seen.load(Ordering::SeqCst)
-            && let Err(error) = self.sync(db).await
+        let asked_at = process_millis();
+        if asked_at - ANNOUNCED_AT.load(Ordering::SeqCst) < OWN_CHANGE_WINDOW_MS
+            && let Err(error) = self.sync_since(db, asked_at).await
         {
             tracing::warn!(%error, "cannot read the cache change feed");
             return false;
         }
-        let synced_at = self.synced_at.load(Ordering::SeqCst);
-        synced_at >= 0 && self.millis() - synced_at <= self.config.max_staleness_ms as i64
+        self.fresh()
     }
 
-    fn millis(&self) -> i64 {
-        self.epoch.elapsed().as_millis() as i64
+    fn fresh(&self) -> bool {
+        let synced_at = self.synced_at.load(Ordering::SeqCst);
+        synced_at >= 0 && process_millis() - synced_at <= self.config.max_staleness_ms as i64
+    }
+
+    /// Reads the feed, unless a read that began at or after `asked_at` already did
+    /// (callers waiting for the same read share it).
+    async fn sync_since(&self, db: &Db, asked_at: i64) -> Result<(), DomainError> {
+        let mut cursor = self.cursor.lock().await;
+        if self.synced_at.load(Ordering::SeqCst) >= asked_at {
+            return Ok(());
+        }
+        self.sync_locked(db, &mut cursor).await
     }
 
     /// Reads what the feed holds that this node has not applied yet.
     pub async fn sync(&self, db: &Db) -> Result<(), DomainError> {
-        let announced = ANNOUNCED.load(Ordering::SeqCst);
         let mut cursor = self.cursor.lock().await;
-        if !cursor.started {
-            self.start(db, &mut cursor).await?;
+        self.sync_locked(db, &mut cursor).await
+    }
+
+    async fn sync_locked(&self, db: &Db, cursor: &mut Cursor) -> Result<(), DomainError> {
+        let began = process_millis();
+        let now = crate::clock::instant();
+        // Never read, or not for so long that the janitor may have swept what was missed.
+        if !cursor.started || !self.fresh() {
+            self.start(db, cursor).await?;
+        } else if cursor.last_full_reload.is_none_or(|at| now.duration_since(at) > FULL_RELOAD) {
+            self.full_reload(db, cursor).await?;
         }
+        self.read_new(db, cursor).await?;
+        self.read_gaps(db, cursor).await?;
+        cursor.gaps.retain(|gap| now.duration_since(gap.since) < GAP_PATIENCE);
+        if cursor.gaps.len() > MAX_GAPS {
+            self.start(db, cursor).await?;
+        }
+        self.synced_at.store(began, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Rows above the highest id read, in order, a batch at a time.
+    async fn read_new(&self, db: &Db, cursor: &mut Cursor) -> Result<(), DomainError> {
         loop {
-            let from = cursor.gaps.keys().next().map(|first| first - 1).unwrap_or(cursor.highest).min(cursor.highest);
             let rows = cache_event::Entity::find()
-                .filter(cache_event::Column::Id.gt(from))
+                .filter(cache_event::Column::Id.gt(cursor.highest))
                 .order_by_asc(cache_event::Column::Id)
                 .limit(BATCH)
                 .all(db)
                 .await?;
             let full = rows.len() as u64 == BATCH;
             for row in rows {
-                self.take(&mut cursor, row);
+                if row.id > cursor.highest + 1 {
+                    cursor.gaps.push(Gap { lo: cursor.highest + 1, hi: row.id - 1, since: crate::clock::instant() });
+                }
+                cursor.highest = row.id;
+                self.apply(&row);
             }
             if !full {
-                break;
+                return Ok(());
             }
         }
-        let now = crate::clock::instant();
-        cursor.gaps.retain(|_, missed| now.duration_since(*missed) < GAP_PATIENCE);
-        if cursor.last_prune.is_none_or(|at| now.duration_since(at) > Duration::from_secs(60)) {
-            cursor.last_prune = Some(now);
-            if self.prune_revocations() {
-                // The list in memory lacks some that overflowed: read it whole again.
-                self.start(db, &mut cursor).await?;
+    }
+
+    /// Looks for the rows of the oldest gaps; each found row splits its gap.
+    async fn read_gaps(&self, db: &Db, cursor: &mut Cursor) -> Result<(), DomainError> {
+        let mut kept = Vec::with_capacity(cursor.gaps.len());
+        for (index, gap) in std::mem::take(&mut cursor.gaps).into_iter().enumerate() {
+            if index >= GAPS_PER_SYNC {
+                kept.push(gap);
+                continue;
+            }
+            let rows = cache_event::Entity::find()
+                .filter(cache_event::Column::Id.between(gap.lo, gap.hi))
+                .order_by_asc(cache_event::Column::Id)
+                .all(db)
+                .await?;
+            let mut lo = gap.lo;
+            for row in rows {
+                if row.id > lo {
+                    kept.push(Gap { lo, hi: row.id - 1, since: gap.since });
+                }
+                lo = row.id + 1;
+                self.apply(&row);
+            }
+            if lo <= gap.hi {
+                kept.push(Gap { lo, hi: gap.hi, since: gap.since });
             }
         }
-        self.announced_seen.store(announced, Ordering::SeqCst);
-        self.synced_at.store(self.millis(), Ordering::SeqCst);
+        cursor.gaps = kept;
         Ok(())
     }
 
-    /// First read: every revocation still in force, and the feed's position.
+    /// From the tables themselves, as at start: every revocation in force, no view, and
+    /// the feed's position (a little before its end, re-read: applying twice is harmless).
     async fn start(&self, db: &Db, cursor: &mut Cursor) -> Result<(), DomainError> {
-        let highest = cache_event::Entity::find()
-            .order_by_desc(cache_event::Column::Id)
-            .one(db)
-            .await?
-            .map(|row| row.id)
-            .unwrap_or(0);
-        let now = unix_now();
+        let highest = self.highest_id(db).await?;
+        self.views_epoch.fetch_add(1, Ordering::SeqCst);
+        self.views.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.reload_revocations(db).await?;
+        cursor.highest = (highest - START_LOOKBACK).max(0);
+        cursor.gaps.clear();
+        cursor.started = true;
+        cursor.last_full_reload = Some(crate::clock::instant());
+        Ok(())
+    }
+
+    /// The backstop: the revocation list read whole again; ids that went back (a
+    /// database restored or failed over) start the node over.
+    async fn full_reload(&self, db: &Db, cursor: &mut Cursor) -> Result<(), DomainError> {
+        if self.highest_id(db).await? < cursor.highest {
+            return self.start(db, cursor).await;
+        }
+        self.reload_revocations(db).await?;
+        cursor.last_full_reload = Some(crate::clock::instant());
+        Ok(())
+    }
+
+    async fn highest_id(&self, db: &Db) -> Result<i64, DomainError> {
+        Ok(cache_event::Entity::find().order_by_desc(cache_event::Column::Id).one(db).await?.map_or(0, |row| row.id))
+    }
+
+    async fn reload_revocations(&self, db: &Db) -> Result<(), DomainError> {
         let rows = revocation::Entity::find()
-            .filter(revocation::Column::ExpiresAt.gt(now))
+            .filter(revocation::Column::ExpiresAt.gt(unix_now()))
             .limit(MAX_REVOCATIONS as u64 + 1)
             .all(db)
             .await?;
         let overflow = rows.len() > MAX_REVOCATIONS;
         let list: HashMap<String, i64> = rows.into_iter().map(|row| (row.key, row.expires_at)).collect();
         // Replaced whole, so that a reader never sees a list half read.
-        *self.revoked.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = list;
+        *self.revoked.write().unwrap_or_else(|p| p.into_inner()) = list;
         self.revocations_overflow.store(overflow, Ordering::SeqCst);
-        // Events just before the start are read again: applying one twice is harmless.
-        cursor.highest = (highest - START_LOOKBACK).max(0);
-        cursor.started = true;
         Ok(())
-    }
-
-    fn take(&self, cursor: &mut Cursor, row: cache_event::Model) {
-        if row.id <= cursor.highest {
-            if cursor.gaps.remove(&row.id).is_none() {
-                return; // already applied
-            }
-        } else {
-            let now = crate::clock::instant();
-            // Ids skipped over may still commit; a huge jump is not tracked id by id.
-            if row.id - cursor.highest <= BATCH as i32 {
-                for missing in cursor.highest + 1..row.id {
-                    cursor.gaps.entry(missing).or_insert(now);
-                }
-            }
-            cursor.highest = row.id;
-        }
-        self.apply(&row);
     }
 
     fn apply(&self, event: &cache_event::Model) {
         match event.topic.as_str() {
             "revocation" => self.remember_revocation(&event.subject, event.until),
             "account" => {
+                let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
                 self.views_epoch.fetch_add(1, Ordering::SeqCst);
-                self.views.write().unwrap_or_else(|p| p.into_inner()).remove(&event.subject);
+                views.remove(&event.subject);
             }
             // An application's code is in every view that has access to it: rare, so all go.
             "application" => {
+                let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
                 self.views_epoch.fetch_add(1, Ordering::SeqCst);
-                self.views.write().unwrap_or_else(|p| p.into_inner()).clear();
+                views.clear();
             }
             other => tracing::warn!(topic = other, "unknown cache event topic"),
         }
@@ -295,15 +374,6 @@ impl NodeCaches {
         *entry = (*entry).max(until);
     }
 
-    /// Forgets revocations whose tokens have all expired (as the janitor deletes them);
-    /// whether the list overflowed and has room again, to be read whole anew.
-    fn prune_revocations(&self) -> bool {
-        let now = unix_now();
-        let mut revoked = self.revoked.write().unwrap_or_else(|p| p.into_inner());
-        revoked.retain(|_, until| *until > now);
-        revoked.len() < MAX_REVOCATIONS / 2 && self.revocations_overflow.load(Ordering::SeqCst)
-    }
-
     /// Whether any of `keys` (revocation keys) is revoked; `None` when the caches cannot
     /// answer and the database must.
     pub async fn revoked(&self, db: &Db, keys: &[String]) -> Option<bool> {
@@ -317,19 +387,25 @@ impl NodeCaches {
     /// The account and its access, from memory when the caches may answer.
     pub async fn account_view(&self, db: &Db, account_id: &str) -> Result<Option<Arc<AccountView>>, DomainError> {
         let trusted = self.trusted(db).await;
-        if trusted && let Some(view) = self.views.read().unwrap_or_else(|p| p.into_inner()).get(account_id) {
+        if trusted
+            && let Some(view) = self.views.read().unwrap_or_else(|p| p.into_inner()).get(account_id)
+            && view.loaded.elapsed() < VIEW_TTL
+        {
             return Ok(Some(view.clone()));
         }
         let epoch = self.views_epoch.load(Ordering::SeqCst);
         let Some(account) = accounts::find_by_id(db, account_id).await? else { return Ok(None) };
         let access = accounts::access_of(db, account_id).await?;
-        let view = Arc::new(AccountView { account, access });
-        if trusted && self.views_epoch.load(Ordering::SeqCst) == epoch {
+        let view = Arc::new(AccountView { account, access, loaded: crate::clock::instant() });
+        if trusted {
             let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
-            if views.len() >= self.config.max_accounts {
-                views.clear();
+            // Under the lock that `apply` takes: no change slips between check and insert.
+            if self.views_epoch.load(Ordering::SeqCst) == epoch {
+                if views.len() >= self.config.max_accounts {
+                    views.clear();
+                }
+                views.insert(account_id.to_string(), view.clone());
             }
-            views.insert(account_id.to_string(), view.clone());
         }
         Ok(Some(view))
     }

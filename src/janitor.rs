@@ -137,10 +137,11 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
         // The caches' change feed, an hour after every node has read it.
         cache_events: crate::change_feed::sweep(db).await?,
     };
-    if swept.signing_keys > 0
-        && let Err(error) = state.keys.reload().await
-    {
-        tracing::error!(%error, "could not reload signing keys after the sweep");
+    if swept.signing_keys > 0 {
+        state.verified_tokens.clear();
+        if let Err(error) = state.keys.reload().await {
+            tracing::error!(%error, "could not reload signing keys after the sweep");
+        }
     }
     Ok(swept)
 }

@@ -4,7 +4,9 @@
 //! account, until the longest-lived token they cover has expired. Each node also keeps
 //! the list in memory (`change_feed`), so that checking a token reads no database.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait, sea_query::OnConflict,
+};
 
 use crate::storage::entities::revocation;
 
@@ -27,8 +29,13 @@ impl Scope<'_> {
     }
 }
 
-/// Lists `scope` as revoked until `until` (kept to the later date if already listed).
-pub async fn revoke(db: &impl ConnectionTrait, scope: Scope<'_>, until: i64) -> Result<(), sea_orm::DbErr> {
+/// Lists `scope` as revoked until `until` (kept to the later date if already listed),
+/// and tells every node's cache, in one transaction (a savepoint inside the caller's).
+pub async fn revoke<C>(db: &C, scope: Scope<'_>, until: i64) -> Result<(), sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
     let row = revocation::ActiveModel {
         key: sea_orm::ActiveValue::Set(scope.key()),
         expires_at: sea_orm::ActiveValue::Set(until),
@@ -37,9 +44,10 @@ pub async fn revoke(db: &impl ConnectionTrait, scope: Scope<'_>, until: i64) -> 
         .on_conflict(
             OnConflict::column(revocation::Column::Key).update_column(revocation::Column::ExpiresAt).to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_without_returning(&txn)
         .await?;
-    crate::change_feed::announce(db, crate::change_feed::Topic::Revocation, &scope.key(), until).await
+    crate::change_feed::announce(&txn, crate::change_feed::Topic::Revocation, &scope.key(), until).await?;
+    txn.commit().await
 }
 
 /// Whether any of `scopes` is revoked: from this node's list in memory when it is

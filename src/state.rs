@@ -30,6 +30,8 @@ pub struct AppState {
     pub client_cache: Arc<crate::clients::ClientCache>,
     /// The revocation list and the accounts' claims in memory (see `change_feed`).
     pub caches: Arc<crate::change_feed::NodeCaches>,
+    /// Access tokens whose signature this node already checked.
+    pub verified_tokens: Arc<crate::oidc::token::jwt::VerifiedTokens>,
     /// The discovery document, serialised once.
     pub discovery: crate::oidc::discovery::Metadata,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -162,6 +164,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         ),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
         caches: Arc::new(crate::change_feed::NodeCaches::new(config.caches.clone())),
+        verified_tokens: Default::default(),
         jwks_cache: Arc::default(),
         http,
         limits: Arc::new(limits),

@@ -15,7 +15,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table("cache_events")
                     .if_not_exists()
-                    .col(pk_auto("id"))
+                    .col(big_pk_auto("id"))
                     // `revocation`, `account` or `application`.
                     .col(string("topic"))
                     // The revocation key, the account id or the application id.

@@ -207,6 +207,8 @@ pub async fn remove(
         return Ok(Removal::LastKept);
     }
     second_factor::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
+    // `updated_at` is a claim (profile scope).
+    crate::change_feed::announce(&txn, crate::change_feed::Topic::Account, &account.id, 0).await?;
     if left == 0 {
         recovery_code::Entity::delete_many()
             .filter(recovery_code::Column::AccountId.eq(account.id.clone()))
@@ -243,6 +245,7 @@ pub async fn reset(db: &Db, account_id: &str, now: i64) -> Result<(), DomainErro
     }
     .update(&txn)
     .await?;
+    crate::change_feed::announce(&txn, crate::change_feed::Topic::Account, account_id, 0).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The owner choosing their account's language on the security page: one column, no
 //! other field re-validated (the page changes nothing else).
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait, sea_query::Expr,
+};
 
 use crate::domain::DomainError;
 use crate::i18n::Locale;
@@ -9,18 +11,20 @@ use crate::storage::entities::account;
 
 /// Sets the account's language; whether the account exists.
 pub async fn set_language(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     account_id: &str,
     language: Locale,
     now: i64,
 ) -> Result<bool, DomainError> {
+    let txn = db.begin().await?;
     let updated = account::Entity::update_many()
         .col_expr(account::Column::Language, Expr::value(language.code()))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(account_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
     // The language is the `locale` claim.
-    crate::change_feed::announce(db, crate::change_feed::Topic::Account, account_id, 0).await?;
+    crate::change_feed::announce(&txn, crate::change_feed::Topic::Account, account_id, 0).await?;
+    txn.commit().await?;
     Ok(updated.rows_affected == 1)
 }

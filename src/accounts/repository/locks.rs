@@ -79,7 +79,7 @@ pub async fn locks(db: &Db, account: &Account, now: i64) -> Result<Locks, Domain
 /// which would otherwise give new tokens afterwards. Un-archiving later restores login,
 /// not these.
 pub(super) async fn end_everything_of(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     account_id: &str,
     now: i64,
 ) -> Result<(), DomainError> {
