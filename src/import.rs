@@ -82,6 +82,11 @@ pub struct ClientEntry {
     pub subject_type: Option<String>,
     /// An https URL whose host is the sector of a pairwise client.
     pub sector_identifier_uri: Option<String>,
+    /// RFC 9449 5.2: every token request of the client must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2`: the FAPI 2.0 Security Profile's rules are enforced for the client.
+    pub security_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +274,8 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
                 other => other,
             },
             jwks_uri: entry.jwks_uri,
+            dpop_bound_access_tokens: entry.dpop_bound_access_tokens,
+            security_profile: entry.security_profile,
         };
         let (_, change) = clients::upsert(&txn, &state.client_secrets, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.clients, change);

@@ -38,6 +38,8 @@ pub fn view(client: &Client) -> Value {
         "jwks_uri": client.jwks_uri,
         "subject_type": client.subject_type.as_str(),
         "sector_identifier_uri": client.sector_identifier_uri,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "security_profile": client.security_profile.map(|p| p.as_str()),
         "has_secret": client.secret_hash.is_some(),
     })
 }
@@ -103,6 +105,9 @@ pub struct ClientWrite {
     jwks_uri: Option<String>,
     subject_type: Option<String>,
     sector_identifier_uri: Option<String>,
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
+    security_profile: Option<String>,
 }
 
 impl ClientWrite {
@@ -131,6 +136,8 @@ impl ClientWrite {
             jwks_uri: self.jwks_uri,
             subject_type: self.subject_type,
             sector_identifier_uri: self.sector_identifier_uri,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            security_profile: self.security_profile,
         }
     }
 

@@ -153,6 +153,8 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 jwks_uri: current.jwks_uri,
                 subject_type: Some(current.subject_type.as_str().into()),
                 sector_identifier_uri: current.sector_identifier_uri,
+                dpop_bound_access_tokens: current.dpop_bound_access_tokens,
+                security_profile: current.security_profile.map(|p| p.as_str().into()),
             };
             let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
             if change != Change::Unchanged {

@@ -1,7 +1,9 @@
 //! What an operator declares for a client (import file, admin API, console, CLI), and
 //! the checks it must pass before anything is written.
 
-use super::{ApplicationType, AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher, SubjectType, redirect};
+use super::{
+    ApplicationType, AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher, SecurityProfile, SubjectType, redirect,
+};
 use crate::crypto::{jws::SigningAlg, password::PasswordHasherService};
 use crate::domain::DomainError;
 
@@ -43,6 +45,10 @@ pub struct ClientInput {
     pub subject_type: Option<String>,
     /// An https URL whose host is the sector of a pairwise client.
     pub sector_identifier_uri: Option<String>,
+    /// RFC 9449 5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2`, or nothing (see `SecurityProfile`).
+    pub security_profile: Option<String>,
 }
 
 impl ClientInput {
@@ -73,6 +79,8 @@ impl ClientInput {
             jwks_uri: client.jwks_uri.clone(),
             subject_type: Some(client.subject_type.as_str().into()),
             sector_identifier_uri: client.sector_identifier_uri.clone(),
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+            security_profile: client.security_profile.map(|p| p.as_str().into()),
         }
     }
 }
@@ -99,6 +107,7 @@ pub(super) struct Checked {
     pub id_token_alg: Option<SigningAlg>,
     pub access_token_alg: Option<SigningAlg>,
     pub subject_type: SubjectType,
+    pub security_profile: Option<SecurityProfile>,
 }
 
 impl ClientInput {
@@ -230,7 +239,49 @@ impl ClientInput {
         let access_alg =
             signing_alg("access_token_signed_response_alg", self.access_token_signed_response_alg.as_deref())?;
         let subject_type = self.check_subject_type()?;
-        Ok(Checked { method, application_type: kind, id_token_alg: alg, access_token_alg: access_alg, subject_type })
+        let security_profile = self.check_security_profile(method, alg)?;
+        Ok(Checked {
+            method,
+            application_type: kind,
+            id_token_alg: alg,
+            access_token_alg: access_alg,
+            subject_type,
+            security_profile,
+        })
+    }
+
+    /// A FAPI 2.0 client (Security Profile 5.3.2.1, 5.4) authenticates with
+    /// `private_key_jwt` (Sésame has no mTLS) and has its ID tokens signed with PS256,
+    /// ES256 or EdDSA; registering it otherwise is refused rather than silently changed.
+    fn check_security_profile(
+        &self,
+        method: AuthMethod,
+        id_token_alg: Option<SigningAlg>,
+    ) -> Result<Option<SecurityProfile>, DomainError> {
+        let Some(name) = &self.security_profile else { return Ok(None) };
+        let profile = SecurityProfile::parse(name).ok_or_else(|| {
+            DomainError::invalid(
+                "security_profile",
+                format!("`{name}` is not one of {}", SecurityProfile::SUPPORTED.join(", ")),
+            )
+        })?;
+        match profile {
+            SecurityProfile::Fapi2 => {
+                if method != AuthMethod::PrivateKeyJwt {
+                    return Err(DomainError::invalid(
+                        "token_endpoint_auth_method",
+                        "a fapi2 client authenticates with private_key_jwt (FAPI 2.0 Security Profile 5.3.2.1)",
+                    ));
+                }
+                if !id_token_alg.is_some_and(crate::oidc::fapi2::allows_alg) {
+                    return Err(DomainError::invalid(
+                        "id_token_signed_response_alg",
+                        "a fapi2 client's ID tokens are signed with PS256, ES256 or EdDSA (FAPI 2.0 Security Profile 5.4)",
+                    ));
+                }
+            }
+        }
+        Ok(Some(profile))
     }
 
     /// A pairwise client's sector must be one host (OIDC Core 8.1): its

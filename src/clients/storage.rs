@@ -137,6 +137,8 @@ pub async fn upsert(
         jwks_uri: input.jwks_uri.clone(),
         subject_type: checked.subject_type.as_str().to_string(),
         sector_identifier_uri: input.sector_identifier_uri.clone(),
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens,
+        security_profile: checked.security_profile.map(|p| p.as_str().to_string()),
         created_at: now,
         updated_at: now,
     };

@@ -48,6 +48,8 @@ fn client() -> Client {
         jwks_uri: None,
         subject_type: Default::default(),
         sector_identifier_uri: None,
+        dpop_bound_access_tokens: false,
+        security_profile: None,
     }
 }
 

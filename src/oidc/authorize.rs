@@ -80,6 +80,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
             .unwrap_or_default(),
         claims: None,
         resource: None,
+        dpop_jkt: None,
     };
     let refuse = |request: &AuthorizationRequest, error: &'static str, description: String| {
         Refusal::Redirect(request.error(error, description))
@@ -204,6 +205,14 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
             super::resource::ResourceError::Refused(why) => refuse(&request, super::resource::INVALID_TARGET, why),
             super::resource::ResourceError::Storage(error) => Refusal::Page(error.into()),
         })?;
+    if let Some(jkt) = params.get("dpop_jkt") {
+        // A JWK SHA-256 thumbprint (RFC 9449 10): 43 base64url characters.
+        let well_formed = jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(refuse(&request, "invalid_request", "dpop_jkt must be a JWK SHA-256 thumbprint".into()));
+        }
+        request.dpop_jkt = Some(jkt.to_string());
+    }
     if let Some(hint) = params.get("id_token_hint") {
         let hinted = super::token::jwt::claims_of_id_token_hint(state, hint, Some(&client)).await;
         let subject = hinted.and_then(|claims| claims["sub"].as_str().map(str::to_string)).ok_or_else(|| {

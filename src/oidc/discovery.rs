@@ -66,6 +66,7 @@ pub fn document(issuer: &str, require_par: bool) -> Value {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": super::dpop::algorithms(),
     })
 }
 

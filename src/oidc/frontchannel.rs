@@ -54,6 +54,8 @@ mod tests {
             jwks_uri: None,
             subject_type: Default::default(),
             sector_identifier_uri: None,
+            dpop_bound_access_tokens: false,
+            security_profile: None,
         }
     }
 

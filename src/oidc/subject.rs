@@ -77,6 +77,8 @@ mod tests {
             jwks_uri: None,
             subject_type,
             sector_identifier_uri: sector_identifier_uri.map(str::to_string),
+            dpop_bound_access_tokens: false,
+            security_profile: None,
             resource: None,
         }
     }

@@ -18,6 +18,8 @@ mod cli;
 mod console;
 mod demo;
 mod device;
+// DPoP (RFC 9449).
+pub mod dpop;
 mod frontchannel;
 mod hardening;
 mod import;

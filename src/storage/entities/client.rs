@@ -35,6 +35,10 @@ pub struct Model {
     pub subject_type: String,
     /// Its host is the client's sector for pairwise subjects.
     pub sector_identifier_uri: Option<String>,
+    /// RFC 9449 5.2: its token requests must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2` (the FAPI 2.0 Security Profile's rules enforced) or null.
+    pub security_profile: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
