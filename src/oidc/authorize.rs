@@ -130,6 +130,13 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
     }
 
     match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (Some(_), method) if !super::fapi2::pkce_method_ok(&client, method) => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "a FAPI 2.0 client states code_challenge_method=S256 (FAPI 2.0 Security Profile 5.3.2.2)".into(),
+            ));
+        }
         (Some(challenge), None | Some("S256")) => {
             let well_formed =
                 challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -157,6 +164,13 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
                 &request,
                 "invalid_request",
                 "a public client must use PKCE (code_challenge with S256)".into(),
+            ));
+        }
+        (None, None) if client.is_fapi2() => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "a FAPI 2.0 client must use PKCE (code_challenge with S256)".into(),
             ));
         }
         (None, None) => {}

@@ -7,7 +7,11 @@
 use std::collections::HashSet;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -45,10 +49,11 @@ fn sha256_b64(text: &str) -> String {
     b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref())
 }
 
-/// A client's DPoP key: ES256 (P-256) or EdDSA (Ed25519).
+/// A client's DPoP key: ES256 (P-256), EdDSA (Ed25519) or RS256 (RSA 2048).
 pub enum DpopKey {
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
+    Rs256(RsaKeyPair),
 }
 
 impl DpopKey {
@@ -60,10 +65,15 @@ impl DpopKey {
         Self::EdDsa(Ed25519KeyPair::generate().unwrap())
     }
 
+    pub fn rs256() -> Self {
+        Self::Rs256(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
+    }
+
     pub fn alg(&self) -> &'static str {
         match self {
             Self::Es256(_) => "ES256",
             Self::EdDsa(_) => "EdDSA",
+            Self::Rs256(_) => "RS256",
         }
     }
 
@@ -75,6 +85,10 @@ impl DpopKey {
                 json!({"y": b64(&point[33..65]), "x": b64(&point[1..33]), "kty": "EC", "crv": "P-256"})
             }
             Self::EdDsa(pair) => json!({"x": b64(pair.public_key().as_ref()), "kty": "OKP", "crv": "Ed25519"}),
+            Self::Rs256(pair) => {
+                let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                json!({"n": b64(&components.n), "kty": "RSA", "e": b64(&components.e)})
+            }
         }
     }
 
@@ -88,6 +102,9 @@ impl DpopKey {
                 jwk["y"].as_str().unwrap()
             ),
             Self::EdDsa(_) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, jwk["x"].as_str().unwrap()),
+            Self::Rs256(_) => {
+                format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk["e"].as_str().unwrap(), jwk["n"].as_str().unwrap())
+            }
         };
         sha256_b64(&canonical)
     }
@@ -96,6 +113,11 @@ impl DpopKey {
         match self {
             Self::Es256(pair) => pair.sign(&SystemRandom::new(), message).unwrap().as_ref().to_vec(),
             Self::EdDsa(pair) => pair.sign(message).as_ref().to_vec(),
+            Self::Rs256(pair) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature).unwrap();
+                signature
+            }
         }
     }
 

@@ -20,6 +20,8 @@ mod demo;
 mod device;
 // DPoP (RFC 9449).
 pub mod dpop;
+// The FAPI 2.0 Security Profile as a client profile.
+mod fapi2;
 mod frontchannel;
 mod hardening;
 mod import;
