@@ -124,8 +124,10 @@ pub fn check(state: &AppState, proof: &str, expected: &Expected<'_>, now: i64) -
     if jws.typ.as_deref() != Some(TYP) {
         return Err(DpopError::invalid("typ must be dpop+jwt"));
     }
+    // The refusal does not echo the header's `alg`: it may be anything, and it would
+    // go into a WWW-Authenticate header.
     let alg = SigningAlg::parse(&jws.alg)
-        .ok_or_else(|| DpopError::invalid(format!("alg `{}` is not one of {}", jws.alg, algorithms().join(", "))))?;
+        .ok_or_else(|| DpopError::invalid(format!("alg must be one of {}", algorithms().join(", "))))?;
     let jwk = jws.jwk.as_ref().ok_or_else(|| DpopError::invalid("the jwk header is required"))?;
     if has_private_parts(jwk) {
         return Err(DpopError::invalid("the jwk header must hold a public key only"));
