@@ -11,7 +11,7 @@
 //! - Access tokens are sender-constrained by DPoP (5.3.2.1): `Client::requires_dpop`.
 //! - PS256, ES256 or EdDSA only (5.4, `allows_alg`): ID tokens (at registration),
 //!   client assertions (`oidc::client_assertion`) and DPoP proofs at the token and PAR
-//!   endpoints (`oidc::dpop`).
+//!   endpoints (`oidc::dpop`) and at userinfo.
 //! - `iss` in the authorization response (RFC 9207) is sent to every client already.
 
 use crate::clients::Client;

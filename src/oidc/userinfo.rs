@@ -17,6 +17,7 @@ use super::params::Params;
 use super::token::jwt::{self as tokens, TokenCheckError};
 use super::{claims, claims_request};
 use crate::accounts;
+use crate::clients::Client;
 use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -103,7 +104,9 @@ async fn userinfo(
         other if scheme == Scheme::Dpop => OAuthError::dpop_challenge("invalid_token", other.to_string()),
         other => OAuthError::invalid_token(other.to_string()),
     })?;
-    check_binding(state, method, headers, scheme, token, claims.dpop_jkt(), now).await?;
+    let client = state.client_cache.get(&state.db, &claims.client_id, now).await?;
+    let fapi2 = client.as_deref().is_some_and(Client::is_fapi2);
+    check_binding(state, method, headers, scheme, token, claims.dpop_jkt(), fapi2).await?;
     // A client's own token (client_credentials) speaks for no account.
     let account_id = claims
         .account_id()
@@ -125,7 +128,7 @@ async fn userinfo(
         body[name] = value;
     }
     // Rights are read anew: a change shows here before the next token.
-    if let Some(client) = state.client_cache.get(&state.db, &claims.client_id, now).await? {
+    if let Some(client) = client {
         for (name, value) in claims::authorization(&state.db, &account, &client).await? {
             body[name] = value;
         }
@@ -135,7 +138,8 @@ async fn userinfo(
 
 /// RFC 9449 7: a token bound to a DPoP key is accepted only with the `DPoP` scheme and
 /// a fresh proof of that key for this request (`ath` its hash); presented as a bearer
-/// token it is refused (7.2), as is an unbound token presented as a DPoP one.
+/// token it is refused (7.2), as is an unbound token presented as a DPoP one. A FAPI
+/// 2.0 client's proofs are PS256, ES256 or EdDSA here too (an RSA key may sign both).
 async fn check_binding(
     state: &AppState,
     method: &str,
@@ -143,8 +147,9 @@ async fn check_binding(
     scheme: Scheme,
     token: &str,
     bound_to: Option<&str>,
-    now: i64,
+    fapi2: bool,
 ) -> Result<(), OAuthError> {
+    let now = state.clock.now();
     match (bound_to, scheme) {
         (None, Scheme::Bearer) => Ok(()),
         (Some(_), Scheme::Bearer) => Err(OAuthError::dpop_challenge(
@@ -162,6 +167,12 @@ async fn check_binding(
                 .ok_or_else(|| OAuthError::dpop_challenge("invalid_dpop_proof", "a DPoP proof is required"))?;
             let expected = dpop::Expected { method, path: super::USERINFO_PATH, access_token: Some(token) };
             let proof = dpop::check(state, proof, &expected, now).map_err(refused)?;
+            if fapi2 && !super::fapi2::allows_alg(proof.alg) {
+                return Err(OAuthError::dpop_challenge(
+                    "invalid_dpop_proof",
+                    "a FAPI 2.0 client signs its proofs with PS256, ES256 or EdDSA",
+                ));
+            }
             if proof.jkt != jkt {
                 return Err(OAuthError::dpop_challenge(
                     "invalid_dpop_proof",

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-    RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
+    RsaKeyPair, RsaPublicKeyComponents,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::StatusCode;
@@ -49,11 +49,12 @@ fn sha256_b64(text: &str) -> String {
     b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref())
 }
 
-/// A client's DPoP key: ES256 (P-256), EdDSA (Ed25519) or RS256 (RSA 2048).
+/// A client's DPoP key: ES256 (P-256), EdDSA (Ed25519) or RSA 2048 signing RS256 or
+/// PS256.
 pub enum DpopKey {
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
-    Rs256(RsaKeyPair),
+    Rsa(RsaKeyPair, &'static str),
 }
 
 impl DpopKey {
@@ -66,14 +67,23 @@ impl DpopKey {
     }
 
     pub fn rs256() -> Self {
-        Self::Rs256(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
+        Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap(), "RS256")
+    }
+
+    /// One RSA key twice: signing PS256, and signing RS256 (one thumbprint).
+    pub fn ps256_and_rs256() -> (Self, Self) {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let pkcs8: Pkcs8V1Der = pair.as_der().unwrap();
+        let again = || RsaKeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        (Self::Rsa(again(), "PS256"), Self::Rsa(again(), "RS256"))
     }
 
     pub fn alg(&self) -> &'static str {
         match self {
             Self::Es256(_) => "ES256",
             Self::EdDsa(_) => "EdDSA",
-            Self::Rs256(_) => "RS256",
+            Self::Rsa(_, alg) => alg,
         }
     }
 
@@ -85,7 +95,7 @@ impl DpopKey {
                 json!({"y": b64(&point[33..65]), "x": b64(&point[1..33]), "kty": "EC", "crv": "P-256"})
             }
             Self::EdDsa(pair) => json!({"x": b64(pair.public_key().as_ref()), "kty": "OKP", "crv": "Ed25519"}),
-            Self::Rs256(pair) => {
+            Self::Rsa(pair, _) => {
                 let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
                 json!({"n": b64(&components.n), "kty": "RSA", "e": b64(&components.e)})
             }
@@ -102,7 +112,7 @@ impl DpopKey {
                 jwk["y"].as_str().unwrap()
             ),
             Self::EdDsa(_) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, jwk["x"].as_str().unwrap()),
-            Self::Rs256(_) => {
+            Self::Rsa(..) => {
                 format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk["e"].as_str().unwrap(), jwk["n"].as_str().unwrap())
             }
         };
@@ -113,9 +123,11 @@ impl DpopKey {
         match self {
             Self::Es256(pair) => pair.sign(&SystemRandom::new(), message).unwrap().as_ref().to_vec(),
             Self::EdDsa(pair) => pair.sign(message).as_ref().to_vec(),
-            Self::Rs256(pair) => {
+            Self::Rsa(pair, alg) => {
+                let padding: &'static dyn aws_lc_rs::signature::RsaEncoding =
+                    if *alg == "PS256" { &RSA_PSS_SHA256 } else { &RSA_PKCS1_SHA256 };
                 let mut signature = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature).unwrap();
+                pair.sign(padding, &SystemRandom::new(), message, &mut signature).unwrap();
                 signature
             }
         }

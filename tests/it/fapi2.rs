@@ -23,6 +23,7 @@ on_every_backend!(
     fapi2_security_profile_ensure_response_type_token_fails,
     fapi2_security_profile_ensure_signed_client_assertion_with_rs256_fails,
     fapi2_security_profile_dpop_proof_with_rs256_fails,
+    fapi2_security_profile_dpop_proof_at_userinfo_with_rs256_fails,
     fapi2_security_profile_ensure_token_endpoint_fails_with_expired_auth_code,
     a_fapi2_client_is_refused_at_import_without_private_key_jwt_or_a_fapi_algorithm,
 );
@@ -307,6 +308,35 @@ async fn fapi2_security_profile_dpop_proof_with_rs256_fails(backend: Backend) {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(payload(body["access_token"].as_str().unwrap())["cnf"]["jkt"], rsa.thumbprint().as_str());
+}
+
+/// An RSA key may sign PS256 and RS256: bound by a PS256 proof at the token endpoint,
+/// the token is still refused with an RS256 proof of the same key at userinfo.
+async fn fapi2_security_profile_dpop_proof_at_userinfo_with_rs256_fails(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut client = register(&server).await;
+    let (ps256, rs256) = DpopKey::ps256_and_rs256();
+    assert_eq!(ps256.thumbprint(), rs256.thumbprint());
+    // The push binds the code to the PS256 key (its proof at /par).
+    client.dpop = ps256;
+    let (code, verifier) = code(&server, &client).await;
+    let ps256 = &client.dpop;
+    let proof = ps256.proof("POST", &server.url("/token"), server.clock_now(), None, None);
+    let (status, _, body) = redeem(&server, &client, &client.es256, &code, &verifier, Some(&proof)).await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    let userinfo_url = server.url("/userinfo");
+    let get = |proof: String| {
+        reqwest::Client::new()
+            .get(&userinfo_url)
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    let refused = get(rs256.proof("GET", &userinfo_url, server.clock_now(), Some(access), None)).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let accepted = get(ps256.proof("GET", &userinfo_url, server.clock_now(), Some(access), None)).await.unwrap();
+    assert_eq!(accepted.status(), 200);
 }
 
 /// FAPI 2.0 5.3.2.1: codes live at most 60 seconds, whatever the server's setting.
