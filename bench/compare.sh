@@ -48,8 +48,19 @@ S=http://127.0.0.1:18181
 token=$(cc_token "$S" /token)
 WRK_BODY="grant_type=client_credentials" run_wrk "sesame:token" "$S/token" "$BENCH_DIR/wrk/post_form.lua"
 WRK_BODY="token=$token" run_wrk "sesame:introspection" "$S/introspect" "$BENCH_DIR/wrk/post_form.lua"
+user_token=$(login_access_token "$S" bench-web bench-web-secret-0123456789 https://bench.example/callback bench "load test phrase 1")
+WRK_TOKEN="$user_token" run_wrk "sesame:userinfo" "$S/userinfo" "$BENCH_DIR/wrk/bearer_get.lua"
 run_wrk "sesame:discovery" "$S/.well-known/openid-configuration"
 run_wrk "sesame:jwks" "$S/jwks"
+stop_sesame
+
+echo "-- Sésame without its caches (caches.sync_interval_ms = 0: every call reads the database)"
+SESAME_CACHES__SYNC_INTERVAL_MS=0 start_sesame 18182
+S=http://127.0.0.1:18182
+token=$(cc_token "$S" /token)
+WRK_BODY="token=$token" run_wrk "nocache:introspection" "$S/introspect" "$BENCH_DIR/wrk/post_form.lua"
+user_token=$(login_access_token "$S" bench-web bench-web-secret-0123456789 https://bench.example/callback bench "load test phrase 1")
+WRK_TOKEN="$user_token" run_wrk "nocache:userinfo" "$S/userinfo" "$BENCH_DIR/wrk/bearer_get.lua"
 stop_sesame
 
 echo "-- oidc-provider $(node -p "require('$SCRATCH/node_modules/oidc-provider/package.json').version"), ES256 JWT access tokens"
@@ -72,7 +83,7 @@ echo "-- ratio Sésame / oidc-provider (requests per second)"
 awk '
   { rps[$1] = $2 }
   END {
-    split("token:ref:token token-vs-opaque:ref-opaque:token introspection:ref-opaque:introspection discovery:ref:discovery jwks:ref:jwks", pairs, " ")
+    split("token:ref:token token-vs-opaque:ref-opaque:token introspection:ref-opaque:introspection discovery:ref:discovery jwks:ref:jwks introspection:nocache:introspection userinfo:nocache:userinfo", pairs, " ")
     for (i in pairs) {
       split(pairs[i], p, ":")
       mine = rps["sesame:" (p[1] == "token-vs-opaque" ? "token" : p[1])]

@@ -89,6 +89,11 @@ pub struct ClientEntry {
     pub require_signed_request_object: bool,
     /// OIDC Core 5.3.2: userinfo answered as a JWT signed with this algorithm.
     pub userinfo_signed_response_alg: Option<String>,
+    /// RFC 9449 5.2: every token request of the client must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2`: the FAPI 2.0 Security Profile's rules are enforced for the client.
+    pub security_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,6 +284,8 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
             request_object_signing_alg: entry.request_object_signing_alg,
             require_signed_request_object: entry.require_signed_request_object,
             userinfo_signed_response_alg: entry.userinfo_signed_response_alg,
+            dpop_bound_access_tokens: entry.dpop_bound_access_tokens,
+            security_profile: entry.security_profile,
         };
         let (_, change) = clients::upsert(&txn, &state.client_secrets, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.clients, change);

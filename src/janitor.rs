@@ -1,7 +1,9 @@
 //! Housekeeping: deletes what has expired (sessions, pending logins, codes, refresh
 //! tokens, revocations, used assertions, retired signing keys, old audit events, mailed
 //! codes, authenticator secrets whose enrollment was abandoned, guessing budgets quiet
-//! for a day, expired device authorizations, unfinished passkey ceremonies, pushed authorization requests nobody came for, the caches' change feed) so tables do not grow without bound.
+//! for a day, expired device authorizations, unfinished passkey ceremonies, pushed
+//! authorization requests nobody came for, spent DPoP proofs, the caches' change feed)
+//! so tables do not grow without bound.
 //! Every statement is an idempotent delete by date, so several nodes may sweep at the
 //! same time.
 
@@ -42,6 +44,7 @@ pub struct Swept {
     pub passkey_ceremonies: u64,
     pub pushed_authorization_requests: u64,
     pub cache_events: u64,
+    pub used_dpop_proofs: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -136,6 +139,8 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
         pushed_authorization_requests: crate::oidc::par::sweep(db, now).await?,
         // The caches' change feed, an hour after every node has read it.
         cache_events: crate::change_feed::sweep(db).await?,
+        // Spent DPoP proofs, once too old to be accepted anyway.
+        used_dpop_proofs: crate::oidc::dpop::sweep(db, now).await?,
     };
     if swept.signing_keys > 0 {
         state.verified_tokens.clear();

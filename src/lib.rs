@@ -4,6 +4,8 @@
 //! keys and theme; [`app::router`] gives the `axum::Router` to serve or mount;
 //! [`app::serve`] runs it standalone. See README.md for the map of the modules.
 
+// The discovery document is one `json!` literal with many members.
+#![recursion_limit = "256"]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
 
 pub mod accounts;

@@ -41,6 +41,8 @@ pub fn view(client: &Client) -> Value {
         "request_object_signing_alg": client.request_object_alg.map(|a| a.as_str()),
         "require_signed_request_object": client.require_signed_request_object,
         "userinfo_signed_response_alg": client.userinfo_alg.map(|a| a.as_str()),
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "security_profile": client.security_profile.map(|p| p.as_str()),
         "has_secret": client.secret_hash.is_some(),
     })
 }
@@ -110,6 +112,9 @@ pub struct ClientWrite {
     #[serde(default)]
     require_signed_request_object: bool,
     userinfo_signed_response_alg: Option<String>,
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
+    security_profile: Option<String>,
 }
 
 impl ClientWrite {
@@ -141,6 +146,8 @@ impl ClientWrite {
             request_object_signing_alg: self.request_object_signing_alg,
             require_signed_request_object: self.require_signed_request_object,
             userinfo_signed_response_alg: self.userinfo_signed_response_alg,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            security_profile: self.security_profile,
         }
     }
 

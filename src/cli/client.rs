@@ -156,6 +156,8 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 request_object_signing_alg: current.request_object_alg.map(|a| a.as_str().to_string()),
                 require_signed_request_object: current.require_signed_request_object,
                 userinfo_signed_response_alg: current.userinfo_alg.map(|a| a.as_str().to_string()),
+                dpop_bound_access_tokens: current.dpop_bound_access_tokens,
+                security_profile: current.security_profile.map(|p| p.as_str().into()),
             };
             let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
             if change != Change::Unchanged {

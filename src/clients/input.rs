@@ -2,7 +2,8 @@
 //! the checks it must pass before anything is written.
 
 use super::{
-    ApplicationType, AuthMethod, Client, RequestObjectAlg, SUPPORTED_GRANTS, SecretHasher, SubjectType, redirect,
+    ApplicationType, AuthMethod, Client, RequestObjectAlg, SUPPORTED_GRANTS, SecretHasher, SecurityProfile,
+    SubjectType, redirect,
 };
 use crate::crypto::{jws::SigningAlg, password::PasswordHasherService};
 use crate::domain::DomainError;
@@ -51,6 +52,10 @@ pub struct ClientInput {
     pub require_signed_request_object: bool,
     /// Userinfo answered as a JWT signed with this algorithm (OIDC Core 5.3.2).
     pub userinfo_signed_response_alg: Option<String>,
+    /// RFC 9449 5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2`, or nothing (see `SecurityProfile`).
+    pub security_profile: Option<String>,
 }
 
 impl ClientInput {
@@ -84,6 +89,8 @@ impl ClientInput {
             request_object_signing_alg: client.request_object_alg.map(|a| a.as_str().into()),
             require_signed_request_object: client.require_signed_request_object,
             userinfo_signed_response_alg: client.userinfo_alg.map(|a| a.as_str().into()),
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+            security_profile: client.security_profile.map(|p| p.as_str().into()),
         }
     }
 }
@@ -112,6 +119,7 @@ pub(super) struct Checked {
     pub subject_type: SubjectType,
     pub request_object_alg: Option<RequestObjectAlg>,
     pub userinfo_alg: Option<SigningAlg>,
+    pub security_profile: Option<SecurityProfile>,
 }
 
 impl ClientInput {
@@ -245,6 +253,7 @@ impl ClientInput {
         let subject_type = self.check_subject_type()?;
         let request_object_alg = self.check_request_objects(has_keys)?;
         let userinfo_alg = signing_alg("userinfo_signed_response_alg", self.userinfo_signed_response_alg.as_deref())?;
+        let security_profile = self.check_security_profile(method, alg)?;
         Ok(Checked {
             method,
             application_type: kind,
@@ -253,6 +262,7 @@ impl ClientInput {
             subject_type,
             request_object_alg,
             userinfo_alg,
+            security_profile,
         })
     }
 
@@ -283,6 +293,40 @@ impl ClientInput {
             ));
         }
         Ok(alg)
+    }
+
+    /// A FAPI 2.0 client (Security Profile 5.3.2.1, 5.4) authenticates with
+    /// `private_key_jwt` (Sésame has no mTLS) and has its ID tokens signed with PS256,
+    /// ES256 or EdDSA; registering it otherwise is refused rather than silently changed.
+    fn check_security_profile(
+        &self,
+        method: AuthMethod,
+        id_token_alg: Option<SigningAlg>,
+    ) -> Result<Option<SecurityProfile>, DomainError> {
+        let Some(name) = &self.security_profile else { return Ok(None) };
+        let profile = SecurityProfile::parse(name).ok_or_else(|| {
+            DomainError::invalid(
+                "security_profile",
+                format!("`{name}` is not one of {}", SecurityProfile::SUPPORTED.join(", ")),
+            )
+        })?;
+        match profile {
+            SecurityProfile::Fapi2 => {
+                if method != AuthMethod::PrivateKeyJwt {
+                    return Err(DomainError::invalid(
+                        "token_endpoint_auth_method",
+                        "a fapi2 client authenticates with private_key_jwt (FAPI 2.0 Security Profile 5.3.2.1)",
+                    ));
+                }
+                if !id_token_alg.is_some_and(crate::oidc::fapi2::allows_alg) {
+                    return Err(DomainError::invalid(
+                        "id_token_signed_response_alg",
+                        "a fapi2 client's ID tokens are signed with PS256, ES256 or EdDSA (FAPI 2.0 Security Profile 5.4)",
+                    ));
+                }
+            }
+        }
+        Ok(Some(profile))
     }
 
     /// A pairwise client's sector must be one host (OIDC Core 8.1): its

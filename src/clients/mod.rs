@@ -136,6 +136,32 @@ impl RequestObjectAlg {
     }
 }
 
+/// A security profile whose rules Sésame enforces for a client, over and above its
+/// registration (a Sésame name, not a registered OIDC one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProfile {
+    /// FAPI 2.0 Security Profile (final): pushed requests, PKCE S256, private_key_jwt,
+    /// DPoP-bound tokens, PS256/ES256/EdDSA only (see `oidc::fapi2`).
+    Fapi2,
+}
+
+impl SecurityProfile {
+    pub const SUPPORTED: [&'static str; 1] = ["fapi2"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "fapi2" => Some(Self::Fapi2),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fapi2 => "fapi2",
+        }
+    }
+}
+
 /// The device authorization grant (RFC 8628): scanners, shared terminals, command-line tools.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -185,9 +211,26 @@ pub struct Client {
     /// `userinfo_signed_response_alg`: userinfo answers a JWT signed with Sésame's key of
     /// this algorithm (OIDC Core 5.3.2); `None`: plain JSON.
     pub userinfo_alg: Option<SigningAlg>,
+    /// RFC 9449 5.2 (`dpop_bound_access_tokens`): its token requests must carry a DPoP
+    /// proof, so that all its access tokens are bound to its key.
+    pub dpop_bound_access_tokens: bool,
+    /// Rules enforced over its registration (`security_profile = "fapi2"`).
+    pub security_profile: Option<SecurityProfile>,
 }
 
 impl Client {
+    /// Whether its token requests must carry a DPoP proof (RFC 9449): it registered
+    /// `dpop_bound_access_tokens`, or its profile (FAPI 2.0) wants sender-constrained
+    /// tokens, which Sésame provides by DPoP.
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_bound_access_tokens || self.is_fapi2()
+    }
+
+    /// Whether the FAPI 2.0 Security Profile's rules apply to it.
+    pub fn is_fapi2(&self) -> bool {
+        self.security_profile == Some(SecurityProfile::Fapi2)
+    }
+
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
     }
@@ -238,6 +281,8 @@ impl From<client::Model> for Client {
             request_object_alg: row.request_object_signing_alg.as_deref().and_then(RequestObjectAlg::parse),
             require_signed_request_object: row.require_signed_request_object,
             userinfo_alg: row.userinfo_signed_response_alg.as_deref().and_then(SigningAlg::parse),
+            dpop_bound_access_tokens: row.dpop_bound_access_tokens,
+            security_profile: row.security_profile.as_deref().and_then(SecurityProfile::parse),
             client_id: row.client_id,
             application_id: row.application_id,
             name: row.name,

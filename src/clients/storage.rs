@@ -140,6 +140,8 @@ pub async fn upsert(
         request_object_signing_alg: checked.request_object_alg.map(|a| a.as_str().to_string()),
         require_signed_request_object: input.require_signed_request_object,
         userinfo_signed_response_alg: checked.userinfo_alg.map(|a| a.as_str().to_string()),
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens,
+        security_profile: checked.security_profile.map(|p| p.as_str().to_string()),
         created_at: now,
         updated_at: now,
     };

@@ -23,8 +23,8 @@ mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
-    DeviceAuthorizationConfig, FetchConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig,
-    RequestObjectConfig, SessionConfig, TokenConfig, TwoFactorConfig,
+    DeviceAuthorizationConfig, DpopConfig, FetchConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig,
+    RateLimitConfig, RequestObjectConfig, SessionConfig, TokenConfig, TwoFactorConfig,
 };
 pub use service::{CacheConfig, JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
@@ -59,6 +59,7 @@ pub struct Config {
     pub par: ParConfig,
     pub request_objects: RequestObjectConfig,
     pub fetch: FetchConfig,
+    pub dpop: DpopConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub push: PushConfig,
@@ -90,6 +91,7 @@ impl Default for Config {
             par: ParConfig::default(),
             request_objects: RequestObjectConfig::default(),
             fetch: FetchConfig::default(),
+            dpop: DpopConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             push: PushConfig::default(),

@@ -266,6 +266,29 @@ impl Default for FetchConfig {
     }
 }
 
+/// DPoP (RFC 9449): proofs of possession that bind tokens to a client's key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// Every DPoP proof must carry a nonce this server gave out (`DPoP-Nonce`, RFC 9449
+    /// 8 and 9): a proof made in advance, or captured and replayed later, is refused
+    /// with `use_dpop_nonce`. Costs clients one more round trip at first.
+    pub require_nonce: bool,
+    /// Seconds a proof is accepted after its `iat` (1 to 600).
+    pub proof_max_age: i64,
+    /// Seconds a proof's `iat` may be ahead of this server's clock (0 to 60).
+    pub proof_max_clock_skew: i64,
+    /// Seconds a server nonce stays current (30 to 3600); the previous one is accepted
+    /// as well, so a nonce lives between one and two of these.
+    pub nonce_lifetime: i64,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self { require_nonce: false, proof_max_age: 60, proof_max_clock_skew: 15, nonce_lifetime: 300 }
+    }
+}
+
 /// Passkeys (WebAuthn): as a second factor, and as a sign-in without password.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -136,6 +136,15 @@ impl Config {
                  `device_authorization.max_failures_per_minute` (at least 1) are out of range",
             );
         }
+        if !(1..=600).contains(&self.dpop.proof_max_age) {
+            return invalid("key `dpop.proof_max_age` is 1 to 600 seconds");
+        }
+        if !(0..=60).contains(&self.dpop.proof_max_clock_skew) {
+            return invalid("key `dpop.proof_max_clock_skew` is 0 to 60 seconds");
+        }
+        if !(30..=3600).contains(&self.dpop.nonce_lifetime) {
+            return invalid("key `dpop.nonce_lifetime` is 30 to 3600 seconds");
+        }
         if !(5..=600).contains(&self.par.request_uri_ttl) {
             return invalid("key `par.request_uri_ttl` is 5 to 600 seconds (RFC 9126 asks for a short lifetime)");
         }

@@ -249,6 +249,8 @@ pub struct UnverifiedJws<'a> {
     pub kid: Option<String>,
     pub alg: String,
     pub typ: Option<String>,
+    /// The `jwk` header parameter (RFC 7515 4.1.3): the key a DPoP proof carries.
+    pub jwk: Option<Value>,
     signing_input: &'a str,
     payload: Vec<u8>,
     signature: Vec<u8>,
@@ -265,6 +267,7 @@ impl<'a> UnverifiedJws<'a> {
             kid: text("kid"),
             alg: text("alg").ok_or(JwsError::Malformed)?,
             typ: text("typ"),
+            jwk: header.get("jwk").cloned(),
             signing_input,
             payload: URL_SAFE_NO_PAD.decode(payload).map_err(|_| JwsError::Malformed)?,
             signature: URL_SAFE_NO_PAD.decode(signature).map_err(|_| JwsError::Malformed)?,

@@ -34,6 +34,7 @@ pub async fn issue(
         sid: Set(session.sid.clone()),
         claims: Set(request.claims.as_ref().and_then(|claims| serde_json::to_string(claims).ok())),
         resource: Set(request.resource.clone()),
+        dpop_jkt: Set(request.dpop_jkt.clone()),
         created_at: Set(now),
         expires_at: Set(expires_at),
         used_at: Set(None),

@@ -285,7 +285,7 @@ pub async fn proceed(
             Ok(Outcome::Next(saved.url()))
         }
         Decision::Issue => {
-            let expires_at = cx.now + cx.tokens.authorization_code_ttl;
+            let expires_at = cx.now + crate::oidc::fapi2::code_lifetime(client, cx.tokens.authorization_code_ttl);
             let code = code::issue(cx.db, &request, session, expires_at, cx.now).await?;
             Ok(Outcome::Code { request: Box::new(request), code })
         }

@@ -31,6 +31,10 @@ pub struct AuthorizationRequest {
     /// `claims`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// RFC 9449 10: the thumbprint of the DPoP key the code must be redeemed with
+    /// (`dpop_jkt`, or the key of the proof sent to `/par`). Defaulted like `claims`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -122,6 +126,7 @@ pub(crate) mod tests {
             acr_values: Vec::new(),
             claims: None,
             resource: None,
+            dpop_jkt: None,
         }
     }
 

@@ -51,6 +51,8 @@ fn client() -> Client {
         request_object_alg: None,
         require_signed_request_object: false,
         userinfo_alg: None,
+        dpop_bound_access_tokens: false,
+        security_profile: None,
     }
 }
 

@@ -132,6 +132,7 @@ async fn validate_params(
             .unwrap_or_default(),
         claims: None,
         resource: None,
+        dpop_jkt: None,
     };
     let refuse = |request: &AuthorizationRequest, error: &'static str, description: String| {
         Refusal::Redirect(request.error(error, description))
@@ -167,6 +168,13 @@ async fn validate_params(
     }
 
     match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (Some(_), method) if !super::fapi2::pkce_method_ok(&client, method) => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "a FAPI 2.0 client states code_challenge_method=S256 (FAPI 2.0 Security Profile 5.3.2.2)".into(),
+            ));
+        }
         (Some(challenge), None | Some("S256")) => {
             let well_formed =
                 challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -194,6 +202,13 @@ async fn validate_params(
                 &request,
                 "invalid_request",
                 "a public client must use PKCE (code_challenge with S256)".into(),
+            ));
+        }
+        (None, None) if client.is_fapi2() => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "a FAPI 2.0 client must use PKCE (code_challenge with S256)".into(),
             ));
         }
         (None, None) => {}
@@ -242,6 +257,14 @@ async fn validate_params(
             super::resource::ResourceError::Refused(why) => refuse(&request, super::resource::INVALID_TARGET, why),
             super::resource::ResourceError::Storage(error) => Refusal::Page(error.into()),
         })?;
+    if let Some(jkt) = params.get("dpop_jkt") {
+        // A JWK SHA-256 thumbprint (RFC 9449 10): 43 base64url characters.
+        let well_formed = jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(refuse(&request, "invalid_request", "dpop_jkt must be a JWK SHA-256 thumbprint".into()));
+        }
+        request.dpop_jkt = Some(jkt.to_string());
+    }
     if let Some(hint) = params.get("id_token_hint") {
         let hinted = super::token::jwt::claims_of_id_token_hint(state, hint, Some(&client)).await;
         let subject = hinted.and_then(|claims| claims["sub"].as_str().map(str::to_string)).ok_or_else(|| {

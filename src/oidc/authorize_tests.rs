@@ -365,6 +365,7 @@ async fn an_id_token_hint_must_be_an_id_token_of_this_provider_for_this_client()
         authorization: None,
         userinfo_claims: &[],
         resource: None,
+        dpop_jkt: None,
     };
     let access = tokens::mint_access_token(&t, &grant, NOW).await.expect("an access token").token;
     // Good claims signed by a key that is not this provider's, under a key id of its.

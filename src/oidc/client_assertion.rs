@@ -32,6 +32,9 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
     let invalid = |why: &str| OAuthError::invalid_client(format!("client assertion refused: {why}"));
     let jws = UnverifiedJws::parse(assertion).map_err(|_| invalid("not a signed JWT"))?;
     let alg = SigningAlg::parse(&jws.alg).ok_or_else(|| invalid("unsupported signature algorithm"))?;
+    if client.is_fapi2() && !super::fapi2::allows_alg(alg) {
+        return Err(invalid("a FAPI 2.0 client signs with PS256, ES256 or EdDSA"));
+    }
     let key = find_key(state, client, jws.kid.as_deref(), alg, now)
         .await
         .ok_or_else(|| invalid("no registered key matches"))?;

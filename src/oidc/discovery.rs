@@ -72,6 +72,7 @@ pub fn document(issuer: &str, require_par: bool) -> Value {
         "require_request_uri_registration": false,
         "request_object_signing_alg_values_supported": algs.iter().copied().chain(["none"]).collect::<Vec<_>>(),
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": super::dpop::algorithms(),
     })
 }
 

@@ -16,11 +16,20 @@ pub struct OAuthError {
     pub www_authenticate: Option<String>,
     /// Seconds to wait, for 429 answers.
     pub retry_after: Option<i64>,
+    /// A DPoP server nonce for the client's next proof (RFC 9449 8, `DPoP-Nonce`).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into(), www_authenticate: None, retry_after: None }
+        Self {
+            status,
+            error,
+            description: description.into(),
+            www_authenticate: None,
+            retry_after: None,
+            dpop_nonce: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -90,6 +99,19 @@ impl OAuthError {
             description.replace('"', "'")
         ));
         error
+    }
+
+    /// A resource's refusal of a DPoP-bound token or its proof (RFC 9449 7.1): 401 with
+    /// a `DPoP` challenge naming the algorithms accepted.
+    pub fn dpop_challenge(error: &'static str, description: impl Into<String>) -> Self {
+        let description = description.into();
+        let mut refusal = Self::new(StatusCode::UNAUTHORIZED, error, description.clone());
+        refusal.www_authenticate = Some(format!(
+            "DPoP error=\"{error}\", error_description=\"{}\", algs=\"{}\"",
+            description.replace('"', "'"),
+            super::dpop::algorithms().join(" ")
+        ));
+        refusal
     }
 
     /// No credentials at all: a bare challenge, no error code (RFC 6750 3.1).
@@ -164,6 +186,9 @@ impl IntoResponse for OAuthError {
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            headers.insert(super::dpop::NONCE_HEADER, nonce);
         }
         if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);

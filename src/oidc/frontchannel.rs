@@ -57,6 +57,8 @@ mod tests {
             request_object_alg: None,
             require_signed_request_object: false,
             userinfo_alg: None,
+            dpop_bound_access_tokens: false,
+            security_profile: None,
         }
     }
 

@@ -64,7 +64,7 @@ async fn access_token(state: &AppState, caller: &Client, token: &str, now: i64) 
     }
     let mut body = json!({
         "active": true,
-        "token_type": "Bearer",
+        "token_type": super::token::token_type(claims.dpop_jkt()),
         "scope": claims.scope,
         "client_id": claims.client_id,
         "sub": claims.sub,
@@ -82,6 +82,10 @@ async fn access_token(state: &AppState, caller: &Client, token: &str, now: i64) 
     }
     if let Some(auth_time) = claims.auth_time {
         body["auth_time"] = json!(auth_time);
+    }
+    // RFC 9449 6.2: the resource server checks the proof against this key.
+    if let Some(cnf) = &claims.cnf {
+        body["cnf"] = json!(cnf);
     }
     // A service's own token (client_credentials) names no account: no lookup.
     let service_token = claims.sid.is_none() && claims.sub == claims.client_id;
@@ -111,6 +115,9 @@ async fn refresh_token(state: &AppState, caller: &Client, token: &str, now: i64)
         "exp": row.expires_at,
         "iat": row.created_at,
     });
+    if let Some(jkt) = &row.dpop_jkt {
+        body["cnf"] = json!({"jkt": jkt});
+    }
     add_username(state, &mut body, &row.account_id).await?;
     Ok(body)
 }

@@ -12,8 +12,12 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod device_authorization;
 pub mod discovery;
+// DPoP (RFC 9449): proofs of possession, sender-constrained tokens.
+pub mod dpop;
 pub mod error;
 pub mod fetch;
+// The FAPI 2.0 Security Profile as a client profile.
+pub mod fapi2;
 pub mod frontchannel;
 pub mod introspect;
 pub mod jwks_cache;
@@ -56,7 +60,9 @@ pub fn routes() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static(dpop::HEADER)])
+        // A browser application reads the nonce to put in its next proof.
+        .expose_headers([header::HeaderName::from_static(dpop::NONCE_HEADER), header::WWW_AUTHENTICATE])
         .max_age(std::time::Duration::from_secs(3600));
     let machine_endpoints = Router::new()
         .route("/.well-known/openid-configuration", get(discovery::metadata))

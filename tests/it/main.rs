@@ -19,6 +19,10 @@ mod cli;
 mod console;
 mod demo;
 mod device;
+// DPoP (RFC 9449).
+pub mod dpop;
+// The FAPI 2.0 Security Profile as a client profile.
+mod fapi2;
 mod frontchannel;
 mod hardening;
 mod import;

@@ -622,7 +622,8 @@ async fn userinfo_rejects_bad_tokens(backend: crate::harness::Backend) {
     let http = reqwest::Client::new();
     let missing = http.get(server.url("/userinfo")).send().await.unwrap();
     assert_eq!(missing.status(), 401);
-    assert_eq!(missing.headers()["www-authenticate"], "Bearer realm=\"sesame\"");
+    // Both schemes are offered (RFC 9449 7.1), DPoP with its algorithms.
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer realm=\"sesame\", DPoP algs=\"RS256 PS256 ES256 EdDSA\"");
     let bad = http.get(server.url("/userinfo")).bearer_auth("not-a-token").send().await.unwrap();
     assert_eq!(bad.status(), 401);
     assert!(bad.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));

@@ -14,11 +14,16 @@ use serde_json::{Value, json};
 
 use super::super::authorize::{self, PageRefusal, Refusal};
 use super::super::client_auth;
+use super::super::dpop;
 use super::super::error::OAuthError;
 use super::super::token::{form_params, no_store};
 use super::{MAX_PARAMETERS, store};
 use crate::client_ip::ClientIp;
 use crate::state::AppState;
+
+/// What a proof sent with a push names.
+const PAR_PROOF: dpop::Expected<'static> =
+    dpop::Expected { method: "POST", path: super::super::PAR_PATH, access_token: None };
 
 /// `POST /par`: 201 with the `request_uri` and its lifetime.
 pub async fn endpoint(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
@@ -26,6 +31,9 @@ pub async fn endpoint(State(state): State<AppState>, ip: ClientIp, headers: Head
         Ok(body) => {
             let mut response = no_store(Json(body));
             *response.status_mut() = StatusCode::CREATED;
+            if headers.contains_key(dpop::HEADER) {
+                dpop::add_nonce(&state, response.headers_mut());
+            }
             response
         }
         Err(error) => error.into_response(),
@@ -37,8 +45,16 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
     if params.len() > MAX_PARAMETERS {
         return Err(OAuthError::invalid_request(format!("a pushed request has at most {MAX_PARAMETERS} parameters")));
     }
-    let client = client_auth::authenticate(state, ip, headers, &params).await?;
     let now = state.clock.now();
+    // RFC 9449 10.1: a proof sent with the push binds the code to its key. Checked
+    // before the client authenticates, as at the token endpoint (a nonce challenge
+    // leaves the client's assertion unspent).
+    let refused = |error: dpop::DpopError| error.at_authorization_server(state);
+    let proof = match dpop::proof_of(headers).map_err(refused)? {
+        Some(proof) => Some(dpop::check(state, proof, &PAR_PROOF, now).map_err(refused)?),
+        None => None,
+    };
+    let client = client_auth::authenticate(state, ip, headers, &params).await?;
     // Each push writes a row until it expires. A confidential client's pushes come from
     // its own server, for all its users, and are authenticated; a public client's need
     // only its id, so they are counted per address like device authorization requests.
@@ -55,9 +71,26 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
     }
     // The body's client_id may be left out when HTTP Basic names the client.
     let params = if params.contains("client_id") { params } else { params.with("client_id", client.client_id.clone()) };
-    let (_, request) = authorize::validate(state, &params).await.map_err(as_oauth_error)?;
+    let (_, mut request) = authorize::validate(state, &params).await.map_err(as_oauth_error)?;
     if request.client_id != client.client_id {
         return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));
+    }
+    if let Some(proof) = &proof {
+        if client.is_fapi2() && !crate::oidc::fapi2::allows_alg(proof.alg) {
+            return Err(OAuthError::bad_request(
+                "invalid_dpop_proof",
+                "a FAPI 2.0 client signs its proofs with PS256, ES256 or EdDSA",
+            ));
+        }
+        // Both given: they must name the same key (RFC 9449 10.1).
+        if request.dpop_jkt.as_ref().is_some_and(|jkt| *jkt != proof.jkt) {
+            return Err(OAuthError::bad_request(
+                "invalid_dpop_proof",
+                "dpop_jkt is not the thumbprint of the DPoP proof's key",
+            ));
+        }
+        dpop::consume(state, proof).await.map_err(refused)?;
+        request.dpop_jkt = Some(proof.jkt.clone());
     }
     let ttl = state.config.par.request_uri_ttl;
     let request_uri = store(&state.db, &request, ttl, now).await?;

@@ -84,10 +84,13 @@ pub async fn sweep(db: &Db, now: i64) -> Result<u64, DomainError> {
     Ok(row::Entity::delete_many().filter(row::Column::ExpiresAt.lte(now)).exec(db).await?.rows_affected)
 }
 
-/// Whether `client`'s authorization requests must be pushed: the server's setting or
-/// the client's own.
+/// Whether `client`'s authorization requests must be pushed: the server's setting, the
+/// client's own, or its FAPI 2.0 profile.
 pub fn required(state: &AppState, client: &Client) -> bool {
-    state.config.par.require_pushed_authorization_requests || client.require_pushed_authorization_requests
+    state.config.par.require_pushed_authorization_requests
+        || client.require_pushed_authorization_requests
+        // FAPI 2.0 Security Profile 5.3.2.2.
+        || client.is_fapi2()
 }
 
 /// The request the authorization endpoint serves: the pushed one its `request_uri`

@@ -22,6 +22,7 @@ pub async fn exchange(
     ip: &ClientIp,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<&str>,
     now: i64,
 ) -> Result<Value, OAuthError> {
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -61,6 +62,14 @@ pub async fn exchange(
         return Err(OAuthError::invalid_grant("redirect_uri differs from the one of the authorization request"));
     }
     check_pkce(row.code_challenge.as_deref(), params.get("code_verifier"))?;
+    // RFC 9449 10: a code asked for with `dpop_jkt` is redeemed with a proof of that key.
+    if let Some(bound) = row.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a proof signed with that key",
+        ));
+    }
     let account = accounts::find_by_id(&state.db, &row.account_id)
         .await?
         .filter(|a| a.may_get_tokens())
@@ -86,6 +95,7 @@ pub async fn exchange(
         grant_expires_at: None,
         claims: row.claims.as_deref(),
         resource: resource.as_deref(),
+        dpop_jkt,
     };
     let body = user_tokens(state, &grant, now).await?;
     // A second redemption racing this one (on any node) revokes the grant's family; if

@@ -8,7 +8,13 @@ use crate::clients::Client;
 use crate::oidc::{error::OAuthError, params::Params, resource};
 use crate::state::AppState;
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop_jkt: Option<&str>,
+    now: i64,
+) -> Result<Value, OAuthError> {
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("a public client cannot use client_credentials"));
     }
@@ -34,11 +40,12 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         authorization: None,
         userinfo_claims: &[],
         resource: resource.as_deref(),
+        dpop_jkt,
     };
     let access = tokens::mint_access_token(state, &grant, now).await?;
     Ok(json!({
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": super::token_type(dpop_jkt),
         "expires_in": access.expires_in,
         "scope": scopes.join(" "),
     }))

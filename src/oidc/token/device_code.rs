@@ -26,6 +26,7 @@ pub async fn exchange(
     ip: &ClientIp,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<&str>,
     now: i64,
 ) -> Result<Value, OAuthError> {
     let device_code =
@@ -69,6 +70,7 @@ pub async fn exchange(
         session_id: approved.session_id.as_deref(),
         grant_expires_at: None,
         claims: None,
+        dpop_jkt,
     };
     let body = user_tokens(state, &grant, now).await?;
     let event = AuditEvent {

@@ -32,6 +32,8 @@ pub struct AccessGrant<'a> {
     pub userinfo_claims: &'a [String],
     /// The resource (RFC 8707) the token is for: its `aud`, instead of the client.
     pub resource: Option<&'a str>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 6.1: `cnf.jkt`).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// How and when the user authenticated, carried from the session into every token of
@@ -73,6 +75,10 @@ pub struct AccessClaims {
     /// `oidc::subject`), since its `sub` cannot be turned back into the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_ref: Option<String>,
+    /// RFC 9449 6.1: the DPoP key the token is bound to; it is then used only with a
+    /// proof signed by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The account id (or client id) behind `sub`: `sub` itself, or the account opened
     /// from `account_ref` by `decode_access_token`. Revocations, audit and lookups use it.
     #[serde(skip)]
@@ -82,7 +88,18 @@ pub struct AccessClaims {
     pub authorization: Map<String, Value>,
 }
 
+/// A token's confirmation claim (RFC 7800), here the thumbprint of a DPoP key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
 impl AccessClaims {
+    /// The thumbprint of the DPoP key the token is bound to, if it is.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|cnf| cnf.jkt.as_str())
+    }
+
     /// The account the token speaks for: `None` for a client's own token
     /// (client_credentials, whose `sub` is the client id). A token issued for a user
     /// always carries the session it came from (`sid`, `auth_time`); only those do.
@@ -136,6 +153,7 @@ pub async fn mint_access_token(
         gid: grant.grant_id.map(str::to_string),
         userinfo_claims: grant.userinfo_claims.to_vec(),
         account_ref,
+        cnf: grant.dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_string() }),
         account: grant.subject.to_string(),
         authorization: grant.authorization.cloned().unwrap_or_default(),
     };

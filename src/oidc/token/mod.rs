@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use super::claims_request::{self, ClaimsRequest};
 use super::client_auth;
+use super::dpop;
 use super::error::OAuthError;
 use super::params::Params;
 use crate::accounts::Account;
@@ -37,7 +38,11 @@ pub async fn token(State(state): State<AppState>, ip: ClientIp, headers: HeaderM
     match handle(&state, &ip, &headers, &body).await {
         Ok(body) => {
             Metrics::count(&state.metrics.tokens_issued);
-            no_store(Json(body))
+            let mut response = no_store(Json(body));
+            if headers.contains_key(dpop::HEADER) {
+                dpop::add_nonce(&state, response.headers_mut());
+            }
+            response
         }
         Err(error) => {
             // A device waiting for its user is answered in an error's shape, but
@@ -62,6 +67,14 @@ pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthErro
 
 async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let params = form_params(headers, body)?;
+    let now = state.clock.now();
+    // The proof is checked before the client authenticates, so that a nonce challenge
+    // leaves the client's assertion unspent; its jti is spent once all else passed.
+    let refused = |error: dpop::DpopError| error.at_authorization_server(state);
+    let proof = match dpop::proof_of(headers).map_err(refused)? {
+        Some(proof) => Some(dpop::check(state, proof, &TOKEN_PROOF, now).map_err(refused)?),
+        None => None,
+    };
     let client = client_auth::authenticate(state, ip, headers, &params).await.inspect_err(|_| {
         tracing::info!(target: "sesame::audit", event = "token.client_auth_failed", ip = ip.0.as_deref());
     })?;
@@ -72,13 +85,26 @@ async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant_type} grant")));
     }
-    let now = state.clock.now();
-    match grant_type {
-        "authorization_code" => authorization_code::exchange(state, ip, &client, &params, now).await,
-        "refresh_token" => refresh_token::exchange(state, &client, &params, now).await,
-        crate::clients::DEVICE_CODE_GRANT => device_code::exchange(state, ip, &client, &params, now).await,
-        _ => client_credentials::exchange(state, &client, &params, now).await,
+    dpop::check_for_client(&client, proof.as_ref()).map_err(refused)?;
+    if let Some(proof) = &proof {
+        dpop::consume(state, proof).await.map_err(refused)?;
     }
+    let jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
+    match grant_type {
+        "authorization_code" => authorization_code::exchange(state, ip, &client, &params, jkt, now).await,
+        "refresh_token" => refresh_token::exchange(state, &client, &params, jkt, now).await,
+        crate::clients::DEVICE_CODE_GRANT => device_code::exchange(state, ip, &client, &params, jkt, now).await,
+        _ => client_credentials::exchange(state, &client, &params, jkt, now).await,
+    }
+}
+
+/// What a proof at the token endpoint names.
+const TOKEN_PROOF: dpop::Expected<'static> =
+    dpop::Expected { method: "POST", path: super::TOKEN_PATH, access_token: None };
+
+/// `DPoP` for a token bound to a key (RFC 9449 5), else `Bearer`.
+pub fn token_type(dpop_jkt: Option<&str>) -> &'static str {
+    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// Redeems an authorization code for Sésame's own console, a public client living in
@@ -86,7 +112,7 @@ async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8
 /// without an HTTP round trip to itself.
 pub async fn redeem_code_in_process(state: &AppState, client: &Client, form: &str) -> Result<Value, OAuthError> {
     let params = Params::parse(form).map_err(|name| OAuthError::invalid_request(format!("`{name}` repeated")))?;
-    authorization_code::exchange(state, &ClientIp::default(), client, &params, state.clock.now()).await
+    authorization_code::exchange(state, &ClientIp::default(), client, &params, None, state.clock.now()).await
 }
 
 pub fn no_store(body: impl IntoResponse) -> Response {
@@ -114,6 +140,8 @@ struct UserGrant<'a> {
     claims: Option<&'a str>,
     /// The grant's resource (RFC 8707), checked: the `aud` of its access tokens.
     resource: Option<&'a str>,
+    /// The thumbprint of the key of the request's DPoP proof: the tokens are bound to it.
+    dpop_jkt: Option<&'a str>,
 }
 
 /// Whether the grant earns a refresh token: the client registered the grant type, and
@@ -140,13 +168,14 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             authorization: Some(&authorization),
             userinfo_claims: &userinfo_claims,
             resource: grant.resource,
+            dpop_jkt: grant.dpop_jkt,
         },
         now,
     )
     .await?;
     let mut body = json!({
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": token_type(grant.dpop_jkt),
         "expires_in": access.expires_in,
         "scope": grant.scopes.join(" "),
     });
@@ -176,6 +205,9 @@ async fn user_tokens(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Resul
             grant_expires_at: grant.grant_expires_at,
             claims: grant.claims,
             resource: grant.resource,
+            // RFC 9449 5: a public client's refresh token is bound to its DPoP key (a
+            // confidential client's is bound to the client, which authenticates).
+            dpop_jkt: if grant.client.is_public() { grant.dpop_jkt } else { None },
         };
         body["refresh_token"] = json!(refresh::issue(state, &new, now).await?);
     }

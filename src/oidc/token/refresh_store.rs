@@ -25,6 +25,8 @@ pub struct NewRefresh<'a> {
     pub claims: Option<&'a str>,
     /// The grant's resource (RFC 8707), the `aud` of its access tokens.
     pub resource: Option<&'a str>,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449 5).
+    pub dpop_jkt: Option<&'a str>,
     /// End of the family; a new family ends `refresh_token_max_lifetime` from now.
     pub grant_expires_at: Option<i64>,
 }
@@ -48,6 +50,7 @@ pub async fn issue(state: &AppState, new: &NewRefresh<'_>, now: i64) -> Result<S
         sid: Set(new.facts.sid.clone()),
         claims: Set(new.claims.map(str::to_string)),
         resource: Set(new.resource.map(str::to_string)),
+        dpop_jkt: Set(new.dpop_jkt.map(str::to_string)),
         created_at: Set(now),
         expires_at: Set((now + tokens.refresh_token_ttl).min(grant_expires_at)),
         grant_expires_at: Set(grant_expires_at),

@@ -10,8 +10,26 @@ use crate::clients::Client;
 use crate::oidc::{error::OAuthError, params::Params, resource};
 use crate::state::AppState;
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<Value, OAuthError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop_jkt: Option<&str>,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    // RFC 9449 5: a token bound to a DPoP key is refused without a proof of that key,
+    // before it is spent: whoever stole it without the key can neither use it nor, by
+    // presenting it, end the grant of the client that holds the key.
+    if let Some(row) = refresh::find_any(state, token).await?
+        && row.client_id == client.client_id
+        && let Some(bound) = row.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to a DPoP key: send a proof signed with that key",
+        ));
+    }
     // A scope or resource the grant does not have is refused before the token is spent:
     // otherwise the client's retry with the same token would look like a theft and end
     // the grant.
@@ -61,6 +79,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params, now: i
         grant_expires_at: Some(row.grant_expires_at),
         claims: row.claims.as_deref(),
         resource: resource.as_deref(),
+        dpop_jkt,
     };
     user_tokens(state, &grant, now).await
 }

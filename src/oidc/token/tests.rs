@@ -57,6 +57,7 @@ fn request(client_id: &str, redirect_uri: &str, scopes: &str, challenge: Option<
         acr_values: Vec::new(),
         claims: None,
         resource: None,
+        dpop_jkt: None,
     }
 }
 
@@ -75,7 +76,7 @@ async fn web_code(t: &TestState) -> (String, Session) {
 }
 
 async fn redeem(t: &TestState, client: &Client, params: &[(&str, &str)], now: i64) -> Result<Value, OAuthError> {
-    authorization_code::exchange(t, &ClientIp::default(), client, &form(params), now).await
+    authorization_code::exchange(t, &ClientIp::default(), client, &form(params), None, now).await
 }
 
 /// The right parameters for a code of `web_code`.
@@ -84,7 +85,7 @@ fn web_redemption(code: &str) -> [(&'static str, &str); 3] {
 }
 
 async fn refresh(t: &TestState, client: &Client, params: &[(&str, &str)], now: i64) -> Result<Value, OAuthError> {
-    refresh_token::exchange(t, client, &form(params), now).await
+    refresh_token::exchange(t, client, &form(params), None, now).await
 }
 
 fn refused(result: Result<Value, OAuthError>) -> (&'static str, String) {
@@ -663,7 +664,7 @@ async fn an_archived_account_gets_no_more_tokens() {
 // client_credentials
 
 async fn service(t: &TestState, client: &Client, params: &[(&str, &str)]) -> Result<Value, OAuthError> {
-    client_credentials::exchange(t, client, &form(params), NOW).await
+    client_credentials::exchange(t, client, &form(params), None, NOW).await
 }
 
 #[tokio::test]

@@ -41,6 +41,10 @@ pub struct Model {
     pub require_signed_request_object: bool,
     /// OIDC Core 5.3.2: its userinfo responses are JWTs signed with this algorithm.
     pub userinfo_signed_response_alg: Option<String>,
+    /// RFC 9449 5.2: its token requests must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// `fapi2` (the FAPI 2.0 Security Profile's rules enforced) or null.
+    pub security_profile: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -27,6 +27,8 @@ pub mod signing_key;
 pub mod sms_send;
 pub mod throttle;
 pub mod used_assertion;
+// Single use of DPoP proofs (oidc::dpop).
+pub mod used_dpop_proof;
 // Web Push (second_factor::push::web_push).
 pub mod web_push_key;
 pub mod web_push_subscription;

@@ -24,6 +24,8 @@ pub struct Model {
     pub claims: Option<String>,
     /// The resource (RFC 8707) the grant's access tokens are for: their `aud`.
     pub resource: Option<String>,
+    /// RFC 9449: the thumbprint (RFC 7638) of the DPoP key the grant is bound to.
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     /// Sliding expiry, pushed back at each rotation up to `grant_expires_at`.
     pub expires_at: i64,
