@@ -31,7 +31,7 @@ pub struct AppState {
     /// The revocation list and the accounts' claims in memory (see `change_feed`).
     pub caches: Arc<crate::change_feed::NodeCaches>,
     /// Access tokens whose signature this node already checked.
-    pub verified_tokens: Arc<crate::oidc::token::jwt::VerifiedTokens>,
+    pub verified_tokens: Arc<crate::crypto::verified::VerifiedTokens>,
     /// The discovery document, serialised once.
     pub discovery: crate::oidc::discovery::Metadata,
     pub metrics: Arc<crate::metrics::Metrics>,

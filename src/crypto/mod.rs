@@ -5,6 +5,7 @@ pub mod jws;
 pub mod keys;
 pub mod password;
 pub mod secretbox;
+pub mod verified;
 
 use aws_lc_rs::{digest, hmac};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};

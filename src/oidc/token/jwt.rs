@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::crypto::verified::VerifiedTokens;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -224,49 +226,12 @@ pub enum TokenCheckError {
     Storage(#[from] sea_orm::DbErr),
 }
 
-/// Access tokens whose signature this node checked, by the SHA-256 of the token: a
-/// resource server introspects the same token again and again, and a check of an ES256
-/// signature costs more than the rest of the call. Only what a signature check proved
-/// is kept (expiry and revocation are checked at every use), for at most `CAPACITY`
-/// tokens: past it, the node starts over.
-#[derive(Default)]
-pub struct VerifiedTokens {
-    entries: std::sync::RwLock<std::collections::HashMap<[u8; 32], Arc<AccessClaims>>>,
-}
-
-impl VerifiedTokens {
-    const CAPACITY: usize = 50_000;
-
-    fn key(token: &str) -> [u8; 32] {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_ref());
-        key
-    }
-
-    fn get(&self, key: &[u8; 32]) -> Option<Arc<AccessClaims>> {
-        self.entries.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
-    }
-
-    fn keep(&self, key: [u8; 32], claims: Arc<AccessClaims>) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= Self::CAPACITY {
-            entries.clear();
-        }
-        entries.insert(key, claims);
-    }
-
-    /// Forgets every token: signing keys were removed.
-    pub fn clear(&self) {
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-}
-
 /// Checks an access token's signature (one of our keys), type and issuer, and returns
 /// its claims, expired or not.
 pub async fn decode_access_token(state: &AppState, token: &str) -> Result<AccessClaims, TokenCheckError> {
+    // A token this node already checked (see `crypto::verified`).
     let key = VerifiedTokens::key(token);
-    if let Some(claims) = state.verified_tokens.get(&key) {
+    if let Some(claims) = state.verified_tokens.get::<AccessClaims>(&key) {
         return Ok(claims.as_ref().clone());
     }
     let claims = decode_and_check_signature(state, token).await?;
