@@ -23,6 +23,7 @@ pub mod crypto;
 pub mod demo;
 pub mod device_authorization;
 pub mod domain;
+pub mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http_server;
@@ -37,6 +38,7 @@ pub mod notify;
 pub mod oidc;
 pub mod outbox;
 pub mod rate_limit;
+pub mod registration;
 pub mod revocations;
 pub mod second_factor;
 pub mod state;

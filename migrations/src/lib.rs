@@ -20,6 +20,7 @@ mod m20261201_000012_frontchannel_logout;
 mod m20261201_000013_claims_parameter;
 mod m20261201_000014_pairwise_subjects;
 mod m20261201_000015_resource_indicators;
+mod m20261201_000018_dynamic_registration;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_claims_parameter::Migration),
             Box::new(m20261201_000014_pairwise_subjects::Migration),
             Box::new(m20261201_000015_resource_indicators::Migration),
+            Box::new(m20261201_000018_dynamic_registration::Migration),
         ]
     }
 }

@@ -23,8 +23,8 @@ mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
-    DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig, SessionConfig,
-    TokenConfig, TwoFactorConfig,
+    DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig,
+    RegistrationConfig, SessionConfig, TokenConfig, TwoFactorConfig,
 };
 pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
@@ -57,6 +57,7 @@ pub struct Config {
     pub passkeys: PasskeyConfig,
     pub device_authorization: DeviceAuthorizationConfig,
     pub par: ParConfig,
+    pub registration: RegistrationConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub push: PushConfig,
@@ -85,6 +86,7 @@ impl Default for Config {
             passkeys: PasskeyConfig::default(),
             device_authorization: DeviceAuthorizationConfig::default(),
             par: ParConfig::default(),
+            registration: RegistrationConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             push: PushConfig::default(),

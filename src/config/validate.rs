@@ -128,6 +128,16 @@ impl Config {
         if !(5..=600).contains(&self.par.request_uri_ttl) {
             return invalid("key `par.request_uri_ttl` is 5 to 600 seconds (RFC 9126 asks for a short lifetime)");
         }
+        let registration = &self.registration;
+        if registration.per_ip_per_minute == 0
+            || !(1024..=65536).contains(&registration.max_body_bytes)
+            || !(1024..=1024 * 1024).contains(&registration.max_fetch_bytes)
+        {
+            return invalid(
+                "keys `registration.per_ip_per_minute` (at least 1), `registration.max_body_bytes` (1024 to 65536) \
+                 and `registration.max_fetch_bytes` (1024 to 1048576) are out of range",
+            );
+        }
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
             return invalid("keys `server.header_read_timeout` and `server.max_connections` are at least 1");
         }

@@ -19,10 +19,11 @@ use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
 use crate::crypto::{jws::SigningAlg, keys::KeyStore};
 use crate::login::ResponseMode;
 
-/// `require_par`: the server's `par.require_pushed_authorization_requests`.
-pub fn document(issuer: &str, require_par: bool) -> Value {
+/// `require_par`: the server's `par.require_pushed_authorization_requests`;
+/// `registration`: `registration.enabled` (the endpoint is advertised only then).
+pub fn document(issuer: &str, require_par: bool, registration: bool) -> Value {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}{AUTHORIZE_PATH}"),
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
@@ -66,15 +67,19 @@ pub fn document(issuer: &str, require_par: bool) -> Value {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if registration {
+        document["registration_endpoint"] = json!(format!("{issuer}{}", crate::registration::PATH));
+    }
+    document
 }
 
 /// The metadata, serialised once at start: it never changes while the server runs.
 #[derive(Clone)]
 pub struct Metadata(pub Bytes);
 
-pub fn document_json(issuer: &str, require_par: bool) -> Metadata {
-    Metadata(Bytes::from(document(issuer, require_par).to_string()))
+pub fn document_json(issuer: &str, require_par: bool, registration: bool) -> Metadata {
+    Metadata(Bytes::from(document(issuer, require_par, registration).to_string()))
 }
 
 pub async fn metadata(State(metadata): State<Metadata>) -> Response {

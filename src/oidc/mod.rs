@@ -19,6 +19,7 @@ pub mod jwks_cache;
 pub mod logout;
 pub mod par;
 pub mod params;
+pub mod registration;
 pub mod resource;
 pub mod revoke;
 pub mod scope;
@@ -67,8 +68,15 @@ pub fn routes() -> Router<AppState> {
         .route(DEVICE_AUTHORIZATION_PATH, axum::routing::post(device_authorization::endpoint))
         .route(PAR_PATH, axum::routing::post(par::endpoint::endpoint))
         .layer(cors);
+    // Dynamic client registration (RFC 7591, 7592): programs, not browsers; no CORS.
+    let registration = Router::new()
+        .route(crate::registration::PATH, axum::routing::post(registration::register))
+        .route(
+            &format!("{}/{{client_id}}", crate::registration::PATH),
+            get(registration::read).put(registration::update).delete(registration::delete),
+        );
     // The authorization and end-session endpoints are pages: see `web::routes`.
-    machine_endpoints
+    machine_endpoints.merge(registration)
 }
 
 /// Scopes Sésame understands; others are ignored (RFC 6749 3.3 lets the server narrow).

@@ -7,8 +7,11 @@ pub mod audit_event;
 pub mod authorization_code;
 pub mod authorization_request;
 pub mod client;
+// Dynamic client registration (registration).
+pub mod client_registration;
 pub mod consent;
 pub mod device_authorization;
+pub mod initial_access_token;
 pub mod one_time_code;
 pub mod passkey_ceremony;
 pub mod push_challenge;
