@@ -80,7 +80,8 @@ mod tests {
         let strict = FetchPolicy { allow_loopback_http: false, max_bytes: 1024 };
         let tests = FetchPolicy { allow_loopback_http: true, ..strict };
         assert!(strict.check("https://rp.example/sector.json").is_ok());
-        for refused in ["http://127.0.0.1:8080/s", "http://rp.example/s", "file:///etc/passwd", "ftp://x/y", "nonsense"] {
+        for refused in ["http://127.0.0.1:8080/s", "http://rp.example/s", "file:///etc/passwd", "ftp://x/y", "nonsense"]
+        {
             assert!(strict.check(refused).is_err(), "{refused}");
         }
         assert!(tests.check("http://127.0.0.1:8080/s").is_ok());

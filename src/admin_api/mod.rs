@@ -9,8 +9,8 @@
 pub(crate) mod accounts;
 pub(crate) mod applications;
 pub(crate) mod clients;
-pub(crate) mod initial_tokens;
 mod error;
+pub(crate) mod initial_tokens;
 
 pub use error::in_api_shape;
 

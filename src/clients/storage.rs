@@ -5,11 +5,11 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoA
 use super::{Client, ClientInput, SecretHasher, SecretInput};
 use crate::applications;
 use crate::domain::{Change, DomainError, to_json_text};
-use crate::storage::{Db, entities::client};
 use crate::storage::entities::{
     authorization_code, authorization_request, consent, device_authorization, pushed_authorization_request,
     refresh_token, session_client,
 };
+use crate::storage::{Db, entities::client};
 
 /// Clients as the token endpoint sees them: read from the database at most every
 /// `ttl` seconds per client, so that a token costs a signature rather than a query. A
@@ -167,7 +167,10 @@ pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<bool, 
         .filter(authorization_request::Column::ClientId.eq(client_id))
         .exec(db)
         .await?;
-    authorization_code::Entity::delete_many().filter(authorization_code::Column::ClientId.eq(client_id)).exec(db).await?;
+    authorization_code::Entity::delete_many()
+        .filter(authorization_code::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
     refresh_token::Entity::delete_many().filter(refresh_token::Column::ClientId.eq(client_id)).exec(db).await?;
     consent::Entity::delete_many().filter(consent::Column::ClientId.eq(client_id)).exec(db).await?;
     device_authorization::Entity::delete_many()

@@ -69,9 +69,8 @@ pub fn routes() -> Router<AppState> {
         .route(PAR_PATH, axum::routing::post(par::endpoint::endpoint))
         .layer(cors);
     // Dynamic client registration (RFC 7591, 7592): programs, not browsers; no CORS.
-    let registration = Router::new()
-        .route(crate::registration::PATH, axum::routing::post(registration::register))
-        .route(
+    let registration =
+        Router::new().route(crate::registration::PATH, axum::routing::post(registration::register)).route(
             &format!("{}/{{client_id}}", crate::registration::PATH),
             get(registration::read).put(registration::update).delete(registration::delete),
         );

@@ -6,7 +6,9 @@
 //! token is shown once. One service for the CLI and the admin API.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::{Value, json};
@@ -79,10 +81,16 @@ pub async fn create(
     now: i64,
 ) -> Result<(InitialAccessToken, String), DomainError> {
     if !(1..=MAX_USES).contains(&new.uses) {
-        return Err(DomainError::invalid("uses", format!("an initial access token allows 1 to {MAX_USES} registrations")));
+        return Err(DomainError::invalid(
+            "uses",
+            format!("an initial access token allows 1 to {MAX_USES} registrations"),
+        ));
     }
     if !(60..=MAX_TTL).contains(&new.expires_in) {
-        return Err(DomainError::invalid("expires_in", format!("an initial access token lives 60 to {MAX_TTL} seconds")));
+        return Err(DomainError::invalid(
+            "expires_in",
+            format!("an initial access token lives 60 to {MAX_TTL} seconds"),
+        ));
     }
     if new.description.chars().count() > 200 {
         return Err(DomainError::invalid("description", "at most 200 characters"));
@@ -109,10 +117,8 @@ pub async fn create(
 /// Every token, newest first, spent and revoked ones included (until deleted by nobody:
 /// they are the record of who could register what).
 pub async fn list(db: &Db) -> Result<Vec<InitialAccessToken>, DomainError> {
-    let rows = initial_access_token::Entity::find()
-        .order_by_desc(initial_access_token::Column::CreatedAt)
-        .all(db)
-        .await?;
+    let rows =
+        initial_access_token::Entity::find().order_by_desc(initial_access_token::Column::CreatedAt).all(db).await?;
     let codes: std::collections::HashMap<String, String> =
         applications::list(db).await?.into_iter().map(|a| (a.id, a.code)).collect();
     Ok(rows

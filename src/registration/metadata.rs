@@ -219,7 +219,8 @@ impl Metadata {
         let token_endpoint_auth_method = read.string("token_endpoint_auth_method")?.unwrap_or_else(|| {
             // RFC 7591 2: client_secret_basic by default; a desktop application cannot
             // keep a secret (RFC 8252 8.5).
-            let default = if kind == ApplicationType::Native { AuthMethod::None } else { AuthMethod::ClientSecretBasic };
+            let default =
+                if kind == ApplicationType::Native { AuthMethod::None } else { AuthMethod::ClientSecretBasic };
             default.as_str().into()
         });
         let jwks = match read.body.get("jwks") {
@@ -247,7 +248,9 @@ impl Metadata {
         }
         let scope = read.string("scope")?;
         if let Some(scope) = &scope
-            && scope.split(' ').any(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\'))
+            && scope
+                .split(' ')
+                .any(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\'))
         {
             return Err(MetadataError::invalid("`scope`: scope names separated by single spaces (RFC 6749 3.3)"));
         }
@@ -439,7 +442,8 @@ mod tests {
             let error = with(name, value).to_client_input("c", None, None).expect_err(name);
             assert!(error.description.contains("not supported yet"), "{name}: {}", error.description);
         }
-        for (name, value) in [("require_signed_request_object", json!(false)), ("dpop_bound_access_tokens", json!(false))]
+        for (name, value) in
+            [("require_signed_request_object", json!(false)), ("dpop_bound_access_tokens", json!(false))]
         {
             assert!(with(name, value).to_client_input("c", None, None).is_ok(), "{name}: the default is fine");
         }

@@ -12,9 +12,7 @@
 pub mod initial_tokens;
 pub mod metadata;
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, PaginatorTrait, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, PaginatorTrait, TransactionTrait};
 use serde_json::{Map, Value, json};
 
 pub use metadata::{Metadata, MetadataError};
@@ -147,13 +145,13 @@ pub async fn register(
     let config = &state.config.registration;
     let now = state.clock.now();
     let token = match initial_token {
-        Some(token) => Some(
-            initial_tokens::find_usable(&state.db, &state.client_secrets, token, now)
-                .await?
-                .ok_or(RegistrationError::InvalidToken("the initial access token is unknown, expired, revoked or used up"))?,
-        ),
+        Some(token) => Some(initial_tokens::find_usable(&state.db, &state.client_secrets, token, now).await?.ok_or(
+            RegistrationError::InvalidToken("the initial access token is unknown, expired, revoked or used up"),
+        )?),
         None if config.open => None,
-        None => return Err(RegistrationError::InvalidToken("an initial access token is required to register a client")),
+        None => {
+            return Err(RegistrationError::InvalidToken("an initial access token is required to register a client"));
+        }
     };
     let application = match &token {
         Some(token) => Some(
@@ -179,7 +177,9 @@ pub async fn register(
     if let Some(token) = &token
         && !initial_tokens::consume(&state.db, &token.id, now).await?
     {
-        return Err(RegistrationError::InvalidToken("the initial access token is unknown, expired, revoked or used up"));
+        return Err(RegistrationError::InvalidToken(
+            "the initial access token is unknown, expired, revoked or used up",
+        ));
     }
     let access_token = crate::crypto::random_token();
     let transaction = state.db.begin().await?;
