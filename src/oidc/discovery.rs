@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::{
     AUTHORIZE_PATH, DEVICE_AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, PAR_PATH,
-    REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
+    REGISTRATION_PATH, REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
 };
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
@@ -69,7 +69,7 @@ pub fn document(issuer: &str, require_par: bool, registration: bool) -> Value {
         "authorization_response_iss_parameter_supported": true,
     });
     if registration {
-        document["registration_endpoint"] = json!(format!("{issuer}{}", crate::registration::PATH));
+        document["registration_endpoint"] = json!(format!("{issuer}{REGISTRATION_PATH}"));
     }
     document
 }

@@ -46,6 +46,8 @@ pub const END_SESSION_PATH: &str = "/logout";
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 /// Pushed authorization requests (RFC 9126).
 pub const PAR_PATH: &str = "/par";
+/// Dynamic client registration (RFC 7591); each client's at `{REGISTRATION_PATH}/{client_id}` (RFC 7592).
+pub const REGISTRATION_PATH: &str = "/register";
 /// The device flow's verification page (a page: `web::device`).
 pub const VERIFICATION_PATH: &str = "/device";
 
@@ -69,11 +71,10 @@ pub fn routes() -> Router<AppState> {
         .route(PAR_PATH, axum::routing::post(par::endpoint::endpoint))
         .layer(cors);
     // Dynamic client registration (RFC 7591, 7592): programs, not browsers; no CORS.
-    let registration =
-        Router::new().route(crate::registration::PATH, axum::routing::post(registration::register)).route(
-            &format!("{}/{{client_id}}", crate::registration::PATH),
-            get(registration::read).put(registration::update).delete(registration::delete),
-        );
+    let registration = Router::new().route(REGISTRATION_PATH, axum::routing::post(registration::register)).route(
+        &format!("{}/{{client_id}}", REGISTRATION_PATH),
+        get(registration::read).put(registration::update).delete(registration::delete),
+    );
     // The authorization and end-session endpoints are pages: see `web::routes`.
     machine_endpoints.merge(registration)
 }

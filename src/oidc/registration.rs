@@ -85,6 +85,11 @@ fn json_body(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Map<S
     }
 }
 
+/// The registration endpoint's URL.
+fn endpoint(state: &AppState) -> String {
+    format!("{}{}", state.config.issuer(), super::REGISTRATION_PATH)
+}
+
 fn answer(status: StatusCode, body: Value) -> Response {
     let mut response = no_store(Json(body));
     *response.status_mut() = status;
@@ -100,7 +105,7 @@ pub async fn register(State(state): State<AppState>, ip: ClientIp, headers: Head
     }
     .await;
     match result {
-        Ok(registered) => answer(StatusCode::CREATED, registered.to_json(state.config.issuer())),
+        Ok(registered) => answer(StatusCode::CREATED, registered.to_json(&endpoint(&state))),
         Err(error) => error.into_response(),
     }
 }
@@ -118,7 +123,7 @@ pub async fn read(
     }
     .await;
     match result {
-        Ok(registered) => answer(StatusCode::OK, registered.to_json(state.config.issuer())),
+        Ok(registered) => answer(StatusCode::OK, registered.to_json(&endpoint(&state))),
         Err(error) => error.into_response(),
     }
 }
@@ -139,7 +144,7 @@ pub async fn update(
     }
     .await;
     match result {
-        Ok(registered) => answer(StatusCode::OK, registered.to_json(state.config.issuer())),
+        Ok(registered) => answer(StatusCode::OK, registered.to_json(&endpoint(&state))),
         Err(error) => error.into_response(),
     }
 }

@@ -24,9 +24,6 @@ use crate::fetch::{self, FetchPolicy};
 use crate::state::AppState;
 use crate::storage::entities::client_registration;
 
-/// Where a registration's management URI lives: `{issuer}/register/{client_id}`.
-pub const PATH: &str = "/register";
-
 #[derive(Debug)]
 pub enum RegistrationError {
     /// `invalid_redirect_uri` / `invalid_client_metadata` (RFC 7591 3.2.2).
@@ -74,7 +71,9 @@ pub struct Registration {
 }
 
 impl Registration {
-    pub fn to_json(&self, issuer: &str) -> Value {
+    /// `endpoint`: the registration endpoint's URL, under which each client's
+    /// `registration_client_uri` is.
+    pub fn to_json(&self, endpoint: &str) -> Value {
         let mut body = match &self.metadata {
             Value::Object(map) => map.clone(),
             _ => Map::new(),
@@ -91,7 +90,7 @@ impl Registration {
         if let Some(token) = &self.registration_access_token {
             body.insert("registration_access_token".into(), json!(token));
         }
-        body.insert("registration_client_uri".into(), json!(format!("{issuer}{PATH}/{}", self.client_id)));
+        body.insert("registration_client_uri".into(), json!(format!("{endpoint}/{}", self.client_id)));
         Value::Object(body)
     }
 }
