@@ -239,6 +239,12 @@ impl Metadata {
         if let Some(uri) = &sector_identifier_uri {
             fetch.check(uri).map_err(|e| MetadataError::invalid(format!("`sector_identifier_uri`: {e}")))?;
         }
+        // Sésame POSTs logout tokens there from inside the office's network: a stranger
+        // names only an https URL (as for the documents Sésame fetches).
+        let backchannel_logout_uri = read.string("backchannel_logout_uri")?;
+        if let Some(uri) = &backchannel_logout_uri {
+            fetch.check(uri).map_err(|e| MetadataError::invalid(format!("`backchannel_logout_uri`: {e}")))?;
+        }
         let client_name = read.string("client_name")?;
         if client_name.as_ref().is_some_and(|n| n.chars().count() > MAX_TEXT_LENGTH || n.chars().any(char::is_control))
         {
@@ -285,7 +291,7 @@ impl Metadata {
             subject_type: read.string("subject_type")?.unwrap_or_else(|| "public".into()),
             sector_identifier_uri,
             post_logout_redirect_uris: read.strings("post_logout_redirect_uris")?.unwrap_or_default(),
-            backchannel_logout_uri: read.string("backchannel_logout_uri")?,
+            backchannel_logout_uri,
             backchannel_logout_session_required: read.boolean("backchannel_logout_session_required")?,
             frontchannel_logout_uri: read.string("frontchannel_logout_uri")?,
             frontchannel_logout_session_required: read.boolean("frontchannel_logout_session_required")?,
@@ -406,6 +412,7 @@ mod tests {
             json!({"grant_types": ["client_credentials"]}),
             json!({"jwks": {"keys": []}, "jwks_uri": "https://rp.example/jwks"}),
             json!({"jwks_uri": "http://rp.example/jwks"}),
+            json!({"backchannel_logout_uri": "http://intranet.example/admin"}),
             json!({"sector_identifier_uri": "http://127.0.0.1/s"}),
             json!({"id_token_signed_response_alg": "none"}),
             json!({"id_token_signed_response_alg": "HS256"}),

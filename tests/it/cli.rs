@@ -109,3 +109,36 @@ fn mistakes_are_named() {
     let (ok, text) = output(sesame(dir.path()).args(["migrate"]));
     assert!(ok, "{text}");
 }
+
+/// `sesame registration …`: an initial access token made, listed (never shown again),
+/// revoked; an unknown application refused.
+#[test]
+fn initial_access_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/office.toml");
+    assert!(output(sesame(dir.path()).args(["import", fixture])).0);
+    let (ok, text) = output(sesame(dir.path()).args(["registration", "create-token", "--application", "NOPE"]));
+    assert!(!ok && text.contains("NOPE"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args([
+        "registration",
+        "create-token",
+        "--application",
+        "INOTACTE",
+        "--uses",
+        "3",
+        "--description",
+        "cabinet",
+    ]));
+    assert!(ok && text.contains("token (shown once): "), "{text}");
+    let line =
+        |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix)).map(|v| v.trim().to_string()).expect(prefix);
+    let (id, token) = (line("id:"), line("token (shown once):"));
+    let (ok, listed) = output(sesame(dir.path()).args(["registration", "list-tokens"]));
+    assert!(ok && listed.contains(&id) && listed.contains("usable") && !listed.contains(&token), "{listed}");
+    let (ok, text) = output(sesame(dir.path()).args(["registration", "revoke-token", &id]));
+    assert!(ok, "{text}");
+    let (ok, listed) = output(sesame(dir.path()).args(["registration", "list-tokens"]));
+    assert!(ok && listed.contains("revoked"), "{listed}");
+    let (ok, _) = output(sesame(dir.path()).args(["registration", "revoke-token", &id]));
+    assert!(!ok, "revoked already");
+}
