@@ -3,6 +3,7 @@
 //! integration tests use, and what another axum application mounts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,6 +117,7 @@ pub fn spawn_on(listener: TcpListener, state: AppState) -> Result<RunningServer,
         listener.local_addr().map_err(|source| StartError::Listen { address: state.config.listen.clone(), source })?;
     let limits = state.config.server.clone();
     let metrics_address = spawn_metrics(&state)?;
+    state.caches.spawn_sync(state.db.clone());
     let app = router(state.clone());
     let task = tokio::spawn(crate::http_server::serve(listener, app, limits, shutdown_signal()));
     Ok(RunningServer { address, metrics_address, state, task })
@@ -138,12 +140,13 @@ fn spawn_metrics(state: &AppState) -> Result<Option<SocketAddr>, StartError> {
 }
 
 /// Opens everything with the system clock and serves until Ctrl-C or SIGTERM.
-pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
+pub async fn serve(config: Config, imports: &[PathBuf]) -> Result<(), anyhow::Error> {
     let state = open_state(config, Arc::new(SystemClock)).await?;
     // Only a serving node registers the console's client: its redirect URI follows this
     // node's issuer, which a CLI run with another configuration must not overwrite.
     ensure_builtin_clients(&state).await?;
     let demo = seed_demo_if_wanted(&state).await?;
+    import_files(&state, imports).await?;
     let server = spawn(state).await?;
     let _janitor = crate::janitor::spawn(server.state.clone());
     tracing::info!(address = %server.address, issuer = server.state.config.issuer(), "Sésame is listening");
@@ -154,6 +157,27 @@ pub async fn serve(config: Config) -> Result<(), anyhow::Error> {
     }
     server.task.await??;
     Ok(())
+}
+
+/// Imports the files given to `serve --import`, one node at a time, before listening:
+/// a file that does not import stops the start with the import's own message.
+async fn import_files(state: &AppState, files: &[PathBuf]) -> Result<(), anyhow::Error> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let lock = storage::StartLock::take(&state.db).await?;
+    let mut result = Ok(());
+    for file in files {
+        match crate::import::import_file(state, file).await {
+            Ok(report) => tracing::info!(file = %file.display(), "{}", report.to_string().trim_end()),
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        }
+    }
+    lock.release().await?;
+    result
 }
 
 /// Seeds the demo office when configured to (one node at a time); whether it did.

@@ -169,7 +169,9 @@ pub async fn upsert(
             active.rights = Set(to_json_text(&input.rights));
             active.options = Set(to_json_text(&input.options));
             active.updated_at = Set(now);
-            Ok((active.update(db).await?.into(), Change::Updated))
+            let updated: Application = active.update(db).await?.into();
+            crate::change_feed::announce(db, crate::change_feed::Topic::Application, &updated.id, 0).await?;
+            Ok((updated, Change::Updated))
         }
     }
 }

@@ -82,6 +82,13 @@ pub struct ClientEntry {
     pub subject_type: Option<String>,
     /// An https URL whose host is the sector of a pairwise client.
     pub sector_identifier_uri: Option<String>,
+    /// OIDC Core 6.1: the algorithm of its request objects, or `none` (unsigned ones).
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9101 10.5: its authorization requests must carry a signed request object.
+    #[serde(default)]
+    pub require_signed_request_object: bool,
+    /// OIDC Core 5.3.2: userinfo answered as a JWT signed with this algorithm.
+    pub userinfo_signed_response_alg: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +276,9 @@ pub async fn import_text(state: &AppState, label: &str, text: &str) -> Result<Im
                 other => other,
             },
             jwks_uri: entry.jwks_uri,
+            request_object_signing_alg: entry.request_object_signing_alg,
+            require_signed_request_object: entry.require_signed_request_object,
+            userinfo_signed_response_alg: entry.userinfo_signed_response_alg,
         };
         let (_, change) = clients::upsert(&txn, &state.client_secrets, input, now).await.map_err(entry_error)?;
         ImportReport::count(&mut report.clients, change);

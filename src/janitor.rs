@@ -1,7 +1,7 @@
 //! Housekeeping: deletes what has expired (sessions, pending logins, codes, refresh
 //! tokens, revocations, used assertions, retired signing keys, old audit events, mailed
 //! codes, authenticator secrets whose enrollment was abandoned, guessing budgets quiet
-//! for a day, expired device authorizations, unfinished passkey ceremonies, pushed authorization requests nobody came for) so tables do not grow without bound.
+//! for a day, expired device authorizations, unfinished passkey ceremonies, pushed authorization requests nobody came for, the caches' change feed) so tables do not grow without bound.
 //! Every statement is an idempotent delete by date, so several nodes may sweep at the
 //! same time.
 
@@ -41,6 +41,7 @@ pub struct Swept {
     pub device_authorizations: u64,
     pub passkey_ceremonies: u64,
     pub pushed_authorization_requests: u64,
+    pub cache_events: u64,
 }
 
 pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
@@ -133,6 +134,8 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Swept, DomainError> {
         passkey_ceremonies: crate::second_factor::passkey::ceremony::purge_expired(db, now).await?,
         // Pushed authorization requests nobody came for.
         pushed_authorization_requests: crate::oidc::par::sweep(db, now).await?,
+        // The caches' change feed, an hour after every node has read it.
+        cache_events: crate::change_feed::sweep(db).await?,
     };
     if swept.signing_keys > 0
         && let Err(error) = state.keys.reload().await

@@ -12,6 +12,7 @@ pub mod app;
 pub mod applications;
 pub mod audit;
 pub mod auth;
+pub mod change_feed;
 pub mod cli;
 pub mod client_ip;
 pub mod clients;
@@ -23,7 +24,6 @@ pub mod crypto;
 pub mod demo;
 pub mod device_authorization;
 pub mod domain;
-pub mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http_server;

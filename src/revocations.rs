@@ -1,7 +1,8 @@
 //! The revocation list. Access tokens are self-contained JWTs that are not stored (a
 //! token costs a signature, not a database write); the few revoked before they expire
 //! are listed here, by token (`jti`), grant (a code and its refresh family), session or
-//! account, until the longest-lived token they cover has expired.
+//! account, until the longest-lived token they cover has expired. Each node also keeps
+//! the list in memory (`change_feed`), so that checking a token reads no database.
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::OnConflict};
 
@@ -16,7 +17,7 @@ pub enum Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn key(&self) -> String {
+    pub fn key(&self) -> String {
         match self {
             Scope::Token(jti) => format!("jti:{jti}"),
             Scope::Grant(id) => format!("grant:{id}"),
@@ -38,7 +39,21 @@ pub async fn revoke(db: &impl ConnectionTrait, scope: Scope<'_>, until: i64) -> 
         )
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    crate::change_feed::announce(db, crate::change_feed::Topic::Revocation, &scope.key(), until).await
+}
+
+/// Whether any of `scopes` is revoked: from this node's list in memory when it is
+/// current, else by `any_revoked`.
+pub async fn any_revoked_cached(
+    caches: &crate::change_feed::NodeCaches,
+    db: &crate::storage::Db,
+    scopes: &[Scope<'_>],
+) -> Result<bool, sea_orm::DbErr> {
+    let keys: Vec<String> = scopes.iter().map(Scope::key).collect();
+    match caches.revoked(db, &keys).await {
+        Some(answer) => Ok(answer),
+        None => any_revoked(db, scopes).await,
+    }
 }
 
 /// Whether any of `scopes` is revoked: one indexed query for a token's jti, grant,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub jwks_cache: Arc<crate::oidc::jwks_cache::JwksCache>,
     pub client_cache: Arc<crate::clients::ClientCache>,
+    /// The revocation list and the accounts' claims in memory (see `change_feed`).
+    pub caches: Arc<crate::change_feed::NodeCaches>,
     /// The discovery document, serialised once.
     pub discovery: crate::oidc::discovery::Metadata,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -163,6 +165,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
             config.registration.enabled,
         ),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
+        caches: Arc::new(crate::change_feed::NodeCaches::new(config.caches.clone())),
         jwks_cache: Arc::default(),
         http,
         limits: Arc::new(limits),

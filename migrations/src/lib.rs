@@ -20,7 +20,9 @@ mod m20261201_000012_frontchannel_logout;
 mod m20261201_000013_claims_parameter;
 mod m20261201_000014_pairwise_subjects;
 mod m20261201_000015_resource_indicators;
+mod m20261201_000016_request_objects;
 mod m20261201_000018_dynamic_registration;
+mod m20261201_000019_cache_events;
 
 pub struct Migrator;
 
@@ -43,7 +45,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_claims_parameter::Migration),
             Box::new(m20261201_000014_pairwise_subjects::Migration),
             Box::new(m20261201_000015_resource_indicators::Migration),
+            Box::new(m20261201_000016_request_objects::Migration),
             Box::new(m20261201_000018_dynamic_registration::Migration),
+            Box::new(m20261201_000019_cache_events::Migration),
         ]
     }
 }

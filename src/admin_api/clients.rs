@@ -38,6 +38,9 @@ pub fn view(client: &Client) -> Value {
         "jwks_uri": client.jwks_uri,
         "subject_type": client.subject_type.as_str(),
         "sector_identifier_uri": client.sector_identifier_uri,
+        "request_object_signing_alg": client.request_object_alg.map(|a| a.as_str()),
+        "require_signed_request_object": client.require_signed_request_object,
+        "userinfo_signed_response_alg": client.userinfo_alg.map(|a| a.as_str()),
         "has_secret": client.secret_hash.is_some(),
     })
 }
@@ -103,6 +106,10 @@ pub struct ClientWrite {
     jwks_uri: Option<String>,
     subject_type: Option<String>,
     sector_identifier_uri: Option<String>,
+    request_object_signing_alg: Option<String>,
+    #[serde(default)]
+    require_signed_request_object: bool,
+    userinfo_signed_response_alg: Option<String>,
 }
 
 impl ClientWrite {
@@ -131,6 +138,9 @@ impl ClientWrite {
             jwks_uri: self.jwks_uri,
             subject_type: self.subject_type,
             sector_identifier_uri: self.sector_identifier_uri,
+            request_object_signing_alg: self.request_object_signing_alg,
+            require_signed_request_object: self.require_signed_request_object,
+            userinfo_signed_response_alg: self.userinfo_signed_response_alg,
         }
     }
 

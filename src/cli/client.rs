@@ -153,6 +153,9 @@ pub async fn run(state: &AppState, command: ClientCommand) -> anyhow::Result<()>
                 jwks_uri: current.jwks_uri,
                 subject_type: Some(current.subject_type.as_str().into()),
                 sector_identifier_uri: current.sector_identifier_uri,
+                request_object_signing_alg: current.request_object_alg.map(|a| a.as_str().to_string()),
+                require_signed_request_object: current.require_signed_request_object,
+                userinfo_signed_response_alg: current.userinfo_alg.map(|a| a.as_str().to_string()),
             };
             let (client, change) = clients::upsert(&state.db, &state.client_secrets, input, now).await?;
             if change != Change::Unchanged {

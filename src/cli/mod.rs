@@ -41,6 +41,10 @@ pub enum Command {
         /// Seed the demo accounts, applications and client (same as `demo = true`).
         #[arg(long)]
         demo: bool,
+        /// Import this file (as `sesame import`) before listening; repeatable. An
+        /// environment started by one command, such as the conformance suite's.
+        #[arg(long = "import", value_name = "FILE")]
+        imports: Vec<PathBuf>,
     },
     /// Create or update the database schema, then exit.
     Migrate,
@@ -74,11 +78,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return companion::run(args).await;
     }
     let mut config = Config::load(cli.config.as_deref())?;
-    if let Command::Serve { demo: true } = cli.command {
-        config.demo = Some(true);
-    }
-    if let Command::Serve { .. } = cli.command {
-        return app::serve(config).await;
+    if let Command::Serve { demo, imports } = cli.command {
+        if demo {
+            config.demo = Some(true);
+        }
+        return app::serve(config, &imports).await;
     }
     let state = app::open_state(config, Arc::new(SystemClock)).await?;
     match cli.command {

@@ -1,7 +1,9 @@
 //! What an operator declares for a client (import file, admin API, console, CLI), and
 //! the checks it must pass before anything is written.
 
-use super::{ApplicationType, AuthMethod, Client, SUPPORTED_GRANTS, SecretHasher, SubjectType, redirect};
+use super::{
+    ApplicationType, AuthMethod, Client, RequestObjectAlg, SUPPORTED_GRANTS, SecretHasher, SubjectType, redirect,
+};
 use crate::crypto::{jws::SigningAlg, password::PasswordHasherService};
 use crate::domain::DomainError;
 
@@ -43,6 +45,12 @@ pub struct ClientInput {
     pub subject_type: Option<String>,
     /// An https URL whose host is the sector of a pairwise client.
     pub sector_identifier_uri: Option<String>,
+    /// The algorithm of its request objects (OIDC Core 6), or `none` (unsigned ones).
+    pub request_object_signing_alg: Option<String>,
+    /// Its authorization requests must carry a signed request object (RFC 9101 10.5).
+    pub require_signed_request_object: bool,
+    /// Userinfo answered as a JWT signed with this algorithm (OIDC Core 5.3.2).
+    pub userinfo_signed_response_alg: Option<String>,
 }
 
 impl ClientInput {
@@ -73,6 +81,9 @@ impl ClientInput {
             jwks_uri: client.jwks_uri.clone(),
             subject_type: Some(client.subject_type.as_str().into()),
             sector_identifier_uri: client.sector_identifier_uri.clone(),
+            request_object_signing_alg: client.request_object_alg.map(|a| a.as_str().into()),
+            require_signed_request_object: client.require_signed_request_object,
+            userinfo_signed_response_alg: client.userinfo_alg.map(|a| a.as_str().into()),
         }
     }
 }
@@ -99,6 +110,8 @@ pub(super) struct Checked {
     pub id_token_alg: Option<SigningAlg>,
     pub access_token_alg: Option<SigningAlg>,
     pub subject_type: SubjectType,
+    pub request_object_alg: Option<RequestObjectAlg>,
+    pub userinfo_alg: Option<SigningAlg>,
 }
 
 impl ClientInput {
@@ -237,7 +250,46 @@ impl ClientInput {
         let access_alg =
             signing_alg("access_token_signed_response_alg", self.access_token_signed_response_alg.as_deref())?;
         let subject_type = self.check_subject_type()?;
-        Ok(Checked { method, application_type: kind, id_token_alg: alg, access_token_alg: access_alg, subject_type })
+        let request_object_alg = self.check_request_objects(has_keys)?;
+        let userinfo_alg = signing_alg("userinfo_signed_response_alg", self.userinfo_signed_response_alg.as_deref())?;
+        Ok(Checked {
+            method,
+            application_type: kind,
+            id_token_alg: alg,
+            access_token_alg: access_alg,
+            subject_type,
+            request_object_alg,
+            userinfo_alg,
+        })
+    }
+
+    /// A signed request object is checked with the client's keys: a client that
+    /// registers a signature algorithm, or must sign its objects, registers keys too; one
+    /// that must sign cannot register `none`.
+    fn check_request_objects(&self, has_keys: bool) -> Result<Option<RequestObjectAlg>, DomainError> {
+        let alg = match self.request_object_signing_alg.as_deref() {
+            None => None,
+            Some(name) => Some(RequestObjectAlg::parse(name).ok_or_else(|| {
+                DomainError::invalid(
+                    "request_object_signing_alg",
+                    format!("`{name}` is not one of none, RS256, PS256, ES256, EdDSA"),
+                )
+            })?),
+        };
+        if self.require_signed_request_object && alg == Some(RequestObjectAlg::Unsigned) {
+            return Err(DomainError::invalid(
+                "request_object_signing_alg",
+                "a client required to sign its request objects cannot register `none`",
+            ));
+        }
+        let signs = self.require_signed_request_object || matches!(alg, Some(RequestObjectAlg::Signed(_)));
+        if signs && !has_keys {
+            return Err(DomainError::invalid(
+                "jwks",
+                "signed request objects are checked with the client's keys: register `jwks` or `jwks_uri`",
+            ));
+        }
+        Ok(alg)
     }
 
     /// A pairwise client's sector must be one host (OIDC Core 8.1): its

@@ -114,6 +114,28 @@ impl SubjectType {
     }
 }
 
+/// What a client registered for its request objects (OIDC Core 6,
+/// `request_object_signing_alg`): one signature algorithm, or `none` for unsigned ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestObjectAlg {
+    /// `none`: the client's request objects are unsigned (and only then accepted so).
+    Unsigned,
+    Signed(SigningAlg),
+}
+
+impl RequestObjectAlg {
+    pub fn parse(name: &str) -> Option<Self> {
+        if name == "none" { Some(Self::Unsigned) } else { SigningAlg::parse(name).map(Self::Signed) }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unsigned => "none",
+            Self::Signed(alg) => alg.as_str(),
+        }
+    }
+}
+
 /// The device authorization grant (RFC 8628): scanners, shared terminals, command-line tools.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -155,6 +177,14 @@ pub struct Client {
     pub subject_type: SubjectType,
     /// Its host is the sector of a pairwise client (else its redirect URIs' one host).
     pub sector_identifier_uri: Option<String>,
+    /// `request_object_signing_alg`: the only algorithm its request objects may have;
+    /// `None`: any algorithm Sésame verifies, but never an unsigned object.
+    pub request_object_alg: Option<RequestObjectAlg>,
+    /// RFC 9101 10.5: an authorization request without a signed request object is refused.
+    pub require_signed_request_object: bool,
+    /// `userinfo_signed_response_alg`: userinfo answers a JWT signed with Sésame's key of
+    /// this algorithm (OIDC Core 5.3.2); `None`: plain JSON.
+    pub userinfo_alg: Option<SigningAlg>,
 }
 
 impl Client {
@@ -205,6 +235,9 @@ impl From<client::Model> for Client {
             jwks_uri: row.jwks_uri,
             subject_type: SubjectType::parse(&row.subject_type).unwrap_or_default(),
             sector_identifier_uri: row.sector_identifier_uri,
+            request_object_alg: row.request_object_signing_alg.as_deref().and_then(RequestObjectAlg::parse),
+            require_signed_request_object: row.require_signed_request_object,
+            userinfo_alg: row.userinfo_signed_response_alg.as_deref().and_then(SigningAlg::parse),
             client_id: row.client_id,
             application_id: row.application_id,
             name: row.name,

@@ -141,6 +141,9 @@ pub async fn upsert(
         jwks_uri: input.jwks_uri.clone(),
         subject_type: checked.subject_type.as_str().to_string(),
         sector_identifier_uri: input.sector_identifier_uri.clone(),
+        request_object_signing_alg: checked.request_object_alg.map(|a| a.as_str().to_string()),
+        require_signed_request_object: input.require_signed_request_object,
+        userinfo_signed_response_alg: checked.userinfo_alg.map(|a| a.as_str().to_string()),
         created_at: now,
         updated_at: now,
     };

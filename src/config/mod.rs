@@ -23,10 +23,10 @@ mod validate;
 
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
-    DeviceAuthorizationConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig,
-    RegistrationConfig, SessionConfig, TokenConfig, TwoFactorConfig,
+    DeviceAuthorizationConfig, FetchConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig, RateLimitConfig,
+    RegistrationConfig, RequestObjectConfig, SessionConfig, TokenConfig, TwoFactorConfig,
 };
-pub use service::{JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
+pub use service::{CacheConfig, JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -58,11 +58,14 @@ pub struct Config {
     pub device_authorization: DeviceAuthorizationConfig,
     pub par: ParConfig,
     pub registration: RegistrationConfig,
+    pub request_objects: RequestObjectConfig,
+    pub fetch: FetchConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub push: PushConfig,
     pub rate_limits: RateLimitConfig,
     pub janitor: JanitorConfig,
+    pub caches: CacheConfig,
     pub server: ServerConfig,
     pub metrics: MetricsConfig,
 }
@@ -87,11 +90,14 @@ impl Default for Config {
             device_authorization: DeviceAuthorizationConfig::default(),
             par: ParConfig::default(),
             registration: RegistrationConfig::default(),
+            request_objects: RequestObjectConfig::default(),
+            fetch: FetchConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             push: PushConfig::default(),
             rate_limits: RateLimitConfig::default(),
             janitor: JanitorConfig::default(),
+            caches: CacheConfig::default(),
             server: ServerConfig::default(),
             metrics: MetricsConfig::default(),
         }

@@ -248,26 +248,49 @@ pub struct RegistrationConfig {
     pub max_clients: u64,
     /// Registrations (and failed attempts) per client address and minute, per node.
     pub per_ip_per_minute: u32,
-    /// Largest registration request body, in bytes.
+    /// Largest registration request body, in bytes. (A `sector_identifier_uri`
+    /// document is fetched under `[fetch]`.)
     pub max_body_bytes: usize,
-    /// Largest document fetched from a client's `sector_identifier_uri`, in bytes.
-    pub max_fetch_bytes: usize,
-    /// Tests only: fetch `sector_identifier_uri` documents from loopback http URLs
-    /// (`http://127.0.0.1:…`). Off, only https URLs are fetched.
-    pub allow_loopback_http_fetch: bool,
 }
 
 impl Default for RegistrationConfig {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            open: false,
-            max_clients: 1000,
-            per_ip_per_minute: 20,
-            max_body_bytes: 16 * 1024,
-            max_fetch_bytes: 64 * 1024,
-            allow_loopback_http_fetch: false,
-        }
+        Self { enabled: false, open: false, max_clients: 1000, per_ip_per_minute: 20, max_body_bytes: 16 * 1024 }
+    }
+}
+
+/// Request objects (OIDC Core 6, RFC 9101).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestObjectConfig {
+    /// Longest validity a request object may claim, in seconds: its `exp` at most this
+    /// far ahead, its `nbf` at most this far behind (60 to 86400).
+    pub max_lifetime: i64,
+}
+
+impl Default for RequestObjectConfig {
+    fn default() -> Self {
+        Self { max_lifetime: 3600 }
+    }
+}
+
+/// Documents fetched from URLs a client gives (its `jwks_uri`, a `request_uri`): never
+/// followed through redirects, and bounded in size and time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Also fetch over plain http from a loopback address (127.0.0.0/8, ::1): for tests
+    /// and a developer's machine, never a deployment. Otherwise https only.
+    pub allow_http_loopback: bool,
+    /// Largest document, in bytes (1024 to 1048576).
+    pub max_bytes: usize,
+    /// Seconds to connect and read it all (1 to 30).
+    pub timeout: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self { allow_http_loopback: false, max_bytes: 65536, timeout: 5 }
     }
 }
 

@@ -52,6 +52,30 @@ pub struct MetricsConfig {
     pub bearer_token: String,
 }
 
+/// Each node's in-memory caches of revocations and accounts (see `change_feed`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Milliseconds between two reads of the change feed; 0 turns the caches off.
+    pub sync_interval_ms: u64,
+    /// A node that could not read the feed this long reads the database instead.
+    pub max_staleness_ms: u64,
+    /// Accounts whose claims view a node keeps; past it, the views are dropped.
+    pub max_accounts: usize,
+}
+
+impl CacheConfig {
+    pub fn enabled(&self) -> bool {
+        self.sync_interval_ms > 0
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { sync_interval_ms: 200, max_staleness_ms: 2_000, max_accounts: 100_000 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JanitorConfig {

@@ -113,6 +113,17 @@ impl Config {
                  `two_factor.max_consecutive_failures` are 1 to 100 (NIST SP 800-63B 5.2.2)",
             );
         }
+        let caches = &self.caches;
+        if caches.enabled()
+            && (caches.max_staleness_ms < caches.sync_interval_ms.saturating_mul(2)
+                || caches.max_staleness_ms > 60_000
+                || caches.max_accounts < 1)
+        {
+            return invalid(
+                "key `caches.max_staleness_ms` is at least twice `caches.sync_interval_ms` and at most 60000, \
+                 and `caches.max_accounts` at least 1",
+            );
+        }
         let device = &self.device_authorization;
         if !(60..=86_400).contains(&device.code_ttl)
             || !(1..=60).contains(&device.interval)
@@ -129,13 +140,18 @@ impl Config {
             return invalid("key `par.request_uri_ttl` is 5 to 600 seconds (RFC 9126 asks for a short lifetime)");
         }
         let registration = &self.registration;
-        if registration.per_ip_per_minute == 0
-            || !(1024..=65536).contains(&registration.max_body_bytes)
-            || !(1024..=1024 * 1024).contains(&registration.max_fetch_bytes)
-        {
+        if registration.per_ip_per_minute == 0 || !(1024..=65536).contains(&registration.max_body_bytes) {
             return invalid(
-                "keys `registration.per_ip_per_minute` (at least 1), `registration.max_body_bytes` (1024 to 65536) \
-                 and `registration.max_fetch_bytes` (1024 to 1048576) are out of range",
+                "keys `registration.per_ip_per_minute` (at least 1) and `registration.max_body_bytes` (1024 to 65536) \
+                 are out of range",
+            );
+        }
+        if !(60..=86_400).contains(&self.request_objects.max_lifetime) {
+            return invalid("key `request_objects.max_lifetime` is 60 to 86400 seconds");
+        }
+        if !(1024..=1_048_576).contains(&self.fetch.max_bytes) || !(1..=30).contains(&self.fetch.timeout) {
+            return invalid(
+                "keys `fetch.max_bytes` (1024 to 1048576 bytes) and `fetch.timeout` (1 to 30 seconds) are out of range",
             );
         }
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {

@@ -48,6 +48,9 @@ fn client() -> Client {
         jwks_uri: None,
         subject_type: Default::default(),
         sector_identifier_uri: None,
+        request_object_alg: None,
+        require_signed_request_object: false,
+        userinfo_alg: None,
     }
 }
 

@@ -2,6 +2,9 @@
 //! specification implies: errors that cannot be trusted to reach the client (unknown
 //! client, unregistered redirect URI) are for the user to see; every later error is sent
 //! back to the client. The endpoint itself is a page (`web::authorize`).
+//!
+//! A request object (`request`, `request_uri`) is checked first, as soon as the client
+//! is known (`request_object`); its parameters then replace the request's own.
 
 use super::params::Params;
 use crate::clients::{self, Client};
@@ -25,6 +28,10 @@ pub enum PageRefusal {
     BadRequest(String),
     /// A redirect URI (or post-logout redirect URI) the client did not register.
     UnregisteredRedirectUri(String),
+    /// A request object refused with no trusted redirect URI to send its error to: the
+    /// OAuth error code (for the pushed authorization request endpoint's JSON) and what
+    /// is wrong.
+    RequestObject(&'static str, String),
     /// The database failed.
     Internal(DomainError),
 }
@@ -42,7 +49,52 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
         .await
         .map_err(|e| Refusal::Page(e.into()))?
         .ok_or_else(|| page(format!("no application is registered with client_id `{client_id}`")))?;
-    let redirect_uri = params.get("redirect_uri").ok_or_else(|| page("the request has no redirect_uri".into()))?;
+    // A request object, once checked, is the whole request (see `request_object`).
+    let object = super::request_object::resolve(state, &client, params)
+        .await
+        .map_err(|refused| early_refusal(&client, params, refused.error, refused.description))?;
+    let signed = object.as_ref().is_some_and(|object| object.signed);
+    if client.require_signed_request_object && !signed {
+        let why = "this client must send its authorization requests as signed request objects (RFC 9101)";
+        let error = if object.is_some() { "invalid_request_object" } else { "invalid_request" };
+        return Err(early_refusal(&client, params, error, why.into()));
+    }
+    match &object {
+        Some(object) => validate_params(state, client, &object.params).await,
+        None => validate_params(state, client, params).await,
+    }
+}
+
+/// A refusal before the request's own parameters are known (its request object was
+/// refused): back to the client only when the redirect URI outside the object is one
+/// it registered, with the `state` outside; else to the user.
+fn early_refusal(client: &Client, params: &Params, error: &'static str, description: String) -> Refusal {
+    match params.get("redirect_uri") {
+        Some(redirect_uri) if client.has_redirect_uri(redirect_uri) => Refusal::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.to_string(),
+            mode: params.get("response_mode").and_then(ResponseMode::parse).unwrap_or(ResponseMode::Query),
+            error,
+            description,
+            state: params.owned("state"),
+        }),
+        Some(redirect_uri) => Refusal::Page(PageRefusal::UnregisteredRedirectUri(format!(
+            "redirect_uri `{redirect_uri}` is not registered for client `{}`",
+            client.client_id
+        ))),
+        None => Refusal::Page(PageRefusal::RequestObject(error, description)),
+    }
+}
+
+/// Validates the request's parameters (its own, or its request object's) for `client`.
+async fn validate_params(
+    state: &AppState,
+    client: Client,
+    params: &Params,
+) -> Result<(Client, AuthorizationRequest), Refusal> {
+    let client_id = client.client_id.as_str();
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| Refusal::Page(PageRefusal::BadRequest("the request has no redirect_uri".into())))?;
     if !client.has_redirect_uri(redirect_uri) {
         return Err(Refusal::Page(PageRefusal::UnregisteredRedirectUri(format!(
             "redirect_uri `{redirect_uri}` is not registered for client `{client_id}`"
@@ -85,20 +137,6 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
         Refusal::Redirect(request.error(error, description))
     };
 
-    if params.contains("request") {
-        return Err(refuse(
-            &request,
-            "request_not_supported",
-            "request objects are not supported; send the parameters directly".into(),
-        ));
-    }
-    if params.contains("request_uri") {
-        return Err(refuse(
-            &request,
-            "request_uri_not_supported",
-            "request_uri is not supported; send the parameters directly".into(),
-        ));
-    }
     match params.get("response_type") {
         None => {
             return Err(refuse(

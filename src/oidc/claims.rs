@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::accounts::{self, Account};
+use crate::accounts::{self, Access, Account};
 use crate::clients::Client;
 use crate::domain::DomainError;
 use crate::storage::Db;
@@ -67,6 +67,11 @@ pub fn for_scopes(account: &Account, scopes: &[String]) -> Map<String, Value> {
 /// application the account may open, for a portal) and `account_admin` when true.
 pub async fn authorization(db: &Db, account: &Account, client: &Client) -> Result<Map<String, Value>, DomainError> {
     let access = accounts::access_of(db, &account.id).await?;
+    Ok(authorization_from(account, &access, client))
+}
+
+/// The same, from the account's access already read (userinfo's cached view).
+pub fn authorization_from(account: &Account, access: &[Access], client: &Client) -> Map<String, Value> {
     let mut claims = Map::new();
     let mut open: Vec<&str> = access.iter().filter(|a| a.allowed).map(|a| a.application_code.as_str()).collect();
     open.sort_unstable();
@@ -83,5 +88,5 @@ pub async fn authorization(db: &Db, account: &Account, client: &Client) -> Resul
     if account.account_admin {
         claims.insert("account_admin".into(), json!(true));
     }
-    Ok(claims)
+    claims
 }

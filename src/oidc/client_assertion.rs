@@ -36,6 +36,13 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
         .await
         .ok_or_else(|| invalid("no registered key matches"))?;
     let claims: Value = jws.verify(&key).map_err(|_| invalid("bad signature"))?;
+    // A request object is signed with the same keys, for the same audience, and travels
+    // through browsers: one must never pass for the client (RFC 9101 10.8).
+    if jws.typ.as_deref().is_some_and(|typ| typ.eq_ignore_ascii_case("oauth-authz-req+jwt"))
+        || claims.get("response_type").is_some()
+    {
+        return Err(invalid("a request object is not a client assertion"));
+    }
     let text = |name: &str| claims[name].as_str();
     if text("iss") != Some(&client.client_id) || text("sub") != Some(&client.client_id) {
         return Err(invalid("iss and sub must be the client_id"));
@@ -74,7 +81,9 @@ fn audience_is_us(state: &AppState, aud: &Value) -> bool {
     }
 }
 
-async fn find_key(
+/// The client's key for a JWS with this `kid` and `alg` (its `jwks`, or its `jwks_uri`'s
+/// set, cached): client assertions and request objects are checked with it.
+pub(super) async fn find_key(
     state: &AppState,
     client: &Client,
     kid: Option<&str>,
@@ -109,12 +118,11 @@ async fn find_key(
     key
 }
 
-/// Largest key set fetched from a `jwks_uri`.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
-
 async fn fetch(state: &AppState, uri: &str) -> Option<Value> {
-    // The scheme was checked when the client was registered (see `clients::input`).
-    crate::fetch::json_unchecked(&state.http, MAX_JWKS_BYTES, uri).await.ok()
+    let body = super::fetch::fetch(&state.http, &state.config.fetch, uri, "application/jwk-set+json, application/json")
+        .await
+        .ok()?;
+    serde_json::from_slice(&body).ok()
 }
 
 /// The key with this id, or the only key usable with `alg` when the JWS names none.

@@ -63,9 +63,15 @@ pub fn document(issuer: &str, require_par: bool, registration: bool) -> Value {
         "display_values_supported": ["page", "popup", "touch"],
         "ui_locales_supported": ["fr", "en"],
         "claims_parameter_supported": true,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
+        "userinfo_signing_alg_values_supported": algs,
+        // Request objects (`oidc::request_object`): signed with any algorithm Sésame
+        // verifies, or unsigned for a client that registered `none`. Request URIs are
+        // not registered beforehand: an https URL on a host the client registered,
+        // fetched under the `[fetch]` limits.
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
         "require_request_uri_registration": false,
+        "request_object_signing_alg_values_supported": algs.iter().copied().chain(["none"]).collect::<Vec<_>>(),
         "authorization_response_iss_parameter_supported": true,
     });
     if registration {

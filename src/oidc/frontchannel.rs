@@ -54,6 +54,9 @@ mod tests {
             jwks_uri: None,
             subject_type: Default::default(),
             sector_identifier_uri: None,
+            request_object_alg: None,
+            require_signed_request_object: false,
+            userinfo_alg: None,
         }
     }
 

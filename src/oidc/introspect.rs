@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use super::token::{form_params, no_store};
 use super::token::{jwt as tokens, refresh_store as refresh};
 use super::{client_auth, subject};
-use crate::accounts;
 use crate::client_ip::ClientIp;
 use crate::clients::{self, Client};
 use crate::oidc::error::OAuthError;
@@ -118,9 +117,9 @@ async fn refresh_token(state: &AppState, caller: &Client, token: &str, now: i64)
 
 /// The account's login name, when the token is a user's and the account still active.
 async fn add_username(state: &AppState, body: &mut Value, subject: &str) -> Result<(), OAuthError> {
-    match accounts::find_by_id(&state.db, subject).await? {
-        Some(account) if account.archived => *body = inactive(),
-        Some(account) => body["username"] = json!(account.username),
+    match state.caches.account_view(&state.db, subject).await? {
+        Some(view) if view.account.archived => *body = inactive(),
+        Some(view) => body["username"] = json!(view.account.username),
         None => {}
     }
     Ok(())

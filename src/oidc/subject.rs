@@ -77,6 +77,9 @@ mod tests {
             jwks_uri: None,
             subject_type,
             sector_identifier_uri: sector_identifier_uri.map(str::to_string),
+            request_object_alg: None,
+            require_signed_request_object: false,
+            userinfo_alg: None,
             resource: None,
         }
     }

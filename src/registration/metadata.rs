@@ -12,9 +12,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::clients::{ApplicationType, AuthMethod, ClientInput, SecretInput};
+use crate::config::FetchConfig;
 use crate::crypto::jws::SigningAlg;
 use crate::domain::DomainError;
-use crate::fetch::FetchPolicy;
+use crate::oidc::fetch;
 
 /// A refusal, in the terms of RFC 7591 3.2.2.
 #[derive(Debug)]
@@ -98,9 +99,9 @@ pub struct Metadata {
     /// Space-separated scopes the client may ask for; absent: every scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    // Metadata of features being built on other branches (request objects and signed
-    // userinfo; DPoP): parsed and checked here, refused with any value but the default
-    // until `to_client_input` maps them.
+    // Request objects (RFC 9101) and signed userinfo; DPoP (being built on another
+    // branch: parsed and checked here, refused with any value but the default until
+    // `to_client_input` maps it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_object_signing_alg: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -171,11 +172,19 @@ fn web_url(name: &str, uri: &str) -> Result<(), MetadataError> {
     }
 }
 
+/// A URL Sésame will fetch or call: https (loopback http only where `[fetch]` allows it).
+fn https_only(fetch: &FetchConfig, name: &str, uri: &str) -> Result<(), MetadataError> {
+    if fetch::allowed(fetch, uri) {
+        return Ok(());
+    }
+    Err(MetadataError::invalid(format!("`{name}`: `{uri}` is not an https URL")))
+}
+
 impl Metadata {
     /// Reads and checks the registration request's metadata, with Sésame's defaults
     /// where a field is absent. `fetch` is the policy for URLs Sésame will fetch
     /// (`jwks_uri`, `sector_identifier_uri`).
-    pub fn parse(body: &Map<String, Value>, fetch: FetchPolicy) -> Result<Self, MetadataError> {
+    pub fn parse(body: &Map<String, Value>, fetch: &FetchConfig) -> Result<Self, MetadataError> {
         let read = Reader { body };
         for name in ENCRYPTION {
             if read.body.get(name).is_some_and(|v| !v.is_null()) {
@@ -233,17 +242,17 @@ impl Metadata {
             return Err(MetadataError::invalid("`jwks` and `jwks_uri` are exclusive (RFC 7591 2): give one"));
         }
         if let Some(uri) = &jwks_uri {
-            fetch.check(uri).map_err(|e| MetadataError::invalid(format!("`jwks_uri`: {e}")))?;
+            https_only(fetch, "jwks_uri", uri)?;
         }
         let sector_identifier_uri = read.string("sector_identifier_uri")?;
         if let Some(uri) = &sector_identifier_uri {
-            fetch.check(uri).map_err(|e| MetadataError::invalid(format!("`sector_identifier_uri`: {e}")))?;
+            https_only(fetch, "sector_identifier_uri", uri)?;
         }
         // Sésame POSTs logout tokens there from inside the office's network: a stranger
         // names only an https URL (as for the documents Sésame fetches).
         let backchannel_logout_uri = read.string("backchannel_logout_uri")?;
         if let Some(uri) = &backchannel_logout_uri {
-            fetch.check(uri).map_err(|e| MetadataError::invalid(format!("`backchannel_logout_uri`: {e}")))?;
+            https_only(fetch, "backchannel_logout_uri", uri)?;
         }
         let client_name = read.string("client_name")?;
         if client_name.as_ref().is_some_and(|n| n.chars().count() > MAX_TEXT_LENGTH || n.chars().any(char::is_control))
@@ -323,19 +332,10 @@ impl Metadata {
         application: Option<String>,
         secret: Option<SecretInput>,
     ) -> Result<ClientInput, MetadataError> {
-        // Until their branches are merged, these are refused rather than dropped: the
-        // client would believe it got what it asked for. The integrator replaces each
-        // check by a line of the `ClientInput` below.
+        // Until its branch is merged, this is refused rather than dropped: the client
+        // would believe it got what it asked for. The integrator replaces the check by a
+        // line of the `ClientInput` below.
         let not_yet = |name: &str| Err(MetadataError::invalid(format!("`{name}` is not supported yet")));
-        if self.request_object_signing_alg.is_some() {
-            return not_yet("request_object_signing_alg");
-        }
-        if self.require_signed_request_object {
-            return not_yet("require_signed_request_object");
-        }
-        if self.userinfo_signed_response_alg.is_some() {
-            return not_yet("userinfo_signed_response_alg");
-        }
         if self.dpop_bound_access_tokens {
             return not_yet("dpop_bound_access_tokens");
         }
@@ -365,6 +365,9 @@ impl Metadata {
             jwks_uri: self.jwks_uri.clone(),
             subject_type: Some(self.subject_type.clone()),
             sector_identifier_uri: self.sector_identifier_uri.clone(),
+            request_object_signing_alg: self.request_object_signing_alg.clone(),
+            require_signed_request_object: self.require_signed_request_object,
+            userinfo_signed_response_alg: self.userinfo_signed_response_alg.clone(),
         })
     }
 
@@ -379,10 +382,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const POLICY: FetchPolicy = FetchPolicy { allow_loopback_http: false, max_bytes: 4096 };
-
     fn parse(body: Value) -> Result<Metadata, MetadataError> {
-        Metadata::parse(body.as_object().unwrap(), POLICY)
+        Metadata::parse(body.as_object().unwrap(), &FetchConfig::default())
     }
 
     fn refused(body: Value) -> MetadataError {
@@ -439,19 +440,16 @@ mod tests {
             body[name] = value;
             parse(body).unwrap()
         };
-        for (name, value) in [
-            ("request_object_signing_alg", json!("RS256")),
-            ("request_object_signing_alg", json!("none")),
-            ("require_signed_request_object", json!(true)),
-            ("userinfo_signed_response_alg", json!("ES256")),
-            ("dpop_bound_access_tokens", json!(true)),
-        ] {
+        for (name, value) in [("dpop_bound_access_tokens", json!(true))] {
             let error = with(name, value).to_client_input("c", None, None).expect_err(name);
             assert!(error.description.contains("not supported yet"), "{name}: {}", error.description);
         }
-        for (name, value) in
-            [("require_signed_request_object", json!(false)), ("dpop_bound_access_tokens", json!(false))]
-        {
+        for (name, value) in [
+            ("require_signed_request_object", json!(false)),
+            ("dpop_bound_access_tokens", json!(false)),
+            ("request_object_signing_alg", json!("none")),
+            ("userinfo_signed_response_alg", json!("ES256")),
+        ] {
             assert!(with(name, value).to_client_input("c", None, None).is_ok(), "{name}: the default is fine");
         }
     }

@@ -20,7 +20,6 @@ pub use metadata::{Metadata, MetadataError};
 use crate::audit::{self, AuditEvent};
 use crate::clients::{self, SecretInput};
 use crate::domain::DomainError;
-use crate::fetch::{self, FetchPolicy};
 use crate::state::AppState;
 use crate::storage::entities::client_registration;
 
@@ -95,11 +94,6 @@ impl Registration {
     }
 }
 
-fn policy(state: &AppState) -> FetchPolicy {
-    let config = &state.config.registration;
-    FetchPolicy { allow_loopback_http: config.allow_loopback_http_fetch, max_bytes: config.max_fetch_bytes }
-}
-
 /// The metadata read and mapped to a client, checked as `clients::upsert` will check
 /// it, and its `sector_identifier_uri` document fetched and checked.
 async fn checked_input(
@@ -109,7 +103,7 @@ async fn checked_input(
     application: Option<String>,
     secret: impl FnOnce(&Metadata) -> Option<SecretInput>,
 ) -> Result<(Metadata, clients::ClientInput), RegistrationError> {
-    let metadata = Metadata::parse(body, policy(state))?;
+    let metadata = Metadata::parse(body, &state.config.fetch)?;
     let input = metadata.to_client_input(client_id, application, secret(&metadata))?;
     input.check()?;
     if let Some(uri) = &metadata.sector_identifier_uri {
@@ -123,7 +117,10 @@ async fn checked_input(
 /// clients its owner listed.
 async fn check_sector(state: &AppState, uri: &str, redirect_uris: &[String]) -> Result<(), MetadataError> {
     let refuse = |why: String| MetadataError::invalid(format!("`sector_identifier_uri`: {why}"));
-    let document = fetch::json(&state.http, policy(state), uri).await.map_err(|e| refuse(e.to_string()))?;
+    let body = crate::oidc::fetch::fetch(&state.http, &state.config.fetch, uri, "application/json")
+        .await
+        .map_err(|e| refuse(format!("`{uri}`: {e}")))?;
+    let document: Value = serde_json::from_slice(&body).unwrap_or_default();
     let Some(listed) = document.as_array() else {
         return Err(refuse(format!("`{uri}` must answer a JSON array of redirect URIs")));
     };

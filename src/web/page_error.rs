@@ -94,6 +94,7 @@ impl From<crate::oidc::authorize::PageRefusal> for PageError {
             PageRefusal::UnregisteredRedirectUri(detail) => {
                 Self::new(StatusCode::BAD_REQUEST, "error_redirect_uri_title", "error_redirect_uri").with_detail(detail)
             }
+            PageRefusal::RequestObject(error, detail) => Self::bad_request(format!("{error}: {detail}")),
             PageRefusal::Internal(error) => error.into(),
         }
     }

@@ -142,3 +142,67 @@ fn initial_access_tokens_from_the_command_line() {
     let (ok, _) = output(sesame(dir.path()).args(["registration", "revoke-token", &id]));
     assert!(!ok, "revoked already");
 }
+
+/// What someone holding the OpenID Foundation's suite runs: one command starts Sésame
+/// with the conformance configuration and its clients (README, "Conformance").
+#[tokio::test]
+async fn conformance_environment_starts_with_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut child = sesame(dir.path())
+        .args([
+            "--config",
+            &format!("{root}/config/conformance.toml"),
+            "serve",
+            "--import",
+            &format!("{root}/config/conformance-import.toml"),
+        ])
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SESAME_ISSUER", &issuer)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut discovery = None;
+    for _ in 0..300 {
+        if let Ok(response) = http.get(format!("{issuer}/.well-known/openid-configuration")).send().await {
+            discovery = Some(response.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let discovery = discovery.expect("the conformance server answers");
+    assert_eq!(discovery["frontchannel_logout_supported"], true);
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    assert!(discovery["pushed_authorization_request_endpoint"].is_string());
+    // The imported clients exist: the first one pushes an authorization request.
+    let pushed = http
+        .post(format!("{issuer}/par"))
+        .basic_auth("conformance-1", Some("conformance-secret-one-0123456789"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "conformance-1"),
+            ("scope", "openid"),
+            ("redirect_uri", "https://www.certification.openid.net/test/a/sesame/callback"),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = pushed.status();
+    let body = pushed.text().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 201, "{body}");
+
+    // A file that does not import stops the start, naming the problem.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[clients]]\nclient_id = \"x\"\nredirect_uris = 3\n").unwrap();
+    let (ok, text) = output(
+        sesame(dir.path()).args(["serve", "--import", bad.to_str().unwrap()]).env("SESAME_LISTEN", "127.0.0.1:0"),
+    );
+    assert!(!ok && text.contains("redirect_uris"), "{text}");
+}

@@ -36,5 +36,6 @@ async fn shipped_import_files_load(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let conformance = include_str!("../../config/conformance-import.toml");
     let report = sesame::import::import_text(&server.state, "conformance-import.toml", conformance).await.unwrap();
-    assert_eq!(report.clients, [2, 0, 0]);
+    // Two for the Basic, Form Post and logout plans, two for FAPI 2.0.
+    assert_eq!(report.clients, [4, 0, 0]);
 }

@@ -135,6 +135,9 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
     // Tests sign in as an administrator with the password only; the rule that they
     // must use a second factor (on by default) is tested on its own (hardening.rs).
     config.two_factor.required_for_admins = false;
+    // Tests serve jwks_uri and request_uri documents over http on 127.0.0.1 (https only
+    // by default).
+    config.fetch.allow_http_loopback = true;
     // /metrics is served to the operator's token only.
     config.metrics.bearer_token = METRICS_TOKEN.into();
     config

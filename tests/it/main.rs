@@ -13,6 +13,7 @@ mod rp;
 mod abuse;
 pub mod admin_api;
 mod browser;
+mod caches;
 mod claims_parameter;
 mod cli;
 mod console;
@@ -35,6 +36,8 @@ mod par;
 mod passkey_authenticator;
 mod passkeys;
 pub mod push;
+// Request objects (OIDC Core 6, RFC 9101) and signed userinfo (OIDC Core 5.3.2).
+mod request_objects;
 // Resource indicators (RFC 8707).
 mod resource_indicators;
 // Dynamic client registration (RFC 7591, RFC 7592).

@@ -20,5 +20,7 @@ pub async fn set_language(
         .filter(account::Column::Id.eq(account_id))
         .exec(db)
         .await?;
+    // The language is the `locale` claim.
+    crate::change_feed::announce(db, crate::change_feed::Topic::Account, account_id, 0).await?;
     Ok(updated.rows_affected == 1)
 }

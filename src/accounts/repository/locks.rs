@@ -4,6 +4,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::accounts::Account;
+use crate::change_feed::{self, Topic};
 use crate::domain::DomainError;
 use crate::storage::{Db, entities::account};
 
@@ -17,6 +18,7 @@ pub async fn lock(db: &Db, account_id: &str, now: i64) -> Result<(), DomainError
         .filter(account::Column::AdminLockedAt.is_null())
         .exec(&txn)
         .await?;
+    change_feed::announce(&txn, Topic::Account, account_id, 0).await?;
     end_everything_of(&txn, account_id, now).await?;
     txn.commit().await?;
     Ok(())

@@ -12,6 +12,7 @@ use super::locks::end_everything_of;
 use super::queries::find_by_username;
 use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput, rules};
 use crate::applications::Application;
+use crate::change_feed::{self, Topic};
 use crate::crypto::password::PasswordHasherService;
 use crate::domain::{Change, DomainError};
 use crate::i18n::Locale;
@@ -226,6 +227,9 @@ where
     }
     if was_active && account.archived {
         end_everything_of(&txn, &account.id, now).await?;
+    }
+    if change != Change::Unchanged {
+        change_feed::announce(&txn, Topic::Account, &account.id, 0).await?;
     }
     txn.commit().await?;
     Ok((account, change))

@@ -48,6 +48,8 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
     {
         return Err(OAuthError::too_many_requests(wait));
     }
+    // A signed request object may come by value (RFC 9126 3), checked as at the
+    // authorization endpoint; never by reference.
     if params.contains("request_uri") {
         return Err(OAuthError::invalid_request("a pushed request cannot name a request_uri (RFC 9126 2.1)"));
     }
@@ -78,6 +80,7 @@ fn as_oauth_error(refusal: Refusal) -> OAuthError {
         Refusal::Page(PageRefusal::UnregisteredRedirectUri(detail)) => {
             OAuthError::bad_request("invalid_redirect_uri", detail)
         }
+        Refusal::Page(PageRefusal::RequestObject(error, detail)) => OAuthError::bad_request(error, detail),
         Refusal::Page(PageRefusal::Internal(error)) => error.into(),
         Refusal::Redirect(redirect) => OAuthError::bad_request(redirect.error, redirect.description),
     }

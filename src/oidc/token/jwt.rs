@@ -240,7 +240,7 @@ pub async fn verify_access_token(state: &AppState, token: &str, now: i64) -> Res
     if let Some(sid) = &claims.sid {
         scopes.push(Scope::Session(sid));
     }
-    if revocations::any_revoked(&state.db, &scopes).await? {
+    if revocations::any_revoked_cached(&state.caches, &state.db, &scopes).await? {
         return Err(TokenCheckError::Revoked);
     }
     Ok(claims)

@@ -35,6 +35,12 @@ pub struct Model {
     pub subject_type: String,
     /// Its host is the client's sector for pairwise subjects.
     pub sector_identifier_uri: Option<String>,
+    /// OIDC Core 6.1: the algorithm of its request objects (`none`: unsigned), if registered.
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9101 10.5: its authorization requests must carry a signed request object.
+    pub require_signed_request_object: bool,
+    /// OIDC Core 5.3.2: its userinfo responses are JWTs signed with this algorithm.
+    pub userinfo_signed_response_alg: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

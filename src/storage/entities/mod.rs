@@ -6,6 +6,8 @@ pub mod application;
 pub mod audit_event;
 pub mod authorization_code;
 pub mod authorization_request;
+// The change feed of the per-node caches (change_feed).
+pub mod cache_event;
 pub mod client;
 // Dynamic client registration (registration).
 pub mod client_registration;
