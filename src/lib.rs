@@ -40,6 +40,7 @@ pub mod notify;
 pub mod oidc;
 pub mod outbox;
 pub mod rate_limit;
+pub mod registration;
 pub mod revocations;
 pub mod second_factor;
 pub mod state;

@@ -81,6 +81,8 @@ pub struct Limits {
     /// Pushed authorization requests of public clients per address (each writes a row
     /// until it expires), at the same rate, counted apart.
     pub par_per_ip: RateLimiter,
+    /// Registration requests per address (`registration.per_ip_per_minute`).
+    pub registration_per_ip: RateLimiter,
     /// Client and source pairs this node saw refused, until when (see `oidc::client_auth`).
     pub client_auth_blocked: crate::rate_limit::BlockList,
 }
@@ -128,6 +130,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         device_authorization_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         par_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
+        registration_per_ip: RateLimiter::new(config.registration.per_ip_per_minute, 60),
         client_auth_blocked: crate::rate_limit::BlockList::default(),
     };
     let http = reqwest::Client::builder()
@@ -161,6 +164,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         discovery: crate::oidc::discovery::document_json(
             config.issuer(),
             config.par.require_pushed_authorization_requests,
+            config.registration.enabled,
         ),
         client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
         caches: Arc::new(crate::change_feed::NodeCaches::new(config.caches.clone())),

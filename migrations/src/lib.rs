@@ -22,6 +22,7 @@ mod m20261201_000014_pairwise_subjects;
 mod m20261201_000015_resource_indicators;
 mod m20261201_000016_request_objects;
 mod m20261201_000017_dpop;
+mod m20261201_000018_dynamic_registration;
 mod m20261201_000019_cache_events;
 
 pub struct Migrator;
@@ -46,8 +47,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_pairwise_subjects::Migration),
             Box::new(m20261201_000015_resource_indicators::Migration),
             Box::new(m20261201_000016_request_objects::Migration),
-            Box::new(m20261201_000019_cache_events::Migration),
             Box::new(m20261201_000017_dpop::Migration),
+            Box::new(m20261201_000018_dynamic_registration::Migration),
+            Box::new(m20261201_000019_cache_events::Migration),
         ]
     }
 }

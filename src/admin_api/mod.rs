@@ -10,6 +10,7 @@ pub(crate) mod accounts;
 pub(crate) mod applications;
 pub(crate) mod clients;
 mod error;
+pub(crate) mod initial_tokens;
 
 pub use error::in_api_shape;
 
@@ -53,6 +54,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api/v1/clients", get(clients::list).post(clients::create))
         .route("/admin/api/v1/clients/{client_id}", get(clients::show).put(clients::update))
         .route("/admin/api/v1/clients/{client_id}/secret", post(clients::new_secret))
+        .route("/admin/api/v1/initial-access-tokens", get(initial_tokens::list).post(initial_tokens::create))
+        .route("/admin/api/v1/initial-access-tokens/{id}", axum::routing::delete(initial_tokens::revoke))
         .route("/admin/api/v1/{*rest}", any(unknown_path))
     // Accounts, new secrets, temporary passwords: no response is ever cached; see
     // `in_api_shape`, applied to every /admin/api response by `app::router`.

@@ -3,6 +3,7 @@
 
 mod client;
 mod companion;
+mod registration;
 mod user;
 
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage OIDC clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Initial access tokens for dynamic client registration (RFC 7591).
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -94,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => user::run(&state, command).await,
         Command::Client(command) => client::run(&state, command).await,
+        Command::Registration(command) => registration::run(&state, command).await,
         Command::Keys(KeysCommand::Rotate) => {
             let kids = state.keys.rotate(state.clock.now()).await?;
             println!("new current signing keys: {}", kids.join(", "));

@@ -123,6 +123,13 @@ pub(super) struct Checked {
 }
 
 impl ClientInput {
+    /// The checks `upsert` makes before writing, alone: for callers that must know a
+    /// registration is acceptable before they spend something on it (the registration
+    /// endpoint's initial access tokens).
+    pub fn check(&self) -> Result<(), DomainError> {
+        self.validate().map(|_| ())
+    }
+
     pub(super) fn validate(&self) -> Result<Checked, DomainError> {
         if self.client_id.trim().is_empty()
             || self.client_id.len() > 128

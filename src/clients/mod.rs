@@ -12,7 +12,7 @@ mod storage;
 
 pub use input::{ClientInput, SecretInput};
 pub use secrets::{SecretHasher, generate_secret};
-pub use storage::{ClientCache, find, find_by_resource, list, list_for_application, upsert};
+pub use storage::{ClientCache, delete, find, find_by_resource, list, list_for_application, upsert};
 
 use crate::crypto::jws::SigningAlg;
 use crate::domain::from_json_text;

@@ -93,10 +93,11 @@ pub fn host(uri: &str) -> Option<String> {
 }
 
 /// Checks a `sector_identifier_uri` (OIDC Core 8.1): an https URL, whose host names the
-/// sector.
+/// sector — or loopback http, for a relying party tried on a developer's machine (the
+/// registration endpoint fetches such a URL only when a test allows it, see `fetch`).
 pub fn check_sector_identifier(field: &str, uri: &str) -> Result<(), DomainError> {
     check(ApplicationType::Web, field, uri)?;
-    if Url::parse(uri).is_ok_and(|url| url.scheme() == "https") && host(uri).is_some() {
+    if (Url::parse(uri).is_ok_and(|url| url.scheme() == "https") || loopback(uri).is_some()) && host(uri).is_some() {
         return Ok(());
     }
     Err(DomainError::invalid(field, format!("`{uri}`: use an https URL")))

@@ -5,6 +5,10 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoA
 use super::{Client, ClientInput, SecretHasher, SecretInput};
 use crate::applications;
 use crate::domain::{Change, DomainError, to_json_text};
+use crate::storage::entities::{
+    authorization_code, authorization_request, consent, device_authorization, pushed_authorization_request,
+    refresh_token, session_client,
+};
 use crate::storage::{Db, entities::client};
 
 /// Clients as the token endpoint sees them: read from the database at most every
@@ -157,4 +161,32 @@ pub async fn upsert(
             Ok((wanted.into_active_model().reset_all().update(db).await?.into(), Change::Updated))
         }
     }
+}
+
+/// Removes a client and what exists only for it: its pending authorization requests,
+/// codes, refresh tokens, consents, device and pushed requests, and the sessions' record
+/// of having signed in to it. Access tokens already issued (signed JWTs) run out on
+/// their own. Whether it existed.
+pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<bool, DomainError> {
+    authorization_request::Entity::delete_many()
+        .filter(authorization_request::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    authorization_code::Entity::delete_many()
+        .filter(authorization_code::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    refresh_token::Entity::delete_many().filter(refresh_token::Column::ClientId.eq(client_id)).exec(db).await?;
+    consent::Entity::delete_many().filter(consent::Column::ClientId.eq(client_id)).exec(db).await?;
+    device_authorization::Entity::delete_many()
+        .filter(device_authorization::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    pushed_authorization_request::Entity::delete_many()
+        .filter(pushed_authorization_request::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    session_client::Entity::delete_many().filter(session_client::Column::ClientId.eq(client_id)).exec(db).await?;
+    let deleted = client::Entity::delete_by_id(client_id.to_string()).exec(db).await?;
+    Ok(deleted.rows_affected > 0)
 }

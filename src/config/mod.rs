@@ -24,7 +24,7 @@ mod validate;
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
     DeviceAuthorizationConfig, DpopConfig, FetchConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig,
-    RateLimitConfig, RequestObjectConfig, SessionConfig, TokenConfig, TwoFactorConfig,
+    RateLimitConfig, RegistrationConfig, RequestObjectConfig, SessionConfig, TokenConfig, TwoFactorConfig,
 };
 pub use service::{CacheConfig, JanitorConfig, MetricsConfig, ServerConfig, ThemeConfig};
 
@@ -57,6 +57,7 @@ pub struct Config {
     pub passkeys: PasskeyConfig,
     pub device_authorization: DeviceAuthorizationConfig,
     pub par: ParConfig,
+    pub registration: RegistrationConfig,
     pub request_objects: RequestObjectConfig,
     pub fetch: FetchConfig,
     pub dpop: DpopConfig,
@@ -89,6 +90,7 @@ impl Default for Config {
             passkeys: PasskeyConfig::default(),
             device_authorization: DeviceAuthorizationConfig::default(),
             par: ParConfig::default(),
+            registration: RegistrationConfig::default(),
             request_objects: RequestObjectConfig::default(),
             fetch: FetchConfig::default(),
             dpop: DpopConfig::default(),

@@ -231,6 +231,34 @@ impl Default for ParConfig {
     }
 }
 
+/// Dynamic client registration (OIDC Dynamic Client Registration 1.0, RFC 7591) and
+/// its management protocol (RFC 7592): programs register their own clients at
+/// `/register`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Serve the registration endpoint (and advertise it). Off: `/register` answers 404.
+    pub enabled: bool,
+    /// Anyone may register a client, without an initial access token; such clients
+    /// belong to no application (their tokens carry no application rights). Off: an
+    /// initial access token made by an administrator is required.
+    pub open: bool,
+    /// Clients registered through the endpoint, all together, beyond which a
+    /// registration is refused (the operator's own clients do not count).
+    pub max_clients: u64,
+    /// Registrations (and failed attempts) per client address and minute, per node.
+    pub per_ip_per_minute: u32,
+    /// Largest registration request body, in bytes. (A `sector_identifier_uri`
+    /// document is fetched under `[fetch]`.)
+    pub max_body_bytes: usize,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self { enabled: false, open: false, max_clients: 1000, per_ip_per_minute: 20, max_body_bytes: 16 * 1024 }
+    }
+}
+
 /// Request objects (OIDC Core 6, RFC 9101).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -148,6 +148,13 @@ impl Config {
         if !(5..=600).contains(&self.par.request_uri_ttl) {
             return invalid("key `par.request_uri_ttl` is 5 to 600 seconds (RFC 9126 asks for a short lifetime)");
         }
+        let registration = &self.registration;
+        if registration.per_ip_per_minute == 0 || !(1024..=65536).contains(&registration.max_body_bytes) {
+            return invalid(
+                "keys `registration.per_ip_per_minute` (at least 1) and `registration.max_body_bytes` (1024 to 65536) \
+                 are out of range",
+            );
+        }
         if !(60..=86_400).contains(&self.request_objects.max_lifetime) {
             return invalid("key `request_objects.max_lifetime` is 60 to 86400 seconds");
         }

@@ -12,17 +12,18 @@ use std::sync::Arc;
 
 use super::{
     AUTHORIZE_PATH, DEVICE_AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, PAR_PATH,
-    REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
+    REGISTRATION_PATH, REVOCATION_PATH, SUPPORTED_SCOPES, TOKEN_PATH, USERINFO_PATH, claims,
 };
 use crate::auth::acr;
 use crate::clients::{AuthMethod, SUPPORTED_GRANTS};
 use crate::crypto::{jws::SigningAlg, keys::KeyStore};
 use crate::login::ResponseMode;
 
-/// `require_par`: the server's `par.require_pushed_authorization_requests`.
-pub fn document(issuer: &str, require_par: bool) -> Value {
+/// `require_par`: the server's `par.require_pushed_authorization_requests`;
+/// `registration`: `registration.enabled` (the endpoint is advertised only then).
+pub fn document(issuer: &str, require_par: bool, registration: bool) -> Value {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}{AUTHORIZE_PATH}"),
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
@@ -73,15 +74,19 @@ pub fn document(issuer: &str, require_par: bool) -> Value {
         "request_object_signing_alg_values_supported": algs.iter().copied().chain(["none"]).collect::<Vec<_>>(),
         "authorization_response_iss_parameter_supported": true,
         "dpop_signing_alg_values_supported": super::dpop::algorithms(),
-    })
+    });
+    if registration {
+        document["registration_endpoint"] = json!(format!("{issuer}{REGISTRATION_PATH}"));
+    }
+    document
 }
 
 /// The metadata, serialised once at start: it never changes while the server runs.
 #[derive(Clone)]
 pub struct Metadata(pub Bytes);
 
-pub fn document_json(issuer: &str, require_par: bool) -> Metadata {
-    Metadata(Bytes::from(document(issuer, require_par).to_string()))
+pub fn document_json(issuer: &str, require_par: bool, registration: bool) -> Metadata {
+    Metadata(Bytes::from(document(issuer, require_par, registration).to_string()))
 }
 
 pub async fn metadata(State(metadata): State<Metadata>) -> Response {

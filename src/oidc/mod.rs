@@ -24,6 +24,7 @@ pub mod jwks_cache;
 pub mod logout;
 pub mod par;
 pub mod params;
+pub mod registration;
 pub mod request_object;
 pub mod resource;
 pub mod revoke;
@@ -51,6 +52,8 @@ pub const END_SESSION_PATH: &str = "/logout";
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 /// Pushed authorization requests (RFC 9126).
 pub const PAR_PATH: &str = "/par";
+/// Dynamic client registration (RFC 7591); each client's at `{REGISTRATION_PATH}/{client_id}` (RFC 7592).
+pub const REGISTRATION_PATH: &str = "/register";
 /// The device flow's verification page (a page: `web::device`).
 pub const VERIFICATION_PATH: &str = "/device";
 
@@ -75,8 +78,13 @@ pub fn routes() -> Router<AppState> {
         .route(DEVICE_AUTHORIZATION_PATH, axum::routing::post(device_authorization::endpoint))
         .route(PAR_PATH, axum::routing::post(par::endpoint::endpoint))
         .layer(cors);
+    // Dynamic client registration (RFC 7591, 7592): programs, not browsers; no CORS.
+    let registration = Router::new().route(REGISTRATION_PATH, axum::routing::post(registration::register)).route(
+        &format!("{}/{{client_id}}", REGISTRATION_PATH),
+        get(registration::read).put(registration::update).delete(registration::delete),
+    );
     // The authorization and end-session endpoints are pages: see `web::routes`.
-    machine_endpoints
+    machine_endpoints.merge(registration)
 }
 
 /// Scopes Sésame understands; others are ignored (RFC 6749 3.3 lets the server narrow).

@@ -360,6 +360,8 @@ async fn the_openapi_document_covers_every_route(backend: Backend) {
         ("/clients", &["get", "post"]),
         ("/clients/{client_id}", &["get", "put"]),
         ("/clients/{client_id}/secret", &["post"]),
+        ("/initial-access-tokens", &["get", "post"]),
+        ("/initial-access-tokens/{id}", &["delete"]),
     ] {
         for method in methods {
             assert!(paths[path].get(*method).is_some(), "{method} {path} is documented");

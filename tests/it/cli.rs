@@ -110,6 +110,39 @@ fn mistakes_are_named() {
     assert!(ok, "{text}");
 }
 
+/// `sesame registration …`: an initial access token made, listed (never shown again),
+/// revoked; an unknown application refused.
+#[test]
+fn initial_access_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/office.toml");
+    assert!(output(sesame(dir.path()).args(["import", fixture])).0);
+    let (ok, text) = output(sesame(dir.path()).args(["registration", "create-token", "--application", "NOPE"]));
+    assert!(!ok && text.contains("NOPE"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args([
+        "registration",
+        "create-token",
+        "--application",
+        "INOTACTE",
+        "--uses",
+        "3",
+        "--description",
+        "cabinet",
+    ]));
+    assert!(ok && text.contains("token (shown once): "), "{text}");
+    let line =
+        |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix)).map(|v| v.trim().to_string()).expect(prefix);
+    let (id, token) = (line("id:"), line("token (shown once):"));
+    let (ok, listed) = output(sesame(dir.path()).args(["registration", "list-tokens"]));
+    assert!(ok && listed.contains(&id) && listed.contains("usable") && !listed.contains(&token), "{listed}");
+    let (ok, text) = output(sesame(dir.path()).args(["registration", "revoke-token", &id]));
+    assert!(ok, "{text}");
+    let (ok, listed) = output(sesame(dir.path()).args(["registration", "list-tokens"]));
+    assert!(ok && listed.contains("revoked"), "{listed}");
+    let (ok, _) = output(sesame(dir.path()).args(["registration", "revoke-token", &id]));
+    assert!(!ok, "revoked already");
+}
+
 /// What someone holding the OpenID Foundation's suite runs: one command starts Sésame
 /// with the conformance configuration and its clients (README, "Conformance").
 #[tokio::test]
@@ -144,6 +177,11 @@ async fn conformance_environment_starts_with_one_command() {
     assert_eq!(discovery["frontchannel_logout_supported"], true);
     assert_eq!(discovery["backchannel_logout_supported"], true);
     assert!(discovery["pushed_authorization_request_endpoint"].is_string());
+    // The Dynamic OP plan registers its clients; FAPI 2.0 needs DPoP; the Basic and
+    // Config plans send request objects.
+    assert!(discovery["registration_endpoint"].is_string(), "{discovery}");
+    assert!(discovery["dpop_signing_alg_values_supported"].is_array());
+    assert_eq!(discovery["request_uri_parameter_supported"], true);
     // The imported clients exist: the first one pushes an authorization request.
     let pushed = http
         .post(format!("{issuer}/par"))

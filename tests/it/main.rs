@@ -44,6 +44,8 @@ pub mod push;
 mod request_objects;
 // Resource indicators (RFC 8707).
 mod resource_indicators;
+// Dynamic client registration (RFC 7591, RFC 7592).
+mod registration;
 mod rights;
 mod sign_out;
 pub mod sms;

@@ -9,8 +9,11 @@ pub mod authorization_request;
 // The change feed of the per-node caches (change_feed).
 pub mod cache_event;
 pub mod client;
+// Dynamic client registration (registration).
+pub mod client_registration;
 pub mod consent;
 pub mod device_authorization;
+pub mod initial_access_token;
 pub mod one_time_code;
 pub mod passkey_ceremony;
 pub mod push_challenge;
