@@ -96,6 +96,13 @@ pub async fn authorize(state: &AppState, token: &str) -> Result<Admin, ApiError>
     let claims = tokens::verify_access_token(state, token, state.clock.now())
         .await
         .map_err(|e| ApiError::unauthorized(format!("the access token is not valid: {e}")))?;
+    // A token bound to a DPoP key proves nothing without a proof of that key (RFC 9449
+    // 7.2), and this API takes bearer tokens only: a stolen bound token stays useless.
+    if claims.dpop_jkt().is_some() {
+        return Err(ApiError::unauthorized(
+            "this access token is bound to a DPoP key: the administration API takes bearer tokens only",
+        ));
+    }
     if !claims.scope.split_whitespace().any(|s| s == SCOPE) {
         return Err(ApiError::forbidden(format!("the access token was not granted the {SCOPE} scope")));
     }

@@ -24,6 +24,7 @@ use crate::rp::{self, Browser, payload};
 on_every_backend!(
     fapi2_security_profile_dpop_happy_flow_binds_tokens_to_the_key,
     a_dpop_bound_token_presented_as_bearer_is_refused,
+    a_dpop_bound_administrators_token_is_refused_by_the_admin_api,
     fapi2_security_profile_dpop_negative_tests,
     fapi2_security_profile_ensure_dpopproof_with_iat_10seconds_before_and_after_succeeds,
     fapi2_security_profile_check_dpop_proof_nbf_exp,
@@ -285,6 +286,42 @@ async fn fapi2_security_profile_dpop_happy_flow_binds_tokens_to_the_key(backend:
 
 /// RFC 9449 7.2: a DPoP-bound token used as a bearer token is refused, and so is an
 /// unbound token presented with the DPoP scheme.
+/// The administration API takes bearer tokens only: a bound token (stolen without its
+/// key) opens nothing there, while the same administrator's unbound token does.
+async fn a_dpop_bound_administrators_token_is_refused_by_the_admin_api(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let secret = "admin-tool-secret-0123456789";
+    let redirect = "https://admin.example/callback";
+    let client = rp::client(&server, "admin-tool", Some(secret), redirect).await;
+    let request = rp::auth_request(&client, &["sesame:admin"], &[]);
+    let page = Browser::new().authorize(&server, &request.url, "sonia", "orange tulip garden").await;
+    let code = page.location_param("code").expect("a code");
+    let key = DpopKey::es256();
+    let proof = key.proof("POST", &server.url("/token"), server.clock_now(), None, None);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", request.verifier.secret().as_str()),
+    ];
+    let (status, _, body) = token_request(&server, Some(("admin-tool", secret)), &form, Some(&proof)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let url = server.url("/admin/api/v1/accounts");
+    let accounts = |token: String| {
+        let url = url.clone();
+        async move {
+            let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = accounts(body["access_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.to_string().contains("bound to a DPoP key"), "{body}");
+    let (status, body) = accounts(crate::admin_api::admin_token(&server).await).await;
+    assert_eq!(status, StatusCode::OK, "an unbound token of the same administrator: {body}");
+}
+
 async fn a_dpop_bound_token_presented_as_bearer_is_refused(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (access, key) = bound_token(&server).await;
