@@ -24,8 +24,11 @@ pub struct AppState {
     pub csrf_key: [u8; 32],
     pub secrets: SecretBox,
     pub limits: Arc<Limits>,
-    /// Outgoing HTTP (back-channel logout, clients' jwks_uri): no redirects, short timeouts.
+    /// Outgoing HTTP to what the operator configured (push webhook): no redirects, short
+    /// timeouts.
     pub http: reqwest::Client,
+    /// Calls to URLs that clients give, under `[fetch]`.
+    pub fetcher: Arc<crate::oidc::fetch::Fetcher>,
     pub jwks_cache: Arc<crate::oidc::jwks_cache::JwksCache>,
     pub client_cache: Arc<crate::clients::ClientCache>,
     /// The revocation list and the accounts' claims in memory (see `change_feed`).
@@ -81,6 +84,9 @@ pub struct Limits {
     /// Pushed authorization requests of public clients per address (each writes a row
     /// until it expires), at the same rate, counted apart.
     pub par_per_ip: RateLimiter,
+    /// Authorization requests per address whose `request_uri` Sésame must fetch, at the
+    /// rate of login forms: a link cannot make a node call out without end.
+    pub request_uri_per_ip: RateLimiter,
     /// Registration requests per address (`registration.per_ip_per_minute`).
     pub registration_per_ip: RateLimiter,
     /// Client and source pairs this node saw refused, until when (see `oidc::client_auth`).
@@ -130,6 +136,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         device_authorization_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         par_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
+        request_uri_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         registration_per_ip: RateLimiter::new(config.registration.per_ip_per_minute, 60),
         client_auth_blocked: crate::rate_limit::BlockList::default(),
     };
@@ -139,6 +146,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
+    let fetcher = crate::oidc::fetch::Fetcher::new(&config.fetch).map_err(StartError::Http)?;
     let mailer = crate::mail::Mailer::from_config(&config)?;
     let sms = crate::second_factor::sms::provider::SmsProvider::from_config(&config)?;
     let push_key = crate::second_factor::push::server_key(&secrets).map_err(|e| StartError::Push(e.to_string()))?;
@@ -171,6 +179,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         verified_tokens: Default::default(),
         jwks_cache: Arc::default(),
         http,
+        fetcher: Arc::new(fetcher),
         limits: Arc::new(limits),
         csrf_key: secrets.derive_key("csrf"),
         client_secrets: Arc::new(SecretHasher::new(secrets.derive_key("client-secret"))),

@@ -260,7 +260,8 @@ impl ClientInput {
         let subject_type = self.check_subject_type()?;
         let request_object_alg = self.check_request_objects(has_keys)?;
         let userinfo_alg = signing_alg("userinfo_signed_response_alg", self.userinfo_signed_response_alg.as_deref())?;
-        let security_profile = self.check_security_profile(method, alg)?;
+        let security_profile =
+            self.check_security_profile(method, alg, &[access_alg, userinfo_alg], request_object_alg)?;
         Ok(Checked {
             method,
             application_type: kind,
@@ -305,10 +306,13 @@ impl ClientInput {
     /// A FAPI 2.0 client (Security Profile 5.3.2.1, 5.4) authenticates with
     /// `private_key_jwt` (Sésame has no mTLS) and has its ID tokens signed with PS256,
     /// ES256 or EdDSA; registering it otherwise is refused rather than silently changed.
+    /// `other_algs`: the access token's and the userinfo response's, when registered.
     fn check_security_profile(
         &self,
         method: AuthMethod,
         id_token_alg: Option<SigningAlg>,
+        other_algs: &[Option<SigningAlg>],
+        request_object_alg: Option<RequestObjectAlg>,
     ) -> Result<Option<SecurityProfile>, DomainError> {
         let Some(name) = &self.security_profile else { return Ok(None) };
         let profile = SecurityProfile::parse(name).ok_or_else(|| {
@@ -329,6 +333,19 @@ impl ClientInput {
                     return Err(DomainError::invalid(
                         "id_token_signed_response_alg",
                         "a fapi2 client's ID tokens are signed with PS256, ES256 or EdDSA (FAPI 2.0 Security Profile 5.4)",
+                    ));
+                }
+                let allowed = crate::oidc::fapi2::allows_alg;
+                let request_object_allowed = match request_object_alg {
+                    None => true,
+                    Some(RequestObjectAlg::Signed(alg)) => allowed(alg),
+                    Some(RequestObjectAlg::Unsigned) => false,
+                };
+                if !other_algs.iter().flatten().all(|alg| allowed(*alg)) || !request_object_allowed {
+                    return Err(DomainError::invalid(
+                        "security_profile",
+                        "a fapi2 client's access tokens, userinfo responses and request objects are signed with \
+                         PS256, ES256 or EdDSA (FAPI 2.0 Security Profile 5.4)",
                     ));
                 }
             }

@@ -92,6 +92,19 @@ pub fn host(uri: &str) -> Option<String> {
     Url::parse(uri).ok()?.host_str().filter(|host| !host.is_empty()).map(str::to_string)
 }
 
+/// Whether `candidate` is served by the same origin (scheme, host and port) as
+/// `registered`; a loopback `http` URI stands for every port of its address, as a native
+/// client's redirect URI does (RFC 8252 7.3).
+pub fn same_origin(registered: &str, candidate: &str) -> bool {
+    if let (Some(registered), Some(candidate)) = (loopback(registered), loopback(candidate)) {
+        return registered.host() == candidate.host();
+    }
+    match (Url::parse(registered), Url::parse(candidate)) {
+        (Ok(registered), Ok(candidate)) => registered.has_host() && registered.origin() == candidate.origin(),
+        _ => false,
+    }
+}
+
 /// Checks a `sector_identifier_uri` (OIDC Core 8.1): an https URL, whose host names the
 /// sector — or loopback http, for a relying party tried on a developer's machine (the
 /// registration endpoint fetches such a URL only when a test allows it, see `fetch`).
@@ -141,6 +154,25 @@ mod tests {
         ] {
             assert!(check_resource("resource", refused).is_err(), "{refused}");
         }
+    }
+
+    #[test]
+    fn same_origin_is_scheme_host_and_port() {
+        let registered = "https://actes.example/cb";
+        assert!(same_origin(registered, "https://actes.example/request/1.jwt"));
+        assert!(same_origin(registered, "https://actes.example:443/r"));
+        for other in [
+            "https://actes.example:8443/r",
+            "http://actes.example/r",
+            "https://admin.actes.example/r",
+            "https://actes.example.evil.example/r",
+            "not a url",
+        ] {
+            assert!(!same_origin(registered, other), "{other}");
+        }
+        assert!(same_origin("http://127.0.0.1/cb", "http://127.0.0.1:8123/request.jwt"));
+        assert!(!same_origin("http://127.0.0.1/cb", "http://[::1]:8123/request.jwt"));
+        assert!(!same_origin("fr.etude.inotacte:/callback", "fr.etude.inotacte:/request"));
     }
 
     #[test]

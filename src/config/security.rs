@@ -274,23 +274,37 @@ impl Default for RequestObjectConfig {
     }
 }
 
-/// Documents fetched from URLs a client gives (its `jwks_uri`, a `request_uri`): never
-/// followed through redirects, and bounded in size and time.
+/// URLs a client gives (its `jwks_uri`, a `request_uri`, a sector document, its
+/// back-channel logout URI): https to public addresses only, never followed through
+/// redirects, bounded in size, time and number at once (`oidc::fetch`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchConfig {
     /// Also fetch over plain http from a loopback address (127.0.0.0/8, ::1): for tests
     /// and a developer's machine, never a deployment. Otherwise https only.
     pub allow_http_loopback: bool,
+    /// Also connect to private, loopback, link-local and other non-public addresses:
+    /// for an office whose applications serve their keys or logout endpoints on its own
+    /// network. Then whoever can register a client or send a `request_uri` can make
+    /// Sésame call that network: keep registration closed.
+    pub allow_private_addresses: bool,
     /// Largest document, in bytes (1024 to 1048576).
     pub max_bytes: usize,
-    /// Seconds to connect and read it all (1 to 30).
+    /// Seconds to connect and read it all, the wait for a free slot included (1 to 30).
     pub timeout: u64,
+    /// Calls to clients' URLs in progress at once, per node (1 to 1024).
+    pub max_concurrent: usize,
 }
 
 impl Default for FetchConfig {
     fn default() -> Self {
-        Self { allow_http_loopback: false, max_bytes: 65536, timeout: 5 }
+        Self {
+            allow_http_loopback: false,
+            allow_private_addresses: false,
+            max_bytes: 65536,
+            timeout: 5,
+            max_concurrent: 32,
+        }
     }
 }
 

@@ -163,6 +163,9 @@ impl Config {
                 "keys `fetch.max_bytes` (1024 to 1048576 bytes) and `fetch.timeout` (1 to 30 seconds) are out of range",
             );
         }
+        if !(1..=1024).contains(&self.fetch.max_concurrent) {
+            return invalid("key `fetch.max_concurrent` is 1 to 1024 calls at once");
+        }
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
             return invalid("keys `server.header_read_timeout` and `server.max_connections` are at least 1");
         }

@@ -262,6 +262,11 @@ impl<'a> UnverifiedJws<'a> {
         let (header, payload) = signing_input.split_once('.').ok_or(JwsError::Malformed)?;
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).map_err(|_| JwsError::Malformed)?)
             .map_err(|_| JwsError::Malformed)?;
+        // RFC 7515 4.1.11: a `crit` header names extensions the recipient must
+        // understand; Sésame understands none, so such a JWS is refused.
+        if header.get("crit").is_some() {
+            return Err(JwsError::Malformed);
+        }
         let text = |name: &str| header.get(name).and_then(Value::as_str).map(str::to_string);
         Ok(Self {
             kid: text("kid"),
@@ -292,6 +297,16 @@ impl<'a> UnverifiedJws<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_critical_header_is_refused() {
+        let (key, _) = SigningKey::generate("k1".into(), SigningAlg::Es256).unwrap();
+        let token = key.sign("JWT", &json!({"sub": "x"})).unwrap();
+        let (_, rest) = token.split_once('.').unwrap();
+        let header = json!({"alg": "ES256", "kid": "k1", "crit": ["exp"], "exp": 1});
+        let forged = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()));
+        assert!(matches!(UnverifiedJws::parse(&forged), Err(JwsError::Malformed)));
+    }
 
     #[test]
     fn every_algorithm_signs_and_verifies() {

@@ -7,6 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::Value;
 
 use super::error::OAuthError;
+use super::jwks_cache::Fetched;
 use crate::clients::Client;
 use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
 use crate::state::AppState;
@@ -98,33 +99,39 @@ pub(super) async fn find_key(
     }
     let uri = client.jwks_uri.as_deref()?;
     let cache = &state.jwks_cache;
+    let usable = |cached: &Option<Fetched>| match cached {
+        Some(Fetched { keys: Some((jwks, fetched)), .. }) if now - fetched < CACHE_TTL => pick(jwks, kid, alg),
+        _ => None,
+    };
     let cached = cache.sets.lock().await.get(&client.client_id).cloned();
-    if let Some((jwks, fetched)) = &cached
-        && now - fetched < CACHE_TTL
-        && let Some(key) = pick(jwks, kid, alg)
-    {
+    if let Some(key) = usable(&cached) {
         return Some(key);
     }
-    if cached.as_ref().is_some_and(|(_, fetched)| now - fetched < REFETCH_EVERY) {
+    let lock = cache.fetching.lock().await.entry(client.client_id.clone()).or_default().clone();
+    let _fetching = lock.lock().await;
+    // Another request may have fetched while this one waited.
+    let cached = cache.sets.lock().await.get(&client.client_id).cloned();
+    if let Some(key) = usable(&cached) {
+        return Some(key);
+    }
+    if cached.as_ref().is_some_and(|cached| now - cached.tried < REFETCH_EVERY) {
         return None;
     }
     let fetched = fetch(state, uri).await;
-    let jwks = match fetched {
-        Some(jwks) => jwks,
-        None => {
-            tracing::warn!(client_id = client.client_id, uri, "could not fetch the client's jwks_uri");
-            return None;
-        }
+    let mut sets = cache.sets.lock().await;
+    let entry = sets.entry(client.client_id.clone()).or_insert(Fetched { keys: None, tried: now });
+    entry.tried = now;
+    let Some(jwks) = fetched else {
+        tracing::warn!(client_id = client.client_id, uri, "could not fetch the client's jwks_uri");
+        return None;
     };
     let key = pick(&jwks, kid, alg);
-    cache.sets.lock().await.insert(client.client_id.clone(), (jwks, now));
+    entry.keys = Some((jwks, now));
     key
 }
 
 async fn fetch(state: &AppState, uri: &str) -> Option<Value> {
-    let body = super::fetch::fetch(&state.http, &state.config.fetch, uri, "application/jwk-set+json, application/json")
-        .await
-        .ok()?;
+    let body = state.fetcher.get(uri, "application/jwk-set+json, application/json").await.ok()?;
     serde_json::from_slice(&body).ok()
 }
 

@@ -1,17 +1,30 @@
-//! Fetching a document from a URL a client gives: its key set (`jwks_uri`) or a request
-//! object by reference (`request_uri`). One policy for both, from `[fetch]`: https only
-//! (plain http to a loopback address when `allow_http_loopback`), no redirects (the
-//! shared client follows none), a size limit read as the body arrives, and a time limit
-//! on the whole exchange, so that a slow or endless document cannot hold a request.
+//! Calling a URL a client gives: fetching its key set (`jwks_uri`), a request object by
+//! reference (`request_uri`) or a sector document, and posting its back-channel logout
+//! tokens. Anyone who can register a client, or put a `request_uri` in a link, chooses
+//! these URLs, so one policy (`[fetch]`) holds for all of them:
+//!
+//! - https only (plain http to a loopback address when `allow_http_loopback`);
+//! - the address connected to must be public: loopback, private, link-local, unique-local,
+//!   shared, documentation and other special ranges are refused, IPv4 inside IPv6
+//!   included, unless `allow_private_addresses` (loopback also with `allow_http_loopback`).
+//!   Names are checked as they resolve, by the resolver the connection itself uses, so a
+//!   name cannot pass the check with one address and connect to another;
+//! - no redirects, no proxy from the environment;
+//! - a size limit read as the body arrives, and a time limit on the whole exchange;
+//! - at most `max_concurrent` calls at once per node, so a flood of requests naming slow
+//!   URLs cannot hold more than that many sockets.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use crate::config::FetchConfig;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FetchError {
-    #[error("the URL is not an absolute https URL")]
+    #[error("the URL is not an absolute https URL to a public address")]
     Scheme,
     #[error("the document could not be fetched")]
     Unreachable,
@@ -23,41 +36,169 @@ pub enum FetchError {
     TooSlow(u64),
 }
 
-/// Whether the policy lets `uri` be fetched at all.
+/// The HTTP client for clients' URLs, under the policy; one per node, in the state.
+pub struct Fetcher {
+    http: reqwest::Client,
+    config: FetchConfig,
+    slots: Semaphore,
+}
+
+impl Fetcher {
+    pub fn new(config: &FetchConfig) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(PublicResolver { config: config.clone() }))
+            .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { http, config: config.clone(), slots: Semaphore::new(config.max_concurrent) })
+    }
+
+    /// The body at `uri`; `accept` is the media type asked for.
+    pub async fn get(&self, uri: &str, accept: &str) -> Result<Vec<u8>, FetchError> {
+        let request = self.http.get(uri).header(reqwest::header::ACCEPT, accept);
+        self.bounded(uri, async move {
+            let response = request.send().await.map_err(|_| FetchError::Unreachable)?;
+            read(response, self.config.max_bytes).await
+        })
+        .await
+    }
+
+    /// Posts `form` to `uri`; success when the answer is 2xx.
+    pub async fn post_form(&self, uri: &str, form: &[(&str, &str)]) -> Result<(), FetchError> {
+        let request = self.http.post(uri).form(form);
+        self.bounded(uri, async move {
+            let response = request.send().await.map_err(|_| FetchError::Unreachable)?;
+            if !response.status().is_success() {
+                return Err(FetchError::Status(response.status().as_u16()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `call` when `uri` passes the policy, in one of the node's slots, within the
+    /// time limit (the wait for a slot included).
+    async fn bounded<T>(&self, uri: &str, call: impl Future<Output = Result<T, FetchError>>) -> Result<T, FetchError> {
+        if !allowed(&self.config, uri) {
+            return Err(FetchError::Scheme);
+        }
+        let timeout = self.config.timeout;
+        let slotted = async {
+            let _slot = self.slots.acquire().await.map_err(|_| FetchError::Unreachable)?;
+            call.await
+        };
+        tokio::time::timeout(Duration::from_secs(timeout), slotted).await.unwrap_or(Err(FetchError::TooSlow(timeout)))
+    }
+}
+
+/// Whether the policy lets `uri` be called at all (its scheme, and its address when the
+/// host is an address; a name is checked as it resolves).
 pub fn allowed(config: &FetchConfig, uri: &str) -> bool {
     let Ok(url) = url::Url::parse(uri) else {
         return false;
     };
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => None,
+        None => return false,
+    };
     match url.scheme() {
-        "https" => url.has_host(),
-        "http" if config.allow_http_loopback => match url.host() {
-            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-            _ => false,
-        },
+        "https" => literal.is_none_or(|ip| address_allowed(config, ip)),
+        "http" if config.allow_http_loopback => literal.is_some_and(|ip| ip.is_loopback()),
         _ => false,
     }
 }
 
-/// The body at `uri`, under the policy; `accept` is the media type asked for.
-pub async fn fetch(
-    http: &reqwest::Client,
-    config: &FetchConfig,
-    uri: &str,
-    accept: &str,
-) -> Result<Vec<u8>, FetchError> {
-    if !allowed(config, uri) {
-        return Err(FetchError::Scheme);
+/// Whether Sésame may connect to `ip` for a client's URL.
+pub fn address_allowed(config: &FetchConfig, ip: IpAddr) -> bool {
+    if config.allow_private_addresses || (config.allow_http_loopback && ip.to_canonical().is_loopback()) {
+        return true;
     }
-    let limit = Duration::from_secs(config.timeout);
-    tokio::time::timeout(limit, read(http, uri, accept, config.max_bytes))
-        .await
-        .unwrap_or(Err(FetchError::TooSlow(config.timeout)))
+    is_public(ip)
 }
 
-async fn read(http: &reqwest::Client, uri: &str, accept: &str, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
-    let mut response =
-        http.get(uri).header(reqwest::header::ACCEPT, accept).send().await.map_err(|_| FetchError::Unreachable)?;
+/// Whether `ip` is an ordinary address of the Internet: not loopback, private,
+/// link-local, unique-local, shared (carrier NAT), documentation, benchmarking,
+/// multicast, reserved or unspecified; an IPv6 address that carries an IPv4 one
+/// (mapped, compatible, NAT64, 6to4) is judged by the IPv4 one, and Teredo is refused.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => is_public_v4(ip),
+        IpAddr::V6(ip) => is_public_v6(ip),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let segments = ip.segments();
+    let embedded_v4 = |high: usize| {
+        let [a, b] = segments[high].to_be_bytes();
+        let [c, d] = segments[high + 1].to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    match segments {
+        // IPv4-compatible (deprecated) ::a.b.c.d, and :: and ::1 among them.
+        [0, 0, 0, 0, 0, 0, _, _] => false,
+        // NAT64 64:ff9b::/96: the IPv4 address decides.
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => is_public_v4(embedded_v4(6)),
+        // 6to4 2002::/16 carries an IPv4 address in its second and third groups.
+        [0x2002, _, _, _, _, _, _, _] => is_public_v4(embedded_v4(1)),
+        // Teredo 2001::/32 tunnels to anywhere; documentation 2001:db8::/32.
+        [0x2001, 0, ..] | [0x2001, 0xdb8, ..] => false,
+        _ => {
+            !(ip.is_multicast()
+                || ip.is_unique_local()
+                || ip.is_unicast_link_local()
+                // Site-local fec0::/10, deprecated but still routed by some networks.
+                || (segments[0] & 0xffc0) == 0xfec0)
+        }
+    }
+}
+
+/// Resolves names as the system does, then keeps only the addresses the policy allows;
+/// a name left with none fails to connect.
+struct PublicResolver {
+    config: FetchConfig,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let config = self.config.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let allowed: Vec<SocketAddr> = resolved.filter(|address| address_allowed(&config, address.ip())).collect();
+            if allowed.is_empty() {
+                tracing::info!(host, "a client's URL names a host without a public address: not called");
+                return Err("the host has no public address".into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+async fn read(mut response: reqwest::Response, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
     if !response.status().is_success() {
         return Err(FetchError::Status(response.status().as_u16()));
     }
@@ -98,5 +239,49 @@ mod tests {
         ] {
             assert!(!allowed(&loose, refused), "{refused}");
         }
+    }
+
+    #[test]
+    fn an_address_in_the_url_must_be_public() {
+        let strict = FetchConfig::default();
+        for refused in [
+            "https://127.0.0.1/r",
+            "https://10.1.2.3/r",
+            "https://172.16.0.1/r",
+            "https://192.168.1.10/r",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/r",
+            "https://0.0.0.0/r",
+            "https://[::1]/r",
+            "https://[::ffff:127.0.0.1]/r",
+            "https://[::ffff:169.254.169.254]/r",
+            "https://[fd00::1]/r",
+            "https://[fe80::1]/r",
+            "https://[64:ff9b::a00:1]/r",
+            "https://[2002:c0a8:0101::1]/r",
+            "https://[2001:db8::1]/r",
+        ] {
+            assert!(!allowed(&strict, refused), "{refused}");
+        }
+        for public in ["https://93.184.215.14/r", "https://[2606:4700::1111]/r", "https://[64:ff9b::5db8:d70e]/r"] {
+            assert!(allowed(&strict, public), "{public}");
+        }
+        let office = FetchConfig { allow_private_addresses: true, ..FetchConfig::default() };
+        assert!(allowed(&office, "https://192.168.1.10/r"));
+    }
+
+    /// A name that resolves to a loopback address is refused as it resolves: nothing
+    /// connects to the listener.
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_never_connected_to() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move { listener.accept().await.is_ok() });
+        let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
+        let refused = fetcher.get(&format!("https://localhost:{port}/r"), "application/json").await;
+        assert_eq!(refused, Err(FetchError::Unreachable));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!accepted.is_finished(), "Sésame connected to a loopback address");
+        accepted.abort();
     }
 }

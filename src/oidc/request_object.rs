@@ -1,6 +1,6 @@
 //! Request objects (OIDC Core 6, RFC 9101): an authorization request sent as a JWT, by
 //! value (`request`) or by reference (`request_uri`, an https URL fetched under the
-//! `[fetch]` policy, from a host the client registered — the pushed requests' `urn:`
+//! `[fetch]` policy, from an origin the client registered — the pushed requests' `urn:`
 //! references are `par`'s).
 //!
 //! The object is signed with a key of the client's `jwks`/`jwks_uri`, with one of the
@@ -111,24 +111,25 @@ async fn fetch_object(state: &AppState, client: &Client, uri: &str) -> Result<St
             "a request_uri is an https URL (or a pushed request's urn:ietf:params:oauth:request_uri:…)",
         ));
     }
-    // Anyone can put a request_uri in a link: it is fetched only from a host the client
-    // registered (one of its redirect URIs', or its jwks_uri's, any port), so that
-    // Sésame cannot be made to call other hosts, those of the office's network included
-    // (RFC 9101 10.4.1).
-    let host = redirect::host(uri);
-    let mut registered =
-        client.redirect_uris.iter().chain(client.jwks_uri.iter()).filter_map(|uri| redirect::host(uri));
-    if host.is_none() || !registered.any(|registered| Some(registered) == host) {
+    // Anyone can put a request_uri in a link: it is fetched only from an origin the
+    // client registered (scheme, host and port of one of its redirect URIs or of its
+    // jwks_uri), so that Sésame cannot be made to call other servers or other ports, those
+    // of the office's network included (RFC 9101 10.4.1); the fetch policy also refuses
+    // non-public addresses.
+    let mut registered = client.redirect_uris.iter().chain(client.jwks_uri.iter());
+    if !registered.any(|registered| redirect::same_origin(registered, uri)) {
         return Err(ObjectError::uri(
-            "a request_uri is served from the host of one of the client's redirect URIs or of its jwks_uri",
+            "a request_uri is served from the origin (scheme, host and port) of one of the client's redirect URIs \
+             or of its jwks_uri",
         ));
     }
-    let body = fetch::fetch(&state.http, &state.config.fetch, uri, "application/oauth-authz-req+jwt, application/jwt")
-        .await
-        .map_err(|why| {
-            tracing::info!(uri, %why, "request_uri refused");
-            ObjectError::uri(format!("the request_uri could not be used: {why}"))
-        })?;
+    let body = state.fetcher.get(uri, "application/oauth-authz-req+jwt, application/jwt").await.map_err(|why| {
+        // The reason is one of `FetchError`'s words, never the transport's: and only
+        // the client's own origins are ever called, so it tells nothing of the office
+        // network.
+        tracing::info!(uri, %why, "request_uri refused");
+        ObjectError::uri(format!("the request_uri could not be used: {why}"))
+    })?;
     let text = String::from_utf8(body).map_err(|_| ObjectError::uri("the request_uri's document is not text"))?;
     Ok(text.trim().to_string())
 }
@@ -139,6 +140,9 @@ pub async fn verify(state: &AppState, client: &Client, jwt: &str, now: i64) -> R
         return Err(ObjectError::object("encrypted request objects (JWE) are not supported: send it signed only"));
     }
     let jws = UnverifiedJws::parse(jwt).map_err(|_| ObjectError::object("the request object is not a JWT"))?;
+    if client.is_fapi2() && SigningAlg::parse(&jws.alg).is_none_or(|alg| !super::fapi2::allows_alg(alg)) {
+        return Err(ObjectError::object("a FAPI 2.0 client signs its request objects with PS256, ES256 or EdDSA"));
+    }
     let registered = client.request_object_alg;
     let (claims, signed): (Value, bool) = if jws.alg == "none" {
         if registered != Some(RequestObjectAlg::Unsigned) {
@@ -205,6 +209,11 @@ fn check_claims(
         return Err(ObjectError::object("the request object's client_id is not the request's"));
     }
     let max_lifetime = state.config.request_objects.max_lifetime;
+    // FAPI 2.0 Message Signing 5.3.1: a signed request carries its validity window, so
+    // that one seen in a log or a browser's history cannot be played again later.
+    if client.is_fapi2() && (claims["exp"].is_null() || claims["nbf"].is_null()) {
+        return Err(ObjectError::object("a FAPI 2.0 client's request object carries exp and nbf"));
+    }
     match &claims["exp"] {
         Value::Null => {}
         exp => {

@@ -151,9 +151,10 @@ async fn userinfo(
     let Some((client, alg)) = client.and_then(|client| client.userinfo_alg.map(|alg| (client, alg))) else {
         return Ok(Answer::Json(body));
     };
-    // OIDC Core 5.3.2: a signed response names who signed it and for whom.
+    // OIDC Core 5.3.2: a signed response names who signed it and for whom, and when.
     body["iss"] = json!(state.config.issuer());
     body["aud"] = json!(client.client_id);
+    body["iat"] = json!(now);
     let signed = async {
         let key = state.keys.current(alg).await.map_err(|e| e.to_string())?;
         key.sign("JWT", &body).map_err(|e| e.to_string())

@@ -117,9 +117,7 @@ async fn checked_input(
 /// clients its owner listed.
 async fn check_sector(state: &AppState, uri: &str, redirect_uris: &[String]) -> Result<(), MetadataError> {
     let refuse = |why: String| MetadataError::invalid(format!("`sector_identifier_uri`: {why}"));
-    let body = crate::oidc::fetch::fetch(&state.http, &state.config.fetch, uri, "application/json")
-        .await
-        .map_err(|e| refuse(format!("`{uri}`: {e}")))?;
+    let body = state.fetcher.get(uri, "application/json").await.map_err(|e| refuse(format!("`{uri}`: {e}")))?;
     let document: Value = serde_json::from_slice(&body).unwrap_or_default();
     let Some(listed) = document.as_array() else {
         return Err(refuse(format!("`{uri}` must answer a JSON array of redirect URIs")));

@@ -13,7 +13,7 @@ const WEB: &str = "client_id=actes-web&redirect_uri=https%3A%2F%2Factes.example%
 
 async fn endpoint(t: &TestState, query: &str) -> Result<Response, PageError> {
     let params = EncodedParams(query.to_string());
-    handle(State(t.state.clone()), CookieJar::new(), HeaderMap::new(), params).await
+    handle(State(t.state.clone()), CookieJar::new(), HeaderMap::new(), crate::client_ip::ClientIp(None), params).await
 }
 
 #[tokio::test]

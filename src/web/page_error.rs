@@ -53,6 +53,11 @@ impl PageError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "error_internal_title", "error_internal")
     }
 
+    /// Too many requests from this address for now.
+    pub fn too_many_requests() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "error_too_many_title", "error_too_many")
+    }
+
     pub fn expired_login() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "error_expired_title", "error_expired")
     }

@@ -853,7 +853,12 @@ async fn spent_proofs_are_swept_by_the_janitor(backend: Backend) {
     let now = server.clock_now();
     let swept = sesame::janitor::sweep(&server.state, now).await.unwrap();
     assert_eq!(swept.used_dpop_proofs, 0, "still within its age");
-    let later = now + server.state.config.dpop.proof_max_age + 2;
+    // A node whose clock lags by the allowed skew and a minute still refuses it as used.
+    let dpop = &server.state.config.dpop;
+    let lagging = now + dpop.proof_max_age + dpop.proof_max_clock_skew + 59;
+    let swept = sesame::janitor::sweep(&server.state, lagging).await.unwrap();
+    assert_eq!(swept.used_dpop_proofs, 0, "kept while a node's clock could still accept it");
+    let later = now + dpop.proof_max_age + dpop.proof_max_clock_skew + 61;
     let swept = sesame::janitor::sweep(&server.state, later).await.unwrap();
     assert_eq!(swept.used_dpop_proofs, 1);
 }

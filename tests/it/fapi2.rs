@@ -350,8 +350,8 @@ async fn fapi2_security_profile_ensure_token_endpoint_fails_with_expired_auth_co
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
 }
 
-/// The profile's registration rules: private_key_jwt, and an ID token algorithm of the
-/// profile; a mistake is refused naming the field, not silently changed.
+/// The profile's registration rules: private_key_jwt, and algorithms of the profile for
+/// ID tokens, access tokens, userinfo responses and request objects; a mistake is refused naming the field, not silently changed.
 async fn a_fapi2_client_is_refused_at_import_without_private_key_jwt_or_a_fapi_algorithm(backend: Backend) {
     let server = TestServer::start(backend).await;
     let entry = |extra: &str| {
@@ -381,6 +381,18 @@ async fn a_fapi2_client_is_refused_at_import_without_private_key_jwt_or_a_fapi_a
             "security_profile",
         ),
     ];
+    let fapi = |extra: &str| {
+        entry(&format!(
+            "token_endpoint_auth_method = \"private_key_jwt\"\nid_token_signed_response_alg = \"ES256\"\n{jwks}\n{extra}"
+        ))
+    };
+    let other_algs = [
+        fapi("access_token_signed_response_alg = \"RS256\""),
+        fapi("userinfo_signed_response_alg = \"RS256\""),
+        fapi("request_object_signing_alg = \"RS256\""),
+        fapi("request_object_signing_alg = \"none\""),
+    ];
+    let cases = cases.into_iter().chain(other_algs.map(|text| (text, "security_profile")));
     for (text, field) in cases {
         let error = sesame::import::import_text(&server.state, "bad.toml", &text).await.expect_err(field).to_string();
         assert!(error.contains(field), "{field}: {error}");

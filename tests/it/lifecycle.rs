@@ -34,6 +34,7 @@ on_every_backend!(
     janitor_sweeps_expired_rows,
     private_key_jwt_client_authentication,
     private_key_jwt_with_jwks_uri,
+    a_failing_jwks_uri_is_fetched_once_for_many_assertions,
     two_nodes_share_one_database,
 );
 
@@ -601,6 +602,55 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
     server.clock.advance(11);
     let (status, body) = with_assertion(&server, &assertion(&server, &rotated, "b", &server.url("/token"))).await;
     assert_eq!(status, 200, "an unknown kid fetches the set again: {body}");
+}
+
+/// Twenty assertions at once naming a client whose jwks_uri fails: one fetch, not
+/// twenty, and none again before the refetch delay (ten seconds), however many come.
+async fn a_failing_jwks_uri_is_fetched_once_for_many_assertions(backend: Backend) {
+    // Sixty failures are over the client's failure budget, which is another guard's
+    // business: raised here so that every round reaches the key lookup.
+    let server = TestServer::start_with(backend, |c| c.rate_limits.client_auth_failures_per_minute = 1000).await;
+    let hits = Arc::new(Mutex::new(0usize));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let counter = counter.clone();
+            async move {
+                *counter.lock().unwrap() += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let key = register_jwt_client(&server, Some(jwks_uri)).await;
+    let attempt = |round: &str| {
+        let mut attempts = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let signed = assertion(&server, &key, &format!("{round}-{i}"), &server.url("/token"));
+            let url = server.url("/token");
+            attempts.spawn(async move {
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    ("client_assertion", signed.as_str()),
+                ];
+                reqwest::Client::new().post(url).form(&form).send().await.unwrap().status().as_u16()
+            });
+        }
+        attempts.join_all()
+    };
+    let statuses = attempt("first").await;
+    assert!(statuses.iter().all(|status| *status == 401), "{statuses:?}");
+    assert_eq!(*hits.lock().unwrap(), 1, "one fetch for twenty assertions");
+    attempt("again").await;
+    assert_eq!(*hits.lock().unwrap(), 1, "a failure is remembered until the refetch delay");
+    server.clock.advance(11);
+    attempt("later").await;
+    assert_eq!(*hits.lock().unwrap(), 2, "then tried again, once");
 }
 
 /// Two redemptions of one code at once, one per node, twenty times: exactly one wins, and

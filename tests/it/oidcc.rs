@@ -416,9 +416,12 @@ async fn pkce_plain_and_wrong_verifier_are_refused(backend: crate::harness::Back
     let page = browser.get(&plain).await;
     assert_eq!(page.location_param("error").as_deref(), Some("invalid_request"));
 
-    let (code, _request) = rp::code_for_pauline(&server, &client, &browser, &[]).await;
+    let (code, request) = rp::code_for_pauline(&server, &client, &browser, &[]).await;
     let wrong = openidconnect::PkceCodeVerifier::new("x".repeat(50));
     assert!(rp::exchange(&client, &code, wrong).await.unwrap_err().contains("invalid_grant"));
+    // Whoever saw the code without the verifier did not spend it: the application that
+    // holds the verifier still redeems it, once.
+    rp::exchange(&client, &code, request.verifier).await.expect("the rightful redemption");
 }
 
 async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harness::Backend) {

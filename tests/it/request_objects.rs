@@ -41,6 +41,7 @@ on_every_backend!(
     require_signed_request_object_is_enforced,
     request_object_metadata_in_the_import_file,
     a_request_object_is_not_a_client_assertion,
+    request_uri_fetches_are_limited_per_address,
 );
 
 const CLIENT: &str = "actes-jar";
@@ -402,6 +403,7 @@ async fn oidcc_userinfo_rs256(backend: Backend) {
         jws.verify(&VerifyingKey::from_jwk(jwk, SigningAlg::Rs256).unwrap()).expect("a good signature");
     assert_eq!(verified["iss"].as_str(), Some(server.issuer.as_str()));
     assert_eq!(verified["aud"], CLIENT);
+    assert_eq!(verified["iat"].as_i64(), Some(server.clock_now()), "a signed response says when it was made");
     assert_eq!(verified["sub"], id_token["sub"]);
     assert!(verified["given_name"].is_string(), "the profile scope's claims: {verified}");
 
@@ -841,4 +843,33 @@ async fn a_request_object_is_not_a_client_assertion(backend: Backend) {
         "iss": CLIENT, "sub": CLIENT, "aud": server.issuer, "jti": "assertion-1", "exp": server.clock_now() + 60
     });
     assert_eq!(token(es256.sign("JWT", &assertion).unwrap()).await, 200);
+}
+
+/// Anyone can send a browser, or a script, to `/authorize` with a `request_uri`: twenty
+/// at once from one address make at most the per-address budget of fetches; the rest get
+/// a 429 page, and other work is not held up.
+async fn request_uri_fetches_are_limited_per_address(backend: Backend) {
+    const BUDGET: u32 = 5;
+    let server = TestServer::start_with(backend, |c| c.rate_limits.login_per_ip_per_minute = BUDGET).await;
+    register(
+        &server,
+        Registration { client_id: CLIENT, request_object_signing_alg: Some("none"), ..Default::default() },
+    )
+    .await;
+    let documents = Documents::start().await;
+    let (claims, _) = request_claims(&server, CLIENT);
+    let uri = documents.put("doc", unsigned(&claims));
+    let url = authorize_url(&server, &outer(CLIENT, &[("request_uri", uri.as_str())]));
+    let mut parallel = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let url = url.clone();
+        parallel.spawn(async move { Browser::new().get(&url).await });
+    }
+    let pages = parallel.join_all().await;
+    let limited = pages.iter().filter(|page| page.status == 429).count();
+    assert!(documents.hits() <= BUDGET as usize, "{} fetches for a budget of {BUDGET}", documents.hits());
+    assert_eq!(limited, 20 - BUDGET as usize, "the others are told to wait");
+    let page = pages.iter().find(|page| page.status == 429).unwrap();
+    assert!(page.body.contains("Too many") || page.body.contains("Trop de"), "a readable page: {}", page.body);
+    assert!(!pages.iter().any(|page| page.status.is_server_error()));
 }

@@ -215,10 +215,13 @@ pub fn check_for_client(client: &Client, proof: Option<&Proof>) -> Result<(), Dp
 
 /// Spends the proof's `jti`: the first request to bring it, on any node, wins (the
 /// insert of a unique key); every other is refused. The row lives until the proof
-/// would be refused as too old anyway; the janitor then deletes it.
+/// would be refused as too old anyway, by every node: its clock may lag the janitor's by
+/// the allowed skew and a minute more; the janitor then deletes it.
 pub async fn consume(state: &AppState, proof: &Proof) -> Result<(), DpopError> {
+    const NODE_CLOCK_MARGIN: i64 = 60;
     let key = crate::crypto::token_hash(&format!("{}:{}", proof.jkt, proof.jti));
-    let expires_at = proof.iat + state.config.dpop.proof_max_age + 1;
+    let dpop = &state.config.dpop;
+    let expires_at = proof.iat + dpop.proof_max_age + dpop.proof_max_clock_skew + NODE_CLOCK_MARGIN;
     let used = used_dpop_proof::ActiveModel { key: Set(key), expires_at: Set(expires_at) };
     match used.insert(&state.db).await {
         Ok(_) => Ok(()),

@@ -33,7 +33,21 @@ pub async fn exchange(
 
     let row = authorization_code::Entity::find_by_id(code_hash.clone()).one(&state.db).await.map_err(db_error)?;
     let row = row.filter(|row| row.client_id == client.client_id).ok_or_else(invalid)?;
-    // Consume first, atomically: of two concurrent redemptions (on any nodes) one wins.
+    // Checked before the code is spent: someone who saw the code but holds neither the
+    // PKCE verifier nor the DPoP key cannot burn it and spoil the rightful redemption.
+    if row.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri differs from the one of the authorization request"));
+    }
+    check_pkce(row.code_challenge.as_deref(), params.get("code_verifier"))?;
+    // RFC 9449 10: a code asked for with `dpop_jkt` is redeemed with a proof of that key.
+    if let Some(bound) = row.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a proof signed with that key",
+        ));
+    }
+    // Then consumed, atomically: of two concurrent redemptions (on any nodes) one wins.
     let consumed = authorization_code::Entity::update_many()
         .col_expr(authorization_code::Column::UsedAt, Expr::value(now))
         .filter(authorization_code::Column::CodeHash.eq(&code_hash))
@@ -55,20 +69,9 @@ pub async fn exchange(
         audit::record(&state.db, now, event).await;
         return Err(invalid());
     }
+    // After the spending, so that an expired code played again still counts as reuse.
     if row.expires_at <= now {
         return Err(invalid());
-    }
-    if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri differs from the one of the authorization request"));
-    }
-    check_pkce(row.code_challenge.as_deref(), params.get("code_verifier"))?;
-    // RFC 9449 10: a code asked for with `dpop_jkt` is redeemed with a proof of that key.
-    if let Some(bound) = row.dpop_jkt.as_deref()
-        && dpop_jkt != Some(bound)
-    {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code is bound to a DPoP key (dpop_jkt): send a proof signed with that key",
-        ));
     }
     let account = accounts::find_by_id(&state.db, &row.account_id)
         .await?
