@@ -6,6 +6,8 @@ instructions, whatever else the machine does).
     python3 bench/instructions.py                 # check against bench/instructions-budget.toml
     python3 bench/instructions.py --update        # write the measured counts as the budget
     python3 bench/instructions.py --bin target/release/sesame --budget other.toml
+    python3 bench/instructions.py --bin target/release/sesame --profile token
+                                                  # where one request's instructions go
 
 For each request type, the real server runs twice under callgrind, started from the
 same prepared data directory, with one Tokio worker thread: once serving FEW requests
@@ -248,6 +250,37 @@ def per_request(binary, prepared, work, kind):
     return kind, (many - few) // MANY[kind]
 
 
+def inclusive(out):
+    """Inclusive instructions per function of one callgrind output."""
+    annotated = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", out],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    costs = {}
+    for line in annotated.splitlines():
+        match = re.match(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(?:\S*?:)?(.+?)(?:\s+\[.*\])?$", line)
+        if match and "file:function" not in line:
+            name = match.group(2).strip()
+            costs[name] = costs.get(name, 0) + int(match.group(1).replace(",", ""))
+    return costs
+
+
+def profile(binary, prepared, work, kind, top):
+    """The functions one request of `kind` spends its instructions in, inclusive (a
+    function's count holds those of what it calls): the difference of the two runs'
+    profiles, per request, largest first."""
+    count(binary, prepared, work, kind, FEW)
+    count(binary, prepared, work, kind, FEW + MANY[kind])
+    few = inclusive(os.path.join(work, f"callgrind.{kind}.{FEW}.out"))
+    many = inclusive(os.path.join(work, f"callgrind.{kind}.{FEW + MANY[kind]}.out"))
+    per_request = {name: (cost - few.get(name, 0)) / MANY[kind] for name, cost in many.items()}
+    ranked = sorted(per_request.items(), key=lambda item: -item[1])
+    total = max((cost for _, cost in ranked), default=0) or 1
+    print(f"instructions per {kind} request, inclusive, by function ({os.path.relpath(binary, ROOT)})")
+    for name, cost in ranked[:top]:
+        print(f"  {cost:>12,.0f}  {cost / total * 100:5.1f} %  {name[:150]}")
+
+
 def read_budget(path):
     budget = {}
     if os.path.exists(path):
@@ -276,12 +309,18 @@ def main():
     parser.add_argument("--budget", default=os.path.join(BENCH, "instructions-budget.toml"))
     parser.add_argument("--update", action="store_true", help="write the measured counts as the budget")
     parser.add_argument("--only", nargs="*", choices=KINDS, help="measure only these request types")
+    parser.add_argument("--profile", choices=KINDS, help="print where one request of this type spends")
+    parser.add_argument("--top", type=int, default=60, help="functions the profile prints")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("instructions: valgrind is needed (apt-get install valgrind)")
     binary = os.path.abspath(args.bin)
     if not os.path.exists(binary):
         sys.exit(f"instructions: no server binary at {binary} (cargo build, or --bin)")
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="sesame-profile-") as work:
+            profile(binary, prepare(binary, work), work, args.profile, args.top)
+        return
     kinds = args.only or KINDS
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="sesame-instructions-") as work:

@@ -141,6 +141,9 @@ fn spawn_metrics(state: &AppState) -> Result<Option<SocketAddr>, StartError> {
 
 /// Opens everything with the system clock and serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config, imports: &[PathBuf]) -> Result<(), anyhow::Error> {
+    for finding in crate::preflight::of_config(&config) {
+        tracing::warn!(remedy = finding.remedy, "{}", finding.problem);
+    }
     let state = open_state(config, Arc::new(SystemClock)).await?;
     // Only a serving node registers the console's client: its redirect URI follows this
     // node's issuer, which a CLI run with another configuration must not overwrite.

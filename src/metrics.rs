@@ -48,6 +48,7 @@ counters! {
     refresh_reuse => "sesame_refresh_token_reuse_total", "Rotated refresh tokens presented again (family revoked).";
     logouts => "sesame_logouts_total", "Sessions ended by logout.";
     backchannel_failures => "sesame_backchannel_logout_failures_total", "Back-channel logout deliveries that failed.";
+    push_fraud_reports => "sesame_push_fraud_reports_total", "Sign-in notifications the user reported as not theirs (account locked, administrators alerted).";
 }
 
 impl Metrics {

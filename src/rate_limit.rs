@@ -41,11 +41,32 @@ impl RateLimiter {
 }
 
 impl RateLimiter {
+    /// Counts one event for the client at address `ip`, counted as its `source_of`: an
+    /// IPv6 client holds a whole /64, so its addresses share one count.
+    pub fn hit_from(&self, ip: &str, now: i64) -> Result<(), i64> {
+        self.hit(&source_of(ip), now)
+    }
+
     /// Seconds until `key` may act again, without counting an event.
     pub fn retry_after(&self, key: &str, now: i64) -> Option<i64> {
         let windows = self.windows.lock().ok()?;
         let (start, count) = windows.get(key)?;
         (now - start < self.window && *count >= self.limit).then(|| start + self.window - now)
+    }
+}
+
+/// An address as the owner of a budget: IPv4 whole, IPv6 by its /64 (what one subscriber
+/// is given, so rotating through it gains nothing); `unknown` when it does not parse.
+pub fn source_of(ip: &str) -> String {
+    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: it is the
+    // IPv4 address, not one /64 shared by every IPv4 client.
+    match ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        Ok(v4) => v4.to_string(),
+        Err(_) => "unknown".into(),
     }
 }
 
@@ -102,6 +123,18 @@ mod tests {
         assert_eq!(limiter.retry_after("a", 150), Some(10));
         assert!(limiter.hit("a", 160).is_ok(), "a new window");
         assert_eq!(limiter.retry_after("a", 160), None);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let limiter = RateLimiter::new(2, 60);
+        assert!(limiter.hit_from("2001:db8:1:2::1", 100).is_ok());
+        assert!(limiter.hit_from("2001:db8:1:2:ffff::9", 100).is_ok());
+        assert!(limiter.hit_from("2001:db8:1:2:abcd::1", 100).is_err(), "another address of the same /64");
+        assert!(limiter.hit_from("2001:db8:1:3::1", 100).is_ok(), "another /64 is another client");
+        assert_eq!(source_of("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(source_of("192.0.2.7"), "192.0.2.7");
+        assert_eq!(source_of("not an address"), "unknown");
     }
 
     #[test]

@@ -197,7 +197,10 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
 /// The master key from configuration, else from (or into) `master.key` in the data directory.
 pub fn master_key(config: &Config) -> Result<SecretBox, crate::crypto::secretbox::SecretBoxError> {
     if config.master_key.is_empty() {
-        SecretBox::from_file_or_create(&config.data_dir.join("master.key"))
+        match config.master_key_path() {
+            (path, true) => SecretBox::from_file_or_create(&path),
+            (path, false) => SecretBox::from_file(&path),
+        }
     } else {
         SecretBox::from_base64(&config.master_key)
     }

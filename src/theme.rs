@@ -59,6 +59,9 @@ pub struct Theme {
     env: Environment<'static>,
     folder: Option<PathBuf>,
     messages: HashMap<Locale, Value>,
+    /// The same messages as template values, made once: converting hundreds of messages
+    /// at every render cost more than the rest of a page.
+    template_messages: HashMap<Locale, minijinja::Value>,
 }
 
 /// A file of the theme: from its folder if it has one, else from the built-in theme.
@@ -104,7 +107,9 @@ impl Theme {
                 .map_err(|e| ThemeError::Invalid { name: config.name.clone(), message: format!("{path}: {e}") })?;
             messages.insert(locale, json);
         }
-        let theme = Self { env, folder, messages };
+        let template_messages =
+            messages.iter().map(|(locale, json)| (*locale, minijinja::Value::from(Serde(json)))).collect();
+        let theme = Self { env, folder, messages, template_messages };
         for template in TEMPLATES {
             theme.env.get_template(template).map_err(|e| ThemeError::Invalid {
                 name: config.name.clone(),
@@ -120,12 +125,14 @@ impl Theme {
     }
 
     /// Renders `template` with `context`, plus `t` (the messages) and `lang`.
-    pub fn render(&self, template: &str, locale: Locale, mut context: Value) -> Result<String, minijinja::Error> {
-        if let Value::Object(map) = &mut context {
-            map.insert("t".into(), self.messages.get(&locale).cloned().unwrap_or(Value::Null));
-            map.insert("lang".into(), Value::String(locale.code().into()));
-        }
-        self.env.get_template(template)?.render(Serde(context))
+    pub fn render(&self, template: &str, locale: Locale, context: Value) -> Result<String, minijinja::Error> {
+        let messages = self.template_messages.get(&locale).cloned().unwrap_or_default();
+        let context = minijinja::context! {
+            t => messages,
+            lang => locale.code(),
+            ..minijinja::Value::from(Serde(&context))
+        };
+        self.env.get_template(template)?.render(context)
     }
 }
 

@@ -46,6 +46,20 @@ pub enum Command {
         #[arg(long = "import", value_name = "FILE")]
         imports: Vec<PathBuf>,
     },
+    /// Check the configuration, the database and the master key for what would hurt in
+    /// production, and say what to do; exits 1 on a fatal problem (or on any with
+    /// --strict). Changes nothing.
+    Check {
+        /// Also fail (exit 1) on warnings.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Write a consistent copy of the database to FILE while nodes serve (SQLite: VACUUM
+    /// INTO; PostgreSQL: pg_dump). The master key is not in it: keep it apart.
+    Backup { file: PathBuf },
+    /// Load a backup into an empty place (a new data directory, or an empty PostgreSQL
+    /// database); start with the master key of the backed-up place.
+    Restore { file: PathBuf },
     /// Create or update the database schema, then exit.
     Migrate,
     /// Upsert applications, clients and accounts from a TOML file.
@@ -78,6 +92,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return companion::run(args).await;
     }
     let mut config = Config::load(cli.config.as_deref())?;
+    match &cli.command {
+        Command::Check { strict } => return check(&config, *strict).await,
+        Command::Backup { file } => return backup(&config, file).await,
+        Command::Restore { file } => return restore(&config, file).await,
+        _ => {}
+    }
     if let Command::Serve { demo, imports } = cli.command {
         if demo {
             config.demo = Some(true);
@@ -86,7 +106,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let state = app::open_state(config, Arc::new(SystemClock)).await?;
     match cli.command {
-        Command::Serve { .. } | Command::Authenticator(_) => unreachable_serve(),
+        Command::Serve { .. }
+        | Command::Authenticator(_)
+        | Command::Check { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. } => unreachable_serve(),
         Command::Migrate => {
             println!("database schema is up to date");
             Ok(())
@@ -116,5 +140,55 @@ async fn audit_cli(state: &AppState, event: &'static str, account_id: Option<&st
 }
 
 fn unreachable_serve() -> anyhow::Result<()> {
-    bail!("serve is handled before the state is opened")
+    bail!("serve, check, backup, restore and authenticator are handled before the state is opened")
+}
+
+async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let written = crate::backup::backup(config, file).await?;
+    println!("backup written: {} ({} bytes)", written.file.display(), written.bytes);
+    println!(
+        "the master key is NOT in it: keep a copy of the master key ({}) apart from the backups; without it the \
+         backup opens no signing key and no authenticator",
+        master_key_place(config)
+    );
+    Ok(())
+}
+
+async fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    crate::backup::restore(config, file).await?;
+    println!("restored {} into {}", file.display(), crate::storage::redact(&config.database_url()));
+    println!(
+        "start Sésame with the master key of the backed-up place ({}); `sesame check` says whether it opens the keys",
+        master_key_place(config)
+    );
+    Ok(())
+}
+
+/// Where this configuration takes its master key from, in words.
+fn master_key_place(config: &Config) -> String {
+    if config.master_key.is_empty() {
+        config.master_key_path().0.display().to_string()
+    } else {
+        "the `master_key` setting".into()
+    }
+}
+
+/// `sesame check`: prints every finding (the configuration was already loaded and
+/// validated, which names a wrong key on its own).
+async fn check(config: &Config, strict: bool) -> anyhow::Result<()> {
+    let findings = crate::preflight::run(config).await;
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let fatal = findings.iter().filter(|f| f.severity == crate::preflight::Severity::Fatal).count();
+    let warnings = findings.len() - fatal;
+    println!(
+        "{fatal} fatal, {warnings} warnings (issuer {}, database {})",
+        config.issuer(),
+        crate::storage::redact(&config.database_url())
+    );
+    if fatal > 0 || (strict && warnings > 0) {
+        bail!("the check failed");
+    }
+    Ok(())
 }

@@ -12,8 +12,9 @@ use figment::{
 use serde::{Deserialize, Serialize};
 
 /// Environment variables with the `SESAME_` prefix that are not configuration keys.
-const NON_CONFIG_ENV: [&str; 3] = ["config", "log", "master_key_file"];
+const NON_CONFIG_ENV: [&str; 3] = ["config", "log", "log_format"];
 
+mod address_range;
 mod messaging;
 mod security;
 mod service;
@@ -21,6 +22,7 @@ mod service;
 mod tests;
 mod validate;
 
+pub use address_range::AddressRange;
 pub use messaging::{MailConfig, PushConfig, SmsConfig, SmsHttpConfig};
 pub use security::{
     DeviceAuthorizationConfig, DpopConfig, FetchConfig, LoginConfig, ParConfig, PasskeyConfig, PasswordConfig,
@@ -39,11 +41,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Empty: SQLite under `data_dir`. Otherwise `sqlite://…` or `postgres://…`.
     pub database_url: String,
-    /// Base64 of 32 random bytes encrypting secrets at rest. Empty: a key file in `data_dir`.
+    /// Base64 of 32 random bytes encrypting secrets at rest. Empty: read from
+    /// `master_key_file`.
     pub master_key: String,
-    /// Addresses of the reverse proxies or load balancers in front of Sésame, whose
-    /// `X-Forwarded-For` is believed for the client's address (rate limits, audit).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A file holding the master key (base64), which must exist: a secret mounted by
+    /// the service manager or the container runtime. Empty: `data_dir/master.key`,
+    /// created at the first start.
+    pub master_key_file: String,
+    /// Addresses or CIDR ranges of the reverse proxies or load balancers in front of
+    /// Sésame, whose `X-Forwarded-For` is believed for the client's address (rate
+    /// limits, audit).
+    pub trusted_proxies: Vec<AddressRange>,
     /// Seed the demo accounts, applications and client at start. Unset: only when the
     /// database has no account yet and the issuer is a loopback http URL (a developer's
     /// machine), never on a deployment.
@@ -79,6 +87,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
             master_key: String::new(),
+            master_key_file: String::new(),
             trusted_proxies: Vec::new(),
             demo: None,
             theme: ThemeConfig::default(),
@@ -135,6 +144,16 @@ impl Config {
         let config: Config = figment.extract().map_err(describe_figment_error)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Where the master key is read from when `master_key` is empty, and whether it is
+    /// created there when missing (only the default place is).
+    pub fn master_key_path(&self) -> (PathBuf, bool) {
+        if self.master_key_file.is_empty() {
+            (self.data_dir.join("master.key"), true)
+        } else {
+            (PathBuf::from(&self.master_key_file), false)
+        }
     }
 
     /// The issuer without a trailing slash, to which endpoint paths are appended.

@@ -283,14 +283,15 @@ pub struct FetchConfig {
     /// Also fetch over plain http from a loopback address (127.0.0.0/8, ::1): for tests
     /// and a developer's machine, never a deployment. Otherwise https only.
     pub allow_http_loopback: bool,
-    /// Also connect to private, loopback, link-local and other non-public addresses:
-    /// for an office whose applications serve their keys or logout endpoints on its own
+    /// Also connect to private and other non-public addresses (not loopback, which
+    /// needs `allow_http_loopback`, nor link-local and cloud metadata addresses): for an
+    /// office whose applications serve their keys or logout endpoints on its own
     /// network. Then whoever can register a client or send a `request_uri` can make
     /// Sésame call that network: keep registration closed.
     pub allow_private_addresses: bool,
     /// Largest document, in bytes (1024 to 1048576).
     pub max_bytes: usize,
-    /// Seconds to connect and read it all, the wait for a free slot included (1 to 30).
+    /// Seconds to connect and read it all (1 to 30); also the longest wait for a slot.
     pub timeout: u64,
     /// Calls to clients' URLs in progress at once, per node (1 to 1024).
     pub max_concurrent: usize,

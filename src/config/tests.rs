@@ -63,3 +63,18 @@ fn a_mistyped_authenticator_model_is_refused_not_ignored() {
         Config { passkeys: PasskeyConfig { ceremony_ttl: 0, ..PasskeyConfig::default() }, ..Config::default() };
     assert!(config.validate().unwrap_err().to_string().contains("passkeys.ceremony_ttl"));
 }
+
+#[test]
+fn open_registration_with_loose_fetch_policy_is_warned_about() {
+    let mut config = Config::default();
+    config.fetch.allow_private_addresses = true;
+    config.fetch.allow_http_loopback = true;
+    assert!(config.warnings().is_empty(), "closed registration: the office's own clients only");
+    config.registration.enabled = true;
+    config.registration.open = true;
+    let warnings = config.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("fetch.allow_private_addresses") && warnings[1].contains("fetch.allow_http_loopback"));
+    config.fetch = FetchConfig::default();
+    assert!(config.warnings().is_empty());
+}

@@ -4,6 +4,31 @@
 use super::{Config, ConfigError};
 
 impl Config {
+    /// What is allowed but risky together, in words for the operator: logged at start,
+    /// the server still starts.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let registration = &self.registration;
+        if registration.enabled && registration.open {
+            if self.fetch.allow_private_addresses {
+                warnings.push(
+                    "open registration with `fetch.allow_private_addresses`: anyone can register a client whose \
+                     jwks_uri, sector document or logout endpoint makes Sésame call the office's network; \
+                     close registration (`registration.open = false`) or turn the setting off"
+                        .to_string(),
+                );
+            }
+            if self.fetch.allow_http_loopback {
+                warnings.push(
+                    "open registration with `fetch.allow_http_loopback`: anyone can register a client whose URLs \
+                     make Sésame call services of this machine; this setting is for tests and development only"
+                        .to_string(),
+                );
+            }
+        }
+        warnings
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| ConfigError::Invalid(format!("key `issuer`: `{}` is not a URL ({e})", self.issuer)))?;

@@ -97,20 +97,14 @@ impl KeyStore {
         let mut by_kid = HashMap::new();
         let mut jwks = Vec::new();
         for row in rows {
-            let Some(alg) = SigningAlg::parse(&row.alg) else {
+            let Some(key) = open_row(&self.secrets, &row)? else {
                 continue;
             };
-            let unusable = |reason: String| KeyError::Unusable { kid: row.kid.clone(), reason };
-            let pkcs8 = self
-                .secrets
-                .open(&row.private_key, &format!("signing-key:{}", row.kid))
-                .map_err(|e| unusable(e.to_string()))?;
-            let key =
-                Arc::new(SigningKey::from_pkcs8(row.kid.clone(), alg, &pkcs8).map_err(|e| unusable(e.to_string()))?);
+            let key = Arc::new(key);
             jwks.push(key.public_jwk());
             // Rows come oldest first: the newest current key of an algorithm wins.
             if row.status == "current" {
-                current.insert(alg, key.clone());
+                current.insert(key.alg, key.clone());
             }
             by_kid.insert(row.kid, key);
         }
@@ -180,4 +174,25 @@ impl KeyStore {
         let loaded = self.loaded.read().await;
         Ok(SigningAlg::ALL.iter().filter_map(|alg| loaded.current.get(alg).map(|k| k.kid.clone())).collect())
     }
+}
+
+/// The signing key a row holds, opened with the master key; none for an algorithm this
+/// version does not know.
+fn open_row(secrets: &SecretBox, row: &signing_key::Model) -> Result<Option<SigningKey>, KeyError> {
+    let Some(alg) = SigningAlg::parse(&row.alg) else {
+        return Ok(None);
+    };
+    let unusable = |reason: String| KeyError::Unusable { kid: row.kid.clone(), reason };
+    let pkcs8 =
+        secrets.open(&row.private_key, &format!("signing-key:{}", row.kid)).map_err(|e| unusable(e.to_string()))?;
+    SigningKey::from_pkcs8(row.kid.clone(), alg, &pkcs8).map(Some).map_err(|e| unusable(e.to_string()))
+}
+
+/// Whether `secrets` opens every signing key stored in `db` (`sesame check`); writes
+/// nothing.
+pub async fn check_sealed(db: &Db, secrets: &SecretBox) -> Result<(), KeyError> {
+    for row in signing_key::Entity::find().all(db).await? {
+        open_row(secrets, &row)?;
+    }
+    Ok(())
 }

@@ -47,6 +47,15 @@ impl SecretBox {
         Self { key: Zeroizing::new(key), key_id }
     }
 
+    /// Reads the master key from `path`, which must exist.
+    pub fn from_file(path: &Path) -> Result<Self, SecretBoxError> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|source| SecretBoxError::KeyFile { path: path.display().to_string(), source })?,
+        );
+        Self::from_base64(&text)
+    }
+
     /// Reads the master key from `path`, creating it (mode 0600) on first start.
     pub fn from_file_or_create(path: &Path) -> Result<Self, SecretBoxError> {
         let io = |source| SecretBoxError::KeyFile { path: path.display().to_string(), source };

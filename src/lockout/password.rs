@@ -90,16 +90,7 @@ pub fn subject_of(username: &str) -> String {
 
 /// The address as a budget owner: IPv4 whole, IPv6 by its /64 (one subscriber).
 pub(super) fn source_of(ip: Option<&str>) -> String {
-    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: it is the
-    // IPv4 address, not one /64 shared by every IPv4 client.
-    match ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).map(|ip| ip.to_canonical()) {
-        Some(std::net::IpAddr::V6(v6)) => {
-            let [a, b, c, d, ..] = v6.segments();
-            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
-        }
-        Some(v4) => v4.to_string(),
-        None => "unknown".into(),
-    }
+    ip.map_or_else(|| "unknown".into(), crate::rate_limit::source_of)
 }
 
 fn budgets(subject: &str, account: Option<&Account>, source: &Source<'_>) -> Budgets {

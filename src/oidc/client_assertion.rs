@@ -7,6 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::Value;
 
 use super::error::OAuthError;
+use super::fetch::{FetchError, Lane};
 use super::jwks_cache::Fetched;
 use crate::clients::Client;
 use crate::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
@@ -18,6 +19,12 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 const MAX_LIFETIME: i64 = 600;
 /// Seconds a fetched key set is trusted.
 const CACHE_TTL: i64 = 300;
+/// Seconds a key set is still used after it expired, while its `jwks_uri` fails (or
+/// while an attacker keeps the node's call slots busy): a client's outage or a flood is
+/// not a reason to refuse its valid assertions.
+const STALE_TTL: i64 = 3600;
+/// Keys kept of a fetched set: a real set holds a few.
+const MAX_KEYS: usize = 20;
 /// A jwks_uri is fetched again for an unknown key id at most this often (seconds), so
 /// that made-up key ids cannot make Sésame hammer a client's server.
 const REFETCH_EVERY: i64 = 10;
@@ -114,25 +121,47 @@ pub(super) async fn find_key(
     if let Some(key) = usable(&cached) {
         return Some(key);
     }
+    let stale = || match &cached {
+        Some(Fetched { keys: Some((jwks, fetched)), .. }) if now - fetched < STALE_TTL => pick(jwks, kid, alg),
+        _ => None,
+    };
     if cached.as_ref().is_some_and(|cached| now - cached.tried < REFETCH_EVERY) {
-        return None;
+        return stale();
     }
-    let fetched = fetch(state, uri).await;
+    let fetched = state.fetcher.get(Lane::Client, uri, "application/jwk-set+json, application/json").await;
+    // A node too busy to call is no fact about the client's server: not remembered, so
+    // that whoever fills the slots cannot make a client's keys unusable for the delay.
+    if fetched == Err(FetchError::Busy) {
+        return stale();
+    }
+    let jwks = fetched.ok().and_then(|body| key_set(&body));
     let mut sets = cache.sets.lock().await;
     let entry = sets.entry(client.client_id.clone()).or_insert(Fetched { keys: None, tried: now });
     entry.tried = now;
-    let Some(jwks) = fetched else {
-        tracing::warn!(client_id = client.client_id, uri, "could not fetch the client's jwks_uri");
-        return None;
+    let key = match jwks {
+        Some(jwks) => {
+            let key = pick(&jwks, kid, alg);
+            entry.keys = Some((jwks, now));
+            key
+        }
+        None => {
+            tracing::warn!(client_id = client.client_id, uri, "could not fetch the client's jwks_uri");
+            stale()
+        }
     };
-    let key = pick(&jwks, kid, alg);
-    entry.keys = Some((jwks, now));
+    drop(sets);
+    cache.sweep(now, STALE_TTL).await;
     key
 }
 
-async fn fetch(state: &AppState, uri: &str) -> Option<Value> {
-    let body = state.fetcher.get(uri, "application/jwk-set+json, application/json").await.ok()?;
-    serde_json::from_slice(&body).ok()
+/// The keys of a fetched `{"keys": […]}` document, as kept in the cache: only JSON
+/// objects with a `kty`, at most [`MAX_KEYS`], so that a document of 64 KiB of numbers
+/// cannot take megabytes of memory per client.
+fn key_set(body: &[u8]) -> Option<Value> {
+    let document: Value = serde_json::from_slice(body).ok()?;
+    let keys: Vec<Value> =
+        document["keys"].as_array()?.iter().filter(|key| key["kty"].is_string()).take(MAX_KEYS).cloned().collect();
+    Some(serde_json::json!({ "keys": keys }))
 }
 
 /// The key with this id, or the only key usable with `alg` when the JWS names none.

@@ -34,7 +34,7 @@ async fn handle(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8
     // Each request writes a row until it expires: a flood from one address is cut off
     // before it costs a client authentication or a write.
     if let Some(address) = &ip.0
-        && let Err(wait) = state.limits.device_authorization_per_ip.hit(address, state.clock.now())
+        && let Err(wait) = state.limits.device_authorization_per_ip.hit_from(address, state.clock.now())
     {
         return Err(OAuthError::too_many_requests(wait));
     }

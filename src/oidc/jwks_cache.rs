@@ -23,3 +23,16 @@ pub(super) struct Fetched {
     /// fetched again before the refetch delay, however many assertions name it.
     pub tried: i64,
 }
+
+impl JwksCache {
+    /// Forgets key sets older than `ttl` and fetch locks nobody holds, so that clients
+    /// that come and go (dynamic registration) do not grow the cache without end.
+    pub(super) async fn sweep(&self, now: i64, ttl: i64) {
+        self.sets.lock().await.retain(|_, fetched| {
+            let newest = fetched.keys.as_ref().map_or(fetched.tried, |(_, at)| *at).max(fetched.tried);
+            now - newest < ttl
+        });
+        // A lock held by a request has another reference than the map's.
+        self.fetching.lock().await.retain(|_, lock| Arc::strong_count(lock) > 1);
+    }
+}

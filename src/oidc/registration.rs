@@ -46,7 +46,7 @@ fn admit(state: &AppState, ip: &ClientIp) -> Result<(), OAuthError> {
         return Err(refusal);
     }
     if let Some(address) = &ip.0
-        && let Err(wait) = state.limits.registration_per_ip.hit(address, state.clock.now())
+        && let Err(wait) = state.limits.registration_per_ip.hit_from(address, state.clock.now())
     {
         return Err(OAuthError::too_many_requests(wait));
     }

@@ -31,6 +31,8 @@ use crate::state::AppState;
 const MAX_REQUEST_URI: usize = 512;
 /// Clock skew allowed on `nbf`, in seconds.
 const SKEW: i64 = 30;
+/// FAPI 2.0: a request object is valid for at most 60 minutes, nbf to exp.
+const FAPI2_MAX_LIFETIME: i64 = 3600;
 /// The claims of the JWT that are not authorization request parameters.
 const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
 
@@ -123,13 +125,17 @@ async fn fetch_object(state: &AppState, client: &Client, uri: &str) -> Result<St
              or of its jwks_uri",
         ));
     }
-    let body = state.fetcher.get(uri, "application/oauth-authz-req+jwt, application/jwt").await.map_err(|why| {
-        // The reason is one of `FetchError`'s words, never the transport's: and only
-        // the client's own origins are ever called, so it tells nothing of the office
-        // network.
-        tracing::info!(uri, %why, "request_uri refused");
-        ObjectError::uri(format!("the request_uri could not be used: {why}"))
-    })?;
+    let body = state
+        .fetcher
+        .get(fetch::Lane::RequestUri, uri, "application/oauth-authz-req+jwt, application/jwt")
+        .await
+        .map_err(|why| {
+            // The reason is one of `FetchError`'s words, never the transport's: and only
+            // the client's own origins are ever called, so it tells nothing of the office
+            // network.
+            tracing::info!(uri, %why, "request_uri refused");
+            ObjectError::uri(format!("the request_uri could not be used: {why}"))
+        })?;
     let text = String::from_utf8(body).map_err(|_| ObjectError::uri("the request_uri's document is not text"))?;
     Ok(text.trim().to_string())
 }
@@ -208,11 +214,18 @@ fn check_claims(
     if text("client_id").is_some_and(|id| id != client.client_id) {
         return Err(ObjectError::object("the request object's client_id is not the request's"));
     }
-    let max_lifetime = state.config.request_objects.max_lifetime;
-    // FAPI 2.0 Message Signing 5.3.1: a signed request carries its validity window, so
-    // that one seen in a log or a browser's history cannot be played again later.
-    if client.is_fapi2() && (claims["exp"].is_null() || claims["nbf"].is_null()) {
-        return Err(ObjectError::object("a FAPI 2.0 client's request object carries exp and nbf"));
+    let mut max_lifetime = state.config.request_objects.max_lifetime;
+    // FAPI 2.0 (Message Signing 5.3.1, Security Profile 5.3.2.1): a signed request
+    // carries its validity window, at most 60 minutes from nbf to exp, so that one seen
+    // in a log or a browser's history cannot be played again later.
+    if client.is_fapi2() {
+        let (Some(exp), Some(nbf)) = (claims["exp"].as_i64(), claims["nbf"].as_i64()) else {
+            return Err(ObjectError::object("a FAPI 2.0 client's request object carries exp and nbf, in seconds"));
+        };
+        if exp.checked_sub(nbf).is_none_or(|lifetime| lifetime > FAPI2_MAX_LIFETIME) {
+            return Err(ObjectError::object("a FAPI 2.0 request object has exp at most 60 minutes after nbf"));
+        }
+        max_lifetime = max_lifetime.min(FAPI2_MAX_LIFETIME);
     }
     match &claims["exp"] {
         Value::Null => {}

@@ -20,6 +20,7 @@ pub use metadata::{Metadata, MetadataError};
 use crate::audit::{self, AuditEvent};
 use crate::clients::{self, SecretInput};
 use crate::domain::DomainError;
+use crate::oidc::fetch;
 use crate::state::AppState;
 use crate::storage::entities::client_registration;
 
@@ -117,7 +118,11 @@ async fn checked_input(
 /// clients its owner listed.
 async fn check_sector(state: &AppState, uri: &str, redirect_uris: &[String]) -> Result<(), MetadataError> {
     let refuse = |why: String| MetadataError::invalid(format!("`sector_identifier_uri`: {why}"));
-    let body = state.fetcher.get(uri, "application/json").await.map_err(|e| refuse(format!("`{uri}`: {e}")))?;
+    let body = state
+        .fetcher
+        .get(fetch::Lane::Client, uri, "application/json")
+        .await
+        .map_err(|e| refuse(format!("`{uri}`: {e}")))?;
     let document: Value = serde_json::from_slice(&body).unwrap_or_default();
     let Some(listed) = document.as_array() else {
         return Err(refuse(format!("`{uri}` must answer a JSON array of redirect URIs")));

@@ -20,6 +20,22 @@ pub enum StorageError {
     DataDir { path: String, source: std::io::Error },
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
+    #[error(
+        "the database was written by a newer Sésame (its schema has {0}, which this version does not know): \
+         run the newer version, or restore a backup made by this one; nothing was changed"
+    )]
+    NewerSchema(String),
+}
+
+/// Opens an existing SQLite file to read it only: nothing is created, its journal mode is
+/// left as it is (checks, and backups being restored).
+pub async fn open_sqlite_read_only(path: &std::path::Path) -> Result<Db, StorageError> {
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let mut options = ConnectOptions::new(url.clone());
+    options.sqlx_logging(false).max_connections(1).connect_timeout(Duration::from_secs(5)).map_sqlx_sqlite_opts(
+        |opts| opts.read_only(true).create_if_missing(false).busy_timeout(Duration::from_secs(5)),
+    );
+    Database::connect(options).await.map_err(|error| StorageError::Connect { url, reason: explain(&error) })
 }
 
 /// Opens the database at `url`, creating the SQLite file's folder if needed.
@@ -75,9 +91,46 @@ fn explain(error: &DbErr) -> String {
 /// (they take turns, see [`StartLock`]).
 pub async fn migrate(db: &Db) -> Result<(), StorageError> {
     let lock = StartLock::take(db).await.map_err(StorageError::Migrate)?;
-    let migrated = Migrator::up(db, None).await.map_err(StorageError::Migrate);
+    let migrated = match schema(db).await {
+        Ok(schema) if !schema.unknown.is_empty() => Err(StorageError::NewerSchema(schema.unknown.join(", "))),
+        Ok(_) => Migrator::up(db, None).await.map_err(StorageError::Migrate),
+        Err(error) => Err(StorageError::Migrate(error)),
+    };
     lock.release().await.map_err(StorageError::Migrate)?;
     migrated
+}
+
+/// Where the database's schema stands against this version's migrations.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Schema {
+    /// Migrations of this version not applied yet (the next start applies them).
+    pub pending: Vec<String>,
+    /// Migrations applied that this version does not have: a newer version wrote the
+    /// database, and this one must not touch it.
+    pub unknown: Vec<String>,
+}
+
+/// Compares the migrations applied to `db` with this version's; an empty database has
+/// them all pending.
+pub async fn schema(db: &Db) -> Result<Schema, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let known: Vec<String> = Migrator::migrations().iter().map(|migration| migration.name().to_string()).collect();
+    let backend = db.get_database_backend();
+    let table_exists = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'seaql_migrations'"
+        }
+        _ => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'",
+    };
+    if db.query_one_raw(Statement::from_string(backend, table_exists)).await?.is_none() {
+        return Ok(Schema { pending: known, unknown: Vec::new() });
+    }
+    let rows = db.query_all_raw(Statement::from_string(backend, "SELECT version FROM seaql_migrations")).await?;
+    let applied: Vec<String> = rows.iter().filter_map(|row| row.try_get::<String>("", "version").ok()).collect();
+    Ok(Schema {
+        pending: known.iter().filter(|name| !applied.contains(name)).cloned().collect(),
+        unknown: applied.into_iter().filter(|name| !known.contains(name)).collect(),
+    })
 }
 
 /// Nodes starting together on one database take turns for first-start work
@@ -146,20 +199,37 @@ impl StartLock {
     }
 }
 
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The file of a SQLite URL (`sqlite://FILE?…`); none for another database.
+pub fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     Some(rest.split('?').next().unwrap_or(rest))
 }
 
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    // PostgreSQL also takes the password as a query parameter.
+    if parsed.query_pairs().any(|(name, _)| is_password_parameter(&name)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if is_password_parameter(&name) { "***".to_string() } else { value.into_owned() };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+/// Query parameters of a database URL that hold a password.
+pub fn is_password_parameter(name: &str) -> bool {
+    name.eq_ignore_ascii_case("password") || name.eq_ignore_ascii_case("sslpassword")
 }
 
 /// Whether `error` is a violation of a unique constraint (a concurrent insert won).

@@ -26,7 +26,7 @@ pub async fn handle(
     let locale = request::locale(&headers, params.get("ui_locales"));
     if fetches_request_uri(&params)
         && let Some(address) = &ip
-        && state.limits.request_uri_per_ip.hit(address, now).is_err()
+        && state.limits.request_uri_per_ip.hit_from(address, now).is_err()
     {
         return Err(PageError::too_many_requests().in_locale(locale));
     }

@@ -216,7 +216,7 @@ async fn check_password(
     now: i64,
 ) -> Result<LoginOutcome, crate::domain::DomainError> {
     if let Some(address) = &ip.0
-        && state.limits.login_per_ip.hit(address, now).is_err()
+        && state.limits.login_per_ip.hit_from(address, now).is_err()
     {
         // Too many submissions from this address, whatever the identifiers: refused like
         // any wrong password, in the time of one.
@@ -249,7 +249,7 @@ async fn passkey_sign_in(
 ) -> Result<PasskeySignIn, Refusal> {
     let message = |key: &str| state.theme.message(locale, key);
     if let Some(address) = &ip.0
-        && let Err(wait) = state.limits.login_per_ip.hit(address, now)
+        && let Err(wait) = state.limits.login_per_ip.hit_from(address, now)
     {
         let text = message("login_rate_limited").replace("{seconds}", &wait.to_string());
         return Err(Refusal { message: text, status: StatusCode::TOO_MANY_REQUESTS, audit: None });

@@ -90,7 +90,7 @@ pub async fn login_options(
         return refused;
     }
     if let Some(address) = &ip.0
-        && state.limits.login_per_ip.hit(address, now).is_err()
+        && state.limits.login_per_ip.hit_from(address, now).is_err()
     {
         return refusal(StatusCode::TOO_MANY_REQUESTS, "slow_down", "too many requests from this address");
     }

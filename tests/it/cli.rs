@@ -211,3 +211,103 @@ async fn conformance_environment_starts_with_one_command() {
     );
     assert!(!ok && text.contains("redirect_uris"), "{text}");
 }
+
+/// `sesame check` on a fresh place, a served one, one with an exposed master key, the
+/// wrong master key, and a database written by a newer version (which `migrate`, as
+/// every start, then refuses to touch).
+#[test]
+fn check_names_what_would_hurt_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["check"]));
+    assert!(ok && text.contains("no database yet") && text.contains("no master key yet"), "{text}");
+    assert!(!dir.path().join("sesame.db").exists() && !dir.path().join("master.key").exists(), "check writes nothing");
+
+    let (ok, text) = output(sesame(dir.path()).args(["migrate"]));
+    assert!(ok, "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["check", "--strict"]));
+    assert!(ok && text.contains("0 fatal, 0 warnings"), "{text}");
+
+    let (ok, text) = output(sesame(dir.path()).env("SESAME_ISSUER", "https://sso.office.example").args(["check"]));
+    assert!(ok && text.contains("`mail.transport` is \"outbox\"") && text.contains("what to do:"), "{text}");
+    let (ok, text) =
+        output(sesame(dir.path()).env("SESAME_ISSUER", "https://sso.office.example").args(["check", "--strict"]));
+    assert!(!ok && text.contains("the check failed"), "--strict fails on warnings: {text}");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = dir.path().join("master.key");
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (ok, text) = output(sesame(dir.path()).args(["check"]));
+        assert!(ok && text.contains("can be read by other users") && text.contains("chmod 600"), "{text}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    let mounted = dir.path().join("mounted-secret");
+    std::fs::copy(dir.path().join("master.key"), &mounted).unwrap();
+    let (ok, text) = output(sesame(dir.path()).env("SESAME_MASTER_KEY_FILE", &mounted).args(["check", "--strict"]));
+    assert!(ok, "the master key read from a mounted file: {text}");
+    let missing = dir.path().join("not-mounted");
+    let (ok, text) = output(sesame(dir.path()).env("SESAME_MASTER_KEY_FILE", &missing).args(["check"]));
+    assert!(!ok && text.contains("cannot be read"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).env("SESAME_MASTER_KEY_FILE", &missing).args(["migrate"]));
+    assert!(!ok && !missing.exists(), "a named key file is never created: {text}");
+
+    let other_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let (ok, text) = output(sesame(dir.path()).env("SESAME_MASTER_KEY", other_key).args(["check"]));
+    assert!(!ok && text.contains("fatal: the master key does not open the stored signing keys"), "{text}");
+
+    let url = format!("sqlite://{}", dir.path().join("sesame.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sea_orm::ConnectionTrait;
+        let db = sesame::storage::connect(&url).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_future', 0)",
+        )
+        .await
+        .unwrap();
+    });
+    let (ok, text) = output(sesame(dir.path()).args(["check"]));
+    assert!(!ok && text.contains("written by a newer Sésame") && text.contains("m20991231_000001_future"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["migrate"]));
+    assert!(!ok && text.contains("written by a newer Sésame") && text.contains("nothing was changed"), "{text}");
+}
+
+mod schema {
+    use crate::harness::{Backend, TestServer};
+    use crate::on_every_backend;
+
+    on_every_backend!(a_started_database_is_current_and_a_newer_one_is_refused);
+
+    async fn a_started_database_is_current_and_a_newer_one_is_refused(backend: Backend) {
+        use sea_orm::ConnectionTrait;
+        let server = TestServer::start(backend).await;
+        let db = &server.state.db;
+        assert_eq!(sesame::storage::schema(db).await.unwrap(), sesame::storage::Schema::default());
+        db.execute_unprepared(
+            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_future', 0)",
+        )
+        .await
+        .unwrap();
+        let schema = sesame::storage::schema(db).await.unwrap();
+        assert_eq!(schema.unknown, vec!["m20991231_000001_future".to_string()]);
+        let refused = sesame::storage::migrate(db).await.unwrap_err().to_string();
+        assert!(refused.contains("written by a newer Sésame"), "{refused}");
+    }
+}
+
+/// `SESAME_LOG_FORMAT=json`: every log line is one JSON object a collector can read.
+#[test]
+fn logs_can_be_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sesame(dir.path()).env("SESAME_LOG_FORMAT", "json").args(["migrate"]).output().unwrap();
+    assert!(out.status.success());
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the start warns that passkeys are off on 127.0.0.1");
+    for line in lines {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(event["level"].is_string() && event["timestamp"].is_string() && event["message"].is_string(), "{line}");
+    }
+}

@@ -26,6 +26,7 @@ on_every_backend!(
     fapi2_security_profile_dpop_proof_at_userinfo_with_rs256_fails,
     fapi2_security_profile_ensure_token_endpoint_fails_with_expired_auth_code,
     a_fapi2_client_is_refused_at_import_without_private_key_jwt_or_a_fapi_algorithm,
+    a_fapi2_request_object_carries_exp_and_nbf_at_most_an_hour_apart,
 );
 
 const CLIENT_ID: &str = "actes-fapi2";
@@ -401,4 +402,36 @@ async fn a_fapi2_client_is_refused_at_import_without_private_key_jwt_or_a_fapi_a
         "token_endpoint_auth_method = \"private_key_jwt\"\nid_token_signed_response_alg = \"EdDSA\"\n{jwks}"
     ));
     sesame::import::import_text(&server.state, "good.toml", &good).await.expect("a FAPI 2.0 client");
+}
+
+/// FAPI 2.0 Message Signing 5.3.1 / Security Profile 5.3.2.1: a request object pushed by
+/// a FAPI 2.0 client has `exp` and `nbf`, at most 60 minutes apart.
+async fn a_fapi2_request_object_carries_exp_and_nbf_at_most_an_hour_apart(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = register(&server).await;
+    let now = server.clock_now();
+    let (params, _) = authorization_params();
+    let signed = |window: Option<(i64, i64)>| {
+        let mut claims = json!({"iss": CLIENT_ID, "aud": server.issuer, "jti": uuid::Uuid::new_v4().to_string()});
+        for (name, value) in &params {
+            claims[name] = json!(value);
+        }
+        if let Some((nbf, exp)) = window {
+            claims["nbf"] = json!(now + nbf);
+            claims["exp"] = json!(now + exp);
+        }
+        let object = client.es256.sign("oauth-authz-req+jwt", &claims).unwrap();
+        vec![("client_id".to_string(), CLIENT_ID.to_string()), ("request".to_string(), object)]
+    };
+    for (window, why) in [
+        (None, "without exp and nbf"),
+        (Some((-3700, 60)), "61 minutes and 40 seconds from nbf to exp"),
+        (Some((-60, 3590)), "60 minutes and 50 seconds from nbf to exp"),
+    ] {
+        let (status, body) = push(&server, &client, &signed(window)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
+        assert_eq!(body["error"], "invalid_request_object", "{why}: {body}");
+    }
+    let (status, body) = push(&server, &client, &signed(Some((-5, 3595)))).await;
+    assert_eq!(status, StatusCode::CREATED, "exactly 60 minutes from nbf to exp: {body}");
 }

@@ -12,6 +12,7 @@ mod rp;
 
 mod abuse;
 pub mod admin_api;
+mod backup;
 mod browser;
 mod caches;
 mod claims_parameter;
@@ -50,6 +51,7 @@ mod rights;
 mod sign_out;
 pub mod sms;
 pub mod two_factor;
+mod upgrade;
 
 // Web Push delivery of push requests (second_factor::push::web_push).
 mod web_push;

@@ -248,6 +248,8 @@ async fn attacks_on_push_fail_with_clear_errors(backend: Backend) {
     let (status, body) = device.answer(&server, &challenge, "fraud", None).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("fraud")));
     assert_eq!(audit_count(&server, "push.fraud_reported").await, 1);
+    let fraud_reports = server.state.metrics.push_fraud_reports.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(fraud_reports, 1, "counted for the alert (sesame_push_fraud_reports_total)");
     let refused =
         submit(&browser, &server, &waiting, "/login/verify", &[("method", "push"), ("action", "complete")]).await;
     assert_eq!(refused.status, 409);

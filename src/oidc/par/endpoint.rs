@@ -60,7 +60,7 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
     // only its id, so they are counted per address like device authorization requests.
     if client.is_public()
         && let Some(address) = &ip.0
-        && let Err(wait) = state.limits.par_per_ip.hit(address, now)
+        && let Err(wait) = state.limits.par_per_ip.hit_from(address, now)
     {
         return Err(OAuthError::too_many_requests(wait));
     }

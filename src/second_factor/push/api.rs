@@ -311,6 +311,7 @@ async fn answer(
     let answered = super::answer::answer(&state.db, &rules, given, now).await.map_err(internal)?;
     if answered == Ok(ChallengeState::Fraud) {
         // Only the answer that recorded the report gets here: one alert per report.
+        crate::metrics::Metrics::count(&state.metrics.push_fraud_reports);
         super::fraud_alert::spawn(&state, &account.id, &challenge_id, now);
     }
     Err(match answered {

@@ -248,7 +248,7 @@ async fn step(
     now: i64,
 ) -> Step {
     if let Some(address) = &ip.0
-        && let Err(wait) = state.limits.login_per_ip.hit(address, now)
+        && let Err(wait) = state.limits.login_per_ip.hit_from(address, now)
     {
         let text = login.message(state, "login_rate_limited").replace("{seconds}", &wait.to_string());
         return Step::Show(Notes::error(text), StatusCode::TOO_MANY_REQUESTS);

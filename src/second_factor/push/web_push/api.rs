@@ -67,7 +67,8 @@ async fn subscribe(
     let offered: Offered = serde_json::from_value(claims["subscription"].clone()).map_err(|_| {
         invalid("subscription must be {\"endpoint\", \"keys\": {\"p256dh\", \"auth\"}} (PushSubscription.toJSON())")
     })?;
-    let checked = subscription::check(&offered).map_err(|refused| invalid(refused.0))?;
+    let checked =
+        subscription::check(&offered, state.web_push.loopback_allowed).map_err(|refused| invalid(refused.0))?;
     let host = checked.0.host_str().unwrap_or_default().to_string();
     let id = subscription::store(&state.db, &state.secrets, &device.id, &account.id, checked, now)
         .await

@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, FetchConfig};
 use crate::crypto::secretbox::SecretBox;
 use crate::domain::DomainError;
 use crate::i18n::Locale;
+use crate::oidc::fetch::PublicResolver;
 use crate::storage::Db;
 use crate::theme::Theme;
 use send::{Message, Outcome};
@@ -36,6 +37,9 @@ pub const PAYLOAD_VERSION: u32 = 1;
 /// Sends the notifications; one per node, in the application state.
 pub struct WebPush {
     enabled: bool,
+    /// Plain-http endpoints on this machine are accepted (`fetch.allow_http_loopback`,
+    /// or an issuer on this machine over http: a developer's set-up).
+    pub loopback_allowed: bool,
     /// `sub` of the VAPID tokens: the operator's contact.
     subject: String,
     /// Seconds a push service keeps an undelivered notification: the challenge's life.
@@ -67,8 +71,21 @@ impl WebPush {
         let vapid = VapidKey::load_or_create(&db, &secrets, now).await?;
         // Its own client: short timeouts (a push service that hangs must not keep tasks
         // around) and no redirects (an endpoint is where the browser said, nowhere else).
+        // A device chooses the endpoint: its name must resolve to a public address, never
+        // the office's network (push services are on the Internet, whatever
+        // `fetch.allow_private_addresses` opens for clients' own URLs), nor this machine
+        // but on a developer's one. No proxy from the environment: through one, the name
+        // would not be checked.
+        let loopback_allowed = config.fetch.allow_http_loopback || config.issuer_is_local();
+        let resolver_policy = FetchConfig {
+            allow_http_loopback: loopback_allowed,
+            allow_private_addresses: false,
+            ..config.fetch.clone()
+        };
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(PublicResolver::new(&resolver_policy))
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(4))
             .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
@@ -80,6 +97,7 @@ impl WebPush {
         };
         Ok(Self {
             enabled: config.push.enabled && config.push.web_push,
+            loopback_allowed,
             subject,
             ttl: config.push.challenge_ttl,
             vapid,

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::encrypt::{AUTH_SECRET_LEN, PUBLIC_KEY_LEN};
 use crate::crypto::{self, secretbox::SecretBox};
 use crate::domain::DomainError;
+use crate::oidc::fetch;
 use crate::storage::{Db, entities::web_push_subscription};
 
 /// Subscriptions kept per device: a new one beyond this replaces the oldest (a browser
@@ -46,10 +47,10 @@ pub struct Subscription {
 pub struct Invalid(pub &'static str);
 
 /// Checks what a device offers: an `https` endpoint (plain `http` only to a loopback
-/// address, for tests and development), a P-256 point of 65 bytes and an auth secret
-/// of 16 bytes.
-pub fn check(offered: &Offered) -> Result<(url::Url, Vec<u8>, Vec<u8>), Invalid> {
-    let endpoint = check_endpoint(&offered.endpoint)?;
+/// address when `loopback` allows it: tests and a developer's machine), a P-256 point
+/// of 65 bytes and an auth secret of 16 bytes.
+pub fn check(offered: &Offered, loopback: bool) -> Result<(url::Url, Vec<u8>, Vec<u8>), Invalid> {
+    let endpoint = check_endpoint(&offered.endpoint, loopback)?;
     let p256dh = decode(&offered.keys.p256dh).ok_or(Invalid("keys.p256dh is not base64url"))?;
     if p256dh.len() != PUBLIC_KEY_LEN || !is_p256_point(&p256dh) {
         return Err(Invalid("keys.p256dh must be an uncompressed P-256 point (65 bytes)"));
@@ -61,7 +62,7 @@ pub fn check(offered: &Offered) -> Result<(url::Url, Vec<u8>, Vec<u8>), Invalid>
     Ok((endpoint, p256dh, auth))
 }
 
-fn check_endpoint(text: &str) -> Result<url::Url, Invalid> {
+fn check_endpoint(text: &str, loopback: bool) -> Result<url::Url, Invalid> {
     if text.len() > MAX_ENDPOINT_LEN {
         return Err(Invalid("the endpoint is longer than 1024 characters"));
     }
@@ -76,27 +77,21 @@ fn check_endpoint(text: &str) -> Result<url::Url, Invalid> {
             Err(Invalid("the endpoint must be a push service on the internet, not a private address"))
         }
         ("https", Some(_)) => Ok(url),
-        ("http", Some(host)) if is_loopback(&host) => Ok(url),
-        ("http", _) => Err(Invalid("the endpoint must use https (plain http only to a loopback address)")),
+        ("http", Some(host)) if loopback && is_loopback(&host) => Ok(url),
+        ("http", _) => Err(Invalid(
+            "the endpoint must use https (plain http only to a loopback address, on a developer's machine)",
+        )),
         _ => Err(Invalid("the endpoint must be an https URL")),
     }
 }
 
-/// An address literal of this machine or a private network (loopback, RFC 1918,
-/// link-local, unique local, unspecified).
+/// An address literal that is not an ordinary Internet address: this machine, a
+/// private or shared network, link-local (cloud metadata), documentation and the other
+/// special ranges, by the same rule as every URL a client chooses (`oidc::fetch`).
 fn is_private_address(host: &url::Host<&str>) -> bool {
     match host {
-        url::Host::Ipv4(ip) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
-        }
-        url::Host::Ipv6(ip) => {
-            let first = ip.segments()[0];
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| is_private_address(&url::Host::Ipv4(v4)))
-        }
+        url::Host::Ipv4(ip) => !fetch::is_public((*ip).into()),
+        url::Host::Ipv6(ip) => !fetch::is_public((*ip).into()),
         url::Host::Domain(_) => false,
     }
 }
@@ -222,8 +217,13 @@ mod tests {
         use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
         let ua = PrivateKey::generate(&ECDH_P256).unwrap();
         let point = ua.compute_public_key().unwrap().as_ref().to_vec();
-        let good = |endpoint: &str| check(&offered(endpoint, &point, &[7; 16]));
+        let good = |endpoint: &str| check(&offered(endpoint, &point, &[7; 16]), true);
+        let deployed = |endpoint: &str| check(&offered(endpoint, &point, &[7; 16]), false);
         assert!(good("https://fcm.googleapis.com/fcm/send/abc").is_ok());
+        for local in ["http://127.0.0.1:2375/containers/x/stop", "http://localhost:9090/-/quit", "http://[::1]/"] {
+            assert!(deployed(local).is_err(), "a deployment never posts to this machine's plain-http services");
+        }
+        assert!(deployed("https://fcm.googleapis.com/fcm/send/abc").is_ok());
         assert!(good("http://127.0.0.1:4000/push/1").is_ok());
         assert!(good("http://[::1]:4000/push/1").is_ok());
         assert!(good("http://localhost:4000/push/1").is_ok());
@@ -237,14 +237,17 @@ mod tests {
             "https://127.0.0.1/",
             "https://[fd00::1]/",
             "https://169.254.169.254/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://100.64.0.9/",
+            "https://[64:ff9b:1::a00:1]/",
         ] {
             assert!(good(private).is_err(), "{private}");
         }
-        assert!(good("https://203.0.113.9/push").is_ok(), "a public address");
+        assert!(good("https://93.184.215.14/push").is_ok(), "a public address");
         assert!(good(&format!("https://push.example/{}", "a".repeat(MAX_ENDPOINT_LEN))).is_err());
-        assert!(check(&offered("https://push.example/1", &point[..64], &[7; 16])).is_err());
-        assert!(check(&offered("https://push.example/1", &point, &[7; 15])).is_err());
-        assert!(check(&offered("https://push.example/1", &[4; 65], &[7; 16])).is_err(), "not on the curve");
+        assert!(check(&offered("https://push.example/1", &point[..64], &[7; 16]), false).is_err());
+        assert!(check(&offered("https://push.example/1", &point, &[7; 15]), false).is_err());
+        assert!(check(&offered("https://push.example/1", &[4; 65], &[7; 16]), false).is_err(), "not on the curve");
         let padded = Offered {
             endpoint: "https://push.example/1".into(),
             keys: OfferedKeys {
@@ -252,6 +255,6 @@ mod tests {
                 auth: base64::engine::general_purpose::URL_SAFE.encode([7; 16]),
             },
         };
-        assert!(check(&padded).is_ok(), "padding is tolerated");
+        assert!(check(&padded, false).is_ok(), "padding is tolerated");
     }
 }

@@ -1,0 +1,273 @@
+//! What would hurt in production, found before it does: `sesame check` prints these
+//! findings, and `serve` runs the same checks at start, logging the warnings and
+//! refusing to start on a fatal one.
+//!
+//! Fatal means the server could not work: the database unreachable, written by a newer
+//! version, or the master key unable to open the signing keys. Everything else is a
+//! warning, because each has a legitimate use (a test instance behind TLS that reads
+//! its codes from the outbox, a key mounted by a secret store with its own modes): the
+//! operator reads the problem and what to do, and decides.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Warning,
+    Fatal,
+}
+
+/// One problem, in words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// What is wrong, naming the key or the file.
+    pub problem: String,
+    /// What to do about it.
+    pub remedy: String,
+}
+
+impl Finding {
+    fn warning(problem: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self { severity: Severity::Warning, problem: problem.into(), remedy: remedy.into() }
+    }
+
+    fn fatal(problem: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self { severity: Severity::Fatal, problem: problem.into(), remedy: remedy.into() }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Fatal => "fatal",
+        };
+        write!(f, "{label}: {}\n  what to do: {}", self.problem, self.remedy)
+    }
+}
+
+/// Every finding: the configuration's, then the master key's and the database's.
+pub async fn run(config: &Config) -> Vec<Finding> {
+    let mut findings = of_config(config);
+    findings.extend(of_master_key_file(config));
+    findings.extend(of_database(config).await);
+    findings
+}
+
+/// What the configuration alone tells.
+pub fn of_config(config: &Config) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let https = config.secure_cookies();
+    if https && matches!(config.mail.transport.as_str(), "outbox" | "log") {
+        findings.push(Finding::warning(
+            format!(
+                "the issuer is https (a deployment) but `mail.transport` is \"{}\": codes, password resets and alerts \
+                 go to {}, and nobody receives them",
+                config.mail.transport,
+                if config.mail.transport == "log" { "the log" } else { "the outbox file" }
+            ),
+            "set `mail.transport = \"smtp\"` with `mail.smtp_host`, `mail.smtp_username` and `mail.smtp_password` \
+             (README, Configuration)",
+        ));
+    }
+    if https && config.sms.enabled && matches!(config.sms.provider.as_str(), "outbox" | "log") {
+        findings.push(Finding::warning(
+            format!(
+                "the issuer is https but `sms.provider` is \"{}\": login codes by text message reach no phone",
+                config.sms.provider
+            ),
+            "set `sms.provider = \"http\"` with your provider's `[sms.http]` (config/sms-*.toml are examples), or \
+             `sms.enabled = false`",
+        ));
+    }
+    if !https && !config.issuer_is_local() {
+        findings.push(Finding::warning(
+            format!(
+                "the issuer `{}` is plain http on another machine than this one: passwords, codes and tokens cross \
+                 the network in clear, and cookies are not marked Secure",
+                config.issuer()
+            ),
+            "put Sésame behind a reverse proxy that serves https (deploy/Caddyfile, deploy/nginx.conf) and set \
+             `issuer = \"https://…\"`",
+        ));
+    }
+    if config.demo == Some(true) && !config.issuer_is_local() {
+        findings.push(Finding::warning(
+            "`demo = true` on an issuer that is not this machine: the demo accounts, whose passwords are in the \
+             README, can sign in",
+            "set `demo = false` (or leave it out) and remove the demo accounts (`sesame user set NAME --archived true`)",
+        ));
+    }
+    if let Ok(address) = config.metrics.listen.parse::<std::net::SocketAddr>()
+        && !address.ip().is_loopback()
+    {
+        findings.push(Finding::warning(
+            format!(
+                "`metrics.listen` is {address}: anyone who reaches that address reads /metrics (login counts, \
+                 failures, load)"
+            ),
+            "listen on 127.0.0.1 or an internal interface that a firewall keeps to the monitoring server",
+        ));
+    }
+    for range in config.trusted_proxies.iter().filter(|range| range.is_wide()) {
+        findings.push(Finding::warning(
+            format!(
+                "`trusted_proxies` holds {range}, a range wider than proxies need: clients in it are believed when \
+                 they write X-Forwarded-For themselves, and choose their address for rate limits and the audit"
+            ),
+            "list only the proxies' own addresses, or their narrow subnet (a /24, a /64)",
+        ));
+    }
+    for warning in config.warnings() {
+        findings.push(Finding::warning(warning, "see docs/security.md, section 12"));
+    }
+    findings
+}
+
+/// The master key file, when the key is read from one: its modes.
+fn of_master_key_file(config: &Config) -> Vec<Finding> {
+    if !config.master_key.is_empty() {
+        return Vec::new();
+    }
+    let (path, created_at_first_start) = config.master_key_path();
+    match std::fs::metadata(&path) {
+        Ok(metadata) if readable_by_others(&metadata) => vec![Finding::warning(
+            format!("the master key file {} can be read by other users of this machine", path.display()),
+            format!("chmod 600 {} (owned by the user that runs Sésame)", path.display()),
+        )],
+        Ok(_) => Vec::new(),
+        Err(_) if !created_at_first_start => vec![Finding::fatal(
+            format!("`master_key_file` names {}, which cannot be read", path.display()),
+            "mount or copy the master key there (base64 of 32 bytes), readable by the user that runs Sésame",
+        )],
+        Err(_) => vec![Finding::warning(
+            format!("there is no master key yet: the first start creates {}", path.display()),
+            "after the first start, keep a copy of that file apart from the database backups: without it, signing \
+             keys and every enrolled authenticator are lost",
+        )],
+    }
+}
+
+#[cfg(unix)]
+fn readable_by_others(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o077 != 0
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// The database: reachable, its schema not newer than this version, and its signing
+/// keys opened by the master key. Nothing is written: a SQLite database that does not
+/// exist yet is not created.
+async fn of_database(config: &Config) -> Vec<Finding> {
+    let url = config.database_url();
+    let sqlite = crate::storage::sqlite_path(&url).map(Path::new);
+    if let Some(file) = sqlite.filter(|file| !file.exists()) {
+        return vec![Finding::warning(
+            format!("there is no database yet: the first start creates {}", file.display()),
+            "nothing, unless you expected an existing one: then check `data_dir` or `database_url`",
+        )];
+    }
+    let opened = match sqlite {
+        Some(file) => crate::storage::open_sqlite_read_only(file).await,
+        None => crate::storage::connect(&url).await,
+    };
+    let db = match opened {
+        Ok(db) => db,
+        Err(error) => {
+            return vec![Finding::fatal(
+                error.to_string(),
+                "check `database_url` (host, port, database, user) and that the database server runs",
+            )];
+        }
+    };
+    let mut findings = Vec::new();
+    match crate::storage::schema(&db).await {
+        Ok(schema) if !schema.unknown.is_empty() => {
+            findings.push(Finding::fatal(
+                crate::storage::StorageError::NewerSchema(schema.unknown.join(", ")).to_string(),
+                "upgrade this node to the version the other nodes run (README, Production: upgrades)",
+            ));
+            return findings;
+        }
+        Ok(schema) if !schema.pending.is_empty() => findings.push(Finding::warning(
+            format!("{} migrations of this version are not applied yet", schema.pending.len()),
+            "`sesame migrate` applies them, as does the next start; back the database up first",
+        )),
+        Ok(_) => findings.extend(of_signing_keys(config, &db).await),
+        Err(error) => findings.push(Finding::fatal(
+            format!("cannot read the database's schema: {error}"),
+            "check that `database_url` names Sésame's database and that its user may read it",
+        )),
+    }
+    findings
+}
+
+/// Opens every stored signing key with the master key, as a start would.
+async fn of_signing_keys(config: &Config, db: &crate::storage::Db) -> Vec<Finding> {
+    let secrets = if config.master_key.is_empty() {
+        let (path, _) = config.master_key_path();
+        if !Path::new(&path).exists() {
+            return vec![Finding::fatal(
+                format!("the database holds data but the master key file {} is missing", path.display()),
+                "restore the master key from where you keep it (or set `master_key`); a new key cannot open the \
+                 signing keys or the authenticators",
+            )];
+        }
+        crate::crypto::secretbox::SecretBox::from_file(&path)
+    } else {
+        crate::crypto::secretbox::SecretBox::from_base64(&config.master_key)
+    };
+    let secrets = match secrets {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            return vec![Finding::fatal(
+                format!("the master key cannot be read: {error}"),
+                "the key is base64 of 32 bytes (`openssl rand -base64 32`); restore the one this database was made with",
+            )];
+        }
+    };
+    match crate::crypto::keys::check_sealed(db, &secrets).await {
+        Ok(()) => Vec::new(),
+        Err(error) => vec![Finding::fatal(
+            format!("the master key does not open the stored signing keys: {error}"),
+            "use the master key this database was made with (every node needs the same one)",
+        )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(findings: &[Finding]) -> String {
+        findings.iter().map(|f| f.problem.as_str()).collect::<Vec<_>>().join(" | ")
+    }
+
+    #[test]
+    fn a_developers_machine_has_nothing_to_warn_about() {
+        assert_eq!(of_config(&Config::default()), Vec::new());
+    }
+
+    #[test]
+    fn a_deployment_that_would_not_reach_people_is_warned_about() {
+        let mut config = Config { issuer: "https://sso.office.example".into(), ..Config::default() };
+        config.sms.enabled = true;
+        config.metrics.listen = "0.0.0.0:9464".into();
+        config.demo = Some(true);
+        let findings = of_config(&config);
+        let text = problems(&findings);
+        assert!(findings.iter().all(|f| f.severity == Severity::Warning), "{text}");
+        for expected in ["`mail.transport` is \"outbox\"", "`sms.provider` is \"outbox\"", "metrics.listen", "demo"] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        config.issuer = "http://sso.office.example".into();
+        assert!(problems(&of_config(&config)).contains("plain http on another machine"));
+    }
+}
