@@ -26,6 +26,7 @@ pub use crate::state::{AppState, Limits, StartError, master_key, open_state};
 /// Every route of Sésame, ready to serve or to nest in another router.
 pub fn router(state: AppState) -> Router {
     let request_timeout = Duration::from_secs(state.config.server.request_timeout);
+    let base = state.config.base_path();
     Router::new()
         .merge(crate::oidc::routes())
         .merge(crate::web::routes())
@@ -47,8 +48,28 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(axum::middleware::map_response(move |response| redirects_under(base.clone(), response)))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Handlers redirect within Sésame by absolute paths (`/login?tx=…`); under an issuer
+/// with a path (`https://office.example/sso`), mounted in another application or behind
+/// a proxy that strips it, those paths are the issuer's: `/sso/login?tx=…`.
+async fn redirects_under(base: String, mut response: axum::response::Response) -> axum::response::Response {
+    if base.is_empty() {
+        return response;
+    }
+    let within = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .filter(|location| location.starts_with('/') && !location.starts_with("//"))
+        .and_then(|location| HeaderValue::from_str(&format!("{base}{location}")).ok());
+    if let Some(location) = within {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// The JSON APIs answer every error in their documented shape, the framework's own

@@ -131,7 +131,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     lock.release().await.map_err(storage::StorageError::Migrate)?;
     let keys = keys?;
     let passwords = PasswordHasherService::new(&config.password)?;
-    let theme = Arc::new(Theme::load(&config.theme)?);
+    let theme = Arc::new(Theme::load(&config.theme)?.with_base(config.base_path()));
     let limits = Limits {
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         device_authorization_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),

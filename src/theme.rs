@@ -62,6 +62,8 @@ pub struct Theme {
     /// The same messages as template values, made once: converting hundreds of messages
     /// at every render cost more than the rest of a page.
     template_messages: HashMap<Locale, minijinja::Value>,
+    /// The issuer's path (`Config::base_path`), before every link of the pages (`base`).
+    base: String,
 }
 
 /// A file of the theme: from its folder if it has one, else from the built-in theme.
@@ -109,7 +111,7 @@ impl Theme {
         }
         let template_messages =
             messages.iter().map(|(locale, json)| (*locale, minijinja::Value::from(Serde(json)))).collect();
-        let theme = Self { env, folder, messages, template_messages };
+        let theme = Self { env, folder, messages, template_messages, base: String::new() };
         for template in TEMPLATES {
             theme.env.get_template(template).map_err(|e| ThemeError::Invalid {
                 name: config.name.clone(),
@@ -119,17 +121,24 @@ impl Theme {
         Ok(theme)
     }
 
+    /// Pages, scripts and the service worker with Sésame under `base` (the issuer's path).
+    pub fn with_base(mut self, base: String) -> Self {
+        self.base = base;
+        self
+    }
+
     /// One message in `locale`, for texts built outside templates.
     pub fn message(&self, locale: Locale, key: &str) -> String {
         self.messages.get(&locale).and_then(|m| m.get(key)).and_then(Value::as_str).unwrap_or(key).to_string()
     }
 
-    /// Renders `template` with `context`, plus `t` (the messages) and `lang`.
+    /// Renders `template` with `context`, plus `t` (the messages), `lang` and `base`.
     pub fn render(&self, template: &str, locale: Locale, context: Value) -> Result<String, minijinja::Error> {
         let messages = self.template_messages.get(&locale).cloned().unwrap_or_default();
         let context = minijinja::context! {
             t => messages,
             lang => locale.code(),
+            base => self.base.as_str(),
             ..minijinja::Value::from(Serde(&context))
         };
         self.env.get_template(template)?.render(context)
@@ -151,8 +160,18 @@ pub async fn static_asset(State(theme): State<Arc<Theme>>, Path(path): Path<Stri
         _ => "application/octet-stream",
     };
     if path == SERVICE_WORKER {
-        return service_worker(bytes);
+        return service_worker(bytes, &theme.base);
     }
+    // The manifest names the authenticator's page and icons by absolute paths: under
+    // Sésame's path when it is mounted under one.
+    let bytes = if path == MANIFEST && !theme.base.is_empty() {
+        String::from_utf8_lossy(&bytes)
+            .replace("\"/authenticator\"", &format!("\"{}/authenticator\"", theme.base))
+            .replace("\"/static/", &format!("\"{}/static/", theme.base))
+            .into_bytes()
+    } else {
+        bytes
+    };
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -165,17 +184,21 @@ pub async fn static_asset(State(theme): State<Arc<Theme>>, Path(path): Path<Stri
 
 /// The web authenticator's service worker (it shows Web Push notifications).
 const SERVICE_WORKER: &str = "authenticator-sw.js";
+/// The web authenticator's manifest (installable as an app).
+const MANIFEST: &str = "authenticator.webmanifest";
 
 /// A service worker may control pages only under its own folder (`/static/`) unless
 /// the server allows more: `Service-Worker-Allowed` lets it control `/authenticator`.
 /// Browsers check it for updates on each visit anyway; `no-cache` makes a new version
 /// of the theme's worker apply at once.
-fn service_worker(bytes: Vec<u8>) -> Response {
+fn service_worker(bytes: Vec<u8>, base: &str) -> Response {
+    let allowed = HeaderValue::from_str(&format!("{base}/authenticator"))
+        .unwrap_or_else(|_| HeaderValue::from_static("/authenticator"));
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (header::HeaderName::from_static("service-worker-allowed"), HeaderValue::from_static("/authenticator")),
+            (header::HeaderName::from_static("service-worker-allowed"), allowed),
         ],
         bytes,
     )

@@ -156,6 +156,13 @@ impl Config {
         }
     }
 
+    /// The path of the issuer (`/sso` for `https://office.example/sso`), empty at the
+    /// root: Sésame's own pages, redirects and scripts are under it, whether it is
+    /// mounted in another application (`Router::nest`) or behind a proxy that strips it.
+    pub fn base_path(&self) -> String {
+        url::Url::parse(self.issuer()).map(|url| url.path().trim_end_matches('/').to_string()).unwrap_or_default()
+    }
+
     /// The issuer without a trailing slash, to which endpoint paths are appended.
     pub fn issuer(&self) -> &str {
         self.issuer.trim_end_matches('/')

@@ -113,6 +113,20 @@ async fn checked_input(
     Ok((metadata, input))
 }
 
+/// Makes `transaction` the only registration in progress until it ends: on PostgreSQL a
+/// transaction-scoped advisory lock, on SQLite a write (which takes the database's one
+/// write lock, and reads after it see every committed registration).
+async fn take_turn(transaction: &sea_orm::DatabaseTransaction) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = transaction.get_database_backend();
+    let statement = match backend {
+        sea_orm::DatabaseBackend::Postgres => "SELECT pg_advisory_xact_lock(7451837126431029248)",
+        _ => "UPDATE client_registrations SET updated_at = updated_at WHERE client_id = ''",
+    };
+    transaction.execute_raw(Statement::from_string(backend, statement)).await?;
+    Ok(())
+}
+
 /// OIDC Core 8.1: the document at `sector_identifier_uri` is a JSON array of URIs
 /// holding every redirect URI of the client, so that one sector is shared only by
 /// clients its owner listed.
@@ -168,20 +182,23 @@ pub async fn register(
         secret.clone().map(SecretInput::Plain)
     })
     .await?;
-    let registered = client_registration::Entity::find().count(&state.db).await?;
+    // One registration at a time decides whether there is room, then takes it: counted
+    // and inserted apart, parallel registrations would all see the last free place.
+    let transaction = state.db.begin().await?;
+    take_turn(&transaction).await?;
+    let registered = client_registration::Entity::find().count(&transaction).await?;
     if registered >= config.max_clients {
         return Err(RegistrationError::Full(config.max_clients));
     }
     // Spent only now, the registration being valid: a refused one costs no use.
     if let Some(token) = &token
-        && !initial_tokens::consume(&state.db, &token.id, now).await?
+        && !initial_tokens::consume(&transaction, &token.id, now).await?
     {
         return Err(RegistrationError::InvalidToken(
             "the initial access token is unknown, expired, revoked or used up",
         ));
     }
     let access_token = crate::crypto::random_token();
-    let transaction = state.db.begin().await?;
     clients::upsert(&transaction, &state.client_secrets, input, now).await?;
     client_registration::ActiveModel {
         client_id: Set(client_id.clone()),

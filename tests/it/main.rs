@@ -20,6 +20,7 @@ mod cli;
 mod console;
 mod demo;
 mod device;
+mod embedding;
 // DPoP (RFC 9449).
 pub mod dpop;
 // The FAPI 2.0 Security Profile as a client profile.

@@ -38,6 +38,7 @@ on_every_backend!(
     initial_tokens_through_the_admin_api,
     open_registration_gives_clients_no_application,
     the_number_of_registered_clients_is_capped,
+    the_cap_on_registered_clients_holds_under_parallel_registrations,
     floods_are_bounded_per_address_and_by_size,
     disabled_registration_is_not_found_nor_advertised,
 );
@@ -571,6 +572,30 @@ async fn the_number_of_registered_clients_is_capped(backend: Backend) {
     let (status, answer) = register(&server, None, json!({"redirect_uris": [REDIRECT]})).await;
     assert_eq!((status, answer["error"].as_str()), (403, Some("access_denied")), "{answer}");
     assert!(answer["error_description"].as_str().unwrap().contains("maximum of 2"), "{answer}");
+}
+
+/// Twenty registrations at once for the last three places: three get one.
+async fn the_cap_on_registered_clients_holds_under_parallel_registrations(backend: Backend) {
+    let server = start(backend, |c| {
+        c.registration.open = true;
+        c.registration.max_clients = 3;
+        c.registration.per_ip_per_minute = 100;
+    })
+    .await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let url = server.url("/register");
+        attempts.spawn(async move {
+            let body = json!({"redirect_uris": [REDIRECT]});
+            reqwest::Client::new().post(url).json(&body).send().await.unwrap().status().as_u16()
+        });
+    }
+    let statuses = attempts.join_all().await;
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 17, "the others are told it is full: {statuses:?}");
+    use sea_orm::PaginatorTrait;
+    let registered = sesame::storage::entities::client_registration::Entity::find().count(&server.state.db).await;
+    assert_eq!(registered.unwrap(), 3);
 }
 
 async fn floods_are_bounded_per_address_and_by_size(backend: Backend) {

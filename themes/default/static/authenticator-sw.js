@@ -4,7 +4,9 @@
 // request over the signed device protocol and checks the server's signature, as always.
 "use strict";
 
-var PAGE = "/authenticator";
+// The authenticator page, beside this worker's folder (/static/): under Sésame's path
+// when it is mounted under one.
+var PAGE = new URL("../authenticator", self.location).pathname;
 
 self.addEventListener("install", function () { self.skipWaiting(); });
 self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });
@@ -16,7 +18,7 @@ self.addEventListener("push", function (event) {
   var title = typeof data.title === "string" && data.title ? data.title : "Sésame";
   var options = {
     body: typeof data.body === "string" ? data.body : "",
-    icon: "/static/icon-192.png",
+    icon: new URL("icon-192.png", self.location).pathname,
     // One notification at a time: a newer request replaces the previous one.
     tag: "sesame-sign-in",
     renotify: true,

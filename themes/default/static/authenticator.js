@@ -6,6 +6,8 @@
 // notifications while the page is closed; polling stays the way requests are fetched.
 (function () {
   "use strict";
+  // Sésame's path when it is mounted under one (the issuer's path), "" at the root.
+  var BASE = document.documentElement.getAttribute("data-base") || "";
   var root = document.getElementById("authenticator");
   if (!root) return;
   var statusLine = document.getElementById("status");
@@ -86,7 +88,7 @@
             var publicKey = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
             var claims = { token: token, name: name, public_key: publicKey, iat: now() };
             return sign(pair.privateKey, "new", "sesame-push-enroll+jwt", claims)
-              .then(function (jws) { return call("/push/v1/devices", jws); })
+              .then(function (jws) { return call(BASE + "/push/v1/devices", jws); })
               .then(function (answer) {
                 return save({ id: answer.device_id, account: answer.account, serverKey: answer.server_key, privateKey: pair.privateKey });
               });
@@ -94,7 +96,7 @@
         })
         .then(function () {
           form.hidden = true;
-          history.replaceState(null, "", "/authenticator");
+          history.replaceState(null, "", BASE + "/authenticator");
           start();
         })
         .catch(function (error) { say(msg("error") + " " + error.message, true); });
@@ -126,7 +128,7 @@
   }
   function poll(device) {
     sign(device.privateKey, device.id, "sesame-push-poll+jwt", { iat: now(), jti: randomId(), wait: 20 })
-      .then(function (jws) { return call("/push/v1/pending", jws); })
+      .then(function (jws) { return call(BASE + "/push/v1/pending", jws); })
       .then(function (answer) {
         return Promise.all((answer.challenges || []).map(function (c) { return verifyChallenge(device.serverKey, c); }));
       })
@@ -146,7 +148,7 @@
     var claims = { challenge_id: current.challenge_id, nonce: current.nonce, decision: decision, iat: now(), jti: randomId() };
     if (decision === "approve") claims.number = parseInt(document.getElementById("number").value, 10);
     sign(device.privateKey, device.id, "sesame-push-answer+jwt", claims)
-      .then(function (jws) { return call("/push/v1/answer", jws); })
+      .then(function (jws) { return call(BASE + "/push/v1/answer", jws); })
       .then(function (result) {
         show(null);
         say(msg(result.state === "approved" ? "approved" : result.state === "fraud" ? "reported" : "denied"));
@@ -178,7 +180,7 @@
   function registerSubscription(device, subscription) {
     var claims = { iat: now(), jti: randomId(), subscription: subscription.toJSON() };
     return sign(device.privateKey, device.id, "sesame-push-subscribe+jwt", claims)
-      .then(function (jws) { return call("/push/v1/web-push/subscriptions", jws); });
+      .then(function (jws) { return call(BASE + "/push/v1/web-push/subscriptions", jws); });
   }
   function enableNotifications(device, registration, key) {
     return subscribe(registration, key)
@@ -196,10 +198,10 @@
       return;
     }
     var registration;
-    navigator.serviceWorker.register("/static/authenticator-sw.js", { scope: "/authenticator" })
+    navigator.serviceWorker.register(BASE + "/static/authenticator-sw.js", { scope: BASE + "/authenticator" })
       .then(function (registered) {
         registration = registered;
-        return fetch("/push/v1/web-push");
+        return fetch(BASE + "/push/v1/web-push");
       })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (answer) {

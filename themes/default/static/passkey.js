@@ -90,7 +90,8 @@
   }
 
   function fetchOptions() {
-    var url = kind === "account" ? "/account/passkeys/options" : "/login/passkey/options";
+    var base = document.documentElement.getAttribute("data-base") || "";
+    var url = base + (kind === "account" ? "/account/passkeys/options" : "/login/passkey/options");
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",

@@ -7,8 +7,10 @@
   var form = document.getElementById("push-complete");
   if (!box || !form) return;
   var tx = box.getAttribute("data-tx");
+  // Sésame's path when it is mounted under one (the issuer's path), "" at the root.
+  var base = document.documentElement.getAttribute("data-base") || "";
   function check() {
-    fetch("/login/verify/push-status?tx=" + encodeURIComponent(tx), { credentials: "same-origin", cache: "no-store" })
+    fetch(base + "/login/verify/push-status?tx=" + encodeURIComponent(tx), { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.json(); })
       .then(function (status) {
         if (status.state === "approved") {
@@ -17,7 +19,7 @@
           setTimeout(check, 1500);
         } else {
           // Denied, wrong number, expired: the page says which and offers to retry.
-          window.location.href = "/login/verify?method=push&tx=" + encodeURIComponent(tx);
+          window.location.href = base + "/login/verify?method=push&tx=" + encodeURIComponent(tx);
         }
       })
       .catch(function () { setTimeout(check, 3000); });
