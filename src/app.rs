@@ -27,7 +27,7 @@ pub use crate::state::{AppState, Limits, StartError, master_key, open_state};
 pub fn router(state: AppState) -> Router {
     let request_timeout = Duration::from_secs(state.config.server.request_timeout);
     let base = state.config.base_path();
-    Router::new()
+    let router = Router::new()
         .merge(crate::oidc::routes())
         .merge(crate::web::routes())
         .merge(crate::admin_api::routes())
@@ -48,18 +48,20 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(axum::middleware::map_response(move |response| redirects_under(base.clone(), response)))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    // At the root (the usual case) redirects need no rewriting: no layer, no cost.
+    if base.is_empty() {
+        router
+    } else {
+        router.layer(axum::middleware::map_response(move |response| redirects_under(base.clone(), response)))
+    }
 }
 
 /// Handlers redirect within Sésame by absolute paths (`/login?tx=…`); under an issuer
 /// with a path (`https://office.example/sso`), mounted in another application or behind
 /// a proxy that strips it, those paths are the issuer's: `/sso/login?tx=…`.
 async fn redirects_under(base: String, mut response: axum::response::Response) -> axum::response::Response {
-    if base.is_empty() {
-        return response;
-    }
     let within = response
         .headers()
         .get(header::LOCATION)
