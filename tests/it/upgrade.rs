@@ -1,8 +1,10 @@
-//! Upgrades: a database written by an earlier release (fixtures made from release 0.1.0
-//! with `sesame import tests/fixtures/office.toml`, one SQLite file and one `pg_dump`)
-//! is restored, migrated by this version at start, and serves its accounts with its
-//! signing keys. Add a fixture for every release whose schema changes, and keep the old
-//! ones: each must still upgrade.
+//! Upgrades: a database written by an earlier release is loaded, migrated by this
+//! version at start, and serves its accounts with its signing keys. The fixtures are SQL
+//! text made from release 0.1.0 after `sesame import tests/fixtures/office.toml`
+//! (`sqlite3 sesame.db .dump`; `pg_dump --format=plain --inserts --no-owner
+//! --no-privileges`, its `\restrict` lines removed, which only psql reads). Add a
+//! fixture for every release whose schema changes, and keep the old ones: each must
+//! still upgrade.
 
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 
@@ -16,21 +18,18 @@ const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 async fn a_database_of_release_0_1_0_upgrades_and_serves(backend: Backend) {
     let fixture = match backend {
-        Backend::Sqlite => "release-0.1.0.sqlite",
-        Backend::Postgres(_) => "release-0.1.0.pgdump",
+        Backend::Sqlite => include_str!("../fixtures/upgrade/release-0.1.0.sqlite.sql"),
+        Backend::Postgres(_) => include_str!("../fixtures/upgrade/release-0.1.0.postgres.sql"),
     };
-    let fixture = format!("{}/tests/fixtures/upgrade/{fixture}", env!("CARGO_MANIFEST_DIR"));
     let place = tempfile::tempdir().unwrap();
     let url = fresh_database(&backend, place.path()).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .env("SESAME_DATABASE_URL", &url)
-        .env("SESAME_DATA_DIR", place.path())
-        .env("SESAME_MASTER_KEY", MASTER_KEY)
-        .env("SESAME_LOG", "warn")
-        .args(["restore", &fixture])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    {
+        // A connection of its own: the PostgreSQL dump empties its search_path.
+        use sea_orm::ConnectionTrait;
+        let loader = sea_orm::Database::connect(url.as_str()).await.unwrap();
+        loader.execute_unprepared(fixture).await.expect("load the release's database");
+        loader.close().await.unwrap();
+    }
 
     let release_kids = {
         use sea_orm::{ConnectionTrait, Statement};
@@ -43,7 +42,7 @@ async fn a_database_of_release_0_1_0_upgrades_and_serves(backend: Backend) {
         rows.iter().map(|row| row.try_get::<String>("", "kid").unwrap()).collect::<Vec<_>>()
     };
     assert_eq!(release_kids.len(), 4, "the release made one key per algorithm");
-    let server = TestServer::start_on(place, url, |_| {}, false).await;
+    let server = TestServer::start_on(place, url, |c| c.master_key = MASTER_KEY.into(), false).await;
     let schema = sesame::storage::schema(&server.state.db).await.unwrap();
     assert_eq!(schema, sesame::storage::Schema::default(), "every migration of this version is applied");
     // The release's signing keys are still the ones published: tokens it signed verify.
