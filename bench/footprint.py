@@ -26,18 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GOALS = {"start_ms": 100, "idle_mb": 30, "after_burst_mb": 40}
 
 
-def resident_mb(pid):
+def memory_mb(pid, field):
+    """A memory figure of /proc/PID/status in MB: VmRSS (resident now), VmHWM (peak)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -104,7 +97,7 @@ def main():
             time.sleep(0.002)
         start_ms = (time.monotonic() - started) * 1000
         time.sleep(5)
-        idle_mb = resident_mb(server.pid)
+        idle_mb = memory_mb(server.pid, "VmRSS")
         outcomes = []
         threads = [threading.Thread(target=wrong_password_login, args=(issuer, i, outcomes))
                    for i in range(args.logins)]
@@ -114,10 +107,10 @@ def main():
         for thread in threads:
             thread.join()
         burst_s = time.monotonic() - burst
-        during_mb = peak_mb(server.pid)
+        during_mb = memory_mb(server.pid, "VmHWM")
         failed = [o for o in outcomes if o is not True]
         time.sleep(args.quiet_seconds)
-        after_mb = resident_mb(server.pid)
+        after_mb = memory_mb(server.pid, "VmRSS")
     finally:
         server.terminate()
         server.wait()

@@ -197,11 +197,8 @@ async fn check_sqlite_backup(file: &Path) -> Result<(), BackupError> {
 /// database.
 async fn check_pg_dump(file: &Path) -> Result<(), BackupError> {
     let mut command = std::process::Command::new("pg_restore");
-    command.arg("--list").arg(file).stdin(Stdio::null());
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .map_err(|e| BackupError::Tool("pg_restore", e.to_string()))?
-        .map_err(|e| BackupError::Tool("pg_restore", e.to_string()))?;
+    command.arg("--list").arg(file);
+    let output = output_of("pg_restore", command).await?;
     let listing = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() || !listing.contains("TABLE public seaql_migrations") {
         return Err(BackupError::NotABackup(
@@ -241,15 +238,23 @@ async fn run_tool(tool: &'static str, args: &[&str], file: &Path, url: &str) -> 
     if let Some(password) = password {
         command.env("PGPASSWORD", password);
     }
-    command.stdin(Stdio::null());
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .map_err(|e| BackupError::Tool(tool, e.to_string()))?
-        .map_err(|e| BackupError::Tool(tool, e.to_string()))?;
+    let output = output_of(tool, command).await?;
     if !output.status.success() {
         return Err(BackupError::ToolFailed(tool, String::from_utf8_lossy(&output.stderr).trim().to_string()));
     }
     Ok(())
+}
+
+/// Runs `command` (without input) off the async threads, and what it printed.
+async fn output_of(
+    tool: &'static str,
+    mut command: std::process::Command,
+) -> Result<std::process::Output, BackupError> {
+    command.stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .map_err(|e| BackupError::Tool(tool, e.to_string()))?
+        .map_err(|e| BackupError::Tool(tool, e.to_string()))
 }
 
 /// The URL without its password (in the user part or as a `password` parameter), and

@@ -211,20 +211,17 @@ async fn of_database(config: &Config) -> Vec<Finding> {
 
 /// Opens every stored signing key with the master key, as a start would.
 async fn of_signing_keys(config: &Config, db: &crate::storage::Db) -> Vec<Finding> {
-    let secrets = if config.master_key.is_empty() {
-        let (path, _) = config.master_key_path();
-        if !Path::new(&path).exists() {
-            return vec![Finding::fatal(
-                format!("the database holds data but the master key file {} is missing", path.display()),
-                "restore the master key from where you keep it (or set `master_key`); a new key cannot open the \
-                 signing keys or the authenticators",
-            )];
-        }
-        crate::crypto::secretbox::SecretBox::from_file(&path)
-    } else {
-        crate::crypto::secretbox::SecretBox::from_base64(&config.master_key)
-    };
-    let secrets = match secrets {
+    let (path, _) = config.master_key_path();
+    if config.master_key.is_empty() && !path.exists() {
+        return vec![Finding::fatal(
+            format!("the database holds data but the master key file {} is missing", path.display()),
+            "restore the master key from where you keep it (or set `master_key`); a new key cannot open the \
+             signing keys or the authenticators",
+        )];
+    }
+    // The file exists (or the key is in the configuration), so reading the key the way
+    // a start does creates nothing.
+    let secrets = match crate::state::master_key(config) {
         Ok(secrets) => secrets,
         Err(error) => {
             return vec![Finding::fatal(

@@ -106,10 +106,12 @@ pub(super) async fn find_key(
     }
     let uri = client.jwks_uri.as_deref()?;
     let cache = &state.jwks_cache;
-    let usable = |cached: &Option<Fetched>| match cached {
-        Some(Fetched { keys: Some((jwks, fetched)), .. }) if now - fetched < CACHE_TTL => pick(jwks, kid, alg),
+    // The key from a set fetched less than `ttl` seconds ago.
+    let fetched_within = |cached: &Option<Fetched>, ttl: i64| match cached {
+        Some(Fetched { keys: Some((jwks, fetched)), .. }) if now - fetched < ttl => pick(jwks, kid, alg),
         _ => None,
     };
+    let usable = |cached: &Option<Fetched>| fetched_within(cached, CACHE_TTL);
     let cached = cache.sets.lock().await.get(&client.client_id).cloned();
     if let Some(key) = usable(&cached) {
         return Some(key);
@@ -121,10 +123,7 @@ pub(super) async fn find_key(
     if let Some(key) = usable(&cached) {
         return Some(key);
     }
-    let stale = || match &cached {
-        Some(Fetched { keys: Some((jwks, fetched)), .. }) if now - fetched < STALE_TTL => pick(jwks, kid, alg),
-        _ => None,
-    };
+    let stale = || fetched_within(&cached, STALE_TTL);
     if cached.as_ref().is_some_and(|cached| now - cached.tried < REFETCH_EVERY) {
         return stale();
     }

@@ -238,13 +238,9 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let segments = ip.segments();
-    let embedded_v4 = |high: usize| {
-        let [a, b] = segments[high].to_be_bytes();
-        let [c, d] = segments[high + 1].to_be_bytes();
-        Ipv4Addr::new(a, b, c, d)
-    };
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_public_v4(v4);
+    let judged_by_v4 = || embedded_v4(ip).is_some_and(is_public_v4);
+    if ip.to_ipv4_mapped().is_some() {
+        return judged_by_v4();
     }
     match segments {
         // IPv4-compatible (deprecated) ::a.b.c.d, and :: and ::1 among them.
@@ -252,13 +248,13 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         // IPv4-translated (SIIT) ::ffff:0:a.b.c.d: translated to any IPv4 address.
         [0, 0, 0, 0, 0xffff, 0, _, _] => false,
         // NAT64 64:ff9b::/96: the IPv4 address decides.
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => is_public_v4(embedded_v4(6)),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => judged_by_v4(),
         // Local-use NAT64 64:ff9b:1::/48 translates to the site's own addresses.
         [0x64, 0xff9b, 1, ..] => false,
         // Discard-only 100::/64.
         [0x100, 0, 0, 0, ..] => false,
         // 6to4 2002::/16 carries an IPv4 address in its second and third groups.
-        [0x2002, _, _, _, _, _, _, _] => is_public_v4(embedded_v4(1)),
+        [0x2002, _, _, _, _, _, _, _] => judged_by_v4(),
         // IETF protocol assignments 2001::/23 (Teredo 2001::/32, which tunnels to
         // anywhere, among them) and documentation 2001:db8::/32.
         [0x2001, second, ..] if second < 0x200 => false,

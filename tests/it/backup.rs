@@ -9,14 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use openidconnect::TokenResponse;
 use sesame::crypto::jws::{SigningAlg, UnverifiedJws, VerifyingKey};
 
-use crate::harness::{Backend, TestServer, fresh_database};
+use crate::harness::{Backend, MASTER_KEY, TestServer, fresh_database};
 use crate::on_every_backend;
 use crate::rp::{self, Browser};
 use crate::two_factor::{follow, set_two_factor, submit, walk_enrollment};
 
 on_every_backend!(a_backup_made_under_load_restores_the_same_logins_apps_and_keys);
-
-const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// The binary, for the database at `database_url`, with the test servers' master key.
 fn sesame(database_url: &str, data_dir: &std::path::Path) -> Command {

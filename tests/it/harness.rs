@@ -12,6 +12,8 @@ use sesame::config::Config;
 pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 pub const FIXTURE: &str = include_str!("../fixtures/office.toml");
+/// The master key of every test server (and of the upgrade fixtures).
+pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 #[derive(Clone, Debug)]
 pub enum Backend {
@@ -125,7 +127,7 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.to_path_buf(),
         database_url,
-        master_key: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        master_key: MASTER_KEY.into(),
         demo: Some(false),
         ..Config::default()
     };

@@ -8,13 +8,11 @@
 
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 
-use crate::harness::{Backend, TestServer, fresh_database};
+use crate::harness::{Backend, MASTER_KEY, TestServer, fresh_database};
 use crate::on_every_backend;
 use crate::rp::{self, Browser};
 
 on_every_backend!(a_database_of_release_0_1_0_upgrades_and_serves);
-
-const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 async fn a_database_of_release_0_1_0_upgrades_and_serves(backend: Backend) {
     let fixture = match backend {
