@@ -21,7 +21,8 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::storage;
 
-pub use crate::state::{AppState, Limits, StartError, master_key, open_state};
+pub use crate::master_key::load as master_key;
+pub use crate::state::{AppState, Limits, StartError, open_state};
 
 /// Every route of Sésame, ready to serve or to nest in another router.
 pub fn router(state: AppState) -> Router {
@@ -111,6 +112,9 @@ fn metrics_router(state: AppState) -> Router {
 /// Ready when the database answers within a second: a probe with a short timeout sees
 /// 503 during an outage, not its own timeout (the pool would wait 5 s for a connection).
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> (StatusCode, &'static str) {
+    if !state.secrets.usable() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "this node lacks the master key the database seals with");
+    }
     match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
@@ -141,6 +145,7 @@ pub fn spawn_on(listener: TcpListener, state: AppState) -> Result<RunningServer,
     let limits = state.config.server.clone();
     let metrics_address = spawn_metrics(&state)?;
     state.caches.spawn_sync(state.db.clone());
+    crate::master_key::spawn_watch(state.db.clone(), state.secrets.clone());
     let app = router(state.clone());
     let task = tokio::spawn(crate::http_server::serve(listener, app, limits, shutdown_signal()));
     Ok(RunningServer { address, metrics_address, state, task })

@@ -36,6 +36,7 @@ pub mod janitor;
 pub mod lockout;
 pub mod login;
 pub mod mail;
+pub mod master_key;
 pub mod metrics;
 pub mod notify;
 pub mod oidc;

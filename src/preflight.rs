@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::config::Config;
+use crate::crypto::secretbox::SecretBox;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -200,7 +201,7 @@ async fn of_database(config: &Config) -> Vec<Finding> {
             format!("{} migrations of this version are not applied yet", schema.pending.len()),
             "`sesame migrate` applies them, as does the next start; back the database up first",
         )),
-        Ok(_) => findings.extend(of_signing_keys(config, &db).await),
+        Ok(_) => findings.extend(of_master_key(config, &db).await),
         Err(error) => findings.push(Finding::fatal(
             format!("cannot read the database's schema: {error}"),
             "check that `database_url` names Sésame's database and that its user may read it",
@@ -209,8 +210,9 @@ async fn of_database(config: &Config) -> Vec<Finding> {
     findings
 }
 
-/// Opens every stored signing key with the master key, as a start would.
-async fn of_signing_keys(config: &Config, db: &crate::storage::Db) -> Vec<Finding> {
+/// Opens every stored signing key with the master key, as a start would, and says
+/// where a master-key rotation stands.
+async fn of_master_key(config: &Config, db: &crate::storage::Db) -> Vec<Finding> {
     let (path, _) = config.master_key_path();
     if config.master_key.is_empty() && !path.exists() {
         return vec![Finding::fatal(
@@ -221,22 +223,79 @@ async fn of_signing_keys(config: &Config, db: &crate::storage::Db) -> Vec<Findin
     }
     // The file exists (or the key is in the configuration), so reading the key the way
     // a start does creates nothing.
-    let secrets = match crate::state::master_key(config) {
+    let secrets = match crate::master_key::load(config) {
         Ok(secrets) => secrets,
         Err(error) => {
             return vec![Finding::fatal(
                 format!("the master key cannot be read: {error}"),
-                "the key is base64 of 32 bytes (`openssl rand -base64 32`); restore the one this database was made with",
+                "the key is base64 of 32 bytes (`sesame master-key new FILE`); restore the one this database was \
+                 made with",
             )];
         }
     };
-    match crate::crypto::keys::check_sealed(db, &secrets).await {
-        Ok(()) => Vec::new(),
-        Err(error) => vec![Finding::fatal(
+    let census = match crate::master_key::census(db).await {
+        Ok(census) => census,
+        Err(error) => {
+            return vec![Finding::fatal(format!("cannot read the stored secrets: {error}"), "check the database")];
+        }
+    };
+    let mut findings = of_rotation(&secrets, &census);
+    if findings.iter().any(|finding| finding.severity == Severity::Fatal) {
+        return findings;
+    }
+    if let Err(error) = crate::crypto::keys::check_sealed(db, &secrets).await {
+        findings.push(Finding::fatal(
             format!("the master key does not open the stored signing keys: {error}"),
             "use the master key this database was made with (every node needs the same one)",
-        )],
+        ));
     }
+    findings
+}
+
+/// Whether the configured keys open what is stored, and what is left of a rotation.
+fn of_rotation(secrets: &SecretBox, census: &crate::master_key::Census) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if let Some(sealing) = census.sealing_key.as_deref().filter(|key| !secrets.holds(key)) {
+        return vec![Finding::fatal(
+            format!(
+                "the master key does not open the stored signing keys: the database seals new secrets with master \
+                 key `{sealing}`, which is not configured (this one is `{}`)",
+                secrets.key_id()
+            ),
+            "use the master key this database was made with, as `master_key` (or as `previous_master_key` during \
+             a rotation), on every node",
+        )];
+    }
+    let unopenable = census.unopenable(secrets);
+    if unopenable > 0 {
+        findings.push(Finding::fatal(
+            format!("{unopenable} stored secrets are sealed under a master key that is not configured"),
+            "configure the key they were sealed with as `previous_master_key` and run `sesame master-key rotate` \
+             (`sesame master-key status` lists them by key)",
+        ));
+    }
+    let Some(previous) = secrets.previous_key_id() else { return findings };
+    if census.sealing_key.as_deref() == Some(previous) {
+        findings.push(Finding::warning(
+            "a master-key rotation is prepared but has not begun (new secrets are still sealed with the previous key)",
+            "once every node has both keys, run `sesame master-key rotate`",
+        ));
+    } else if census.not_under(secrets.key_id()) > 0 {
+        findings.push(Finding::warning(
+            format!(
+                "the master-key rotation is not finished: {} stored secrets are still under the previous key",
+                census.not_under(secrets.key_id())
+            ),
+            "run `sesame master-key rotate` again",
+        ));
+    } else if findings.is_empty() {
+        findings.push(Finding::warning(
+            "`previous_master_key` is still configured, but nothing stored needs it any more",
+            "remove it from every node once the delay `sesame master-key rotate` printed has passed, then keep the old \
+             key only beside the backups made before the rotation, which need it",
+        ));
+    }
+    findings
 }
 
 #[cfg(test)]

@@ -102,6 +102,8 @@ pub enum StartError {
     #[error(transparent)]
     Keys(#[from] crate::crypto::keys::KeyError),
     #[error(transparent)]
+    MasterKey(#[from] crate::master_key::MasterKeyError),
+    #[error(transparent)]
     Password(#[from] crate::crypto::password::PasswordError),
     #[error(transparent)]
     Theme(#[from] crate::theme::ThemeError),
@@ -125,9 +127,9 @@ pub enum StartError {
 pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
     let db = storage::connect(&config.database_url()).await?;
     storage::migrate(&db).await?;
-    let secrets = master_key(&config)?;
+    let secrets = crate::master_key::load(&config)?;
     let lock = storage::StartLock::take(&db).await.map_err(storage::StorageError::Migrate)?;
-    let keys = KeyStore::open(db.clone(), secrets.clone(), clock.now()).await;
+    let keys = open_keys(&db, &secrets, clock.now()).await;
     lock.release().await.map_err(storage::StorageError::Migrate)?;
     let keys = keys?;
     let passwords = PasswordHasherService::new(&config.password)?;
@@ -194,14 +196,9 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     Ok(state)
 }
 
-/// The master key from configuration, else from (or into) `master.key` in the data directory.
-pub fn master_key(config: &Config) -> Result<SecretBox, crate::crypto::secretbox::SecretBoxError> {
-    if config.master_key.is_empty() {
-        match config.master_key_path() {
-            (path, true) => SecretBox::from_file_or_create(&path),
-            (path, false) => SecretBox::from_file(&path),
-        }
-    } else {
-        SecretBox::from_base64(&config.master_key)
-    }
+/// Which master key seals and the derivation root, then the signing keys: one node at
+/// a time on a new database, so that both are made once.
+async fn open_keys(db: &storage::Db, secrets: &SecretBox, now: i64) -> Result<KeyStore, StartError> {
+    crate::master_key::bind(db, secrets, now).await?;
+    Ok(KeyStore::open(db.clone(), secrets.clone(), now).await?)
 }

@@ -24,6 +24,7 @@ mod m20261201_000016_request_objects;
 mod m20261201_000017_dpop;
 mod m20261201_000018_dynamic_registration;
 mod m20261201_000019_cache_events;
+mod m20261202_000020_master_key_state;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000017_dpop::Migration),
             Box::new(m20261201_000018_dynamic_registration::Migration),
             Box::new(m20261201_000019_cache_events::Migration),
+            Box::new(m20261202_000020_master_key_state::Migration),
         ]
     }
 }

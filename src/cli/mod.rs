@@ -3,6 +3,7 @@
 
 mod client;
 mod companion;
+mod master_key;
 mod registration;
 mod user;
 
@@ -76,6 +77,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Make a master key, see which key sealed what, rotate the master key online.
+    #[command(subcommand, name = "master-key")]
+    MasterKey(master_key::MasterKeyCommand),
     /// A push device on this computer: enroll, list, approve or deny sign-in requests
     /// (a client of the device protocol; needs no server configuration).
     Authenticator(companion::AuthenticatorArgs),
@@ -91,11 +95,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Authenticator(args) = cli.command {
         return companion::run(args).await;
     }
+    if let Command::MasterKey(master_key::MasterKeyCommand::New { file }) = &cli.command {
+        return master_key::new(file);
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     match &cli.command {
         Command::Check { strict } => return check(&config, *strict).await,
         Command::Backup { file } => return backup(&config, file).await,
         Command::Restore { file } => return restore(&config, file).await,
+        Command::MasterKey(master_key::MasterKeyCommand::Status) => return master_key::status(&config).await,
         _ => {}
     }
     if let Command::Serve { demo, imports } = cli.command {
@@ -123,6 +131,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user::run(&state, command).await,
         Command::Client(command) => client::run(&state, command).await,
         Command::Registration(command) => registration::run(&state, command).await,
+        Command::MasterKey(master_key::MasterKeyCommand::Rotate) => master_key::rotate(&state).await,
+        Command::MasterKey(_) => unreachable_serve(),
         Command::Keys(KeysCommand::Rotate) => {
             let kids = state.keys.rotate(state.clock.now()).await?;
             println!("new current signing keys: {}", kids.join(", "));
@@ -132,7 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Records a change made from the command line (the operator's shell account is "who").
-async fn audit_cli(state: &AppState, event: &'static str, account_id: Option<&str>) {
+pub(crate) async fn audit_cli(state: &AppState, event: &'static str, account_id: Option<&str>) {
     let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
     let detail = serde_json::json!({"by": format!("cli:{by}")});
     let event = crate::audit::AuditEvent { event, account_id, detail: Some(detail), ..Default::default() };
@@ -140,7 +150,10 @@ async fn audit_cli(state: &AppState, event: &'static str, account_id: Option<&st
 }
 
 fn unreachable_serve() -> anyhow::Result<()> {
-    bail!("serve, check, backup, restore and authenticator are handled before the state is opened")
+    bail!(
+        "serve, check, backup, restore, master-key new and status, and authenticator are handled before the state is \
+         opened"
+    )
 }
 
 async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {

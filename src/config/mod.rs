@@ -48,6 +48,11 @@ pub struct Config {
     /// the service manager or the container runtime. Empty: `data_dir/master.key`,
     /// created at the first start.
     pub master_key_file: String,
+    /// During a master-key rotation: the key being rotated away from (base64), opened
+    /// too, and used to seal until `sesame master-key rotate` begins. Empty: none.
+    pub previous_master_key: String,
+    /// Or a file that holds it. Empty: none.
+    pub previous_master_key_file: String,
     /// Addresses or CIDR ranges of the reverse proxies or load balancers in front of
     /// Sésame, whose `X-Forwarded-For` is believed for the client's address (rate
     /// limits, audit).
@@ -88,6 +93,8 @@ impl Default for Config {
             database_url: String::new(),
             master_key: String::new(),
             master_key_file: String::new(),
+            previous_master_key: String::new(),
+            previous_master_key_file: String::new(),
             trusted_proxies: Vec::new(),
             demo: None,
             theme: ThemeConfig::default(),

@@ -79,7 +79,7 @@ impl KeyStore {
         signing_key::ActiveModel {
             kid: Set(kid.clone()),
             alg: Set(alg.as_str().to_string()),
-            private_key: Set(self.secrets.seal(&pkcs8, &format!("signing-key:{kid}"))),
+            private_key: Set(self.secrets.seal(&pkcs8, &sealed_aad(&kid))),
             public_jwk: Set(key.public_jwk().to_string()),
             status: Set("current".into()),
             created_at: Set(now),
@@ -176,6 +176,11 @@ impl KeyStore {
     }
 }
 
+/// Associated data of a signing key's sealed private key.
+pub fn sealed_aad(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
 /// The signing key a row holds, opened with the master key; none for an algorithm this
 /// version does not know.
 fn open_row(secrets: &SecretBox, row: &signing_key::Model) -> Result<Option<SigningKey>, KeyError> {
@@ -183,8 +188,7 @@ fn open_row(secrets: &SecretBox, row: &signing_key::Model) -> Result<Option<Sign
         return Ok(None);
     };
     let unusable = |reason: String| KeyError::Unusable { kid: row.kid.clone(), reason };
-    let pkcs8 =
-        secrets.open(&row.private_key, &format!("signing-key:{}", row.kid)).map_err(|e| unusable(e.to_string()))?;
+    let pkcs8 = secrets.open(&row.private_key, &sealed_aad(&row.kid)).map_err(|e| unusable(e.to_string()))?;
     SigningKey::from_pkcs8(row.kid.clone(), alg, &pkcs8).map(Some).map_err(|e| unusable(e.to_string()))
 }
 

@@ -141,7 +141,7 @@ impl Harness {
                 let row = crate::storage::entities::signing_key::ActiveModel {
                     kid: Set(key.kid.clone()),
                     alg: Set(alg.as_str().to_string()),
-                    private_key: Set(secrets.seal(&der, &format!("signing-key:{}", key.kid))),
+                    private_key: Set(secrets.seal(&der, &crate::crypto::keys::sealed_aad(&key.kid))),
                     public_jwk: Set(key.public_jwk().to_string()),
                     status: Set("current".into()),
                     created_at: Set(NOW),

@@ -26,6 +26,12 @@ use crate::storage::{
     entities::{account, recovery_code, second_factor},
 };
 
+/// Associated data of a second factor's sealed secret (TOTP secret, passkey, push
+/// device key): the row's id, so that a secret cannot be moved to another row.
+pub fn sealed_aad(factor_id: &str) -> String {
+    format!("second_factor:{factor_id}")
+}
+
 /// A way to prove the second factor, as the `method` form field names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

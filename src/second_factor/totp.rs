@@ -26,10 +26,6 @@ pub struct Enrollment {
     pub qr_svg: String,
 }
 
-fn aad(factor_id: &str) -> String {
-    format!("second_factor:{factor_id}")
-}
-
 fn build(config: &TwoFactorConfig, secret: &[u8], account_name: &str) -> Result<Totp, DomainError> {
     Builder::new()
         .with_algorithm(Algorithm::SHA1)
@@ -59,7 +55,7 @@ pub async fn begin(
         account_id: Set(account_id.to_string()),
         method: Set("totp".into()),
         label: Set(label.to_string()),
-        secret: Set(secrets.seal(secret.as_ref(), &aad(&id))),
+        secret: Set(secrets.seal(secret.as_ref(), &super::sealed_aad(&id))),
         last_step: Set(None),
         confirmed_at: Set(None),
         created_at: Set(now),
@@ -78,7 +74,7 @@ fn load(
     account_name: &str,
 ) -> Result<Totp, DomainError> {
     let secret = secrets
-        .open(&row.secret, &aad(&row.id))
+        .open(&row.secret, &super::sealed_aad(&row.id))
         .map_err(|_| DomainError::invalid("totp", "this authenticator's secret cannot be read with the master key"))?;
     build(config, &secret, account_name)
 }

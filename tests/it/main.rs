@@ -32,6 +32,8 @@ mod interop;
 mod language;
 pub mod lifecycle;
 mod limits;
+// Master-key rotation with two nodes serving.
+mod master_key;
 mod native;
 mod oidcc;
 mod pages;

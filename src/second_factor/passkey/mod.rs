@@ -382,7 +382,7 @@ pub async fn key_kind(
     factor_id: &str,
 ) -> Result<&'static str, DomainError> {
     let row = second_factor::Entity::find_by_id(factor_id.to_string()).one(db).await?;
-    let stored = row.and_then(|row| secrets.open(&row.secret, &aad(&row.id)).ok());
+    let stored = row.and_then(|row| secrets.open(&row.secret, &super::sealed_aad(&row.id)).ok());
     let synchronised = stored
         .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
         .is_some_and(|passkey| passkey["cred"]["backup_eligible"] == serde_json::Value::Bool(true));
@@ -422,12 +422,8 @@ fn with_factor(error: PasskeyError, row: &second_factor::Model) -> PasskeyError 
     }
 }
 
-fn aad(factor_id: &str) -> String {
-    format!("second_factor:{factor_id}")
-}
-
 fn open(secrets: &SecretBox, row: &second_factor::Model) -> Option<Passkey> {
-    let text = secrets.open(&row.secret, &aad(&row.id)).ok()?;
+    let text = secrets.open(&row.secret, &super::sealed_aad(&row.id)).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
@@ -474,7 +470,7 @@ async fn store(
         account_id: Set(account_id.to_string()),
         method: Set(METHOD.into()),
         label: Set(label.chars().take(64).collect()),
-        secret: Set(secrets.seal(&sealed, &aad(&id))),
+        secret: Set(secrets.seal(&sealed, &super::sealed_aad(&id))),
         last_step: Set(None),
         confirmed_at: Set(confirmed.then_some(now)),
         created_at: Set(now),
@@ -516,7 +512,7 @@ async fn record_use(
     let updated = second_factor::Entity::update_many()
         .col_expr(column, Expr::value(counter))
         .col_expr(second_factor::Column::LastUsedAt, Expr::value(now))
-        .col_expr(second_factor::Column::Secret, Expr::value(secrets.seal(&sealed, &aad(&row.id))))
+        .col_expr(second_factor::Column::Secret, Expr::value(secrets.seal(&sealed, &super::sealed_aad(&row.id))))
         .filter(second_factor::Column::Id.eq(row.id.clone()))
         .filter(moves_forward)
         .exec(db)

@@ -106,10 +106,6 @@ pub struct Device {
     pub key: VerifyingKey,
 }
 
-fn device_aad(id: &str) -> String {
-    format!("second_factor:{id}")
-}
-
 /// A device by id, with its public key; `None` if unknown or revoked.
 pub async fn device(db: &Db, secrets: &SecretBox, id: &str) -> Result<Option<Device>, DomainError> {
     let Some(row) = second_factor::Entity::find_by_id(id.to_string())
@@ -120,7 +116,7 @@ pub async fn device(db: &Db, secrets: &SecretBox, id: &str) -> Result<Option<Dev
     else {
         return Ok(None);
     };
-    let Ok(plain) = secrets.open(&row.secret, &device_aad(&row.id)) else { return Ok(None) };
+    let Ok(plain) = secrets.open(&row.secret, &super::sealed_aad(&row.id)) else { return Ok(None) };
     let Ok(stored) = serde_json::from_slice::<Value>(&plain) else { return Ok(None) };
     let alg = match stored["jwk"]["kty"].as_str() {
         Some("EC") => SigningAlg::Es256,
@@ -146,7 +142,7 @@ pub async fn register_device(
         account_id: Set(account_id.to_string()),
         method: Set("push".into()),
         label: Set(name.chars().take(64).collect()),
-        secret: Set(secrets.seal(stored.to_string().as_bytes(), &device_aad(&id))),
+        secret: Set(secrets.seal(stored.to_string().as_bytes(), &super::sealed_aad(&id))),
         last_step: Set(None),
         confirmed_at: Set(Some(now)),
         created_at: Set(now),

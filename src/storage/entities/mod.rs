@@ -14,6 +14,8 @@ pub mod client_registration;
 pub mod consent;
 pub mod device_authorization;
 pub mod initial_access_token;
+// Which master key seals, and the derivation root (master_key).
+pub mod master_key_state;
 pub mod one_time_code;
 pub mod passkey_ceremony;
 pub mod push_challenge;

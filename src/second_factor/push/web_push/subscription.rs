@@ -114,7 +114,7 @@ fn is_p256_point(bytes: &[u8]) -> bool {
     ParsedPublicKey::try_from(&UnparsedPublicKey::new(&ECDH_P256, bytes)).is_ok()
 }
 
-fn keys_aad(id: &str) -> String {
+pub(crate) fn keys_aad(id: &str) -> String {
     format!("web_push_subscription:{id}")
 }
 

@@ -84,7 +84,7 @@ impl VapidKey {
     }
 }
 
-fn aad() -> String {
+pub(crate) fn aad() -> String {
     format!("web-push-key:{KEY_ID}")
 }
 
