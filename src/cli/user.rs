@@ -5,7 +5,10 @@ use clap::{Args, Subcommand};
 
 use super::audit_cli;
 use crate::accounts::actions::Actor;
-use crate::accounts::{self, AccountInput, PasswordInput};
+use serde_json::Value;
+
+use crate::accounts::{self, AccessInput, AccountInput, PasswordInput};
+use crate::applications::{self, OptionDef, OptionType};
 use crate::domain::Change;
 use crate::state::AppState;
 
@@ -64,6 +67,106 @@ pub struct UserFields {
     /// server's, French).
     #[arg(long, value_parser = ["fr", "en"])]
     pub language: Option<String>,
+    #[command(flatten)]
+    pub access: AccessFields,
+}
+
+/// Access to one application, as `--access APP` and what applies to it.
+#[derive(Args, Default)]
+pub struct AccessFields {
+    /// Give the account access to this application (by its code), or change that
+    /// access with the options below.
+    #[arg(long, value_name = "APPLICATION")]
+    pub access: Option<String>,
+    /// Its rights in that application, comma-separated (replacing those it had; "" for
+    /// none), from the application's catalogue.
+    #[arg(long, value_name = "RIGHT,…", value_delimiter = ',', requires = "access")]
+    pub rights: Option<Vec<String>>,
+    /// An option in that application, KEY=VALUE (repeatable); `KEY=` sets it back to
+    /// the application's default.
+    #[arg(long = "option", value_name = "KEY=VALUE", requires = "access")]
+    pub options: Vec<String>,
+    /// Its initials in that application (default: none).
+    #[arg(long, value_name = "INITIALS", requires = "access")]
+    pub app_initials: Option<String>,
+    /// Remove the account's access to this application (repeatable).
+    #[arg(long, value_name = "APPLICATION")]
+    pub remove_access: Vec<String>,
+}
+
+/// The account's access list after `--access …` and `--remove-access …`; `None` when
+/// neither was given (the list stays as it is).
+async fn changed_access(
+    state: &AppState,
+    fields: &AccessFields,
+    mut list: Vec<AccessInput>,
+) -> anyhow::Result<Option<Vec<AccessInput>>> {
+    if fields.access.is_none() && fields.remove_access.is_empty() {
+        return Ok(None);
+    }
+    for code in &fields.remove_access {
+        let before = list.len();
+        list.retain(|access| access.application != *code);
+        if list.len() == before {
+            bail!("the account has no access to `{code}` to remove");
+        }
+    }
+    let Some(code) = &fields.access else { return Ok(Some(list)) };
+    let application = applications::find_by_code(&state.db, code)
+        .await?
+        .with_context(|| format!("--access: no application `{code}` (see the import file's [[applications]])"))?;
+    let index = match list.iter().position(|access| access.application == application.code) {
+        Some(index) => index,
+        None => {
+            list.push(AccessInput {
+                application: application.code.clone(),
+                allowed: true,
+                initials: String::new(),
+                rights: Vec::new(),
+                options: Default::default(),
+            });
+            list.len() - 1
+        }
+    };
+    let entry = &mut list[index];
+    entry.allowed = true;
+    if let Some(rights) = &fields.rights {
+        entry.rights =
+            rights.iter().map(|right| right.trim()).filter(|right| !right.is_empty()).map(String::from).collect();
+    }
+    if let Some(initials) = &fields.app_initials {
+        entry.initials = initials.clone();
+    }
+    for option in &fields.options {
+        let (key, value) = option.split_once('=').with_context(|| format!("--option `{option}`: write KEY=VALUE"))?;
+        if value.is_empty() {
+            entry.options.remove(key);
+            continue;
+        }
+        let definition = application
+            .options
+            .iter()
+            .find(|definition| definition.key == key)
+            .with_context(|| format!("--option: `{}` has no option `{key}`", application.code))?;
+        entry.options.insert(key.to_string(), option_value(definition, value)?);
+    }
+    Ok(Some(list))
+}
+
+/// `value` as the option's type says: text, `true`/`false`, or a whole number.
+fn option_value(definition: &OptionDef, value: &str) -> anyhow::Result<Value> {
+    let key = &definition.key;
+    Ok(match definition.kind {
+        OptionType::String => Value::String(value.to_string()),
+        OptionType::Boolean => match value {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => bail!("--option {key}: `{value}` is not true or false"),
+        },
+        OptionType::Integer => Value::from(
+            value.parse::<i64>().ok().with_context(|| format!("--option {key}: `{value}` is not a whole number"))?,
+        ),
+    })
 }
 
 fn read_password(fields: &UserFields) -> anyhow::Result<Option<String>> {
@@ -143,6 +246,7 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 bail!("account `{}` already exists; use `sesame user set`", fields.username);
             }
             let password = read_password(&fields)?.context("a new account needs --password or --password-stdin")?;
+            let access = changed_access(state, &fields.access, Vec::new()).await?;
             let input = AccountInput {
                 username: fields.username.clone(),
                 password: Some(PasswordInput::Plain(password)),
@@ -156,6 +260,7 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 sms_disabled: fields.sms_disabled.unwrap_or(false),
                 account_admin: fields.admin.unwrap_or(false),
                 language: fields.language.map(Some),
+                access,
                 ..Default::default()
             };
             let (account, _) = accounts::upsert(&state.db, &state.passwords, input, now).await?;
@@ -168,6 +273,8 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("no account `{}`", fields.username))?;
             let password = read_password(&fields)?;
+            let had = accounts::access_of(&state.db, &current.id).await?.into_iter().map(AccessInput::from).collect();
+            let access = changed_access(state, &fields.access, had).await?;
             let input = AccountInput {
                 username: current.username.clone(),
                 password: password.map(PasswordInput::Plain),
@@ -181,7 +288,7 @@ pub async fn run(state: &AppState, command: UserCommand) -> anyhow::Result<()> {
                 two_factor_required: fields.two_factor.unwrap_or(current.two_factor_required),
                 sms_disabled: fields.sms_disabled.unwrap_or(current.sms_disabled),
                 account_admin: fields.admin.unwrap_or(current.account_admin),
-                access: None,
+                access,
                 language: fields.language.map(Some),
             };
             let (account, change) = accounts::upsert(&state.db, &state.passwords, input, now).await?;

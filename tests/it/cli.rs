@@ -86,6 +86,92 @@ fn import_then_administer_accounts_and_clients() {
     assert!(ok && text.contains("new current signing keys"), "{text}");
 }
 
+/// `sesame user add|set --access APP --rights … --option K=V --app-initials …` and
+/// `--remove-access APP`: access to an application from the command line, shown by
+/// `user show`; mistakes named.
+#[test]
+fn access_to_applications_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/office.toml");
+    let (ok, text) = output(sesame(dir.path()).args(["import", fixture]));
+    assert!(ok, "{text}");
+    let (ok, text) = output(sesame(dir.path()).args([
+        "user",
+        "add",
+        "lucie",
+        "--password",
+        "long secret phrase 3",
+        "--access",
+        "INOTACTE",
+        "--rights",
+        "actes.lecture,actes.signature",
+        "--option",
+        "etude=Lyon",
+        "--app-initials",
+        "LB",
+    ]));
+    assert!(ok, "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "show", "lucie"]));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("access:        INOTACTE allowed=true initials=LB rights=[actes.lecture, actes.signature] options={\"etude\":\"Lyon\"}"),
+        "{text}"
+    );
+    // A second application; the first keeps what it had.
+    let (ok, text) = output(sesame(dir.path()).args([
+        "user",
+        "set",
+        "lucie",
+        "--access",
+        "INOTCOMPTABILITE",
+        "--rights",
+        "compta.lecture",
+    ]));
+    assert!(ok && text.contains("updated"), "{text}");
+    // Rights replaced, the option back to the application's default.
+    let (ok, text) = output(sesame(dir.path()).args([
+        "user",
+        "set",
+        "lucie",
+        "--access",
+        "INOTACTE",
+        "--rights",
+        "actes.lecture",
+        "--option",
+        "etude=",
+    ]));
+    assert!(ok, "{text}");
+    let (_, text) = output(sesame(dir.path()).args(["user", "show", "lucie"]));
+    assert!(
+        text.contains("INOTACTE allowed=true initials=LB rights=[actes.lecture] options={\"etude\":\"\"}"),
+        "{text}"
+    );
+    assert!(text.contains("INOTCOMPTABILITE allowed=true initials= rights=[compta.lecture]"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "set", "lucie", "--remove-access", "INOTCOMPTABILITE"]));
+    assert!(ok && text.contains("updated"), "{text}");
+    let (_, text) = output(sesame(dir.path()).args(["user", "show", "lucie"]));
+    assert!(text.contains("INOTACTE") && !text.contains("INOTCOMPTABILITE"), "{text}");
+
+    // Mistakes are named, and change nothing.
+    let (ok, text) = output(sesame(dir.path()).args(["user", "set", "lucie", "--access", "NOPE"]));
+    assert!(!ok && text.contains("NOPE"), "{text}");
+    let (ok, text) =
+        output(sesame(dir.path()).args(["user", "set", "lucie", "--access", "INOTACTE", "--rights", "actes.vol"]));
+    assert!(!ok && text.contains("actes.vol"), "an unknown right: {text}");
+    let (ok, text) =
+        output(sesame(dir.path()).args(["user", "set", "lucie", "--access", "INOTACTE", "--option", "couleur=bleu"]));
+    assert!(!ok && text.contains("couleur"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "set", "lucie", "--rights", "actes.lecture"]));
+    assert!(!ok && text.contains("--access"), "rights need an application: {text}");
+    let (ok, text) = output(sesame(dir.path()).args(["user", "set", "lucie", "--remove-access", "INOTCOMPTABILITE"]));
+    assert!(!ok && text.contains("no access"), "{text}");
+    let (_, text) = output(sesame(dir.path()).args(["user", "show", "lucie"]));
+    assert!(
+        text.contains("INOTACTE allowed=true initials=LB rights=[actes.lecture] options={\"etude\":\"\"}"),
+        "{text}"
+    );
+}
+
 #[test]
 fn mistakes_are_named() {
     let dir = tempfile::tempdir().unwrap();
