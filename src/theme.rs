@@ -20,7 +20,7 @@ use crate::config::ThemeConfig;
 
 /// Every template a theme provides (checked at start, so a broken theme stops Sésame
 /// with the template's name rather than failing on a user's page).
-const TEMPLATES: [&str; 22] = [
+const TEMPLATES: [&str; 23] = [
     "login.html",
     "totp_scan.html",
     "authenticator.html",
@@ -42,6 +42,7 @@ const TEMPLATES: [&str; 22] = [
     "admin_password.html",
     "admin_applications.html",
     "admin_application.html",
+    "admin_events.html",
     "admin_base.html",
 ];
 

@@ -6,6 +6,7 @@
 mod accounts;
 mod applications;
 mod auth;
+mod events;
 mod form;
 
 use axum::{
@@ -40,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts/{username}/unlock", on_post(SecurityAction::Unlock))
         .route("/admin/accounts/{username}/lock", on_post(SecurityAction::Lock))
         .route("/admin/accounts/{username}/sign-out-everywhere", on_post(SecurityAction::SignOutEverywhere))
+        .route("/admin/events", get(events::page))
+        .route("/admin/events.csv", get(events::csv))
         .route("/admin/applications", get(applications::list))
         .route("/admin/applications/{code}", get(applications::show))
         .route("/admin/applications/{code}/clients", post(applications::create_client))

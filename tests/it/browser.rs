@@ -17,7 +17,7 @@ use crate::harness::{Backend, TestServer};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-struct Browser {
+pub(crate) struct Browser {
     driver: Child,
     base: String,
     session: String,
@@ -36,7 +36,7 @@ impl Drop for Browser {
 }
 
 impl Browser {
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -78,7 +78,7 @@ impl Browser {
         Some(Self { driver, base, session, http })
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
@@ -91,27 +91,27 @@ impl Browser {
         answer["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
     }
 
-    async fn element(&self, css: &str) -> String {
+    pub(crate) async fn element(&self, css: &str) -> String {
         let found =
             self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
         found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css).await;
         self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let id = self.element(css).await;
         self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let id = self.element(css).await;
         self.command(reqwest::Method::GET, &format!("/element/{id}/text"), None)
             .await
@@ -120,25 +120,25 @@ impl Browser {
             .to_string()
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
     }
 
     /// Fills in and sends Sésame's login form.
-    async fn log_in(&self, username: &str, password: &str) {
+    pub(crate) async fn log_in(&self, username: &str, password: &str) {
         self.type_into("#username", username).await;
         self.type_into("#password", password).await;
         self.click("button[type=submit]").await;
     }
 
     /// Ends the WebDriver session, which closes Chromium.
-    async fn quit(&self) {
+    pub(crate) async fn quit(&self) {
         let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
     }
 
     /// Waits (up to 10 s) until the address contains `fragment`: clicks do not wait for
     /// the navigation they start.
-    async fn wait_url(&self, fragment: &str) -> String {
+    pub(crate) async fn wait_url(&self, fragment: &str) -> String {
         for _ in 0..100 {
             let url = self.url().await;
             if url.contains(fragment) {
@@ -162,7 +162,7 @@ impl Browser {
     }
 
     /// Waits (up to 10 s) until an element matches `css`.
-    async fn wait_element(&self, css: &str) {
+    pub(crate) async fn wait_element(&self, css: &str) {
         for _ in 0..100 {
             let found = self
                 .command(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css})))
@@ -175,7 +175,7 @@ impl Browser {
         panic!("no {css} appeared; at {}", self.url().await)
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
         let dir = std::env::var("SESAME_TEST_SCREENSHOT_DIR")

@@ -18,6 +18,7 @@ mod caches;
 mod claims_parameter;
 mod cli;
 mod console;
+mod console_events;
 mod demo;
 mod device;
 mod embedding;

@@ -30,6 +30,8 @@ use crate::web::{
 };
 
 const PER_PAGE: u64 = 25;
+/// Events on the account page; the events page has them all.
+const RECENT_EVENTS: u64 = 15;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -98,7 +100,9 @@ async fn render_form(
                 json!({"id": f.id, "label": f.label, "method": f.method, "created": crate::audit::utc(f.created_at), "last_used": last_used})
             })
             .collect();
-        let events = crate::audit::recent_for_account(&state.db, &account.id, 15).await?;
+        let words = |key: &str| state.theme.message(locale, key);
+        let filter = crate::audit::Filter::for_account(&account.id);
+        let events = crate::audit::list(&state.db, &filter, None, RECENT_EVENTS, &words).await?.entries;
         Ok((locks, second_factors, events))
     };
     let (locks, second_factors, events) = match existing.await {

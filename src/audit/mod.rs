@@ -1,11 +1,16 @@
 //! The audit trail of security decisions: logins, failures, lockouts, code reuse,
 //! administrative changes. Writing it never fails the request that caused it, and it
-//! never holds a secret.
+//! never holds a secret. Reading it for people: `listing` (filters, pages, names),
+//! `wording` (each code's kind and sentence), `csv` (the export).
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+pub mod csv;
+pub mod listing;
+pub mod wording;
+
+pub use listing::{Entry, Filter, Listing, list};
+pub use wording::Kind;
+
+use sea_orm::{ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set};
 use serde_json::Value;
 
 use crate::storage::{Db, entities::audit_event};
@@ -42,15 +47,11 @@ pub async fn record(db: &Db, now: i64, event: AuditEvent<'_>) {
     }
 }
 
-/// The account's latest security events, newest first, for its administrators: when
-/// (UTC), what, and the details (never a secret: none is ever recorded).
+/// The account's latest events as recorded, newest first (code, not words: for
+/// programs and tests; people read [`list`]): when (UTC), what, and the details (never
+/// a secret: none is ever recorded).
 pub async fn recent_for_account(db: &Db, account_id: &str, limit: u64) -> Result<Vec<Value>, sea_orm::DbErr> {
-    let rows = audit_event::Entity::find()
-        .filter(audit_event::Column::AccountId.eq(account_id))
-        .order_by_desc(audit_event::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?;
+    let rows = listing::select(db, &Filter::for_account(account_id), None, limit).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
