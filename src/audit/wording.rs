@@ -116,6 +116,7 @@ pub const EVENTS: &[(&str, Kind)] = &[
     ("cli.account.second_factors_reset", Kind::Administration),
     ("cli.account.second_factor_removed", Kind::Administration),
     ("cli.account.signed_out_everywhere", Kind::Administration),
+    ("cli.master_key.rotated", Kind::Administration),
     ("import.applied", Kind::Administration),
     ("account.locked", Kind::Administration),
     ("account.unlocked", Kind::Administration),
