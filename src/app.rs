@@ -132,16 +132,20 @@ pub struct RunningServer {
 
 /// Binds `config.listen` and serves in the background.
 pub async fn spawn(state: AppState) -> Result<RunningServer, StartError> {
-    let listen = state.config.listen.clone();
-    let listener =
-        TcpListener::bind(&listen).await.map_err(|source| StartError::Listen { address: listen.clone(), source })?;
+    let listener = bind(&state.config.listen).await?;
     spawn_on(listener, state)
+}
+
+/// Takes the port, before anything is opened or written: a port already in use stops
+/// the start before the database or the demo data are touched.
+async fn bind(listen: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(listen).await.map_err(|reason| StartError::Listen { address: listen.to_string(), reason })
 }
 
 /// Serves on a listener the caller bound (tests bind port 0 to learn the issuer first).
 pub fn spawn_on(listener: TcpListener, state: AppState) -> Result<RunningServer, StartError> {
     let address =
-        listener.local_addr().map_err(|source| StartError::Listen { address: state.config.listen.clone(), source })?;
+        listener.local_addr().map_err(|reason| StartError::Listen { address: state.config.listen.clone(), reason })?;
     let limits = state.config.server.clone();
     let metrics_address = spawn_metrics(&state)?;
     state.caches.spawn_sync(state.db.clone());
@@ -157,7 +161,7 @@ fn spawn_metrics(state: &AppState) -> Result<Option<SocketAddr>, StartError> {
     if listen.is_empty() {
         return Ok(None);
     }
-    let failed = |source| StartError::Listen { address: listen.clone(), source };
+    let failed = |reason| StartError::Listen { address: listen.clone(), reason };
     let listener = std::net::TcpListener::bind(&listen).map_err(failed)?;
     listener.set_nonblocking(true).map_err(failed)?;
     let address = listener.local_addr().map_err(failed)?;
@@ -172,13 +176,14 @@ pub async fn serve(config: Config, imports: &[PathBuf]) -> Result<(), anyhow::Er
     for finding in crate::preflight::of_config(&config) {
         tracing::warn!(remedy = finding.remedy, "{}", finding.problem);
     }
+    let listener = bind(&config.listen).await?;
     let state = open_state(config, Arc::new(SystemClock)).await?;
     // Only a serving node registers the console's client: its redirect URI follows this
     // node's issuer, which a CLI run with another configuration must not overwrite.
     ensure_builtin_clients(&state).await?;
     let demo = seed_demo_if_wanted(&state).await?;
     import_files(&state, imports).await?;
-    let server = spawn(state).await?;
+    let server = spawn_on(listener, state)?;
     let _janitor = crate::janitor::spawn(server.state.clone());
     tracing::info!(address = %server.address, issuer = server.state.config.issuer(), "Sésame is listening");
     if demo {

@@ -107,8 +107,9 @@ pub enum StartError {
     Password(#[from] crate::crypto::password::PasswordError),
     #[error(transparent)]
     Theme(#[from] crate::theme::ThemeError),
-    #[error("cannot listen on {address}: {source}")]
-    Listen { address: String, source: std::io::Error },
+    // Not `source`: the reason is in the message, and said once.
+    #[error("cannot listen on {address}: {}", crate::state::listen_failure(reason))]
+    Listen { address: String, reason: std::io::Error },
     #[error("demo data: {0}")]
     Demo(String),
     #[error(transparent)]
@@ -201,4 +202,20 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
 async fn open_keys(db: &storage::Db, secrets: &SecretBox, now: i64) -> Result<KeyStore, StartError> {
     crate::master_key::bind(db, secrets, now).await?;
     Ok(KeyStore::open(db.clone(), secrets.clone(), now).await?)
+}
+
+/// Why a port could not be taken, in words, with what to do when it is the usual case.
+pub fn listen_failure(reason: &std::io::Error) -> String {
+    match reason.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is already in use (another Sésame, or another program, listens there): stop it or set \
+             `listen` to another port"
+                .into()
+        }
+        std::io::ErrorKind::AddrNotAvailable => "this machine has no such address: check `listen`".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges): use a port above 1024 behind the proxy".into()
+        }
+        _ => reason.to_string(),
+    }
 }

@@ -204,6 +204,19 @@ impl Config {
 }
 
 /// One line per problem: the key, where it came from, and what is wrong with it.
+/// What serde expected, as a person would say it.
+fn expected_in_words(expected: &str) -> &str {
+    match expected.trim_start_matches("a ").trim_start_matches("an ") {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "bool" | "boolean" => "true or false",
+        "string" | "str" => "text in quotes",
+        "sequence" => "a list in brackets, [\"…\", \"…\"]",
+        "map" => "a table",
+        _ => expected,
+    }
+}
+
 fn describe_figment_error(error: figment::Error) -> ConfigError {
     let problems: Vec<String> = error
         .into_iter()
@@ -221,6 +234,11 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
                         e.path.iter().take(e.path.len().saturating_sub(1)).chain([field]).cloned().collect::<Vec<_>>();
                     format!("unknown key `{}`{source}; the keys here are: {}", key.join("."), expected.join(", "))
                 }
+                figment::error::Kind::InvalidType(actual, expected) => {
+                    format!("key `{}`{source}: {actual} is not {}", e.path.join("."), expected_in_words(expected))
+                }
+                // A file that is not TOML: its name, then the parser's line, column and snippet.
+                kind if e.path.is_empty() => format!("{}: {kind}", source.trim_start_matches(" in ")),
                 kind => format!("key `{}`{source}: {kind}", e.path.join(".")),
             }
         })

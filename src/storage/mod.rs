@@ -81,9 +81,19 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
 fn explain(error: &DbErr) -> String {
     let text = error.to_string();
     if text.contains("pool timed out") {
-        "no answer from the database server within 5 seconds: is it running, and are the host and port right?".into()
-    } else {
-        text
+        return "no answer from the database server within 5 seconds: is it running, and are the host and port right?"
+            .into();
+    }
+    without_internals(&text)
+}
+
+/// The database's own words, without the wrappers' prefixes and the server's source
+/// line (`… at line 948` is PostgreSQL's code, not the operator's configuration).
+fn without_internals(text: &str) -> String {
+    let text = text.trim_start_matches("Connection Error: ").trim_start_matches("error returned from database: ");
+    match text.rsplit_once(" at line ") {
+        Some((words, line)) if !line.is_empty() && line.chars().all(|c| c.is_ascii_digit()) => words.to_string(),
+        _ => text.to_string(),
     }
 }
 
@@ -252,5 +262,22 @@ pub fn is_unavailable(error: &DbErr) -> bool {
                 .is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_keep_the_databases_words_only() {
+        assert_eq!(
+            without_internals(
+                "Connection Error: error returned from database: database \"nonexistent\" does not exist at line 948"
+            ),
+            "database \"nonexistent\" does not exist"
+        );
+        assert_eq!(without_internals("disk I/O error"), "disk I/O error");
+        assert_eq!(without_internals("the field at line one"), "the field at line one");
     }
 }

@@ -192,8 +192,49 @@ fn mistakes_are_named() {
     let (ok, text) = output(sesame(dir.path()).args(["import", bad.to_str().unwrap()]));
     assert!(!ok && text.contains("line 4"), "{text}");
 
+    // A TOML mistake names the file and the line; a value of the wrong type, the key and
+    // the type in words.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "listen = \"127.0.0.1:8080\n").unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["--config", broken.to_str().unwrap(), "migrate"]));
+    assert!(!ok && text.contains("broken.toml") && text.contains("line 1") && !text.contains("key ``"), "{text}");
+    let typed = dir.path().join("typed.toml");
+    std::fs::write(&typed, "[tokens]\naccess_token_ttl = \"ten\"\n").unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["--config", typed.to_str().unwrap(), "migrate"]));
+    assert!(!ok && text.contains("tokens.access_token_ttl") && text.contains("is not a whole number"), "{text}");
+    let (ok, text) = output(sesame(dir.path()).args(["migrate"]).env("SESAME_DEMO", "maybe"));
+    assert!(!ok && text.contains("demo") && text.contains("true or false"), "{text}");
+
+    // The database's own words, without its source line.
+    if let Some(crate::harness::Backend::Postgres(admin)) = crate::harness::Backend::postgres() {
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path("/sesame_no_such_database");
+        let (ok, text) = output(sesame(dir.path()).args(["migrate"]).env("SESAME_DATABASE_URL", url.as_str()));
+        assert!(!ok && text.contains("does not exist") && !text.contains("at line"), "{text}");
+    }
+
     let (ok, text) = output(sesame(dir.path()).args(["migrate"]));
     assert!(ok, "{text}");
+}
+
+/// A port already in use stops the start once, in words, before anything is written:
+/// no database, no master key, no demo data.
+#[test]
+fn a_port_in_use_is_said_once_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (ok, text) = output(
+        sesame(dir.path())
+            .args(["serve", "--demo"])
+            .env("SESAME_LISTEN", &address)
+            .env("SESAME_ISSUER", format!("http://{address}")),
+    );
+    assert!(!ok, "{text}");
+    assert_eq!(text.matches("already in use").count(), 1, "said once: {text}");
+    assert!(text.contains(&address) && text.contains("`listen`"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert!(left.is_empty() && !text.contains("import.applied"), "nothing written: {left:?} {text}");
 }
 
 /// `sesame registration …`: an initial access token made, listed (never shown again),
