@@ -136,7 +136,7 @@ async fn set_up(config: &Config, count: usize, hash: &str) -> Result<Vec<Account
     for index in 0..count {
         let username = format!("user{index:05}");
         let account = sesame::accounts::find_by_username(&state.db, &username).await?.ok_or("account not imported")?;
-        let factor = totp::begin(&state.db, &state.secrets, &account.id, "bench", now).await?;
+        let factor = totp::begin(&state.db, &state.secrets, &account.id, "bench", None, now).await?;
         let enrollment =
             totp::enrollment(&state.db, &state.secrets, &state.config.two_factor, &account.id, &username, &factor)
                 .await?

@@ -25,6 +25,8 @@ mod m20261201_000017_dpop;
 mod m20261201_000018_dynamic_registration;
 mod m20261201_000019_cache_events;
 mod m20261202_000020_master_key_state;
+mod m20261202_000021_email_verified;
+mod m20261202_000022_pending_browser;
 
 pub struct Migrator;
 
@@ -52,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000018_dynamic_registration::Migration),
             Box::new(m20261201_000019_cache_events::Migration),
             Box::new(m20261202_000020_master_key_state::Migration),
+            Box::new(m20261202_000021_email_verified::Migration),
+            Box::new(m20261202_000022_pending_browser::Migration),
         ]
     }
 }

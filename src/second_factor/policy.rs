@@ -98,6 +98,7 @@ mod tests {
             last_name: String::new(),
             initials: String::new(),
             email: email.then(|| "p@example.org".into()),
+            email_verified: false,
             phone: None,
             address: None,
             archived: false,

@@ -3,7 +3,9 @@
 //! once (the last accepted time step is stored and moved forward atomically, so two
 //! nodes cannot both accept it).
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
+};
 use totp_rs::{Algorithm, Builder, Totp};
 
 use crate::config::TwoFactorConfig;
@@ -39,13 +41,17 @@ fn build(config: &TwoFactorConfig, secret: &[u8], account_name: &str) -> Result<
         .map_err(|e| DomainError::invalid("totp", format!("TOTP parameters refused: {e}")))
 }
 
+/// How long a login restarted in the same browser shows the same unconfirmed secret.
+const RESUME_WITHIN: i64 = 24 * 3600;
+
 /// Starts enrolling a new authenticator app for the account: a fresh secret, stored
-/// sealed and not yet active.
+/// sealed and not yet active; at a login, bound to the browser it is shown to.
 pub async fn begin(
     db: &Db,
     secrets: &SecretBox,
     account_id: &str,
     label: &str,
+    browser: Option<&str>,
     now: i64,
 ) -> Result<String, DomainError> {
     let id = crypto::random_id();
@@ -61,10 +67,37 @@ pub async fn begin(
         created_at: Set(now),
         last_used_at: Set(None),
         credential_id: Set(None),
+        pending_browser: Set(browser.map(str::to_string)),
     }
     .insert(db)
     .await?;
     Ok(id)
+}
+
+/// The secret this browser was already shown at a login of the account and that is not
+/// confirmed yet, so that the app does not collect a stale entry per attempt; else a
+/// new one. Another browser (a password thief's) never gets a secret shown elsewhere.
+pub async fn resume_or_begin(
+    db: &Db,
+    secrets: &SecretBox,
+    account_id: &str,
+    label: &str,
+    browser: &str,
+    now: i64,
+) -> Result<String, DomainError> {
+    let shown = second_factor::Entity::find()
+        .filter(second_factor::Column::AccountId.eq(account_id))
+        .filter(second_factor::Column::Method.eq("totp"))
+        .filter(second_factor::Column::ConfirmedAt.is_null())
+        .filter(second_factor::Column::PendingBrowser.eq(browser))
+        .filter(second_factor::Column::CreatedAt.gt(now - RESUME_WITHIN))
+        .order_by_desc(second_factor::Column::CreatedAt)
+        .one(db)
+        .await?;
+    match shown {
+        Some(row) => Ok(row.id),
+        None => begin(db, secrets, account_id, label, Some(browser), now).await,
+    }
 }
 
 fn load(

@@ -237,7 +237,7 @@ async fn act(
         },
         "add" => {
             let label = format!("{} {}", message("enroll_factor_label"), factors.len() + 1);
-            totp::begin(&state.db, &state.secrets, &account.id, &label, now)
+            totp::begin(&state.db, &state.secrets, &account.id, &label, None, now)
                 .await
                 .map(|id| View { adding: Some(id), ..View::default() })
         }

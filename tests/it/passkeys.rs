@@ -411,10 +411,16 @@ async fn two_removals_at_once_keep_the_rule(backend: Backend) {
         let factors = second_factor::factors_of(&state.db, &pauline.id).await.unwrap();
         let mut ids: Vec<String> = factors.iter().map(|f| f.id.clone()).collect();
         while ids.len() < 2 {
-            let id =
-                sesame::second_factor::totp::begin(&state.db, &state.secrets, &pauline.id, "app", server.clock_now())
-                    .await
-                    .unwrap();
+            let id = sesame::second_factor::totp::begin(
+                &state.db,
+                &state.secrets,
+                &pauline.id,
+                "app",
+                None,
+                server.clock_now(),
+            )
+            .await
+            .unwrap();
             sesame::second_factor::totp::activate(&state.db, &pauline.id, &id, server.clock_now()).await.unwrap();
             ids.push(id);
         }

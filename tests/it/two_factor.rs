@@ -119,15 +119,21 @@ pub struct Enrolled {
     pub to_client: Page,
 }
 
-/// From a page redirecting to `/login/enroll/intro`, walks every step as a user would.
-pub async fn walk_enrollment(browser: &Browser, server: &TestServer, after_password: &Page, email: &str) -> Enrolled {
+/// From a page redirecting to `/login/enroll/intro`, the steps up to the page that
+/// shows the secret.
+pub async fn walk_to_scan(browser: &Browser, server: &TestServer, after_password: &Page) -> Page {
     assert_eq!(after_password.location.as_deref().map(|l| l.starts_with("/login/enroll/intro")), Some(true));
     let intro = follow(browser, server, after_password).await;
     assert_eq!(intro.status, 200, "{}", intro.body);
     let install = follow(browser, server, &submit(browser, server, &intro, "/login/enroll/intro", &[]).await).await;
     assert!(install.body.contains("<svg"), "store QR codes");
     let add = follow(browser, server, &submit(browser, server, &install, "/login/enroll/install", &[]).await).await;
-    let scan = follow(browser, server, &submit(browser, server, &add, "/login/enroll/add", &[]).await).await;
+    follow(browser, server, &submit(browser, server, &add, "/login/enroll/add", &[]).await).await
+}
+
+/// From a page redirecting to `/login/enroll/intro`, walks every step as a user would.
+pub async fn walk_enrollment(browser: &Browser, server: &TestServer, after_password: &Page, email: &str) -> Enrolled {
+    let scan = walk_to_scan(browser, server, after_password).await;
     let secret = element_text(&scan.body, "totp-secret").expect("the secret in #totp-secret");
     let uri = element_text(&scan.body, "totp-uri").expect("the URI in #totp-uri");
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
@@ -575,4 +581,80 @@ on_every_backend!(
     wrong_codes_lock_the_second_factor,
     acr_values_steps_up_an_account_without_two_factor,
     enrollment_window_closes,
+    the_mailed_enrollment_code_proves_the_email_address,
+    a_login_restarted_during_enrollment_shows_the_same_secret_in_that_browser_only,
 );
+
+/// Typing the code mailed at enrollment proves the address: `email_verified` is true in
+/// the ID token and at userinfo from then on, and false again once an administrator
+/// changes the address.
+async fn the_mailed_enrollment_code_proves_the_email_address(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = rp::actes_web(&server).await;
+    let verified = |tokens: &openidconnect::core::CoreTokenResponse| {
+        use openidconnect::TokenResponse;
+        rp::payload(&tokens.id_token().expect("an ID token").to_string())["email_verified"].clone()
+    };
+    let request = rp::auth_request(&client, &["openid", "email"], &[]);
+    let page = Browser::new().authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let tokens = rp::exchange(&client, &page.location_param("code").unwrap(), request.verifier).await.unwrap();
+    assert_eq!(verified(&tokens), false, "an address an administrator typed is not proven");
+
+    set_two_factor(&server, "pauline", true).await;
+    let browser = Browser::new();
+    let request = rp::auth_request(&client, &["openid", "email"], &[]);
+    let after_password = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let enrolled = walk_enrollment(&browser, &server, &after_password, "pauline@etude.example").await;
+    assert!(mails(&server).iter().any(|m| m["to"] == "pauline@etude.example"), "the code was mailed");
+    let code = enrolled.to_client.location_param("code").expect("a code");
+    let tokens = rp::exchange(&client, &code, request.verifier).await.unwrap();
+    assert_eq!(verified(&tokens), true, "proven by the mailed code");
+    let userinfo = |token: String| {
+        let url = server.url("/userinfo");
+        async move {
+            let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    use openidconnect::OAuth2TokenResponse;
+    let token = tokens.access_token().secret().to_string();
+    assert_eq!(userinfo(token.clone()).await["email_verified"], true);
+
+    let state = &server.state;
+    let account = accounts::find_by_username(&state.db, "pauline").await.unwrap().unwrap();
+    let input =
+        AccountInput { email: Some("pauline.martin@etude.example".into()), ..AccountInput::unchanged(&account) };
+    accounts::upsert(&state.db, &state.passwords, input, server.clock_now()).await.unwrap();
+    let info = userinfo(token).await;
+    assert_eq!(info["email"], "pauline.martin@etude.example");
+    assert_eq!(info["email_verified"], false, "a new address is not proven");
+}
+
+/// A login restarted before the code was typed shows the secret already shown in that
+/// browser (the app keeps one entry); another browser, which may be a password thief's,
+/// gets a secret of its own; the first secret's code then enrolls.
+async fn a_login_restarted_during_enrollment_shows_the_same_secret_in_that_browser_only(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    set_two_factor(&server, "pauline", true).await;
+    let client = rp::actes_web(&server).await;
+    let secret_in = |page: &Page| element_text(&page.body, "totp-secret").expect("the secret in #totp-secret");
+    let browser = Browser::new();
+    let request = rp::auth_request(&client, &["openid"], &[]);
+    let after_password = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let first = secret_in(&walk_to_scan(&browser, &server, &after_password).await);
+
+    let request = rp::auth_request(&client, &["openid"], &[]);
+    let after_password = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    let scan = walk_to_scan(&browser, &server, &after_password).await;
+    assert_eq!(secret_in(&scan), first, "the same secret in the same browser");
+
+    let elsewhere = Browser::new();
+    let other_request = rp::auth_request(&client, &["openid"], &[]);
+    let other = elsewhere.authorize(&server, &other_request.url, "pauline", "correct horse battery").await;
+    assert_ne!(secret_in(&walk_to_scan(&elsewhere, &server, &other).await), first, "never shown to another browser");
+
+    let code = Authenticator::from_page_secret(&first).code_at(server.clock_now());
+    let checked = submit(&browser, &server, &scan, "/login/enroll/scan", &[("code", &code)]).await;
+    assert_eq!(checked.status, 303, "{}", checked.body);
+    assert!(checked.location.as_deref().is_some_and(|l| l.starts_with("/login/enroll/")), "{:?}", checked.location);
+}

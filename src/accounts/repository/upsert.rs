@@ -134,6 +134,7 @@ where
                 last_name: Set(input.last_name.trim().to_string()),
                 initials: Set(input.initials.trim().to_string()),
                 email: Set(prepared.email.clone()),
+                email_verified: Set(None),
                 phone: Set(prepared.phone.clone()),
                 address: Set(input.address.clone().filter(|a| !a.trim().is_empty())),
                 archived: Set(input.archived),

@@ -476,6 +476,7 @@ async fn store(
         created_at: Set(now),
         last_used_at: Set(None),
         credential_id: Set(Some(URL_SAFE_NO_PAD.encode(passkey.cred_id()))),
+        pending_browser: Set(None),
     };
     match row.insert(db).await {
         Ok(_) => Ok(id),

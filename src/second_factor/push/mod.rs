@@ -148,6 +148,7 @@ pub async fn register_device(
         created_at: Set(now),
         last_used_at: Set(None),
         credential_id: Set(None),
+        pending_browser: Set(None),
     }
     .insert(db)
     .await?;

@@ -13,6 +13,8 @@ pub struct Model {
     pub last_name: String,
     pub initials: String,
     pub email: Option<String>,
+    /// The address its owner proved with a mailed code; verified while it equals `email`.
+    pub email_verified: Option<String>,
     pub phone: Option<String>,
     pub address: Option<String>,
     pub archived: bool,

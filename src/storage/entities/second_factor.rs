@@ -17,6 +17,9 @@ pub struct Model {
     /// A passkey's credential id (base64url), unique: how a sign-in without password
     /// finds it.
     pub credential_id: Option<String>,
+    /// While an app's secret is not confirmed: the hash of the browser it was shown to
+    /// at a login's enrollment.
+    pub pending_browser: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -187,7 +187,9 @@ async fn step(
         EnrollPage::AddAccount if back => to(EnrollPage::Install),
         EnrollPage::AddAccount => {
             let label = state.theme.message(login.locale, "enroll_factor_label");
-            let factor_id = totp::begin(&state.db, &state.secrets, &login.account.id, &label, now).await?;
+            let browser = &login.pending.browser_hash;
+            let factor_id =
+                totp::resume_or_begin(&state.db, &state.secrets, &login.account.id, &label, browser, now).await?;
             to(EnrollPage::Scan { factor_id, wrong: 0 })
         }
         EnrollPage::Scan { factor_id, wrong } => {

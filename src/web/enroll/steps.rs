@@ -42,7 +42,8 @@ pub(super) async fn scan(
         if wrong >= config.enrollment_max_attempts {
             totp::discard(&state.db, &login.account.id, &factor_id).await?;
             let label = message("enroll_factor_label");
-            let factor_id = totp::begin(&state.db, &state.secrets, &login.account.id, &label, now).await?;
+            let browser = Some(login.pending.browser_hash.as_str());
+            let factor_id = totp::begin(&state.db, &state.secrets, &login.account.id, &label, browser, now).await?;
             let stage = enroll_stage(login, EnrollPage::Scan { factor_id, wrong: 0 }, confirm_by_email);
             let moved = flow::advance(state, &login.pending, stage, now).await?;
             return Ok(moved_or_stale(state, login, moved, message("enroll_new_secret")));
@@ -206,6 +207,9 @@ pub(super) async fn email(
     if checked == email_code::CodeCheck::Accepted {
         crate::lockout::second_factor::clear_failures(&state.db, &account.id).await?;
         email_code::clear_sends(&state.db, &account.id, purpose).await?;
+        if let Some(email) = &account.email {
+            crate::accounts::mark_email_verified(&state.db, &account.id, email).await?;
+        }
         return finish(state, login, &factor_id, ip, now).await;
     }
     login.audit(state, "second_factor.enrollment_email_wrong_code", ip, json!({}), now).await;
