@@ -128,8 +128,8 @@ pub struct AccountEntry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {}", crate::file_errors::in_words(reason))]
+    Read { path: String, reason: std::io::Error },
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
     #[error("{path}, line {line}, {what}: {error}")]
@@ -210,7 +210,7 @@ fn refuse_repeats(label: &str, file: &ImportFile, line_of: impl Fn(usize) -> usi
 
 pub async fn import_file(state: &AppState, path: &Path) -> Result<ImportReport, ImportError> {
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read { path: label.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|reason| ImportError::Read { path: label.clone(), reason })?;
     import_text(state, &label, &text).await
 }
 

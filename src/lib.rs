@@ -27,6 +27,7 @@ pub mod crypto;
 pub mod demo;
 pub mod device_authorization;
 pub mod domain;
+pub mod file_errors;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http_server;

@@ -49,7 +49,8 @@ pub enum MasterKeyError {
     Root(SecretBoxError),
     #[error(
         "the database seals new secrets with master key `{sealing}`, which this node does not have (it has {held}): \
-         configure that key as `master_key`, or as `previous_master_key` during a rotation"
+         configure that key as `master_key` (or `master_key_file`), or as `previous_master_key` (or \
+         `previous_master_key_file`) during a rotation"
     )]
     NotHeld { sealing: String, held: String },
     #[error(
@@ -71,13 +72,15 @@ pub async fn bind(db: &Db, secrets: &SecretBox, now: i64) -> Result<(), MasterKe
     secrets.adopt_root(&row.root).map_err(MasterKeyError::Root)
 }
 
-/// The master key from configuration, else from (or into) `master.key` in the data
-/// directory; with the previous key when one is configured.
-pub fn load(config: &crate::config::Config) -> Result<SecretBox, SecretBoxError> {
+/// The master key from configuration, else from `master.key` in the data directory,
+/// which is created only for a database that holds nothing sealed yet (`may_create`);
+/// with the previous key when one is configured.
+pub fn load(config: &crate::config::Config, may_create: bool) -> Result<SecretBox, SecretBoxError> {
     let current = if config.master_key.is_empty() {
         match config.master_key_path() {
-            (path, true) => SecretBox::from_file_or_create(&path)?,
-            (path, false) => SecretBox::from_file(&path)?,
+            (path, true) if may_create => SecretBox::from_file_or_create(&path)?,
+            (path, true) if !path.exists() => return Err(SecretBoxError::Missing(path.display().to_string())),
+            (path, _) => SecretBox::from_file(&path)?,
         }
     } else {
         SecretBox::from_base64(&config.master_key)?
@@ -95,6 +98,11 @@ pub fn load(config: &crate::config::Config) -> Result<SecretBox, SecretBoxError>
     })
 }
 
+/// Whether the database holds anything sealed with a master key already.
+pub async fn holds_sealed(db: &Db) -> Result<bool, sea_orm::DbErr> {
+    Ok(signing_key::Entity::find().one(db).await?.is_some())
+}
+
 async fn read(db: &Db) -> Result<Option<master_key_state::Model>, sea_orm::DbErr> {
     master_key_state::Entity::find_by_id(STATE_ID).one(db).await
 }
@@ -103,7 +111,7 @@ async fn read(db: &Db) -> Result<Option<master_key_state::Model>, sea_orm::DbErr
 /// that already holds signing keys has derived every purpose key from that master key
 /// itself, which stays the root; a new one gets a random root.
 async fn first_state(db: &Db, secrets: &SecretBox, now: i64) -> Result<master_key_state::Model, MasterKeyError> {
-    if signing_key::Entity::find().one(db).await?.is_none() {
+    if !holds_sealed(db).await? {
         secrets.new_root();
     }
     let row = master_key_state::ActiveModel {

@@ -61,6 +61,26 @@ pub async fn run(config: &Config) -> Vec<Finding> {
 /// What the configuration alone tells.
 pub fn of_config(config: &Config) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let keys = [
+        ("master_key", &config.master_key, "master_key_file", &config.master_key_file),
+        (
+            "previous_master_key",
+            &config.previous_master_key,
+            "previous_master_key_file",
+            &config.previous_master_key_file,
+        ),
+    ];
+    for (inline, inline_value, file, file_value) in keys {
+        if !inline_value.is_empty() && !file_value.is_empty() {
+            findings.push(Finding::warning(
+                format!("both `{inline}` and `{file}` are set: `{inline}` is used and the file is ignored"),
+                format!(
+                    "keep one: remove `{inline}` (or SESAME_{}, perhaps in an environment file)",
+                    inline.to_uppercase()
+                ),
+            ));
+        }
+    }
     let https = config.secure_cookies();
     if https && matches!(config.mail.transport.as_str(), "outbox" | "log") {
         findings.push(Finding::warning(
@@ -223,8 +243,14 @@ async fn of_master_key(config: &Config, db: &crate::storage::Db) -> Vec<Finding>
     }
     // The file exists (or the key is in the configuration), so reading the key the way
     // a start does creates nothing.
-    let secrets = match crate::master_key::load(config) {
+    let secrets = match crate::master_key::load(config, false) {
         Ok(secrets) => secrets,
+        Err(error @ crate::crypto::secretbox::SecretBoxError::KeyFile { .. }) => {
+            return vec![Finding::fatal(
+                format!("the master key cannot be read: {error}"),
+                "let the user that runs Sésame read the file (its owner, mode 600)",
+            )];
+        }
         Err(error) => {
             return vec![Finding::fatal(
                 format!("the master key cannot be read: {error}"),

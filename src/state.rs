@@ -128,7 +128,8 @@ pub enum StartError {
 pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
     let db = storage::connect(&config.database_url()).await?;
     storage::migrate(&db).await?;
-    let secrets = crate::master_key::load(&config)?;
+    let holds_sealed = crate::master_key::holds_sealed(&db).await.map_err(crate::master_key::MasterKeyError::from)?;
+    let secrets = crate::master_key::load(&config, !holds_sealed)?;
     let lock = storage::StartLock::take(&db).await.map_err(storage::StorageError::Migrate)?;
     let keys = open_keys(&db, &secrets, clock.now()).await;
     lock.release().await.map_err(storage::StorageError::Migrate)?;

@@ -35,7 +35,7 @@ pub fn new(file: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn status(config: &Config) -> anyhow::Result<()> {
-    let secrets = crate::master_key::load(config)?;
+    let secrets = crate::master_key::load(config, false)?;
     let db = crate::storage::connect(&config.database_url()).await?;
     let census = crate::master_key::census(&db).await?;
     let held = |key: &str| if secrets.holds(key) { "configured" } else { "NOT configured" };
@@ -77,11 +77,14 @@ pub async fn rotate(state: &AppState) -> anyhow::Result<()> {
     }
     let resealed: u64 = rotation.resealed.iter().map(|(_, n)| n).sum();
     println!("done: every stored secret is sealed with master key `{}` ({resealed} sealed again)", rotation.new_key);
-    let tokens = &state.config.tokens;
+    let config = &state.config;
+    let previous =
+        if config.previous_master_key.is_empty() { "previous_master_key_file" } else { "previous_master_key" };
+    let tokens = &config.tokens;
     let wait = tokens.access_token_ttl.max(tokens.authorization_request_ttl);
     println!(
         "access tokens and logins in progress sealed with the previous key live up to {wait} s more: after that, \
-         remove `previous_master_key` from every node (restart them one at a time), then keep the old key only beside the \
+         remove `{previous}` from every node (restart them one at a time), then keep the old key only beside the \
          backups made before now, which need it"
     );
     Ok(())

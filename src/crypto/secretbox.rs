@@ -31,8 +31,13 @@ use zeroize::Zeroizing;
 pub enum SecretBoxError {
     #[error("the master key must be base64 of exactly 32 bytes")]
     BadKey,
-    #[error("cannot read or create the master key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    #[error("cannot read or create the master key file {path}: {}", crate::file_errors::in_words(reason))]
+    KeyFile { path: String, reason: std::io::Error },
+    #[error(
+        "the database holds data but the master key file {0} is missing: restore it from where you keep it (a new \
+         key would open nothing stored), or set `master_key_file`"
+    )]
+    Missing(String),
     #[error("this secret was encrypted under master key `{0}`, which is not configured")]
     UnknownKey(String),
     #[error("a stored secret is malformed or was tampered with")]
@@ -273,7 +278,7 @@ fn decode_key(encoded: &str) -> Result<[u8; 32], SecretBoxError> {
 fn read_key_file(path: &Path) -> Result<[u8; 32], SecretBoxError> {
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
-            .map_err(|source| SecretBoxError::KeyFile { path: path.display().to_string(), source })?,
+            .map_err(|reason| SecretBoxError::KeyFile { path: path.display().to_string(), reason })?,
     );
     decode_key(&text)
 }
@@ -281,7 +286,7 @@ fn read_key_file(path: &Path) -> Result<[u8; 32], SecretBoxError> {
 /// Writes `key` (base64) into a new file of mode 0600, creating its folder; never over
 /// an existing file.
 pub fn write_key_file(path: &Path, key: &[u8; 32]) -> Result<(), SecretBoxError> {
-    let io = |source| SecretBoxError::KeyFile { path: path.display().to_string(), source };
+    let io = |reason| SecretBoxError::KeyFile { path: path.display().to_string(), reason };
     if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }

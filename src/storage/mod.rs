@@ -16,8 +16,8 @@ pub enum StorageError {
     Connect { url: String, reason: String },
     #[error("database migration failed: {0}")]
     Migrate(DbErr),
-    #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    #[error("cannot create the data directory {path}: {}", crate::file_errors::in_words(reason))]
+    DataDir { path: String, reason: std::io::Error },
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     #[error(
@@ -43,7 +43,7 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
     if let Some(path) = sqlite_path(url) {
         if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
-                .map_err(|source| StorageError::DataDir { path: parent.display().to_string(), source })?;
+                .map_err(|reason| StorageError::DataDir { path: parent.display().to_string(), reason })?;
         }
     } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         return Err(StorageError::UnsupportedUrl(redact(url)));

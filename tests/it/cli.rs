@@ -217,6 +217,35 @@ fn mistakes_are_named() {
     assert!(ok, "{text}");
 }
 
+/// A database that holds data is never given a new master key by a command run without
+/// its key: the command stops, naming the missing file, and creates nothing; both
+/// `master_key` and `master_key_file` set is warned about.
+#[test]
+fn a_missing_master_key_is_never_replaced_by_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["migrate"]));
+    assert!(ok, "{text}");
+    let key = dir.path().join("master.key");
+    let kept = std::fs::read_to_string(&key).unwrap();
+    std::fs::remove_file(&key).unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["user", "list"]));
+    assert!(!ok && text.contains("is missing") && text.contains("master.key"), "{text}");
+    assert!(!key.exists(), "no new key was made");
+    std::fs::write(&key, &kept).unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["user", "list"]));
+    assert!(ok, "{text}");
+
+    let mounted = dir.path().join("mounted");
+    std::fs::write(&mounted, &kept).unwrap();
+    let (_, text) = output(
+        sesame(dir.path())
+            .env("SESAME_MASTER_KEY", kept.trim())
+            .env("SESAME_MASTER_KEY_FILE", &mounted)
+            .args(["check"]),
+    );
+    assert!(text.contains("both `master_key` and `master_key_file` are set"), "{text}");
+}
+
 /// A port already in use stops the start once, in words, before anything is written:
 /// no database, no master key, no demo data.
 #[test]

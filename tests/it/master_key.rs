@@ -136,7 +136,7 @@ async fn the_master_key_rotates_online_with_two_nodes_serving(backend: Backend) 
     // sealed with the new key, old ones are still under the old key.
     let mut config = sesame::config::Config { master_key: new_key_text.clone(), ..Default::default() };
     config.previous_master_key = MASTER_KEY.into();
-    let operator = master_key::load(&config).unwrap();
+    let operator = master_key::load(&config, false).unwrap();
     let interrupted = tokio::time::timeout(
         Duration::from_millis(500),
         master_key::rotate(&nodes.0.state.db, &operator, nodes.0.clock_now(), |_| {}),
