@@ -281,25 +281,20 @@ fn describe(row: audit_event::Model, people: &People, words: &dyn Fn(&str) -> St
 
 /// `2026-11-28T17:09:05Z`.
 pub fn rfc3339(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => unix.to_string(),
-    }
+    written(unix, "T", "Z")
 }
 
 /// `2026-11-28 17:09:05 UTC`.
 fn utc_seconds(unix: i64) -> String {
+    written(unix, " ", " UTC")
+}
+
+/// The date, `between`, the time to the second, then `after`; the number itself for a
+/// time out of range.
+fn written(unix: i64, between: &str, after: &str) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
         Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            "{:04}-{:02}-{:02}{between}{:02}:{:02}:{:02}{after}",
             t.year(),
             u8::from(t.month()),
             t.day(),

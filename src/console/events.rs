@@ -82,15 +82,11 @@ pub async fn page(
     Query(query): Query<EventsQuery>,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let (filter, before) = match query.filter() {
-        Ok(read) => read,
-        Err(error) => return error.render(&state, locale),
+    let (listing, before) = match selected(&state, locale, &query, PER_PAGE).await {
+        Ok(selected) => selected,
+        Err(page) => return page,
     };
     let words = |key: &str| state.theme.message(locale, key);
-    let listing = match audit::list(&state.db, &filter, before, PER_PAGE, &words).await {
-        Ok(listing) => listing,
-        Err(error) => return PageError::from(error).render(&state, locale),
-    };
     let kinds: Vec<_> =
         Kind::ALL.iter().map(|kind| json!({"value": kind.as_str(), "label": words(&kind.message_key())})).collect();
     let context = json!({
@@ -112,14 +108,9 @@ pub async fn csv(
     Query(query): Query<EventsQuery>,
 ) -> Response {
     let locale = request::locale(&headers, None);
-    let (filter, before) = match query.filter() {
-        Ok(read) => read,
-        Err(error) => return error.render(&state, locale),
-    };
-    let words = |key: &str| state.theme.message(locale, key);
-    let listing = match audit::list(&state.db, &filter, before, MAX_ROWS, &words).await {
-        Ok(listing) => listing,
-        Err(error) => return PageError::from(error).render(&state, locale),
+    let listing = match selected(&state, locale, &query, MAX_ROWS).await {
+        Ok((listing, _)) => listing,
+        Err(page) => return page,
     };
     let mut response = (
         [
@@ -137,6 +128,22 @@ pub async fn csv(
         response.headers_mut().insert("x-sesame-older-than", value);
     }
     response
+}
+
+/// The events the query selects, at most `limit`, described in `locale` (and the
+/// query's `before`); else the page that says what is wrong.
+async fn selected(
+    state: &AppState,
+    locale: Locale,
+    query: &EventsQuery,
+    limit: u64,
+) -> Result<(audit::Listing, Option<i64>), Response> {
+    let (filter, before) = query.filter().map_err(|error| error.render(state, locale))?;
+    let words = |key: &str| state.theme.message(locale, key);
+    let listing = audit::list(&state.db, &filter, before, limit, &words)
+        .await
+        .map_err(|error| PageError::from(error).render(state, locale))?;
+    Ok((listing, before))
 }
 
 /// `10 000` in French, `10,000` in English.
