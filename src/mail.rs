@@ -66,6 +66,19 @@ impl Mailer {
         })
     }
 
+    /// For `sesame check`: connects to the SMTP server as a send would (TLS, sign-in)
+    /// and says hello, sending nothing. The other transports have nothing to reach.
+    pub async fn test(&self) -> Result<(), MailError> {
+        match self {
+            Self::Smtp { transport, .. } => match transport.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(MailError::Smtp("the server did not answer NOOP".into())),
+                Err(error) => Err(MailError::Smtp(error.to_string())),
+            },
+            Self::Outbox(_) | Self::Log => Ok(()),
+        }
+    }
+
     pub async fn send(&self, mail: &Mail, now: i64) -> Result<(), MailError> {
         match self {
             Self::Outbox(outbox) => {

@@ -16,6 +16,8 @@ use crate::crypto::secretbox::SecretBox;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// Nothing wrong: what the first start will do (create the database, the key).
+    Note,
     Warning,
     Fatal,
 }
@@ -35,6 +37,10 @@ impl Finding {
         Self { severity: Severity::Warning, problem: problem.into(), remedy: remedy.into() }
     }
 
+    fn note(problem: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self { severity: Severity::Note, problem: problem.into(), remedy: remedy.into() }
+    }
+
     fn fatal(problem: impl Into<String>, remedy: impl Into<String>) -> Self {
         Self { severity: Severity::Fatal, problem: problem.into(), remedy: remedy.into() }
     }
@@ -43,6 +49,7 @@ impl Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let label = match self.severity {
+            Severity::Note => "note",
             Severity::Warning => "warning",
             Severity::Fatal => "fatal",
         };
@@ -51,10 +58,14 @@ impl fmt::Display for Finding {
 }
 
 /// Every finding: the configuration's, then the master key's and the database's.
-pub async fn run(config: &Config) -> Vec<Finding> {
+pub async fn run(config: &Config, file: Option<&Path>) -> Vec<Finding> {
     let mut findings = of_config(config);
-    findings.extend(of_master_key_file(config));
-    findings.extend(of_database(config).await);
+    findings.extend(file.map(of_config_file).unwrap_or_default());
+    findings.extend(of_theme(config));
+    findings.extend(of_mail_server(config).await);
+    let (database, holds_data) = of_database(config).await;
+    findings.extend(of_master_key_file(config, holds_data));
+    findings.extend(database);
     findings
 }
 
@@ -142,14 +153,125 @@ pub fn of_config(config: &Config) -> Vec<Finding> {
             "list only the proxies' own addresses, or their narrow subnet (a /24, a /64)",
         ));
     }
+    findings.extend(of_placeholders(config));
     for warning in config.warnings() {
         findings.push(Finding::warning(warning, "see docs/security.md, section 12"));
     }
     findings
 }
 
-/// The master key file, when the key is read from one: its modes.
-fn of_master_key_file(config: &Config) -> Vec<Finding> {
+/// Domains reserved for examples (RFC 2606, RFC 6761): a value still naming one was
+/// copied from a sample and never filled in.
+fn is_placeholder_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "example"
+        || host.ends_with(".example")
+        || ["example.com", "example.org", "example.net"].iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+/// Values left as the samples wrote them (deploy/sesame.toml's `sso.office.example`).
+fn of_placeholders(config: &Config) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let issuer_host = url::Url::parse(config.issuer()).ok().and_then(|url| url.host_str().map(str::to_string));
+    if let Some(host) = issuer_host.filter(|host| is_placeholder_host(host)) {
+        findings.push(Finding::warning(
+            format!("the issuer's host `{host}` is an example domain: browsers and applications cannot reach it"),
+            "set `issuer` to the address people will use (https://sso.your-office.fr)",
+        ));
+    }
+    if config.mail.transport == "smtp" && is_placeholder_host(&config.mail.smtp_host) {
+        findings.push(Finding::warning(
+            format!("`mail.smtp_host` is `{}`, an example domain", config.mail.smtp_host),
+            "set your mail server's name (your provider's SMTP relay)",
+        ));
+    }
+    let sender_domain = config.mail.from.rsplit('@').next().unwrap_or_default().trim_end_matches('>');
+    if config.mail.transport == "smtp" && is_placeholder_host(sender_domain) {
+        findings.push(Finding::warning(
+            format!("`mail.from` is `{}`, an address of an example domain: mail servers refuse it", config.mail.from),
+            "set an address of your office's domain, one your mail server may send from",
+        ));
+    }
+    findings
+}
+
+/// Names of configuration keys that hold secrets.
+fn is_secret_key(name: &str) -> bool {
+    name.ends_with("master_key") || name.ends_with("password") || name.ends_with("_token") || name.ends_with("secret")
+}
+
+/// The configuration file: secrets written in it while other users may read it.
+fn of_config_file(file: &Path) -> Vec<Finding> {
+    let (Ok(metadata), Ok(text)) = (std::fs::metadata(file), std::fs::read_to_string(file)) else {
+        return Vec::new();
+    };
+    if !world_readable(&metadata) {
+        return Vec::new();
+    }
+    let Ok(table) = text.parse::<toml::Table>() else { return Vec::new() };
+    let mut secrets = Vec::new();
+    secret_keys(&table, "", &mut secrets);
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    vec![Finding::warning(
+        format!("{} holds secrets ({}) and every user of this machine can read it", file.display(), secrets.join(", ")),
+        format!(
+            "chmod 640 {} (owner root, group of the user that runs Sésame), or move the secrets to an environment              file (SESAME_MAIL__SMTP_PASSWORD=…) or `master_key_file`",
+            file.display()
+        ),
+    )]
+}
+
+fn secret_keys(table: &toml::Table, prefix: &str, found: &mut Vec<String>) {
+    for (name, value) in table {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        match value {
+            toml::Value::Table(inner) => secret_keys(inner, &path, found),
+            toml::Value::String(text) if !text.is_empty() && is_secret_key(name) => found.push(format!("`{path}`")),
+            _ => {}
+        }
+    }
+}
+
+/// The theme a start would load: a folder that is missing or broken stops the start.
+fn of_theme(config: &Config) -> Vec<Finding> {
+    match crate::theme::Theme::load(&config.theme) {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![Finding::fatal(
+            error.to_string(),
+            format!(
+                "check `theme.name` and `theme.dir` (relative paths start from the working directory, {}); a theme                  needs templates/ and i18n/fr.toml and en.toml, or use the built-in one (`theme.name = \"default\"`)",
+                std::env::current_dir().map(|dir| dir.display().to_string()).unwrap_or_else(|_| "unknown".into())
+            ),
+        )],
+    }
+}
+
+/// The SMTP server, when mail goes through one: reached, TLS and sign-in accepted.
+async fn of_mail_server(config: &Config) -> Vec<Finding> {
+    if config.mail.transport != "smtp" {
+        return Vec::new();
+    }
+    let mail = &config.mail;
+    let server = format!("{}:{}", mail.smtp_host, mail.smtp_port);
+    let tested = match crate::mail::Mailer::from_config(config) {
+        Ok(mailer) => mailer.test().await,
+        Err(error) => Err(error),
+    };
+    match tested {
+        Ok(()) => Vec::new(),
+        Err(error) => vec![Finding::warning(
+            format!("the mail server {server} cannot be used: {error}; codes and alerts would not be mailed"),
+            "check `mail.smtp_host`, `mail.smtp_port`, `mail.smtp_tls` (starttls, tls, none) and the credentials              (`mail.smtp_username`, `mail.smtp_password`), and that a firewall lets this machine reach the server",
+        )],
+    }
+}
+
+/// The master key file, when the key is read from one: its modes. A missing file is
+/// only announced as "the first start creates it" while no database needs it (one that
+/// does makes it a fatal finding of its own).
+fn of_master_key_file(config: &Config, database_holds_data: bool) -> Vec<Finding> {
     if !config.master_key.is_empty() {
         return Vec::new();
     }
@@ -164,7 +286,8 @@ fn of_master_key_file(config: &Config) -> Vec<Finding> {
             format!("`master_key_file` names {}, which cannot be read", path.display()),
             "mount or copy the master key there (base64 of 32 bytes), readable by the user that runs Sésame",
         )],
-        Err(_) => vec![Finding::warning(
+        Err(_) if database_holds_data => Vec::new(),
+        Err(_) => vec![Finding::note(
             format!("there is no master key yet: the first start creates {}", path.display()),
             "after the first start, keep a copy of that file apart from the database backups: without it, signing \
              keys and every enrolled authenticator are lost",
@@ -183,17 +306,31 @@ fn readable_by_others(_: &std::fs::Metadata) -> bool {
     false
 }
 
+/// Readable by users outside the file's owner and group.
+#[cfg(unix)]
+fn world_readable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o004 != 0
+}
+
+#[cfg(not(unix))]
+fn world_readable(_: &std::fs::Metadata) -> bool {
+    false
+}
+
 /// The database: reachable, its schema not newer than this version, and its signing
-/// keys opened by the master key. Nothing is written: a SQLite database that does not
-/// exist yet is not created.
-async fn of_database(config: &Config) -> Vec<Finding> {
+/// keys opened by the master key; and whether it holds data (a schema of this version,
+/// whose secrets need the master key). Nothing is written: a SQLite database that does
+/// not exist yet is not created.
+async fn of_database(config: &Config) -> (Vec<Finding>, bool) {
     let url = config.database_url();
     let sqlite = crate::storage::sqlite_path(&url).map(Path::new);
     if let Some(file) = sqlite.filter(|file| !file.exists()) {
-        return vec![Finding::warning(
+        let finding = Finding::note(
             format!("there is no database yet: the first start creates {}", file.display()),
             "nothing, unless you expected an existing one: then check `data_dir` or `database_url`",
-        )];
+        );
+        return (vec![finding], false);
     }
     let opened = match sqlite {
         Some(file) => crate::storage::open_sqlite_read_only(file).await,
@@ -202,32 +339,29 @@ async fn of_database(config: &Config) -> Vec<Finding> {
     let db = match opened {
         Ok(db) => db,
         Err(error) => {
-            return vec![Finding::fatal(
+            let finding = Finding::fatal(
                 error.to_string(),
                 "check `database_url` (host, port, database, user) and that the database server runs",
-            )];
+            );
+            return (vec![finding], false);
         }
     };
-    let mut findings = Vec::new();
-    match crate::storage::schema(&db).await {
-        Ok(schema) if !schema.unknown.is_empty() => {
-            findings.push(Finding::fatal(
-                crate::storage::StorageError::NewerSchema(schema.unknown.join(", ")).to_string(),
-                "upgrade this node to the version the other nodes run (README, Production: upgrades)",
-            ));
-            return findings;
-        }
-        Ok(schema) if !schema.pending.is_empty() => findings.push(Finding::warning(
+    let finding = match crate::storage::schema(&db).await {
+        Ok(schema) if !schema.unknown.is_empty() => Finding::fatal(
+            crate::storage::StorageError::NewerSchema(schema.unknown.join(", ")).to_string(),
+            "upgrade this node to the version the other nodes run (README, Production: upgrades)",
+        ),
+        Ok(schema) if !schema.pending.is_empty() => Finding::warning(
             format!("{} migrations of this version are not applied yet", schema.pending.len()),
             "`sesame migrate` applies them, as does the next start; back the database up first",
-        )),
-        Ok(_) => findings.extend(of_master_key(config, &db).await),
-        Err(error) => findings.push(Finding::fatal(
+        ),
+        Ok(_) => return (of_master_key(config, &db).await, true),
+        Err(error) => Finding::fatal(
             format!("cannot read the database's schema: {error}"),
             "check that `database_url` names Sésame's database and that its user may read it",
-        )),
-    }
-    findings
+        ),
+    };
+    (vec![finding], false)
 }
 
 /// Opens every stored signing key with the master key, as a start would, and says
@@ -351,5 +485,36 @@ mod tests {
         }
         config.issuer = "http://sso.office.example".into();
         assert!(problems(&of_config(&config)).contains("plain http on another machine"));
+    }
+
+    #[test]
+    fn values_copied_from_the_samples_are_named() {
+        for host in ["sso.office.example", "example.com", "smtp.example.org", "EXAMPLE.NET."] {
+            assert!(is_placeholder_host(host), "{host}");
+        }
+        for host in ["sso.etude-dupont.fr", "example.fr", "myexample.com"] {
+            assert!(!is_placeholder_host(host), "{host}");
+        }
+        let mut config = Config { issuer: "https://sso.office.example".into(), ..Config::default() };
+        config.mail.transport = "smtp".into();
+        config.mail.smtp_host = "smtp.office.example".into();
+        config.mail.from = "Sésame <sesame@office.example>".into();
+        let text = problems(&of_placeholders(&config));
+        for expected in ["issuer's host", "`mail.smtp_host`", "`mail.from`"] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+    }
+
+    #[test]
+    fn secrets_in_a_configuration_file_are_found_by_their_names() {
+        let table: toml::Table = toml::from_str(
+            "issuer = \"x\"\nmaster_key = \"abc\"\n[mail]\nsmtp_password = \"p\"\nsmtp_username = \"u\"\n\
+             [metrics]\nbearer_token = \"\"\n[sms.http]\npassword = \"q\"\n",
+        )
+        .unwrap();
+        let mut found = Vec::new();
+        secret_keys(&table, "", &mut found);
+        found.sort();
+        assert_eq!(found, ["`mail.smtp_password`", "`master_key`", "`sms.http.password`"]);
     }
 }

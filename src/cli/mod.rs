@@ -100,7 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let mut config = Config::load(cli.config.as_deref())?;
     match &cli.command {
-        Command::Check { strict } => return check(&config, *strict).await,
+        Command::Check { strict } => return check(&config, cli.config.as_deref(), *strict).await,
         Command::Backup { file } => return backup(&config, file).await,
         Command::Restore { file } => return restore(&config, file).await,
         Command::MasterKey(master_key::MasterKeyCommand::Status) => return master_key::status(&config).await,
@@ -188,15 +188,18 @@ fn master_key_place(config: &Config) -> String {
 
 /// `sesame check`: prints every finding (the configuration was already loaded and
 /// validated, which names a wrong key on its own).
-async fn check(config: &Config, strict: bool) -> anyhow::Result<()> {
-    let findings = crate::preflight::run(config).await;
+async fn check(config: &Config, file: Option<&std::path::Path>, strict: bool) -> anyhow::Result<()> {
+    use crate::preflight::Severity;
+    let findings = crate::preflight::run(config, file).await;
     for finding in &findings {
         println!("{finding}");
     }
-    let fatal = findings.iter().filter(|f| f.severity == crate::preflight::Severity::Fatal).count();
-    let warnings = findings.len() - fatal;
+    let count = |severity| findings.iter().filter(|f| f.severity == severity).count();
+    let (fatal, warnings) = (count(Severity::Fatal), count(Severity::Warning));
+    let notes = count(Severity::Note);
+    // Notes (what the first start creates) never fail the check, even `--strict`.
     println!(
-        "{fatal} fatal, {warnings} warnings (issuer {}, database {})",
+        "{fatal} fatal, {warnings} warnings, {notes} notes (issuer {}, database {})",
         config.issuer(),
         crate::storage::redact(&config.database_url())
     );

@@ -25,6 +25,17 @@ pub fn matches(kind: ApplicationType, registered: &str, requested: &str) -> bool
         }
 }
 
+/// Where a person can go back to the application that asked for `redirect_uri`: the
+/// origin of a web application's redirect URI. A desktop application has none (its
+/// loopback port lived only as long as its login; a private-use scheme is no page).
+pub fn home_of(kind: ApplicationType, redirect_uri: &str) -> Option<String> {
+    if kind == ApplicationType::Native {
+        return None;
+    }
+    let url = Url::parse(redirect_uri).ok()?;
+    matches!(url.scheme(), "https" | "http").then(|| format!("{}/", url.origin().ascii_serialization()))
+}
+
 /// A loopback `http` URI by IP literal, parsed.
 fn loopback(uri: &str) -> Option<Url> {
     let url = Url::parse(uri).ok()?;
@@ -173,6 +184,21 @@ mod tests {
         assert!(same_origin("http://127.0.0.1/cb", "http://127.0.0.1:8123/request.jwt"));
         assert!(!same_origin("http://127.0.0.1/cb", "http://[::1]:8123/request.jwt"));
         assert!(!same_origin("fr.etude.inotacte:/callback", "fr.etude.inotacte:/request"));
+    }
+
+    #[test]
+    fn a_web_application_is_found_again_at_its_origin() {
+        let home = |kind, uri| super::home_of(kind, uri);
+        assert_eq!(
+            home(ApplicationType::Web, "https://actes.example:8443/cb?x=1").as_deref(),
+            Some("https://actes.example:8443/")
+        );
+        assert_eq!(
+            home(ApplicationType::Web, "http://127.0.0.1:9090/callback").as_deref(),
+            Some("http://127.0.0.1:9090/")
+        );
+        assert_eq!(home(ApplicationType::Native, "http://127.0.0.1:51234/callback"), None);
+        assert_eq!(home(ApplicationType::Web, "fr.etude.inotacte:/callback"), None);
     }
 
     #[test]

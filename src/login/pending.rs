@@ -106,6 +106,25 @@ pub async fn load(
     })
 }
 
+/// The client that started the login `tx` and, while the login is not used up, the
+/// redirect URI it asked for — whatever became of the login (expired, another
+/// browser's, completed): what an "expired" page needs to lead the person back to the
+/// application. `None` once the janitor removed it.
+pub async fn started_by(
+    db: &impl ConnectionTrait,
+    secrets: &SecretBox,
+    tx: &str,
+) -> Result<Option<(String, Option<String>)>, DomainError> {
+    if is_sealed(tx) {
+        return Ok(open(secrets, tx).map(|sealed| (sealed.request.client_id, Some(sealed.request.redirect_uri))));
+    }
+    let row = authorization_request::Entity::find_by_id(tx.to_string()).one(db).await?;
+    Ok(row.map(|row| {
+        let asked = serde_json::from_str::<Pending>(&row.request).ok().map(|pending| pending.request.redirect_uri);
+        (row.client_id, asked)
+    }))
+}
+
 /// Stores a new pending request at `stage` (a step-up or consent of an existing
 /// session, which skips the password); returns it as stored.
 pub async fn save(

@@ -100,6 +100,17 @@ pub async fn clear_sends(db: &Db, account_id: &str, purpose: &str) -> Result<(),
     Ok(throttle::clear(db, &send_budget(account_id, purpose)).await?)
 }
 
+/// A code whose mail could not go out: withdrawn, and its send given back, so that the
+/// next try may go at once and nobody is told that a code was sent a moment ago.
+pub async fn withdraw(db: &Db, account_id: &str, purpose: &str) -> Result<(), DomainError> {
+    one_time_code::Entity::delete_many()
+        .filter(one_time_code::Column::AccountId.eq(account_id))
+        .filter(one_time_code::Column::Purpose.eq(purpose))
+        .exec(db)
+        .await?;
+    Ok(throttle::refund(db, &send_budget(account_id, purpose)).await?)
+}
+
 /// When the live code for the purpose was sent, if there is one.
 pub async fn sent_at(db: &Db, account_id: &str, purpose: &str, now: i64) -> Result<Option<i64>, DomainError> {
     Ok(live(db, account_id, purpose, now).await?.map(|row| row.created_at))

@@ -4,7 +4,8 @@
 //! nodes cannot both accept it).
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    sea_query::Expr,
 };
 use totp_rs::{Algorithm, Builder, Totp};
 
@@ -84,7 +85,7 @@ pub async fn resume_or_begin(
     label: &str,
     browser: &str,
     now: i64,
-) -> Result<String, DomainError> {
+) -> Result<Shown, DomainError> {
     let shown = second_factor::Entity::find()
         .filter(second_factor::Column::AccountId.eq(account_id))
         .filter(second_factor::Column::Method.eq("totp"))
@@ -94,10 +95,28 @@ pub async fn resume_or_begin(
         .order_by_desc(second_factor::Column::CreatedAt)
         .one(db)
         .await?;
-    match shown {
-        Some(row) => Ok(row.id),
-        None => begin(db, secrets, account_id, label, Some(browser), now).await,
+    if let Some(row) = shown {
+        return Ok(Shown { factor_id: row.id, replaces_earlier: false });
     }
+    // A secret shown at an earlier login (another browser, or too long ago) may be in
+    // the app already: the page will say to delete that entry.
+    let earlier = second_factor::Entity::find()
+        .filter(second_factor::Column::AccountId.eq(account_id))
+        .filter(second_factor::Column::Method.eq("totp"))
+        .filter(second_factor::Column::ConfirmedAt.is_null())
+        .filter(second_factor::Column::PendingBrowser.is_not_null())
+        .count(db)
+        .await?;
+    let factor_id = begin(db, secrets, account_id, label, Some(browser), now).await?;
+    Ok(Shown { factor_id, replaces_earlier: earlier > 0 })
+}
+
+/// The secret a login's enrollment shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub factor_id: String,
+    /// A new secret while another, shown at an earlier login, was never confirmed.
+    pub replaces_earlier: bool,
 }
 
 fn load(

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::factor_stage::{csrf_refusal, csrf_token};
+use super::flash::{self, Flash};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page};
 use super::request;
@@ -92,7 +93,7 @@ pub(super) async fn signed_in(
     Ok((session, account, factors))
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct View {
     notice: Option<String>,
     error: Option<String>,
@@ -163,10 +164,39 @@ async fn render(
 pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
     let now = state.clock.now();
     let locale = request::locale(&headers, None);
-    match signed_in(&state, &jar, now).await {
-        Ok((_, account, _)) => render(&state, &jar, locale, &account, View::default(), StatusCode::OK).await,
-        Err(response) => response,
+    let account = match signed_in(&state, &jar, now).await {
+        Ok((_, account, _)) => account,
+        Err(response) => return response,
+    };
+    let (jar, flash) = flash::take(&state, jar, &flash_scope(&account));
+    let view = flash.and_then(|flash| flash.field::<View>(VIEW)).unwrap_or_default();
+    (jar.clone(), render(&state, &jar, locale, &account, view, StatusCode::OK).await).into_response()
+}
+
+/// The field of a flash that carries the page's view through the redirect.
+const VIEW: &str = "view";
+
+/// The account page's flashes are its owner's only.
+fn flash_scope(account: &Account) -> String {
+    format!("account:{}", account.id)
+}
+
+/// The page after a form: for a browser, a redirect to it that shows `view` once (the
+/// recovery codes or the phone's link included, sealed on their way); else drawn at once.
+async fn answer(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    locale: Locale,
+    account: &Account,
+    view: View,
+) -> Response {
+    let status = if view.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    if flash::is_navigation(headers) {
+        let flash = Flash::default().with(VIEW, &view);
+        return flash::redirect(state, jar, &flash_scope(account), "/account/security", &flash);
     }
+    render(state, &jar, locale, account, view, status).await
 }
 
 pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
@@ -184,7 +214,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
     let action = get("action");
     // Signing out everywhere only protects the owner: no fresh sign-in for it.
     if action == "sign_out_everywhere" {
-        return sign_out_everywhere(&state, jar, locale, &account).await;
+        return sign_out_everywhere(&state, jar, &headers, locale, &account).await;
     }
     // Choosing the method offered first is harmless; everything else wants a recent sign-in.
     if action != "preferred" && now - session.auth_time > RECENT_SIGN_IN {
@@ -197,22 +227,25 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
     }
     let outcome = act(&state, &account, &factors, action, &form, locale, now).await;
     match outcome {
-        Ok(view) => {
-            let status = if view.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            render(&state, &jar, locale, &account, view, status).await
-        }
+        Ok(view) => answer(&state, jar, &headers, locale, &account, view).await,
         Err(error) => PageError::from(error).render(&state, locale),
     }
 }
 
 /// Ends every session and refresh token of the account, this browser's session with
 /// them: the "signed out" page says it happened everywhere.
-async fn sign_out_everywhere(state: &AppState, jar: CookieJar, locale: Locale, account: &Account) -> Response {
+async fn sign_out_everywhere(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    locale: Locale,
+    account: &Account,
+) -> Response {
     if let Err(error) = actions::sign_out_everywhere(state, &Actor::Owner, account).await {
         return PageError::from(error).render(state, locale);
     }
     let jar = jar.remove(crate::cookies::removal(&state.config.session.cookie_name, state.config.secure_cookies()));
-    (jar, html_page(state, locale, "logged_out.html", json!({"everywhere": true}), StatusCode::OK)).into_response()
+    super::logout::signed_out(state, jar, headers, locale, true)
 }
 
 /// What an action of the security page does (the caller checked CSRF and how recent the
@@ -372,14 +405,15 @@ pub async fn authenticator(State(state): State<AppState>, headers: HeaderMap) ->
 /// its error with 400.
 pub(super) async fn render_outcome(
     state: &AppState,
-    jar: &CookieJar,
+    jar: CookieJar,
+    headers: &HeaderMap,
     locale: Locale,
     account: &Account,
     outcome: Result<String, String>,
 ) -> Response {
-    let (view, status) = match outcome {
-        Ok(notice) => (View { notice: Some(notice), ..View::default() }, StatusCode::OK),
-        Err(error) => (View { error: Some(error), ..View::default() }, StatusCode::BAD_REQUEST),
+    let view = match outcome {
+        Ok(notice) => View { notice: Some(notice), ..View::default() },
+        Err(error) => View { error: Some(error), ..View::default() },
     };
-    render(state, jar, locale, account, view, status).await
+    answer(state, jar, headers, locale, account, view).await
 }

@@ -3,7 +3,7 @@
 //! account is then written in it, whatever the language of the page that caused it.
 //! Harmless to the account's safety, like the method offered first: no fresh sign-in.
 
-use axum::{extract::State, response::Response};
+use axum::{extract::State, http::HeaderMap, response::Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,6 +36,7 @@ pub fn context(account: &Account) -> Value {
 pub async fn submit(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
     PageLocale(locale): PageLocale,
     CsrfForm(form): CsrfForm<LanguageForm>,
 ) -> Response {
@@ -46,7 +47,7 @@ pub async fn submit(
     };
     let Ok(language) = accounts::parse_language(&form.language) else {
         let error = state.theme.message(locale, "reason_language_unknown");
-        return render_outcome(&state, &jar, locale, &account, Err(error)).await;
+        return render_outcome(&state, jar, &headers, locale, &account, Err(error)).await;
     };
     if account.language != Some(language) {
         if let Err(error) = accounts::set_language(&state.db, &account.id, language, now).await {
@@ -63,5 +64,5 @@ pub async fn submit(
         account.language = Some(language);
     }
     let notice = state.theme.message(locale, "account_language_saved");
-    render_outcome(&state, &jar, locale, &account, Ok(notice)).await
+    render_outcome(&state, jar, &headers, locale, &account, Ok(notice)).await
 }

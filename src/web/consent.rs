@@ -66,13 +66,16 @@ async fn load(
     tx: &str,
     now: i64,
 ) -> Result<(Pending, crate::clients::Client), PageError> {
-    let (pending, client) = flow::load_pending(state, jar, tx, now).await?.ok_or_else(PageError::expired_login)?;
+    let Some((pending, client)) = flow::load_pending(state, jar, tx, now).await? else {
+        return Err(flow::expired(state, tx).await);
+    };
+    let expired = || PageError::expired_login().back_to(Some(flow::back_of(&client, &pending.request.redirect_uri)));
     let Stage::Consent { session_id } = &pending.stage else {
-        return Err(PageError::expired_login());
+        return Err(expired());
     };
     let current = flow::current_session(state, jar, now).await?;
     if current.as_ref().is_none_or(|(session, _)| &session.id != session_id) {
-        return Err(PageError::expired_login());
+        return Err(expired());
     }
     Ok((pending, client))
 }

@@ -24,6 +24,7 @@ use super::login_flow as flow;
 use super::{
     csrf,
     extract::{CsrfForm, CsrfProtected},
+    flash::{self, Flash},
     i18n::Locale,
     page_error::{PageError, html_page},
     request::{self, ClientIp},
@@ -114,8 +115,19 @@ pub async fn show(
     let shown = user_code::normalize(&typed).map(|code| user_code::display(&code)).unwrap_or_default();
     let (jar, browser) = csrf::ensure_browser(&state, jar);
     let token = csrf::token_for(&state, &browser);
-    (jar, code_form(&state, locale, &token, &shown, None, StatusCode::OK)).into_response()
+    let (jar, flash) = flash::take(&state, jar, FLASH_SCOPE);
+    let page = match flash {
+        Some(flash) => {
+            let typed = flash.text("user_code").to_string();
+            code_form(&state, locale, &token, &typed, flash.error, StatusCode::OK)
+        }
+        None => code_form(&state, locale, &token, &shown, None, StatusCode::OK),
+    };
+    (jar, page).into_response()
 }
+
+/// The code form's flash (the code typed and why it was refused).
+const FLASH_SCOPE: &str = "device";
 
 fn code_form(
     state: &AppState,
@@ -147,6 +159,10 @@ pub async fn submit(
         let mut text = state.theme.message(locale, key);
         if let Some(minutes) = minutes {
             text = text.replace("{minutes}", &minutes.to_string());
+        }
+        if flash::is_navigation(&headers) {
+            let flash = Flash::error(text).with("user_code", form.user_code.trim());
+            return flash::redirect(&state, jar.clone(), FLASH_SCOPE, VERIFICATION_PATH, &flash);
         }
         code_form(&state, locale, &form.csrf_token, form.user_code.trim(), Some(text), status)
     };
@@ -312,15 +328,40 @@ pub async fn decide(
         Err(error) => return PageError::from(error).render(&state, locale),
     }
     let jar = jar.remove(cookies::removal(APPROVAL_COOKIE, state.config.secure_cookies()));
+    if flash::is_navigation(&headers) {
+        let flash = Flash::default().with("approved", allow).with("client_name", &approval.client.name);
+        return flash::redirect(&state, jar, DONE_SCOPE, DONE_PATH, &flash);
+    }
+    (jar, done_page(&state, locale, allow, &approval.client.name)).into_response()
+}
+
+/// The page after the decision, by `GET` (a browser is led here by a redirect). Without
+/// the decision's flash (a reload), it says nothing more than that the page is done with.
+pub async fn done(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = request::locale(&headers, None);
+    let (jar, flash) = flash::take(&state, jar, DONE_SCOPE);
+    let page = match flash {
+        Some(flash) => done_page(&state, locale, flash.flag("approved"), flash.text("client_name")),
+        None => {
+            PageError::new(StatusCode::BAD_REQUEST, "device_expired_title", "device_expired").render(&state, locale)
+        }
+    };
+    (jar, page).into_response()
+}
+
+pub const DONE_PATH: &str = "/device/done";
+const DONE_SCOPE: &str = "device-done";
+
+fn done_page(state: &AppState, locale: Locale, approved: bool, client_name: &str) -> Response {
     let (title, message) =
-        if allow { ("device_approved_title", "device_approved") } else { ("device_denied_title", "device_denied") };
+        if approved { ("device_approved_title", "device_approved") } else { ("device_denied_title", "device_denied") };
     let context = json!({
         "title": state.theme.message(locale, title),
         "message": state.theme.message(locale, message),
-        "approved": allow,
-        "client_name": approval.client.name,
+        "approved": approved,
+        "client_name": client_name,
     });
-    (jar, html_page(&state, locale, "device_done.html", context, StatusCode::OK)).into_response()
+    html_page(state, locale, "device_done.html", context, StatusCode::OK)
 }
 
 /// Records the decision (compare-and-swap: false when it was already decided or has

@@ -35,6 +35,12 @@ pub struct FactorLogin {
 }
 
 impl FactorLogin {
+    /// The "sign-in expired" page of this login, leading back to its application.
+    pub fn expired(&self, state: &AppState) -> Response {
+        let back = flow::back_of(&self.client, &self.pending.request.redirect_uri);
+        PageError::expired_login().back_to(Some(back)).render(state, self.locale)
+    }
+
     /// Sends the browser to wherever the login really is now.
     pub fn to_current(&self) -> Response {
         Redirect::to(&self.pending.url()).into_response()
@@ -108,11 +114,10 @@ pub async fn load(
     now: i64,
 ) -> Result<FactorLogin, Response> {
     let fallback = request::locale(headers, None);
-    let expired = || PageError::expired_login().render(state, fallback);
-    let Some(tx) = tx else { return Err(expired()) };
+    let Some(tx) = tx else { return Err(PageError::expired_login().render(state, fallback)) };
     let (pending, client) = match flow::load_pending(state, jar, tx, now).await {
         Ok(Some(found)) => found,
-        Ok(None) => return Err(expired()),
+        Ok(None) => return Err(flow::expired(state, tx).await.render(state, fallback)),
         Err(error) => return Err(PageError::from(error).render(state, fallback)),
     };
     let Stage::SecondFactor { account_id, step } = &pending.stage else {
@@ -120,7 +125,10 @@ pub async fn load(
     };
     let account = match accounts::find_by_id(&state.db, account_id).await {
         Ok(Some(account)) if !account.archived => account,
-        Ok(_) => return Err(expired()),
+        Ok(_) => {
+            let back = flow::back_of(&client, &pending.request.redirect_uri);
+            return Err(PageError::expired_login().back_to(Some(back)).render(state, fallback));
+        }
         Err(error) => return Err(PageError::from(error).render(state, fallback)),
     };
     let locale = request::locale(headers, pending.request.ui_locales.as_deref());

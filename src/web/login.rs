@@ -13,6 +13,7 @@ use super::login_flow as flow;
 use super::{
     csrf,
     extract::{CsrfForm, CsrfProtected, PageLocale},
+    flash::{self, Flash},
     i18n::Locale,
     page_error::{PageError, html_page, html_page_to},
     request::{self, ClientIp},
@@ -68,13 +69,20 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let now = state.clock.now();
     let tx = query.tx.ok_or_else(PageError::expired_login)?;
-    let (pending, client) = flow::load_pending(&state, &jar, &tx, now).await?.ok_or_else(PageError::expired_login)?;
+    let Some((pending, client)) = flow::load_pending(&state, &jar, &tx, now).await? else {
+        return Err(flow::expired(&state, &tx).await);
+    };
     if pending.stage != Stage::Login {
         return Ok(Redirect::to(&pending.url()).into_response());
     }
     let locale = request::locale(&headers, pending.request.ui_locales.as_deref());
-    let username = pending.request.login_hint.clone().unwrap_or_default();
-    Ok(render_form(&state, &jar, locale, &pending, &client, &username, None, StatusCode::OK))
+    let (jar, flash) = flash::take(&state, jar, pending.tx());
+    let (username, error) = match flash {
+        Some(flash) => (flash.text("username").to_string(), flash.error),
+        None => (pending.request.login_hint.clone().unwrap_or_default(), None),
+    };
+    Ok((jar.clone(), render_form(&state, &jar, locale, &pending, &client, &username, error, StatusCode::OK))
+        .into_response())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -98,6 +106,31 @@ fn render_form(
         "passkeys": state.passkeys.passwordless(),
     });
     html_page_to(state, locale, "login.html", context, status, Some(&pending.request.redirect_uri))
+}
+
+/// The login form again after a refusal: for a browser, by a redirect to the form
+/// (which shows the message and the identifier typed); else drawn at once, with the
+/// refusal's status.
+#[allow(clippy::too_many_arguments)]
+fn redraw(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    locale: Locale,
+    pending: &Pending,
+    client: &Client,
+    username: &str,
+    refusal: Refusal,
+) -> Response {
+    if flash::is_navigation(headers) {
+        let flash = Flash::error(refusal.message).with("username", username);
+        return flash::redirect(state, jar, pending.tx(), &pending.url(), &flash);
+    }
+    let response = render_form(state, &jar, locale, pending, client, username, Some(refusal.message), refusal.status);
+    if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+        return ([(header::RETRY_AFTER, "2")], response).into_response();
+    }
+    response
 }
 
 /// What the login form is redrawn with after a refusal.
@@ -157,8 +190,9 @@ pub async fn submit(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let found = flow::load_pending(&state, &jar, &form.tx, now).await?;
-    let (pending, client) = found.ok_or_else(PageError::expired_login)?;
+    let Some((pending, client)) = flow::load_pending(&state, &jar, &form.tx, now).await? else {
+        return Err(flow::expired(&state, &form.tx).await);
+    };
     if pending.stage != Stage::Login {
         return Ok(Redirect::to(&pending.url()).into_response());
     }
@@ -176,21 +210,14 @@ pub async fn submit(
                 if let Some((event, account_id, detail)) = &refusal.audit {
                     audit_login(&state, now, event, account_id.as_deref(), &client, &ip, detail.clone()).await;
                 }
-                render_form(&state, &jar, locale, &pending, &client, "", Some(refusal.message), refusal.status)
+                redraw(&state, jar, &headers, locale, &pending, &client, "", refusal)
             }
         });
     }
-    let redraw = |refusal: Refusal| {
-        let response =
-            render_form(&state, &jar, locale, &pending, &client, &form.username, Some(refusal.message), refusal.status);
-        if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
-            return ([(header::RETRY_AFTER, "2")], response).into_response();
-        }
-        response
-    };
     if form.username.trim().is_empty() || form.password.is_empty() {
         let message = state.theme.message(locale, "login_missing_fields");
-        return Ok(redraw(Refusal { message, status: StatusCode::BAD_REQUEST, audit: None }));
+        let refusal = Refusal { message, status: StatusCode::BAD_REQUEST, audit: None };
+        return Ok(redraw(&state, jar, &headers, locale, &pending, &client, &form.username, refusal));
     }
     let outcome =
         check_password(&state, &jar, &ip, &form, now).await.map_err(|e| PageError::from(e).in_locale(locale))?;
@@ -199,7 +226,7 @@ pub async fn submit(
         if let Some((event, account_id, detail)) = &refusal.audit {
             audit_login(&state, now, event, account_id.as_deref(), &client, &ip, detail.clone()).await;
         }
-        return Ok(redraw(refusal));
+        return Ok(redraw(&state, jar, &headers, locale, &pending, &client, &form.username, refusal));
     }
     let LoginOutcome::Success(account) = outcome else { return Err(PageError::internal().in_locale(locale)) };
     audit_login(&state, now, "login.success", Some(&account.id), &client, &ip, json!({})).await;

@@ -9,13 +9,17 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use serde_json::json;
 
-use super::{client_response, csrf, page_error::PageError, request};
+use super::{
+    client_response, csrf,
+    page_error::{Back, PageError},
+    request,
+};
 use crate::accounts::Account;
 use crate::auth::{
     known_browser::{self, KnownBrowser},
     session::Session,
 };
-use crate::clients::Client;
+use crate::clients::{Client, redirect};
 use crate::cookies;
 use crate::domain::DomainError;
 use crate::i18n::Locale;
@@ -62,6 +66,27 @@ pub async fn load_pending(
         return Ok(None);
     };
     context(state, now).load(&csrf::browser_hash(&browser), tx).await
+}
+
+/// The "sign-in expired" page of the login `tx`, with the way back to the application
+/// that started it while that is known (a sealed login page always says).
+pub async fn expired(state: &AppState, tx: &str) -> PageError {
+    PageError::expired_login().back_to(way_back(state, tx).await)
+}
+
+/// The application behind the login `tx`, whatever became of the login. Nothing when
+/// it cannot be read: the page is a dead end already, the link only helps.
+async fn way_back(state: &AppState, tx: &str) -> Option<Back> {
+    let (client_id, asked) = login::pending::started_by(&state.db, &state.secrets, tx).await.ok()??;
+    let client = state.client_cache.get(&state.db, &client_id, state.clock.now()).await.ok()??;
+    // A login used up keeps only its client: its first redirect URI shows the way.
+    let redirect_uri = asked.or_else(|| client.redirect_uris.first().cloned()).unwrap_or_default();
+    Some(back_of(&client, &redirect_uri))
+}
+
+/// The way back to `client`, which asked for `redirect_uri`.
+pub fn back_of(client: &Client, redirect_uri: &str) -> Back {
+    Back { application: client.name.clone(), url: redirect::home_of(client.application_type, redirect_uri) }
 }
 
 /// A validated authorization request from the authorization endpoint.

@@ -24,6 +24,8 @@ use super::extract::EncodedParams;
 use super::login_flow as flow;
 use super::{
     csrf,
+    flash::{self, Flash},
+    i18n::Locale,
     page_error::{PageError, html_page, html_page_framing, html_page_to},
     request,
 };
@@ -50,11 +52,11 @@ pub async fn handle(
         Err(error) => return PageError::from(error).render(&state, locale),
     };
     let Some((session, _account)) = current else {
-        return finish(&state, jar, locale, request.redirect, Vec::new());
+        return finish(&state, jar, &headers, locale, request.redirect, Vec::new());
     };
     if request.proves(&state.pairwise_key, &session) {
         return match logout::end_session(&state, &session, now).await {
-            Ok(frames) => finish(&state, jar, locale, request.redirect, frames),
+            Ok(frames) => finish(&state, jar, &headers, locale, request.redirect, frames),
             Err(error) => PageError::from(error).render(&state, locale),
         };
     }
@@ -115,7 +117,7 @@ pub async fn confirm(
         Ok(None) => Vec::new(),
         Err(error) => return PageError::from(error).render(&state, locale),
     };
-    finish(&state, jar, locale, request.redirect, frames)
+    finish(&state, jar, &headers, locale, request.redirect, frames)
 }
 
 /// Forgets the session cookie, loads the applications' front-channel logout `frames`
@@ -123,7 +125,8 @@ pub async fn confirm(
 fn finish(
     state: &AppState,
     jar: CookieJar,
-    locale: crate::i18n::Locale,
+    headers: &HeaderMap,
+    locale: Locale,
     redirect: Option<(String, Option<String>)>,
     frames: Vec<String>,
 ) -> Response {
@@ -136,11 +139,37 @@ fn finish(
             url.to_string()
         });
     if !frames.is_empty() {
+        // A browser goes on to the "signed out" page, which reloads without a resend.
+        let target = target
+            .or_else(|| flash::is_navigation(headers).then(|| format!("{}{DONE_PATH}", state.config.base_path())));
         let context = json!({"frames": frames, "continue_uri": target});
         return (jar, html_page_framing(state, locale, "frontchannel_logout.html", context, &frames)).into_response();
     }
     match target {
         Some(target) => (jar, Redirect::to(&target)).into_response(),
-        None => (jar, html_page(state, locale, "logged_out.html", json!({}), StatusCode::OK)).into_response(),
+        None => signed_out(state, jar, headers, locale, false),
     }
+}
+
+/// The page after a sign-out, by `GET`: a browser is led here by a redirect, so that
+/// reloading it signs nothing out again.
+pub const DONE_PATH: &str = "/logout/done";
+const FLASH_SCOPE: &str = "logout";
+
+/// Says the browser is signed out (of every session of the account: `everywhere`).
+pub fn signed_out(state: &AppState, jar: CookieJar, headers: &HeaderMap, locale: Locale, everywhere: bool) -> Response {
+    if flash::is_navigation(headers) {
+        return flash::redirect(state, jar, FLASH_SCOPE, DONE_PATH, &Flash::default().with("everywhere", everywhere));
+    }
+    (jar, html_page(state, locale, "logged_out.html", json!({"everywhere": everywhere}), StatusCode::OK))
+        .into_response()
+}
+
+/// `GET /logout/done`.
+pub async fn done(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = request::locale(&headers, None);
+    let (jar, flash) = flash::take(&state, jar, FLASH_SCOPE);
+    let everywhere = flash.is_some_and(|flash| flash.flag("everywhere"));
+    (jar, html_page(&state, locale, "logged_out.html", json!({"everywhere": everywhere}), StatusCode::OK))
+        .into_response()
 }

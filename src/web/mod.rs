@@ -11,6 +11,7 @@ pub mod device;
 pub mod enroll;
 pub mod extract;
 pub mod factor_stage;
+pub mod flash;
 pub mod login;
 pub mod login_flow;
 pub mod logout;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route(AUTHORIZE_PATH, get(authorize::handle).post(authorize::handle))
         .route(END_SESSION_PATH, get(logout::handle).post(logout::handle))
         .route("/logout/confirm", post(logout::confirm))
+        .route(logout::DONE_PATH, get(logout::done))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/enroll/{page}", get(enroll::show).post(enroll::submit))
         .route("/login/passkey/options", post(passkey::login_options))
@@ -48,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/consent", get(consent::show).post(consent::submit))
         .route(VERIFICATION_PATH, get(device::show).post(device::submit))
         .route("/device/confirm", get(device::confirm).post(device::decide))
+        .route(device::DONE_PATH, get(device::done))
         .route("/device/login", get(device::login))
         .route("/device/qr.svg", get(device::qr_code))
         .route("/device/callback", get(device::callback))

@@ -22,11 +22,21 @@ pub struct PageError {
     /// The page's language when the handler knows it (a login's `ui_locales`); else the
     /// browser's.
     pub locale: Option<Locale>,
+    /// The application a dead end leads back to, when it is known.
+    pub back: Option<Back>,
+}
+
+/// The application that started a login: its name, and its home page when it has one
+/// (a desktop application has none).
+#[derive(Debug, Clone)]
+pub struct Back {
+    pub application: String,
+    pub url: Option<String>,
 }
 
 impl PageError {
     pub fn new(status: StatusCode, title: &'static str, message: &'static str) -> Self {
-        Self { status, title, message, detail: None, locale: None }
+        Self { status, title, message, detail: None, locale: None, back: None }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -36,6 +46,12 @@ impl PageError {
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "error_bad_request_title", "error_bad_request").with_detail(detail)
+    }
+
+    /// With a way back to the application (see [`Back`]).
+    pub fn back_to(mut self, back: Option<Back>) -> Self {
+        self.back = back;
+        self
     }
 
     /// In this language rather than the browser's.
@@ -67,6 +83,8 @@ impl PageError {
             "title": state.theme.message(locale, self.title),
             "message": state.theme.message(locale, self.message),
             "detail": self.detail,
+            "back_url": self.back.as_ref().and_then(|back| back.url.clone()),
+            "back_name": self.back.as_ref().map(|back| back.application.clone()),
         });
         html_page(state, locale, "error.html", context, self.status)
     }

@@ -120,6 +120,37 @@ impl Browser {
             .to_string()
     }
 
+    /// Empties a text field.
+    pub(crate) async fn clear(&self, css: &str) {
+        let id = self.element(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
+    }
+
+    /// A property of an element (`value`, `href`: as the page has it now).
+    pub(crate) async fn property(&self, css: &str, name: &str) -> String {
+        let id = self.element(css).await;
+        let value = self.command(reqwest::Method::GET, &format!("/element/{id}/property/{name}"), None).await;
+        value.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Whether an element matches `css` now.
+    pub(crate) async fn has(&self, css: &str) -> bool {
+        let found = self
+            .command(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css})))
+            .await;
+        found.as_array().is_some_and(|list| !list.is_empty())
+    }
+
+    /// The browser's reload button.
+    pub(crate) async fn refresh(&self) {
+        self.command(reqwest::Method::POST, "/refresh", Some(json!({}))).await;
+    }
+
+    /// The browser's back button.
+    pub(crate) async fn back(&self) {
+        self.command(reqwest::Method::POST, "/back", Some(json!({}))).await;
+    }
+
     pub(crate) async fn url(&self) -> String {
         self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
     }
@@ -250,7 +281,7 @@ async fn console_end_to_end_in_chromium() {
 
 /// An application whose callback is Sésame's home page, so that Chromium lands
 /// somewhere real at the end of a login.
-async fn register_guide_app(server: &TestServer) {
+pub(crate) async fn register_guide_app(server: &TestServer) {
     let input = sesame::clients::ClientInput {
         client_id: "guide-app".into(),
         application: Some("INOTACTE".into()),
@@ -265,7 +296,7 @@ async fn register_guide_app(server: &TestServer) {
 }
 
 /// An authorization request of the guide app (PKCE with RFC 7636's example challenge).
-fn guide_app_login(server: &TestServer, extra: &str) -> String {
+pub(crate) fn guide_app_login(server: &TestServer, extra: &str) -> String {
     server.url(&format!(
         "/authorize?client_id=guide-app&response_type=code&scope=openid&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256{extra}",
         url::form_urlencoded::byte_serialize(server.url("/").as_bytes()).collect::<String>()

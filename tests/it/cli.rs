@@ -377,6 +377,8 @@ fn check_names_what_would_hurt_and_what_to_do() {
     let (ok, text) = output(sesame(dir.path()).args(["check"]));
     assert!(ok && text.contains("no database yet") && text.contains("no master key yet"), "{text}");
     assert!(!dir.path().join("sesame.db").exists() && !dir.path().join("master.key").exists(), "check writes nothing");
+    let (ok, text) = output(sesame(dir.path()).args(["check", "--strict"]));
+    assert!(ok && text.contains("0 fatal, 0 warnings, 2 notes"), "a fresh place passes --strict: {text}");
 
     let (ok, text) = output(sesame(dir.path()).args(["migrate"]));
     assert!(ok, "{text}");
@@ -466,4 +468,36 @@ fn logs_can_be_json_lines() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
         assert!(event["level"].is_string() && event["timestamp"].is_string() && event["message"].is_string(), "{line}");
     }
+}
+
+/// `sesame check` tries what a first mail would need (the SMTP server), the theme a
+/// start loads, and finds secrets in a configuration file every user can read.
+#[test]
+fn check_tries_the_mail_server_and_the_theme_and_reads_the_file_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let file = dir.path().join("sesame.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {closed}\nsmtp_tls = \"none\"\n\
+             smtp_timeout = 2\nsmtp_username = \"sesame\"\nsmtp_password = \"hunter2\"\n"
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let config = file.to_str().unwrap();
+    let (ok, text) = output(sesame(dir.path()).args(["--config", config, "check"]));
+    assert!(ok, "warnings only: {text}");
+    assert!(text.contains(&format!("the mail server 127.0.0.1:{closed} cannot be used")), "{text}");
+    #[cfg(unix)]
+    assert!(text.contains("`mail.smtp_password`") && text.contains("every user of this machine can read it"), "{text}");
+    assert!(!text.contains("hunter2"), "the secret itself is never printed: {text}");
+
+    let (ok, text) = output(sesame(dir.path()).env("SESAME_THEME__NAME", "office").args(["check"]));
+    assert!(!ok && text.contains("fatal:") && text.contains("theme"), "a missing theme stops a start: {text}");
 }

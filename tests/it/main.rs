@@ -26,6 +26,7 @@ mod embedding;
 pub mod dpop;
 // The FAPI 2.0 Security Profile as a client profile.
 mod fapi2;
+mod first_hour;
 mod frontchannel;
 mod hardening;
 mod import;

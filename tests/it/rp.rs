@@ -145,6 +145,20 @@ impl Browser {
         Self { http }
     }
 
+    /// A browser whose form submissions are top-level navigations, as a person's in a
+    /// tab are (Fetch Metadata `Sec-Fetch-Mode: navigate`).
+    pub fn navigating() -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("sec-fetch-mode", "navigate".parse().unwrap());
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Self { http }
+    }
+
     /// A browser at `address`, as a trusted reverse proxy says (`X-Forwarded-For`; the
     /// server must list 127.0.0.1 in `trusted_proxies`).
     pub fn at(address: &str) -> Self {

@@ -128,7 +128,9 @@ pub async fn walk_to_scan(browser: &Browser, server: &TestServer, after_password
     let install = follow(browser, server, &submit(browser, server, &intro, "/login/enroll/intro", &[]).await).await;
     assert!(install.body.contains("<svg"), "store QR codes");
     let add = follow(browser, server, &submit(browser, server, &install, "/login/enroll/install", &[]).await).await;
-    follow(browser, server, &submit(browser, server, &add, "/login/enroll/add", &[]).await).await
+    let scan = submit(browser, server, &add, "/login/enroll/add", &[]).await;
+    // A new secret that replaces one shown at an earlier login comes with a note, at once.
+    if scan.location.is_some() { follow(browser, server, &scan).await } else { scan }
 }
 
 /// From a page redirecting to `/login/enroll/intro`, walks every step as a user would.
@@ -647,11 +649,15 @@ async fn a_login_restarted_during_enrollment_shows_the_same_secret_in_that_brows
     let after_password = browser.authorize(&server, &request.url, "pauline", "correct horse battery").await;
     let scan = walk_to_scan(&browser, &server, &after_password).await;
     assert_eq!(secret_in(&scan), first, "the same secret in the same browser");
+    assert_eq!(element_text(&scan.body, "enroll-notice"), None, "nothing to delete from the app");
 
     let elsewhere = Browser::new();
     let other_request = rp::auth_request(&client, &["openid"], &[]);
     let other = elsewhere.authorize(&server, &other_request.url, "pauline", "correct horse battery").await;
-    assert_ne!(secret_in(&walk_to_scan(&elsewhere, &server, &other).await), first, "never shown to another browser");
+    let other_scan = walk_to_scan(&elsewhere, &server, &other).await;
+    assert_ne!(secret_in(&other_scan), first, "never shown to another browser");
+    let note = element_text(&other_scan.body, "enroll-notice").expect("a note: the earlier entry is stale");
+    assert!(note.contains("supprimez-le") || note.contains("delete it"), "{note}");
 
     let code = Authenticator::from_page_secret(&first).code_at(server.clock_now());
     let checked = submit(&browser, &server, &scan, "/login/enroll/scan", &[("code", &code)]).await;

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::extract::CsrfProtected;
 use super::factor_stage::{AtFactorStage, FactorForm, FactorLogin, NamesLogin, csrf_token, mask_email};
+use super::flash::{self, Flash};
 use super::login_flow as flow;
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
@@ -87,7 +88,9 @@ pub async fn show(
     if current_page(&login.step) != Some(page.as_str()) {
         return Ok(login.to_current());
     }
-    Ok(render(&state, &jar, &login, Extra::default(), StatusCode::OK).await)
+    let (jar, flash) = flash::take(&state, jar, login.pending.tx());
+    let extra = flash.map(Extra::from).unwrap_or_default();
+    Ok((jar.clone(), render(&state, &jar, &login, extra, StatusCode::OK).await).into_response())
 }
 
 pub async fn submit(
@@ -119,6 +122,13 @@ pub async fn submit(
             Ok(None) => login.to_current(),
             Err(error) => PageError::from(error).render(&state, login.locale),
         },
+        // A browser is sent to the page, which shows the message (or the codes) once.
+        Outcome::Stay(extra, _) if flash::is_navigation(&headers) => {
+            flash::redirect(&state, jar, login.pending.tx(), &login.pending.url(), &extra.into())
+        }
+        Outcome::Moved(pending, extra, _) if flash::is_navigation(&headers) => {
+            flash::redirect(&state, jar, pending.tx(), &pending.url(), &extra.into())
+        }
         Outcome::Stay(extra, status) => render(&state, &jar, &login, extra, status).await,
         Outcome::Moved(pending, extra, status) => {
             let login = FactorLogin { step: stage_step(&pending.stage), pending: *pending, ..login };
@@ -160,6 +170,23 @@ impl Extra {
     }
 }
 
+/// What a page's messages and codes become on their way through a redirect, and back.
+impl From<Extra> for Flash {
+    fn from(extra: Extra) -> Self {
+        let flash = Flash { error: extra.error, notice: extra.notice, ..Flash::default() };
+        if extra.recovery_codes.is_empty() { flash } else { flash.with(RECOVERY_CODES, extra.recovery_codes) }
+    }
+}
+
+impl From<Flash> for Extra {
+    fn from(flash: Flash) -> Self {
+        let recovery_codes = flash.texts(RECOVERY_CODES);
+        Self { error: flash.error, notice: flash.notice, recovery_codes }
+    }
+}
+
+const RECOVERY_CODES: &str = "recovery_codes";
+
 fn enroll_stage(login: &FactorLogin, page: EnrollPage, confirm_by_email: bool) -> Stage {
     Stage::SecondFactor { account_id: login.account.id.clone(), step: FactorStep::Enroll { page, confirm_by_email } }
 }
@@ -188,9 +215,15 @@ async fn step(
         EnrollPage::AddAccount => {
             let label = state.theme.message(login.locale, "enroll_factor_label");
             let browser = &login.pending.browser_hash;
-            let factor_id =
+            let shown =
                 totp::resume_or_begin(&state.db, &state.secrets, &login.account.id, &label, browser, now).await?;
-            to(EnrollPage::Scan { factor_id, wrong: 0 })
+            let scan = enroll_stage(login, EnrollPage::Scan { factor_id: shown.factor_id, wrong: 0 }, confirm_by_email);
+            if !shown.replaces_earlier {
+                return Ok(Outcome::MoveTo(scan));
+            }
+            let moved = flow::advance(state, &login.pending, scan, now).await?;
+            let notice = Extra::notice(state.theme.message(login.locale, "enroll_replaces_earlier"));
+            Ok(steps::moved_or_stale(state, login, moved, notice, StatusCode::OK))
         }
         EnrollPage::Scan { factor_id, wrong } => {
             scan(state, login, factor_id, wrong, confirm_by_email, form, ip, now).await
@@ -254,7 +287,7 @@ async fn render(state: &AppState, jar: &CookieJar, login: &FactorLogin, extra: E
                     context["scan"] = json!(enrollment);
                     context["digits"] = json!(config.totp_digits);
                 }
-                Ok(None) => return PageError::expired_login().render(state, login.locale),
+                Ok(None) => return login.expired(state),
                 Err(error) => return PageError::from(error).render(state, login.locale),
             }
         }

@@ -46,11 +46,13 @@ pub(super) async fn scan(
             let factor_id = totp::begin(&state.db, &state.secrets, &login.account.id, &label, browser, now).await?;
             let stage = enroll_stage(login, EnrollPage::Scan { factor_id, wrong: 0 }, confirm_by_email);
             let moved = flow::advance(state, &login.pending, stage, now).await?;
-            return Ok(moved_or_stale(state, login, moved, message("enroll_new_secret")));
+            let extra = Extra::error(message("enroll_new_secret"));
+            return Ok(moved_or_stale(state, login, moved, extra, StatusCode::BAD_REQUEST));
         }
         let stage = enroll_stage(login, EnrollPage::Scan { factor_id, wrong }, confirm_by_email);
         let moved = flow::advance(state, &login.pending, stage, now).await?;
-        return Ok(moved_or_stale(state, login, moved, message("enroll_wrong_code")));
+        let extra = Extra::error(message("enroll_wrong_code"));
+        return Ok(moved_or_stale(state, login, moved, extra, StatusCode::BAD_REQUEST));
     }
     proven(state, login, factor_id, confirm_by_email, ip, now).await
 }
@@ -154,21 +156,25 @@ async fn send_email_code(state: &AppState, login: &FactorLogin, now: i64) -> Res
     }
     let ttl = state.config.two_factor.email_code_ttl;
     let code = email_code::issue(&state.db, &state.code_key, &account.id, purpose, ttl, now).await?;
-    Ok(match notify::enrollment_code(state, account, address, &code, now).await {
-        Ok(()) => Sent::Done,
-        Err(_) => Sent::Failed,
-    })
+    match notify::enrollment_code(state, account, address, &code, now).await {
+        Ok(()) => Ok(Sent::Done),
+        Err(_) => {
+            email_code::withdraw(&state.db, &account.id, purpose).await?;
+            Ok(Sent::Failed)
+        }
+    }
 }
 
-/// Redraws the moved stage with an error, or, if another tab moved it first, says so.
+/// Draws the moved stage with a message, or, if another tab moved it first, says so.
 pub(super) fn moved_or_stale(
     state: &AppState,
     login: &FactorLogin,
     moved: Option<crate::login::Pending>,
-    error: String,
+    extra: Extra,
+    status: StatusCode,
 ) -> Outcome {
     match moved {
-        Some(pending) => Outcome::Moved(Box::new(pending), Extra::error(error), StatusCode::BAD_REQUEST),
+        Some(pending) => Outcome::Moved(Box::new(pending), extra, status),
         None => Outcome::Stay(Extra::error(state.theme.message(login.locale, "error_expired")), StatusCode::CONFLICT),
     }
 }

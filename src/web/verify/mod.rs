@@ -5,7 +5,7 @@
 use axum::{
     extract::{Query, State},
     http::{HeaderMap, StatusCode},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::extract::CsrfProtected;
 use super::factor_stage::{AtFactorStage, FactorForm, FactorLogin, NamesLogin, csrf_token};
+use super::flash::{self, Flash};
 use super::page_error::{PageError, html_page_to};
 use super::request::ClientIp;
 use crate::lockout;
@@ -104,7 +105,7 @@ async fn verifying(state: &AppState, login: FactorLogin) -> Result<(FactorLogin,
     {
         // A client that asked for more than SMS is not offered SMS.
         Ok(methods) if !methods.is_empty() => methods.into_iter().filter(|m| !(strong && *m == Method::Sms)).collect(),
-        Ok(_) => return Err(PageError::expired_login().render(state, login.locale)),
+        Ok(_) => return Err(login.expired(state)),
         Err(error) => return Err(PageError::from(error).render(state, login.locale)),
     };
     Ok((login, methods))
@@ -127,7 +128,16 @@ pub async fn show(
 ) -> Result<Response, Response> {
     let (login, methods) = verifying(&state, login).await?;
     let method = chosen(&login, &methods, query.method.as_deref());
-    Ok(render(&state, &jar, &login, &methods, method, Notes::default(), StatusCode::OK).await)
+    let (jar, flash) = flash::take(&state, jar, login.pending.tx());
+    let page = match flash {
+        Some(flash) if flash.flag("locked") => locked_page(&state, &login, method, flash.error.unwrap_or_default()),
+        Some(flash) => {
+            let notes = Notes { error: flash.error, notice: flash.notice };
+            render(&state, &jar, &login, &methods, method, notes, StatusCode::OK).await
+        }
+        None => render(&state, &jar, &login, &methods, method, Notes::default(), StatusCode::OK).await,
+    };
+    Ok((jar, page).into_response())
 }
 
 /// "Sign in another way": every method the account has.
@@ -184,8 +194,16 @@ async fn render(
             Ok(challenge) => challenge,
             Err(error) => return PageError::from(error).render(state, login.locale),
         };
-        if let Some(challenge) = challenge.filter(|c| push::state_of(c, now) == push::State::Pending) {
-            context["push_number"] = json!(challenge.number);
+        match challenge.map(|c| (push::state_of(&c, now), c.number)) {
+            Some((push::State::Pending, number)) => context["push_number"] = json!(number),
+            // The last request was refused on the phone (the waiting page's script came
+            // back here): say how, and what to do, unless the page has its own words.
+            Some((refused, _)) if context["error"].is_null() => {
+                if let Some(key) = push_step::refusal_key(refused) {
+                    context["error"] = json!(login.message(state, key));
+                }
+            }
+            _ => {}
         }
     }
     if method == Method::Sms {
@@ -207,6 +225,8 @@ enum Step {
     /// Proven by a passkey, whose kind (hardware or synchronised) gives the `amr`.
     ProvenAs(Vec<String>),
     Show(Notes, StatusCode),
+    /// The second factor is locked, as the text says.
+    Locked(String),
     Done(Response),
 }
 
@@ -232,9 +252,24 @@ pub async fn submit(
             succeed(&state, jar, &headers, login, &ip, method, amr, now).await
         }
         Step::ProvenAs(amr) => succeed(&state, jar, &headers, login, &ip, method, amr, now).await,
+        Step::Show(notes, _) if flash::is_navigation(&headers) => {
+            let flash = Flash { error: notes.error, notice: notes.notice, ..Flash::default() };
+            again(&state, jar, &login, method, &flash)
+        }
         Step::Show(notes, status) => render(&state, &jar, &login, &methods, method, notes, status).await,
+        Step::Locked(text) if flash::is_navigation(&headers) => {
+            again(&state, jar, &login, method, &Flash::error(text).with("locked", true))
+        }
+        Step::Locked(text) => locked_page(&state, &login, method, text),
         Step::Done(response) => response,
     })
+}
+
+/// Back to the verification page (by `method`), which shows `flash`.
+fn again(state: &AppState, jar: CookieJar, login: &FactorLogin, method: Method, flash: &Flash) -> Response {
+    let tx = login.pending.tx();
+    let to = format!("/login/verify?tx={tx}&method={}", method.as_str());
+    flash::redirect(state, jar, tx, &to, flash)
 }
 
 /// One submission of the verification form, by its method: a push request sent or its
@@ -258,7 +293,7 @@ async fn step(
     // finds out when its guess is reserved (and counted).
     if method == Method::Push || sends_sms {
         match lockout::second_factor::locked_until(&state.db, &login.account.id, now).await {
-            Ok(Some(until)) => return Step::Done(locked_page(state, login, method, until, now)),
+            Ok(Some(until)) => return Step::Locked(login.locked_text(state, until, now)),
             Ok(None) => {}
             Err(error) => return Step::Done(PageError::from(error).render(state, login.locale)),
         }

@@ -41,7 +41,7 @@ pub(super) async fn typed_code(
         return Step::Show(Notes::error(login.message(state, "code_missing")), StatusCode::BAD_REQUEST);
     }
     let checked = match login.reserve_guess(state, now).await {
-        Ok(Some(until)) => return Step::Done(locked_page(state, login, method, until, now)),
+        Ok(Some(until)) => return Step::Locked(login.locked_text(state, until, now)),
         Ok(None) => check_code(state, login, method, code, now).await,
         Err(error) => Err(error),
     };
@@ -51,7 +51,7 @@ pub(super) async fn typed_code(
         Err(error) => return Step::Done(PageError::from(error).render(state, login.locale)),
     };
     if let Some(locked) = refuse(state, login, ip, method, now).await {
-        return Step::Done(locked);
+        return locked;
     }
     let message = |key: &str| login.message(state, key);
     let text = match (method, checked) {
@@ -120,25 +120,25 @@ pub(super) async fn succeed(
     }
 }
 
-/// Records a wrong code (already counted by its reservation); the locked page if it
-/// spent the last guess.
-async fn refuse(state: &AppState, login: &FactorLogin, ip: &ClientIp, method: Method, now: i64) -> Option<Response> {
+/// Records a wrong code (already counted by its reservation); the second factor locked
+/// if it spent the last guess.
+async fn refuse(state: &AppState, login: &FactorLogin, ip: &ClientIp, method: Method, now: i64) -> Option<Step> {
     crate::metrics::Metrics::count(&state.metrics.second_factor_failed);
     let detail = json!({"method": method.as_str()});
     login.audit(state, "second_factor.failure", ip, detail.clone(), now).await;
     match lockout::second_factor::locked_until(&state.db, &login.account.id, now).await {
         Ok(Some(until)) => {
             login.audit(state, "second_factor.locked", ip, detail, now).await;
-            Some(locked_page(state, login, method, until, now))
+            Some(Step::Locked(login.locked_text(state, until, now)))
         }
         Ok(None) => None,
-        Err(error) => Some(PageError::from(error).render(state, login.locale)),
+        Err(error) => Some(Step::Done(PageError::from(error).render(state, login.locale))),
     }
 }
 
-/// The page of a locked second factor: how long, or that an administrator must unlock.
-pub(super) fn locked_page(state: &AppState, login: &FactorLogin, method: Method, until: i64, now: i64) -> Response {
-    let text = login.locked_text(state, until, now);
+/// The page of a locked second factor: how long, or that an administrator must unlock
+/// (`text`).
+pub(super) fn locked_page(state: &AppState, login: &FactorLogin, method: Method, text: String) -> Response {
     let context = json!({"tx": login.pending.id, "method": method.as_str(), "error": text, "locked": true});
     html_page_to(state, login.locale, "verify.html", context, StatusCode::TOO_MANY_REQUESTS, login.form_target())
 }

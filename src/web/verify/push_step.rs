@@ -78,11 +78,7 @@ pub(super) async fn push_step(
         Ok(AtLogin::Proven) => return Ok(()),
         Ok(AtLogin::None) => "push_none",
         Ok(AtLogin::Not(push::State::Pending)) => "push_not_yet",
-        Ok(AtLogin::Not(push::State::Denied)) => "push_denied",
-        Ok(AtLogin::Not(push::State::WrongNumber)) => "push_wrong_number",
-        Ok(AtLogin::Not(push::State::Fraud)) => "push_fraud",
-        Ok(AtLogin::Not(push::State::Expired)) => "push_expired",
-        Ok(AtLogin::Not(_)) => "push_none",
+        Ok(AtLogin::Not(refused)) => refusal_key(refused).unwrap_or("push_none"),
         Err(error) => {
             tracing::error!(%error, "could not read a push request");
             return Err((Notes::error(message("error_internal")), StatusCode::INTERNAL_SERVER_ERROR));
@@ -112,4 +108,15 @@ pub async fn push_status(
     };
     let current = found.map(|c| push::state_of(&c, now).as_str()).unwrap_or("none");
     ([(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(json!({"state": current}))).into_response()
+}
+
+/// What the page says of a request refused on the phone (how, and what to do next).
+pub(super) fn refusal_key(refused: push::State) -> Option<&'static str> {
+    match refused {
+        push::State::Denied => Some("push_denied"),
+        push::State::WrongNumber => Some("push_wrong_number"),
+        push::State::Fraud => Some("push_fraud"),
+        push::State::Expired => Some("push_expired"),
+        push::State::Pending | push::State::Approved | push::State::Used => None,
+    }
 }
