@@ -5,7 +5,7 @@
 //! `initials` claims) in a table, beside the raw claims (examples/demo_rp/page.rs).
 //!
 //! Run the server in demo mode (`cargo run --release -- serve --demo`), then
-//! `cargo run --example demo_rp` and open http://127.0.0.1:9090/ in a browser.
+//! `cargo run --release --example demo_rp` and open http://127.0.0.1:9090/ in a browser.
 //! `SESAME_ISSUER` points it at another Sésame.
 
 use std::collections::HashMap;
