@@ -1,9 +1,11 @@
 //! A relying party for the demo: an office application that delegates its login to
 //! Sésame with the `openidconnect` crate (discovery, authorization code with PKCE,
-//! ID token validation, userinfo).
+//! ID token validation, userinfo). After the login it shows who signed in and what they
+//! may do in the application (Sésame's `application`, `rights`, `options` and
+//! `initials` claims) in a table, beside the raw claims (examples/demo_rp/page.rs).
 //!
 //! Run the server in demo mode (`cargo run --release -- serve --demo`), then
-//! `cargo run --example demo_rp` and open http://127.0.0.1:9090/ in a browser.
+//! `cargo run --release --example demo_rp` and open http://127.0.0.1:9090/ in a browser.
 //! `SESAME_ISSUER` points it at another Sésame.
 
 use std::collections::HashMap;
@@ -15,12 +17,16 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
     HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     TokenResponse,
 };
+
+#[path = "demo_rp/page.rs"]
+mod page;
+use page::{SesameIdToken, SesameUserInfo, escape};
 
 const CLIENT_ID: &str = "demo-rp";
 const CLIENT_SECRET: &str = "demo-rp-secret-not-for-production";
@@ -131,26 +137,19 @@ async fn finish(app: &App, query: &HashMap<String, String>) -> Result<String, St
         .request_async(&http_client)
         .await
         .map_err(|e| format!("token request failed: {e:?}"))?;
-    let id_token = tokens.id_token().ok_or("no ID token")?;
+    // Parsed with Sésame's claims, then checked (signature, issuer, audience, expiry, nonce).
+    let id_token: SesameIdToken =
+        tokens.id_token().ok_or("no ID token")?.to_string().parse().map_err(|e| format!("ID token unreadable: {e}"))?;
     let claims =
         id_token.claims(&app.client.id_token_verifier(), &nonce).map_err(|e| format!("ID token rejected: {e}"))?;
-    let userinfo: CoreUserInfoClaims = app
+    let userinfo: SesameUserInfo = app
         .client
         .user_info(tokens.access_token().clone(), None)
         .map_err(|e| e.to_string())?
         .request_async(&http_client)
         .await
         .map_err(|e| format!("userinfo failed: {e:?}"))?;
-    let userinfo_json = serde_json::to_string_pretty(&userinfo).unwrap_or_default();
-    let claims_json = serde_json::to_string_pretty(claims).unwrap_or_default();
-    Ok(format!(
-        "<h1>Signed in as {}</h1><h2>ID token claims (verified)</h2><pre>{}</pre><h2>Userinfo</h2><pre>{}</pre><p><a href=\"/\">Sign in again</a></p>",
-        escape(&userinfo.preferred_username().map(|u| u.as_str().to_string()).unwrap_or_default()),
-        escape(&claims_json),
-        escape(&userinfo_json),
-    ))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    let claims = serde_json::to_value(claims).map_err(|e| e.to_string())?;
+    let userinfo = serde_json::to_value(&userinfo).map_err(|e| e.to_string())?;
+    Ok(page::signed_in(&claims, &userinfo))
 }

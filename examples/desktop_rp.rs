@@ -10,11 +10,12 @@
 //!    checked: signature, issuer, audience, expiry, nonce).
 //!
 //! Run the server in demo mode (`cargo run --release -- serve --demo`), then
-//! `cargo run --example desktop_rp` and sign in as Pauline (password sesame-demo) in the
-//! browser that opens. Settings: `SESAME_ISSUER` (default http://127.0.0.1:8080),
-//! `SESAME_DESKTOP_TOKEN_FILE` (default `$XDG_CONFIG_HOME` or `~/.config`
-//! `/inotacte-desktop/refresh-token`), `BROWSER` (the command that opens a URL; default
-//! `xdg-open`, `open` on macOS, `start` on Windows). `--logout` forgets the saved token.
+//! `cargo run --release --example desktop_rp` and sign in as Pauline (password
+//! sesame-demo) in the browser that opens. Settings: `SESAME_ISSUER` (default
+//! http://127.0.0.1:8080), `SESAME_DESKTOP_TOKEN_FILE` (default `$XDG_CONFIG_HOME` or
+//! `~/.config` `/inotacte-desktop/refresh-token`), `BROWSER` (the command that opens a
+//! URL; default `xdg-open`, `open` on macOS, `start` on Windows). `--logout` forgets the
+//! saved token.
 
 use std::path::PathBuf;
 use std::time::Duration;

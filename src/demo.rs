@@ -46,7 +46,7 @@ Sésame is running at {issuer} with demo data.
   My account's security (second factors, phones): {issuer}/account
 
   Log in through a real OpenID Connect client, in another terminal:
-    cargo run --example demo_rp
+    cargo run --release --example demo_rp
   then open the URL it prints and sign in as Pauline.
 "#
     );
