@@ -44,6 +44,40 @@ impl DomainError {
     }
 }
 
+/// Everything refused in one input: every field that breaks a rule, in the order of the
+/// input's fields, so that a form can show them all at once; or the one failure that is
+/// no field's (storage, crypto), alone. Never empty.
+#[derive(Debug)]
+pub struct Refusals(Vec<DomainError>);
+
+impl Refusals {
+    /// The first refusal, for the edges that report one (the API, the CLI, the import).
+    pub fn into_first(self) -> DomainError {
+        self.0.into_iter().next().unwrap_or_else(|| DomainError::invalid("input", "refused"))
+    }
+
+    pub fn into_vec(self) -> Vec<DomainError> {
+        self.0
+    }
+
+    /// The refusals collected, if any.
+    pub fn of(list: Vec<DomainError>) -> Result<(), Self> {
+        if list.is_empty() { Ok(()) } else { Err(Self(list)) }
+    }
+}
+
+impl From<DomainError> for Refusals {
+    fn from(error: DomainError) -> Self {
+        Self(vec![error])
+    }
+}
+
+impl From<DbErr> for Refusals {
+    fn from(error: DbErr) -> Self {
+        Self(vec![DomainError::Storage(error)])
+    }
+}
+
 /// Whether a record was written by an upsert (the import reports these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

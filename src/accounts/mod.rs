@@ -3,11 +3,13 @@
 //! and the CLI call these functions.
 
 pub mod actions;
+mod phone;
 mod repository;
 mod rules;
 
+pub use phone::{display_phone, normalize_phone};
 pub use repository::*;
-pub use rules::{normalize_email, normalize_phone, normalize_username, parse_language};
+pub use rules::{normalize_email, normalize_username, parse_language};
 
 use std::collections::BTreeMap;
 

@@ -34,36 +34,6 @@ pub fn normalize_email(email: Option<&str>) -> Result<Option<String>, DomainErro
     Ok(Some(lowered))
 }
 
-/// E.164 (`+33612345678`); numbers without a country code are French.
-pub fn normalize_phone(phone: Option<&str>) -> Result<Option<String>, DomainError> {
-    let Some(raw) = phone.map(str::trim).filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')')).collect();
-    let international = if let Some(rest) = compact.strip_prefix('+') {
-        rest.to_string()
-    } else if let Some(rest) = compact.strip_prefix("00") {
-        rest.to_string()
-    } else if let Some(rest) = compact.strip_prefix('0') {
-        format!("33{rest}")
-    } else {
-        String::new()
-    };
-    let valid = !international.is_empty()
-        && international.chars().all(|c| c.is_ascii_digit())
-        && (8..=15).contains(&international.len())
-        && !international.starts_with('0')
-        && (!international.starts_with("33") || international.len() == 11);
-    if !valid {
-        return Err(DomainError::invalid(
-            "phone",
-            format!("`{raw}` is not a phone number (for example 06 12 34 56 78 or +33 6 12 34 56 78)"),
-        )
-        .because("phone_format"));
-    }
-    Ok(Some(format!("+{international}")))
-}
-
 /// An account's language as an operator or the owner gives it: `fr` or `en`, nothing
 /// else (an empty value is a mistake, not "no language": leave the field out, or send
 /// `null` where a format has one, to keep or clear it).
@@ -92,17 +62,6 @@ mod tests {
                 "{wrong}: {error:?}"
             );
         }
-    }
-
-    #[test]
-    fn phones_become_e164() {
-        assert_eq!(normalize_phone(Some("06 12 34 56 78")).unwrap().unwrap(), "+33612345678");
-        assert_eq!(normalize_phone(Some("+33 6 12 34 56 78")).unwrap().unwrap(), "+33612345678");
-        assert_eq!(normalize_phone(Some("0033612345678")).unwrap().unwrap(), "+33612345678");
-        assert_eq!(normalize_phone(Some("+1 415 555 0100")).unwrap().unwrap(), "+14155550100");
-        assert!(normalize_phone(Some("12345")).is_err());
-        assert!(normalize_phone(Some("06 12 34")).is_err());
-        assert_eq!(normalize_phone(Some("  ")).unwrap(), None);
     }
 
     #[test]

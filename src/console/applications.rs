@@ -10,6 +10,7 @@ use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
 
 use super::auth::ConsoleAdmin;
+use super::confirmation;
 use super::form::Submitted;
 use crate::admin_api;
 use crate::applications::{self, Application};
@@ -154,13 +155,20 @@ async fn register(
     }
 }
 
+/// A path segment (a form-encoded `+` is a space there: written `%20`).
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// Gives a client a new secret, shown once, once the administrator confirmed: the old
+/// one stops working at once.
 pub async fn new_secret(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
     jar: CookieJar,
     headers: HeaderMap,
     Path((code, client_id)): Path<(String, String)>,
-    _form: Submitted,
+    form: Submitted,
 ) -> Result<Response, Response> {
     let locale = request::locale(&headers, None);
     let failed = |error: DomainError| PageError::from(error).render(&state, locale);
@@ -171,6 +179,16 @@ pub async fn new_secret(
         }
         _ => return Err(super::not_found(&state, locale)),
     };
+    if !confirmation::given(&form) {
+        let back = format!("/admin/applications/{}", urlencode(&application.code));
+        let asked = confirmation::Asked {
+            key: "new_secret",
+            name: client.client_id.clone(),
+            action: format!("{back}/clients/{}/secret", urlencode(&client.client_id)),
+            back,
+        };
+        return Ok(confirmation::page(&state, &jar, locale, &form, asked));
+    }
     let secret = clients::generate_secret();
     let input = ClientInput {
         secret: Some(SecretInput::Plain(secret.clone())),

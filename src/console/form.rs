@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 use crate::web::{csrf, page_error::PageError, request};
 
-use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput};
+use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput, display_phone};
 use crate::applications::{Application, OptionType};
 
 /// A submitted form: single values, and every value of repeated names.
@@ -61,6 +61,11 @@ impl Submitted {
         self.single.get(name).map(String::as_str).unwrap_or_default()
     }
 
+    /// Every submitted name with each of its values.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.many.iter().flat_map(|(name, values)| values.iter().map(move |value| (name.as_str(), value.as_str())))
+    }
+
     fn checked(&self, name: &str) -> bool {
         matches!(self.get(name), "on" | "true" | "1")
     }
@@ -70,22 +75,26 @@ impl Submitted {
     }
 }
 
-/// What went wrong with a submitted field, to show next to it.
+/// What went wrong with a submitted field, to show next to it: `problem` names the
+/// message (`console_problem_…`).
 pub struct FieldProblem {
     pub field: String,
-    pub message: String,
+    pub problem: &'static str,
 }
 
-/// The account input a submitted form describes, or the field that is wrong before the
-/// domain is even asked (password confirmation, option types).
+/// The account input a submitted form describes, and the fields that are wrong before
+/// the domain is even asked (password confirmation, option types): all of them, so that
+/// the page shows every mistake at once. A mistyped number leaves the option's default
+/// in the input, which is then only checked, never written.
 pub fn account_input(
     form: &Submitted,
     username: String,
     applications: &[Application],
-) -> Result<AccountInput, FieldProblem> {
+) -> (AccountInput, Vec<FieldProblem>) {
+    let mut problems = Vec::new();
     let password = form.optional("password");
     if password.is_some() && form.get("password") != form.get("password_confirm") {
-        return Err(FieldProblem { field: "password_confirm".into(), message: "password_confirm".into() });
+        problems.push(FieldProblem { field: "password_confirm".into(), problem: "password_confirm" });
     }
     let mut access = Vec::new();
     for application in applications {
@@ -100,10 +109,13 @@ pub fn account_input(
                 OptionType::Boolean => json!(form.checked(&name)),
                 OptionType::Integer => match form.get(&name).trim() {
                     "" => option.default.clone(),
-                    text => json!(
-                        text.parse::<i64>()
-                            .map_err(|_| FieldProblem { field: name.clone(), message: "integer".into() })?
-                    ),
+                    text => match text.parse::<i64>() {
+                        Ok(number) => json!(number),
+                        Err(_) => {
+                            problems.push(FieldProblem { field: name.clone(), problem: "integer" });
+                            option.default.clone()
+                        }
+                    },
                 },
                 OptionType::String => json!(form.get(&name).trim()),
             };
@@ -113,7 +125,7 @@ pub fn account_input(
             access.push(AccessInput { application: application.code.clone(), allowed, initials, rights, options });
         }
     }
-    Ok(AccountInput {
+    let input = AccountInput {
         username,
         password: password.map(PasswordInput::Plain),
         first_name: form.get("first_name").trim().to_string(),
@@ -131,7 +143,8 @@ pub fn account_input(
         // empty choice is the server's language; a form without the field (an older
         // page) leaves it alone.
         language: form.single.contains_key("language").then(|| form.optional("language")),
-    })
+    };
+    (input, problems)
 }
 
 /// The form's values for the template: from a stored account, or as submitted.
@@ -142,7 +155,8 @@ pub fn values_of(account: &Account) -> Value {
         "last_name": account.last_name,
         "initials": account.initials,
         "email": account.email,
-        "phone": account.phone,
+        // Shown as people write it (`06 55 44 33 22`), read back in either form.
+        "phone": account.phone.as_deref().map(display_phone),
         "address": account.address,
         "archived": account.archived,
         "two_factor_required": account.two_factor_required,

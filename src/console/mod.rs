@@ -6,6 +6,7 @@
 mod accounts;
 mod applications;
 mod auth;
+mod confirmation;
 mod events;
 mod form;
 

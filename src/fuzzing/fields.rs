@@ -1,6 +1,6 @@
 //! Fields people type: phone numbers, email addresses, usernames, device user codes.
 
-use crate::accounts::{normalize_email, normalize_phone, normalize_username};
+use crate::accounts::{display_phone, normalize_email, normalize_phone, normalize_username};
 use crate::device_authorization::user_code;
 
 /// `^\+[1-9][0-9]{7,14}$`
@@ -23,6 +23,9 @@ pub fn phone(data: &[u8]) {
             assert!(!e164.starts_with("+33") || e164.len() == 12, "French number of the wrong length: {e164}");
             let again = normalize_phone(Some(&e164)).ok().flatten();
             assert_eq!(again.as_deref(), Some(e164.as_str()), "normalising {e164:?} again changes it");
+            let shown = display_phone(&e164);
+            let read_back = normalize_phone(Some(&shown)).ok().flatten();
+            assert_eq!(read_back.as_deref(), Some(e164.as_str()), "{e164:?} shown as {shown:?} reads back otherwise");
         }
         Ok(None) => assert!(blank, "{text:?} taken for no phone number"),
         Err(_) => assert!(!blank),

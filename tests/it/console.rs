@@ -50,7 +50,7 @@ async fn console_sign_in_and_pages(backend: Backend) {
     let archived = follow(
         &server,
         &browser,
-        browser.post(&server.url("/admin/accounts/emilie/archive"), &[("csrf_token", &csrf)]).await,
+        browser.post(&server.url("/admin/accounts/emilie/archive"), &[("csrf_token", &csrf), ("confirm", "yes")]).await,
     )
     .await;
     assert!(archived.body.contains("/admin/accounts/emilie/restore"), "now offers to restore");

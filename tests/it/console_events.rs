@@ -54,7 +54,8 @@ async fn console_events_in_plain_words_and_filtered(backend: Backend) {
     // Sonia archives Émilie's account from the console.
     let form = sonia.get(&server.url("/admin/accounts/emilie")).await;
     let csrf = form.field("csrf_token").unwrap();
-    let archived = sonia.post(&server.url("/admin/accounts/emilie/archive"), &[("csrf_token", &csrf)]).await;
+    let archived =
+        sonia.post(&server.url("/admin/accounts/emilie/archive"), &[("csrf_token", &csrf), ("confirm", "yes")]).await;
     assert_eq!(archived.status, 303);
     // An event of a later version, about an account that no longer exists; and dated ones.
     record(&server, server.clock_now(), "future.thing", Some("gone-0123456789"), None).await;

@@ -19,6 +19,7 @@ mod claims_parameter;
 mod cli;
 mod console;
 mod console_events;
+mod console_polish;
 mod demo;
 mod device;
 mod embedding;

@@ -479,7 +479,9 @@ async fn administrators_reset_and_unlock(backend: Backend) {
     let page = admin.get(&server.url("/admin/accounts/pauline")).await;
     assert!(page.body.contains("id=\"reset-second-factors\""), "{}", page.body);
     let csrf = page.field("csrf_token").unwrap();
-    let reset = admin.post(&server.url("/admin/accounts/pauline/second-factors/reset"), &[("csrf_token", &csrf)]).await;
+    let reset = admin
+        .post(&server.url("/admin/accounts/pauline/second-factors/reset"), &[("csrf_token", &csrf), ("confirm", "yes")])
+        .await;
     assert_eq!(reset.location.as_deref(), Some("/admin/accounts/pauline?saved=second_factors"));
     let forged = admin.post(&server.url("/admin/accounts/pauline/second-factors/reset"), &[("csrf_token", "x")]).await;
     assert_eq!(forged.status, 403);

@@ -14,7 +14,7 @@ use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput, rules};
 use crate::applications::Application;
 use crate::change_feed::{self, Topic};
 use crate::crypto::password::PasswordHasherService;
-use crate::domain::{Change, DomainError};
+use crate::domain::{Change, DomainError, Refusals};
 use crate::i18n::Locale;
 use crate::storage::{
     entities::account::{self, Column},
@@ -32,38 +32,75 @@ struct Prepared {
     access: Option<Vec<(Application, AccessInput)>>,
 }
 
-async fn prepare(
-    db: &impl ConnectionTrait,
-    input: &AccountInput,
-    own_id: Option<&str>,
-) -> Result<Prepared, DomainError> {
-    let (username, username_key) = rules::normalize_username(&input.username)?;
-    let email = rules::normalize_email(input.email.as_deref())?;
-    let phone = rules::normalize_phone(input.phone.as_deref())?;
+/// Every field checked, whatever the others hold: all the refusals of the input at once,
+/// in the order they are checked (the first is what [`upsert`] answers, as it always
+/// did), or the fields ready to write.
+async fn prepare(db: &impl ConnectionTrait, input: &AccountInput, own_id: Option<&str>) -> Result<Prepared, Refusals> {
+    let mut refused = Vec::new();
+    let names = kept(&mut refused, rules::normalize_username(&input.username));
+    let email = kept(&mut refused, rules::normalize_email(input.email.as_deref()));
+    let phone = kept(&mut refused, crate::accounts::normalize_phone(input.phone.as_deref()));
     for (field, value) in
         [("first_name", &input.first_name), ("last_name", &input.last_name), ("initials", &input.initials)]
     {
         if value.chars().count() > 100 {
-            return Err(DomainError::invalid(field, "at most 100 characters"));
+            refused.push(DomainError::invalid(field, "at most 100 characters"));
         }
     }
     for (column, value, field, message) in [
-        (Column::UsernameKey, Some(&*username_key), "username", "this identifier is already used by another account"),
-        (Column::Email, email.as_deref(), "email", "this email address is already used by another account"),
-        (Column::Phone, phone.as_deref(), "phone", "this phone number is already used by another account"),
+        (
+            Column::UsernameKey,
+            names.as_ref().map(|(_, key)| key.as_str()),
+            "username",
+            "this identifier is already used by another account",
+        ),
+        (
+            Column::Email,
+            email.as_ref().and_then(Option::as_deref),
+            "email",
+            "this email address is already used by another account",
+        ),
+        (
+            Column::Phone,
+            phone.as_ref().and_then(Option::as_deref),
+            "phone",
+            "this phone number is already used by another account",
+        ),
     ] {
-        ensure_unique(db, column, value, own_id, field, message).await?;
+        match ensure_unique(db, column, value, own_id, field, message).await {
+            Ok(()) => {}
+            Err(error @ DomainError::Storage(_)) => return Err(error.into()),
+            Err(error) => refused.push(error),
+        }
     }
     let language = match &input.language {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(code)) => Some(Some(rules::parse_language(code)?)),
+        None => Some(None),
+        Some(None) => Some(Some(None)),
+        Some(Some(code)) => kept(&mut refused, rules::parse_language(code)).map(|l| Some(Some(l))),
     };
     let access = match &input.access {
-        None => None,
-        Some(list) => Some(prepare_access(db, list).await?),
+        None => Some(None),
+        Some(list) => match prepare_access(db, list).await {
+            Ok(access) => Some(Some(access)),
+            Err(error @ DomainError::Storage(_)) => return Err(error.into()),
+            Err(error) => {
+                refused.push(error);
+                None
+            }
+        },
     };
-    Ok(Prepared { username, username_key, email, phone, language, access })
+    Refusals::of(refused)?;
+    match (names, email, phone, language, access) {
+        (Some((username, username_key)), Some(email), Some(phone), Some(language), Some(access)) => {
+            Ok(Prepared { username, username_key, email, phone, language, access })
+        }
+        _ => Err(DomainError::invalid("account", "refused").into()),
+    }
+}
+
+/// The value, or `None` with its refusal noted.
+fn kept<T>(refused: &mut Vec<DomainError>, checked: Result<T, DomainError>) -> Option<T> {
+    checked.map_err(|error| refused.push(error)).ok()
 }
 
 async fn ensure_unique(
@@ -86,7 +123,8 @@ async fn ensure_unique(
 }
 
 /// Creates or updates the account with this identifier; nothing is written if any field
-/// is refused. A second call with the same input changes nothing.
+/// is refused (the first refusal is answered). A second call with the same input changes
+/// nothing.
 pub async fn upsert<C>(
     db: &C,
     hasher: &PasswordHasherService,
@@ -96,29 +134,82 @@ pub async fn upsert<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    upsert_reporting_all(db, hasher, input, now).await.map_err(Refusals::into_first)
+}
+
+/// Every refusal [`upsert`] would answer for this input, all at once; nothing is written.
+pub async fn check(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasherService,
+    input: &AccountInput,
+) -> Result<(), Refusals> {
     let existing = find_by_username(db, &input.username).await?;
-    let prepared = prepare(db, &input, existing.as_ref().map(|a| a.id.as_str())).await?;
-    let password_hash = match (&input.password, &existing) {
+    checked(db, hasher, input, existing.as_ref()).await.map(|_| ())
+}
+
+/// The password to store, once checked.
+enum Password {
+    /// The account's, as it is (none given, or the same one typed again).
+    Keep(String),
+    /// A new one, to hash.
+    New(String),
+    /// Already hashed (an import).
+    Hashed(String),
+}
+
+/// The fields and the password checked together, so that every refusal is reported.
+async fn checked(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasherService,
+    input: &AccountInput,
+    existing: Option<&Account>,
+) -> Result<(Prepared, Password), Refusals> {
+    let prepared = prepare(db, input, existing.map(|a| a.id.as_str())).await;
+    let username = rules::normalize_username(&input.username).map(|(name, _)| name).unwrap_or_default();
+    let password = match (&input.password, existing) {
         (Some(PasswordInput::Plain(plain)), Some(account))
             if hasher.verify(plain, &account.password_hash).await.map_err(busy)? =>
         {
-            account.password_hash.clone()
+            Ok(Password::Keep(account.password_hash.clone()))
         }
-        (Some(PasswordInput::Plain(plain)), _) => {
-            if let Some((reason, problem)) = hasher.policy_violation(&prepared.username, plain) {
-                return Err(DomainError::invalid("password", problem).because(reason));
-            }
-            hasher.hash(plain).await.map_err(|e| DomainError::Crypto(e.to_string()))?
+        (Some(PasswordInput::Plain(plain)), _) => match hasher.policy_violation(&username, plain) {
+            Some((reason, problem)) => Err(DomainError::invalid("password", problem).because(reason)),
+            None => Ok(Password::New(plain.clone())),
+        },
+        (Some(PasswordInput::Hash(phc)), _) => PasswordHasherService::check_phc(phc)
+            .map(|_| Password::Hashed(phc.clone()))
+            .map_err(|e| DomainError::invalid("password_hash", e.to_string())),
+        (None, Some(account)) => Ok(Password::Keep(account.password_hash.clone())),
+        (None, None) => Err(DomainError::invalid("password", "a new account needs a password or password_hash")
+            .because("password_required")),
+    };
+    match (prepared, password) {
+        (Ok(prepared), Ok(password)) => Ok((prepared, password)),
+        (Err(refused), Ok(_)) => Err(refused),
+        (Ok(_), Err(error)) => Err(error.into()),
+        (Err(refused), Err(error)) => {
+            let mut all = refused.into_vec();
+            all.push(error);
+            Err(Refusals::of(all).err().unwrap_or_else(|| DomainError::invalid("account", "refused").into()))
         }
-        (Some(PasswordInput::Hash(phc)), _) => {
-            PasswordHasherService::check_phc(phc).map_err(|e| DomainError::invalid("password_hash", e.to_string()))?;
-            phc.clone()
-        }
-        (None, Some(account)) => account.password_hash.clone(),
-        (None, None) => {
-            return Err(DomainError::invalid("password", "a new account needs a password or password_hash")
-                .because("password_required"));
-        }
+    }
+}
+
+/// [`upsert`], answering every refused field at once (for a form that shows them all).
+pub async fn upsert_reporting_all<C>(
+    db: &C,
+    hasher: &PasswordHasherService,
+    input: AccountInput,
+    now: i64,
+) -> Result<(Account, Change), Refusals>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let existing = find_by_username(db, &input.username).await?;
+    let (prepared, password) = checked(db, hasher, &input, existing.as_ref()).await?;
+    let password_hash = match password {
+        Password::Keep(hash) | Password::Hashed(hash) => hash,
+        Password::New(plain) => hasher.hash(&plain).await.map_err(|e| DomainError::Crypto(e.to_string()))?,
     };
 
     let was_active = existing.as_ref().is_some_and(|a| !a.archived);

@@ -11,11 +11,12 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
 
-use super::{FormPage, find, render_form, stored_access, urlencode};
+use super::{FormPage, Problem, find, render_form, stored_access, urlencode};
 use crate::accounts::{self, Account, AccountInput, PasswordInput};
 use crate::admin_api::{self, accounts::view};
 use crate::console::{
     auth::ConsoleAdmin,
+    confirmation,
     form::{self, Submitted},
 };
 use crate::state::AppState;
@@ -64,8 +65,25 @@ impl From<Change> for Action {
     }
 }
 
+impl Action {
+    /// What the confirmation page says of it (`console_confirm_{key}_…`), for the actions
+    /// that cannot be taken back: archiving signs the person out everywhere, a reset
+    /// removes every second factor. Its words' key, and the end of its route.
+    fn confirmation(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::Change(Change::Archive) => Some(("archive", "archive")),
+            Self::Security(SecurityAction::ResetSecondFactors) => {
+                Some(("reset_second_factors", "second-factors/reset"))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The POST handler of one button: the administrator, the form (its anti-CSRF token
-/// checked) and the account named in the path, then the action.
+/// checked) and the account named in the path, then the action. An action that asks for
+/// confirmation is done only when the form carries `confirm=yes`; without it, the answer
+/// is the confirmation page (nothing done), whose form posts the same fields with it.
 pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
     let action = action.into();
     post(
@@ -74,18 +92,43 @@ pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
               jar: CookieJar,
               headers: HeaderMap,
               Path(username): Path<String>,
-              _form: Submitted| async move {
+              form: Submitted| async move {
             let locale = request::locale(&headers, None);
             let current = match find(&state, locale, &username).await {
                 Ok(account) => account,
                 Err(page) => return page,
             };
+            let refused_self = matches!(action, Action::Change(Change::Archive)) && current.id == admin.0.account_id;
+            if let Some((key, route)) = action.confirmation()
+                && !refused_self
+                && !confirmation::given(&form)
+            {
+                return ask(&state, &jar, locale, &form, &current, key, route);
+            }
             match action {
                 Action::Security(action) => secure(&state, &admin, locale, current, action).await,
                 Action::Change(what) => change(&state, &admin, &jar, locale, current, what).await,
             }
         },
     )
+}
+
+/// The confirmation page of an action on this account (`route`: the end of its path).
+fn ask(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    form: &Submitted,
+    account: &Account,
+    key: &'static str,
+    route: &str,
+) -> Response {
+    let full_name = account.full_name();
+    let name =
+        if full_name.is_empty() { account.username.clone() } else { format!("{full_name} ({})", account.username) };
+    let back = format!("/admin/accounts/{}", urlencode(&account.username));
+    let asked = confirmation::Asked { key, name, action: format!("{back}/{route}"), back };
+    confirmation::page(state, jar, locale, form, asked)
 }
 
 /// Resets, unlocks or locks through the admin API's functions (audit and mail included).
@@ -128,12 +171,12 @@ async fn change(
     let temporary = match change {
         Change::Archive if current.id == admin.0.account_id => {
             let access = accounts::access_of(&state.db, &current.id).await.map(stored_access).unwrap_or_default();
-            let problem = ("archived".to_string(), state.theme.message(locale, "console_problem_archive_self"));
+            let problem = Problem::console(state, locale, "archived", "archive_self");
             let page = FormPage {
                 values: form::values_of(&current),
                 access,
                 existing: Some(&current),
-                problem: Some(problem),
+                problems: vec![problem],
                 notice: None,
             };
             return render_form(state, jar, locale, page, StatusCode::UNPROCESSABLE_ENTITY).await;

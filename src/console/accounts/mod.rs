@@ -3,6 +3,7 @@
 //! The buttons of the account page that are not fields of its form are in `actions`.
 
 mod actions;
+mod problems;
 
 pub use actions::{Change, SecurityAction, on_post, remove_second_factor};
 
@@ -15,6 +16,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use self::problems::{Problem, in_form_order};
 use super::auth::ConsoleAdmin;
 use super::form::{self, Submitted};
 use crate::accounts::{self, AccessInput, Account, StateFilter};
@@ -57,7 +59,13 @@ pub async fn list(
     let items: Vec<Value> = page
         .items
         .iter()
-        .map(|a| json!({"username": a.username, "name": a.full_name(), "email": a.email, "archived": a.archived, "account_admin": a.account_admin}))
+        .map(|a| {
+            json!({
+                "username": a.username, "name": a.full_name(), "email": a.email,
+                "phone": a.phone.as_deref().map(accounts::display_phone),
+                "archived": a.archived, "account_admin": a.account_admin,
+            })
+        })
         .collect();
     let context = json!({
         "items": items, "q": query.q, "state": filter, "page": page.page, "pages": pages, "total": page.total,
@@ -71,7 +79,8 @@ struct FormPage<'a> {
     values: Value,
     access: Vec<AccessInput>,
     existing: Option<&'a Account>,
-    problem: Option<(String, String)>,
+    /// Every refused field, in the form's order.
+    problems: Vec<Problem>,
     notice: Option<String>,
 }
 
@@ -109,18 +118,19 @@ async fn render_form(
         Ok(read) => read,
         Err(error) => return PageError::from(error).render(state, locale),
     };
-    let (field, message) = page.problem.unzip();
+    let shown = problems::Shown::of(state, locale, &page.problems);
+    let sections = shown.mark_sections(form::access_section(&applications, &page.access));
     let context = json!({
         "csrf_token": token,
         "values": page.values,
-        "applications": form::access_section(&applications, &page.access),
+        "applications": sections,
         "existing": page.existing.map(|a| json!({"username": a.username, "archived": a.archived})),
         "second_factors": second_factors,
         "events": events,
         "locked": locks.any(),
         "locked_by_admin": locks.locked_at.is_some(),
-        "error_field": field,
-        "error_message": message,
+        "problems": shown.summary,
+        "errors": shown.beside,
         "notice": page.notice,
     });
     html_page(state, locale, "admin_account.html", context, status)
@@ -138,7 +148,7 @@ pub async fn new_form(
 ) -> Response {
     let (jar, _) = csrf::ensure_browser(&state, jar);
     let locale = request::locale(&headers, None);
-    let page = FormPage { values: json!({}), access: Vec::new(), existing: None, problem: None, notice: None };
+    let page = FormPage { values: json!({}), access: Vec::new(), existing: None, problems: Vec::new(), notice: None };
     (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
 }
 
@@ -173,7 +183,8 @@ pub async fn edit_form(
         "second_factor_removed" => state.theme.message(locale, "console_second_factor_removed"),
         _ => state.theme.message(locale, "console_saved"),
     });
-    let page = FormPage { values: form::values_of(&account), access, existing: Some(&account), problem: None, notice };
+    let page =
+        FormPage { values: form::values_of(&account), access, existing: Some(&account), problems: Vec::new(), notice };
     (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
 }
 
@@ -186,18 +197,6 @@ pub async fn create(
 ) -> Response {
     let locale = request::locale(&headers, None);
     let username = form.get("username").trim().to_string();
-    match accounts::find_by_username(&state.db, &username).await {
-        Ok(Some(_)) => {
-            let problem = DomainError::conflict("username", "this identifier is already used by another account");
-            return refused(&state, &jar, locale, &form, None, problem).await;
-        }
-        Ok(None) => {}
-        Err(error) => return PageError::from(error).render(&state, locale),
-    }
-    if form.get("password").is_empty() {
-        let problem = DomainError::invalid("password", "a new account needs a password");
-        return refused(&state, &jar, locale, &form, None, problem).await;
-    }
     save(&state, &admin, &jar, locale, &form, username, None).await
 }
 
@@ -218,6 +217,7 @@ pub async fn update(
     save(&state, &admin, &jar, locale, &form, name, Some(current)).await
 }
 
+/// Checks every field, then writes; a refusal draws the form again with all its mistakes.
 async fn save(
     state: &AppState,
     admin: &ConsoleAdmin,
@@ -231,70 +231,82 @@ async fn save(
         Ok(list) => list,
         Err(error) => return PageError::from(error).render(state, locale),
     };
-    let input = match form::account_input(form, username, &applications) {
-        Ok(input) => input,
-        Err(problem) => {
-            let message = state.theme.message(locale, &format!("console_problem_{}", problem.message));
-            let error = DomainError::invalid(problem.field, message);
-            return refused(state, jar, locale, form, current.as_ref(), error).await;
+    let (input, early) = form::account_input(form, username, &applications);
+    let mut problems: Vec<Problem> =
+        early.into_iter().map(|p| Problem::console(state, locale, p.field, p.problem)).collect();
+    if current.is_none() {
+        // A new account: its identifier must be free (the domain would update the
+        // account that has it), and it needs a password.
+        let mut refusals = Vec::new();
+        match accounts::find_by_username(&state.db, &input.username).await {
+            Ok(Some(_)) => {
+                refusals.push(DomainError::conflict("username", "this identifier is already used by another account"))
+            }
+            Ok(None) => {}
+            Err(error) => return PageError::from(error).render(state, locale),
         }
-    };
+        if form.get("password").is_empty() {
+            refusals
+                .push(DomainError::invalid("password", "a new account needs a password").because("password_required"));
+        }
+        for error in refusals {
+            match Problem::of(state, locale, error) {
+                Ok(problem) => problems.push(problem),
+                Err(page) => return page,
+            }
+        }
+    }
+    if !problems.is_empty() {
+        // Nothing is written, but the domain's refusals are shown with the form's own.
+        if let Err(refusals) = accounts::check(&state.db, &state.passwords, &input).await {
+            match Problem::all_of(state, locale, refusals) {
+                Ok(more) => problems.extend(more),
+                Err(page) => return page,
+            }
+        }
+        return refused(state, jar, locale, form, current.as_ref(), problems).await;
+    }
     let before = match &current {
         Some(account) => view(state, account.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null),
         None => Value::Null,
     };
-    match accounts::upsert(&state.db, &state.passwords, input.clone(), state.clock.now()).await {
+    match accounts::upsert_reporting_all(&state.db, &state.passwords, input, state.clock.now()).await {
         Ok((account, _)) => {
             let after = view(state, account.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null);
             let event = if current.is_some() { "admin.account.updated" } else { "admin.account.created" };
             admin_api::record_change(state, &admin.0, event, Some(&account.id), before, after).await;
             Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&account.username))).into_response()
         }
-        Err(error) => refused(state, jar, locale, form, current.as_ref(), error).await,
+        Err(refusals) => match Problem::all_of(state, locale, refusals) {
+            Ok(problems) => refused(state, jar, locale, form, current.as_ref(), problems).await,
+            Err(page) => page,
+        },
     }
 }
 
-/// Draws the form again with what was submitted and the refused field.
+/// Draws the form again with what was submitted and every refused field.
 async fn refused(
     state: &AppState,
     jar: &CookieJar,
     locale: Locale,
     form: &Submitted,
     current: Option<&Account>,
-    error: DomainError,
+    problems: Vec<Problem>,
 ) -> Response {
-    let (status, field, message, reason) = match error {
-        DomainError::Invalid { field, message, reason } => (StatusCode::UNPROCESSABLE_ENTITY, field, message, reason),
-        DomainError::Conflict { field, message, reason } => (StatusCode::CONFLICT, field, message, reason),
-        other => return PageError::from(other).render(state, locale),
+    let problems = in_form_order(problems);
+    let status = if !problems.is_empty() && problems.iter().all(|p| p.conflict) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
-    let message = localized(state, locale, reason, message);
     let applications = match applications::list(&state.db).await {
         Ok(list) => list,
         Err(error) => return PageError::from(error).render(state, locale),
     };
     let username = current.map(|a| a.username.clone()).unwrap_or_else(|| form.get("username").to_string());
-    let access =
-        form::account_input(form, username, &applications).ok().and_then(|input| input.access).unwrap_or_default();
-    let page = FormPage {
-        values: form::values_submitted(form),
-        access,
-        existing: current,
-        problem: Some((field, message)),
-        notice: None,
-    };
+    let access = form::account_input(form, username, &applications).0.access.unwrap_or_default();
+    let page = FormPage { values: form::values_submitted(form), access, existing: current, problems, notice: None };
     render_form(state, jar, locale, page, status).await
-}
-
-/// The page's own words for a broken rule when the theme has them (`reason_…`), else
-/// the domain's message.
-fn localized(state: &AppState, locale: Locale, reason: &str, message: String) -> String {
-    let key = format!("reason_{reason}");
-    let text = state.theme.message(locale, &key);
-    if text == key {
-        return message;
-    }
-    text.replace("{min}", &state.config.password.min_length.to_string())
 }
 
 fn urlencode(text: &str) -> String {
