@@ -4,7 +4,7 @@
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
@@ -160,6 +160,48 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
+fn secret_path(code: &str, client_id: &str) -> String {
+    format!("/admin/applications/{}/clients/{}/secret", urlencode(code), urlencode(client_id))
+}
+
+/// The confirmation page of a new secret.
+fn ask_new_secret(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: Locale,
+    form: &Submitted,
+    code: &str,
+    client_id: &str,
+) -> Response {
+    let asked = confirmation::Asked {
+        key: "new_secret",
+        name: client_id.to_string(),
+        action: secret_path(code, client_id),
+        back: format!("/admin/applications/{}", urlencode(code)),
+    };
+    confirmation::page(state, jar, locale, form, asked)
+}
+
+/// `GET` of a client's new-secret route: the confirmation page (a browser's unconfirmed
+/// post is redirected here, so that reloading it sends nothing again).
+pub async fn confirm_new_secret(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path((code, client_id)): Path<(String, String)>,
+) -> Result<Response, Response> {
+    let locale = request::locale(&headers, None);
+    let failed = |error: DomainError| PageError::from(error).render(&state, locale);
+    let application = find(&state, &code, locale).await?;
+    match clients::find(&state.db, &client_id).await.map_err(failed)? {
+        Some(client) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
+            Ok(ask_new_secret(&state, &jar, locale, &Submitted::parse(b""), &application.code, &client.client_id))
+        }
+        _ => Err(super::not_found(&state, locale)),
+    }
+}
+
 /// Gives a client a new secret, shown once, once the administrator confirmed: the old
 /// one stops working at once.
 pub async fn new_secret(
@@ -180,14 +222,10 @@ pub async fn new_secret(
         _ => return Err(super::not_found(&state, locale)),
     };
     if !confirmation::given(&form) {
-        let back = format!("/admin/applications/{}", urlencode(&application.code));
-        let asked = confirmation::Asked {
-            key: "new_secret",
-            name: client.client_id.clone(),
-            action: format!("{back}/clients/{}/secret", urlencode(&client.client_id)),
-            back,
-        };
-        return Ok(confirmation::page(&state, &jar, locale, &form, asked));
+        if crate::web::flash::is_navigation(&headers) {
+            return Ok(Redirect::to(&secret_path(&application.code, &client.client_id)).into_response());
+        }
+        return Ok(ask_new_secret(&state, &jar, locale, &form, &application.code, &client.client_id));
     }
     let secret = clients::generate_secret();
     let input = ClientInput {

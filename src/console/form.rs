@@ -23,6 +23,7 @@ use crate::accounts::{AccessInput, Account, AccountInput, PasswordInput, display
 use crate::applications::{Application, OptionType};
 
 /// A submitted form: single values, and every value of repeated names.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Submitted {
     single: HashMap<String, String>,
     many: HashMap<String, Vec<String>>,
@@ -54,6 +55,15 @@ impl Submitted {
             many.entry(name.to_string()).or_default().push(value.to_string());
             single.insert(name.into_owned(), value.into_owned());
         }
+        Self { single, many }
+    }
+
+    /// The form without its passwords (and anti-CSRF token): what may travel, sealed,
+    /// to the page that shows it again after a refusal.
+    pub fn without_secrets(&self) -> Self {
+        let secret = |name: &str| matches!(name, "password" | "password_confirm") || name == csrf::FIELD;
+        let single = self.single.iter().filter(|(n, _)| !secret(n)).map(|(n, v)| (n.clone(), v.clone())).collect();
+        let many = self.many.iter().filter(|(n, _)| !secret(n)).map(|(n, v)| (n.clone(), v.clone())).collect();
         Self { single, many }
     }
 

@@ -47,7 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/applications", get(applications::list))
         .route("/admin/applications/{code}", get(applications::show))
         .route("/admin/applications/{code}/clients", post(applications::create_client))
-        .route("/admin/applications/{code}/clients/{client_id}/secret", post(applications::new_secret))
+        .route(
+            "/admin/applications/{code}/clients/{client_id}/secret",
+            get(applications::confirm_new_secret).post(applications::new_secret),
+        )
 }
 
 /// The page for an account, application or client that does not exist.

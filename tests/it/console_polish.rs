@@ -80,7 +80,12 @@ async fn a_form_reports_every_mistake_in_agreeing_words(backend: Backend) {
     }
     assert!(text.contains("Ce n'est pas une adresse e-mail."), "{text}");
     // In English, the words agree too.
-    let form = [("csrf_token", csrf.as_str()), ("username", "Pauline"), ("password", "quiet library lamp")];
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("username", "Pauline"),
+        ("password", "quiet library lamp"),
+        ("password_confirm", "quiet library lamp"),
+    ];
     let response = sonia
         .http
         .post(server.url("/admin/accounts/new"))

@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
-    routing::{MethodRouter, post},
+    routing::{MethodRouter, get},
 };
 use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ use crate::console::{
 };
 use crate::state::AppState;
 use crate::web::{
+    flash,
     i18n::Locale,
     page_error::{PageError, html_page},
     request,
@@ -86,7 +87,24 @@ impl Action {
 /// is the confirmation page (nothing done), whose form posts the same fields with it.
 pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
     let action = action.into();
-    post(
+    // A browser's unconfirmed post is redirected here, so that the confirmation page is
+    // read by GET (reloading it sends nothing again); other actions have no page here.
+    let confirm_page = move |State(state): State<AppState>,
+                             _admin: ConsoleAdmin,
+                             jar: CookieJar,
+                             headers: HeaderMap,
+                             Path(username): Path<String>| async move {
+        let locale = request::locale(&headers, None);
+        let current = match find(&state, locale, &username).await {
+            Ok(account) => account,
+            Err(page) => return page,
+        };
+        match action.confirmation() {
+            Some((key, route)) => ask(&state, &jar, locale, &Submitted::parse(b""), &current, key, route),
+            None => Redirect::to(&format!("/admin/accounts/{}", urlencode(&current.username))).into_response(),
+        }
+    };
+    get(confirm_page).post(
         move |State(state): State<AppState>,
               admin: ConsoleAdmin,
               jar: CookieJar,
@@ -103,6 +121,10 @@ pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
                 && !refused_self
                 && !confirmation::given(&form)
             {
+                if flash::is_navigation(&headers) {
+                    let here = format!("/admin/accounts/{}/{route}", urlencode(&current.username));
+                    return Redirect::to(&here).into_response();
+                }
                 return ask(&state, &jar, locale, &form, &current, key, route);
             }
             match action {

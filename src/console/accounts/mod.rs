@@ -24,6 +24,7 @@ use crate::admin_api::{self, accounts::view};
 use crate::applications;
 use crate::domain::DomainError;
 use crate::state::AppState;
+use crate::web::flash::{self, Flash};
 use crate::web::{
     csrf,
     i18n::Locale,
@@ -148,6 +149,11 @@ pub async fn new_form(
 ) -> Response {
     let (jar, _) = csrf::ensure_browser(&state, jar);
     let locale = request::locale(&headers, None);
+    let (jar, flash) = flash::take(&state, jar, &flash_scope(None));
+    if let Some(refusal) = flash.as_ref().and_then(Refusal::from_flash) {
+        let page = refusal.redrawn(&state, &jar, locale, None).await;
+        return (jar, page).into_response();
+    }
     let page = FormPage { values: json!({}), access: Vec::new(), existing: None, problems: Vec::new(), notice: None };
     (jar.clone(), render_form(&state, &jar, locale, page, StatusCode::OK).await).into_response()
 }
@@ -171,6 +177,11 @@ pub async fn edit_form(
         Ok(account) => account,
         Err(page) => return page,
     };
+    let (jar, flash) = flash::take(&state, jar, &flash_scope(Some(&account)));
+    if let Some(refusal) = flash.as_ref().and_then(Refusal::from_flash) {
+        let page = refusal.redrawn(&state, &jar, locale, Some(&account)).await;
+        return (jar, page).into_response();
+    }
     let access = match accounts::access_of(&state.db, &account.id).await {
         Ok(access) => stored_access(access),
         Err(error) => return PageError::from(error).render(&state, locale),
@@ -197,7 +208,7 @@ pub async fn create(
 ) -> Response {
     let locale = request::locale(&headers, None);
     let username = form.get("username").trim().to_string();
-    save(&state, &admin, &jar, locale, &form, username, None).await
+    save(&state, &admin, &jar, &headers, locale, &form, username, None).await
 }
 
 pub async fn update(
@@ -214,14 +225,16 @@ pub async fn update(
         Err(page) => return page,
     };
     let name = current.username.clone();
-    save(&state, &admin, &jar, locale, &form, name, Some(current)).await
+    save(&state, &admin, &jar, &headers, locale, &form, name, Some(current)).await
 }
 
 /// Checks every field, then writes; a refusal draws the form again with all its mistakes.
+#[allow(clippy::too_many_arguments)]
 async fn save(
     state: &AppState,
     admin: &ConsoleAdmin,
     jar: &CookieJar,
+    headers: &HeaderMap,
     locale: Locale,
     form: &Submitted,
     username: String,
@@ -252,7 +265,7 @@ async fn save(
         for error in refusals {
             match Problem::of(state, locale, error) {
                 Ok(problem) => problems.push(problem),
-                Err(page) => return page,
+                Err(error) => return PageError::from(error).render(state, locale),
             }
         }
     }
@@ -261,10 +274,10 @@ async fn save(
         if let Err(refusals) = accounts::check(&state.db, &state.passwords, &input).await {
             match Problem::all_of(state, locale, refusals) {
                 Ok(more) => problems.extend(more),
-                Err(page) => return page,
+                Err(error) => return PageError::from(error).render(state, locale),
             }
         }
-        return refused(state, jar, locale, form, current.as_ref(), problems).await;
+        return refused(state, jar, headers, locale, form, current.as_ref(), problems).await;
     }
     let before = match &current {
         Some(account) => view(state, account.clone()).await.map(|v| json!(v)).unwrap_or(Value::Null),
@@ -278,35 +291,85 @@ async fn save(
             Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&account.username))).into_response()
         }
         Err(refusals) => match Problem::all_of(state, locale, refusals) {
-            Ok(problems) => refused(state, jar, locale, form, current.as_ref(), problems).await,
-            Err(page) => page,
+            Ok(problems) => refused(state, jar, headers, locale, form, current.as_ref(), problems).await,
+            Err(error) => PageError::from(error).render(state, locale),
         },
     }
 }
 
-/// Draws the form again with what was submitted and every refused field.
+/// Draws the form again with what was submitted and every refused field: for a
+/// browser, by a redirect to the form's page (Post/Redirect/Get), the submission (its
+/// passwords left out) and the problems sealed in the flash cookie.
+#[allow(clippy::too_many_arguments)]
 async fn refused(
     state: &AppState,
     jar: &CookieJar,
+    headers: &HeaderMap,
     locale: Locale,
     form: &Submitted,
     current: Option<&Account>,
     problems: Vec<Problem>,
 ) -> Response {
     let problems = in_form_order(problems);
+    if flash::is_navigation(headers) {
+        let to = match current {
+            Some(account) => format!("/admin/accounts/{}", urlencode(&account.username)),
+            None => "/admin/accounts/new".to_string(),
+        };
+        let flash = Flash::default().with(SUBMITTED, form.without_secrets()).with(PROBLEMS, &problems);
+        return flash::redirect(state, jar.clone(), &flash_scope(current), &to, &flash);
+    }
     let status = if !problems.is_empty() && problems.iter().all(|p| p.conflict) {
         StatusCode::CONFLICT
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let applications = match applications::list(&state.db).await {
-        Ok(list) => list,
-        Err(error) => return PageError::from(error).render(state, locale),
-    };
-    let username = current.map(|a| a.username.clone()).unwrap_or_else(|| form.get("username").to_string());
-    let access = form::account_input(form, username, &applications).0.access.unwrap_or_default();
-    let page = FormPage { values: form::values_submitted(form), access, existing: current, problems, notice: None };
-    render_form(state, jar, locale, page, status).await
+    Refusal { form: form.without_secrets(), problems }.draw(state, jar, locale, current, status).await
+}
+
+const SUBMITTED: &str = "submitted";
+const PROBLEMS: &str = "problems";
+
+/// An account form's flash is for the page of that account (or of a new one).
+fn flash_scope(current: Option<&Account>) -> String {
+    format!("console-account:{}", current.map(|a| a.id.as_str()).unwrap_or("new"))
+}
+
+/// A refused submission: what was typed and what is wrong with it.
+struct Refusal {
+    form: Submitted,
+    problems: Vec<Problem>,
+}
+
+impl Refusal {
+    fn from_flash(flash: &Flash) -> Option<Self> {
+        Some(Self { form: flash.field(SUBMITTED)?, problems: flash.field(PROBLEMS)? })
+    }
+
+    /// The form again, on the page a browser was redirected to.
+    async fn redrawn(self, state: &AppState, jar: &CookieJar, locale: Locale, current: Option<&Account>) -> Response {
+        self.draw(state, jar, locale, current, StatusCode::OK).await
+    }
+
+    async fn draw(
+        self,
+        state: &AppState,
+        jar: &CookieJar,
+        locale: Locale,
+        current: Option<&Account>,
+        status: StatusCode,
+    ) -> Response {
+        let applications = match applications::list(&state.db).await {
+            Ok(list) => list,
+            Err(error) => return PageError::from(error).render(state, locale),
+        };
+        let form = &self.form;
+        let username = current.map(|a| a.username.clone()).unwrap_or_else(|| form.get("username").to_string());
+        let access = form::account_input(form, username, &applications).0.access.unwrap_or_default();
+        let values = form::values_submitted(form);
+        let page = FormPage { values, access, existing: current, problems: self.problems, notice: None };
+        render_form(state, jar, locale, page, status).await
+    }
 }
 
 fn urlencode(text: &str) -> String {

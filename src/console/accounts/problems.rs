@@ -2,14 +2,14 @@
 //! words that agree with its field (`reason_taken_email`: "cette adresse e-mail est déjà
 //! utilisée"), listed above the form and shown again beside its field.
 
-use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use crate::domain::{DomainError, Refusals};
 use crate::state::AppState;
-use crate::web::{i18n::Locale, page_error::PageError};
+use crate::web::i18n::Locale;
 
 /// A refused field and what to say about it, in the reader's language.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Problem {
     pub field: String,
     pub message: String,
@@ -25,19 +25,19 @@ impl Problem {
     }
 
     /// A field the domain refused, in the page's words; anything else (the database out
-    /// of reach) is no field's and gets its error page.
-    pub fn of(state: &AppState, locale: Locale, error: DomainError) -> Result<Self, Response> {
+    /// of reach) is no field's and comes back, for its error page.
+    pub fn of(state: &AppState, locale: Locale, error: DomainError) -> Result<Self, DomainError> {
         let (field, message, reason, conflict) = match error {
             DomainError::Invalid { field, message, reason } => (field, message, reason, false),
             DomainError::Conflict { field, message, reason } => (field, message, reason, true),
-            other => return Err(PageError::from(other).render(state, locale)),
+            other => return Err(other),
         };
         let message = localized(state, locale, reason, &field, message);
         Ok(Self { field, message, conflict })
     }
 
     /// Every refusal of the domain, as problems.
-    pub fn all_of(state: &AppState, locale: Locale, refusals: Refusals) -> Result<Vec<Self>, Response> {
+    pub fn all_of(state: &AppState, locale: Locale, refusals: Refusals) -> Result<Vec<Self>, DomainError> {
         refusals.into_vec().into_iter().map(|error| Self::of(state, locale, error)).collect()
     }
 }
