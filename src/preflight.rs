@@ -197,7 +197,17 @@ fn of_placeholders(config: &Config) -> Vec<Finding> {
 
 /// Names of configuration keys that hold secrets.
 fn is_secret_key(name: &str) -> bool {
-    name.ends_with("master_key") || name.ends_with("password") || name.ends_with("_token") || name.ends_with("secret")
+    name.ends_with("master_key")
+        || name.ends_with("password")
+        || name == "token"
+        || name.ends_with("_token")
+        || name.ends_with("secret")
+}
+
+/// A value that carries a secret whatever its key: a URL with a password
+/// (`postgres://user:pass@host/db`).
+fn holds_a_password(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|url| url.password().is_some_and(|p| !p.is_empty()))
 }
 
 /// The configuration file: secrets written in it while other users may read it.
@@ -228,7 +238,11 @@ fn secret_keys(table: &toml::Table, prefix: &str, found: &mut Vec<String>) {
         let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
         match value {
             toml::Value::Table(inner) => secret_keys(inner, &path, found),
-            toml::Value::String(text) if !text.is_empty() && is_secret_key(name) => found.push(format!("`{path}`")),
+            // Headers sent to a provider (`sms.http.headers`) are its credentials.
+            toml::Value::String(text) if !text.is_empty() && (is_secret_key(name) || prefix.ends_with("headers")) => {
+                found.push(format!("`{path}`"))
+            }
+            toml::Value::String(text) if holds_a_password(text) => found.push(format!("`{path}`")),
             _ => {}
         }
     }
@@ -509,12 +523,23 @@ mod tests {
     fn secrets_in_a_configuration_file_are_found_by_their_names() {
         let table: toml::Table = toml::from_str(
             "issuer = \"x\"\nmaster_key = \"abc\"\n[mail]\nsmtp_password = \"p\"\nsmtp_username = \"u\"\n\
-             [metrics]\nbearer_token = \"\"\n[sms.http]\npassword = \"q\"\n",
+             [metrics]\nbearer_token = \"\"\n[sms.http]\npassword = \"q\"\ntoken = \"t\"\n\
+             [sms.http.headers]\nX-Api-Key = \"k\"\n[database]\nurl = \"postgres://u:pw@db/sesame\"\n",
         )
         .unwrap();
         let mut found = Vec::new();
         secret_keys(&table, "", &mut found);
         found.sort();
-        assert_eq!(found, ["`mail.smtp_password`", "`master_key`", "`sms.http.password`"]);
+        assert_eq!(
+            found,
+            [
+                "`database.url`",
+                "`mail.smtp_password`",
+                "`master_key`",
+                "`sms.http.headers.X-Api-Key`",
+                "`sms.http.password`",
+                "`sms.http.token`"
+            ]
+        );
     }
 }

@@ -192,13 +192,25 @@ pub async fn confirm_new_secret(
     Path((code, client_id)): Path<(String, String)>,
 ) -> Result<Response, Response> {
     let locale = request::locale(&headers, None);
-    let failed = |error: DomainError| PageError::from(error).render(&state, locale);
-    let application = find(&state, &code, locale).await?;
-    match clients::find(&state.db, &client_id).await.map_err(failed)? {
-        Some(client) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
-            Ok(ask_new_secret(&state, &jar, locale, &Submitted::parse(b""), &application.code, &client.client_id))
+    let (application, client) = confidential_client(&state, &code, &client_id, locale).await?;
+    Ok(ask_new_secret(&state, &jar, locale, &Submitted::parse(b""), &application.code, &client.client_id))
+}
+
+/// The application `code` and its client `client_id`, which must have a secret; else
+/// the page that says so.
+async fn confidential_client(
+    state: &AppState,
+    code: &str,
+    client_id: &str,
+    locale: Locale,
+) -> Result<(Application, clients::Client), Response> {
+    let application = find(state, code, locale).await?;
+    match clients::find(&state.db, client_id).await {
+        Ok(Some(client)) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
+            Ok((application, client))
         }
-        _ => Err(super::not_found(&state, locale)),
+        Ok(_) => Err(super::not_found(state, locale)),
+        Err(error) => Err(PageError::from(error).render(state, locale)),
     }
 }
 
@@ -214,13 +226,7 @@ pub async fn new_secret(
 ) -> Result<Response, Response> {
     let locale = request::locale(&headers, None);
     let failed = |error: DomainError| PageError::from(error).render(&state, locale);
-    let application = find(&state, &code, locale).await?;
-    let client = match clients::find(&state.db, &client_id).await.map_err(failed)? {
-        Some(client) if client.application_id.as_ref() == Some(&application.id) && client.secret_hash.is_some() => {
-            client
-        }
-        _ => return Err(super::not_found(&state, locale)),
-    };
+    let (application, client) = confidential_client(&state, &code, &client_id, locale).await?;
     if !confirmation::given(&form) {
         if crate::web::flash::is_navigation(&headers) {
             return Ok(Redirect::to(&secret_path(&application.code, &client.client_id)).into_response());

@@ -164,11 +164,11 @@ async fn render(
 pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
     let now = state.clock.now();
     let locale = request::locale(&headers, None);
-    let account = match signed_in(&state, &jar, now).await {
-        Ok((_, account, _)) => account,
+    let (session, account) = match signed_in(&state, &jar, now).await {
+        Ok((session, account, _)) => (session, account),
         Err(response) => return response,
     };
-    let (jar, flash) = flash::take(&state, jar, &flash_scope(&account));
+    let (jar, flash) = flash::take(&state, jar, &flash_scope(&session));
     let view = flash.and_then(|flash| flash.field::<View>(VIEW)).unwrap_or_default();
     (jar.clone(), render(&state, &jar, locale, &account, view, StatusCode::OK).await).into_response()
 }
@@ -176,25 +176,28 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: Header
 /// The field of a flash that carries the page's view through the redirect.
 const VIEW: &str = "view";
 
-/// The account page's flashes are its owner's only.
-fn flash_scope(account: &Account) -> String {
-    format!("account:{}", account.id)
+/// The account page's flashes (recovery codes, a phone's link) are for the session that
+/// made them only.
+fn flash_scope(session: &Session) -> String {
+    format!("account:{}:{}", session.account_id, session.id)
 }
 
 /// The page after a form: for a browser, a redirect to it that shows `view` once (the
 /// recovery codes or the phone's link included, sealed on their way); else drawn at once.
+#[allow(clippy::too_many_arguments)]
 async fn answer(
     state: &AppState,
     jar: CookieJar,
     headers: &HeaderMap,
     locale: Locale,
+    session: &Session,
     account: &Account,
     view: View,
 ) -> Response {
     let status = if view.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     if flash::is_navigation(headers) {
         let flash = Flash::default().with(VIEW, &view);
-        return flash::redirect(state, jar, &flash_scope(account), "/account/security", &flash);
+        return flash::redirect(state, jar, &flash_scope(session), "/account/security", &flash);
     }
     render(state, &jar, locale, account, view, status).await
 }
@@ -227,7 +230,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, headers: Head
     }
     let outcome = act(&state, &account, &factors, action, &form, locale, now).await;
     match outcome {
-        Ok(view) => answer(&state, jar, &headers, locale, &account, view).await,
+        Ok(view) => answer(&state, jar, &headers, locale, &session, &account, view).await,
         Err(error) => PageError::from(error).render(&state, locale),
     }
 }
@@ -408,6 +411,7 @@ pub(super) async fn render_outcome(
     jar: CookieJar,
     headers: &HeaderMap,
     locale: Locale,
+    session: &Session,
     account: &Account,
     outcome: Result<String, String>,
 ) -> Response {
@@ -415,5 +419,5 @@ pub(super) async fn render_outcome(
         Ok(notice) => View { notice: Some(notice), ..View::default() },
         Err(error) => View { error: Some(error), ..View::default() },
     };
-    answer(state, jar, headers, locale, account, view).await
+    answer(state, jar, headers, locale, session, account, view).await
 }

@@ -41,13 +41,13 @@ pub async fn submit(
     CsrfForm(form): CsrfForm<LanguageForm>,
 ) -> Response {
     let now = state.clock.now();
-    let (_, mut account, _) = match signed_in(&state, &jar, now).await {
+    let (session, mut account, _) = match signed_in(&state, &jar, now).await {
         Ok(found) => found,
         Err(response) => return response,
     };
     let Ok(language) = accounts::parse_language(&form.language) else {
         let error = state.theme.message(locale, "reason_language_unknown");
-        return render_outcome(&state, jar, &headers, locale, &account, Err(error)).await;
+        return render_outcome(&state, jar, &headers, locale, &session, &account, Err(error)).await;
     };
     if account.language != Some(language) {
         if let Err(error) = accounts::set_language(&state.db, &account.id, language, now).await {
@@ -64,5 +64,5 @@ pub async fn submit(
         account.language = Some(language);
     }
     let notice = state.theme.message(locale, "account_language_saved");
-    render_outcome(&state, jar, &headers, locale, &account, Ok(notice)).await
+    render_outcome(&state, jar, &headers, locale, &session, &account, Ok(notice)).await
 }

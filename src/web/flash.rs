@@ -38,6 +38,10 @@ pub struct Flash {
     /// chosen, recovery codes shown once), by name.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Sealed with the rest: a value copied out of the browser is refused once past,
+    /// whatever the cookie's own Max-Age.
+    #[serde(default)]
+    expires_at: i64,
 }
 
 impl Flash {
@@ -47,6 +51,11 @@ impl Flash {
 
     pub fn notice(text: impl Into<String>) -> Self {
         Self { notice: Some(text.into()), ..Self::default() }
+    }
+
+    /// A page's error and notice, either or both.
+    pub fn messages(error: Option<String>, notice: Option<String>) -> Self {
+        Self { error, notice, ..Self::default() }
     }
 
     pub fn with(mut self, name: &str, value: impl Serialize) -> Self {
@@ -84,7 +93,8 @@ pub fn is_navigation(headers: &HeaderMap) -> bool {
 
 /// `303 See Other` to `to`, whose page (of `scope`) will show `flash`.
 pub fn redirect(state: &AppState, jar: CookieJar, scope: &str, to: &str, flash: &Flash) -> Response {
-    let jar = match serde_json::to_vec(flash) {
+    let flash = Flash { expires_at: state.clock.now() + LIFETIME_SECONDS, ..flash.clone() };
+    let jar = match serde_json::to_vec(&flash) {
         Ok(text) => {
             let sealed = state.secrets.seal(&text, &aad(scope));
             jar.add(cookies::build(COOKIE, sealed, state.config.secure_cookies(), Some(LIFETIME_SECONDS)))
@@ -99,8 +109,13 @@ pub fn redirect(state: &AppState, jar: CookieJar, scope: &str, to: &str, flash: 
 pub fn take(state: &AppState, jar: CookieJar, scope: &str) -> (CookieJar, Option<Flash>) {
     let secure = state.config.secure_cookies();
     let Some(sealed) = cookies::get(&jar, COOKIE, secure) else { return (jar, None) };
-    let flash =
-        state.secrets.open(&sealed, &aad(scope)).ok().and_then(|text| serde_json::from_slice::<Flash>(&text).ok());
+    let now = state.clock.now();
+    let flash = state
+        .secrets
+        .open(&sealed, &aad(scope))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Flash>(&text).ok())
+        .filter(|flash| flash.expires_at > now);
     match flash {
         Some(flash) => (jar.remove(cookies::removal(COOKIE, secure)), Some(flash)),
         // Another page's flash stays for its page (two tabs), until it expires.

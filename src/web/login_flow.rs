@@ -79,7 +79,9 @@ pub async fn expired(state: &AppState, tx: &str) -> PageError {
 async fn way_back(state: &AppState, tx: &str) -> Option<Back> {
     let (client_id, asked) = login::pending::started_by(&state.db, &state.secrets, tx).await.ok()??;
     let client = state.client_cache.get(&state.db, &client_id, state.clock.now()).await.ok()??;
-    // A login used up keeps only its client: its first redirect URI shows the way.
+    // A login used up keeps only its client: its first redirect URI shows the way, as it
+    // does when the one asked for is no longer registered.
+    let asked = asked.filter(|uri| client.has_redirect_uri(uri));
     let redirect_uri = asked.or_else(|| client.redirect_uris.first().cloned()).unwrap_or_default();
     Some(back_of(&client, &redirect_uri))
 }

@@ -173,7 +173,7 @@ impl Extra {
 /// What a page's messages and codes become on their way through a redirect, and back.
 impl From<Extra> for Flash {
     fn from(extra: Extra) -> Self {
-        let flash = Flash { error: extra.error, notice: extra.notice, ..Flash::default() };
+        let flash = Flash::messages(extra.error, extra.notice);
         if extra.recovery_codes.is_empty() { flash } else { flash.with(RECOVERY_CODES, extra.recovery_codes) }
     }
 }

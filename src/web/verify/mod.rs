@@ -253,7 +253,7 @@ pub async fn submit(
         }
         Step::ProvenAs(amr) => succeed(&state, jar, &headers, login, &ip, method, amr, now).await,
         Step::Show(notes, _) if flash::is_navigation(&headers) => {
-            let flash = Flash { error: notes.error, notice: notes.notice, ..Flash::default() };
+            let flash = Flash::messages(notes.error, notes.notice);
             again(&state, jar, &login, method, &flash)
         }
         Step::Show(notes, status) => render(&state, &jar, &login, &methods, method, notes, status).await,
