@@ -849,16 +849,19 @@ async fn introspection_and_discovery_tell_about_dpop(backend: Backend) {
 /// Spent proofs are deleted once too old to be accepted anyway.
 async fn spent_proofs_are_swept_by_the_janitor(backend: Backend) {
     let server = TestServer::start(backend).await;
+    // The proof's `iat` is the clock's second when it was made: somewhere between these
+    // two readings, which may fall on either side of a second's boundary.
+    let before = server.clock_now();
     let (_access, _key) = bound_token(&server).await;
-    let now = server.clock_now();
-    let swept = sesame::janitor::sweep(&server.state, now).await.unwrap();
+    let after = server.clock_now();
+    let swept = sesame::janitor::sweep(&server.state, after).await.unwrap();
     assert_eq!(swept.used_dpop_proofs, 0, "still within its age");
     // A node whose clock lags by the allowed skew and a minute still refuses it as used.
     let dpop = &server.state.config.dpop;
-    let lagging = now + dpop.proof_max_age + dpop.proof_max_clock_skew + 59;
+    let lagging = before + dpop.proof_max_age + dpop.proof_max_clock_skew + 59;
     let swept = sesame::janitor::sweep(&server.state, lagging).await.unwrap();
     assert_eq!(swept.used_dpop_proofs, 0, "kept while a node's clock could still accept it");
-    let later = now + dpop.proof_max_age + dpop.proof_max_clock_skew + 61;
+    let later = after + dpop.proof_max_age + dpop.proof_max_clock_skew + 61;
     let swept = sesame::janitor::sweep(&server.state, later).await.unwrap();
     assert_eq!(swept.used_dpop_proofs, 1);
 }
