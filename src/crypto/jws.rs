@@ -133,13 +133,26 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact JWS with header `{alg, kid, typ}`.
+    /// The token is written into one buffer (a token endpoint signs on every call).
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, JwsError> {
-        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
-        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| JwsError::Sign)?);
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?);
-        let signing_input = format!("{header}.{payload}");
-        let signature = self.sign_bytes(signing_input.as_bytes())?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        #[derive(Serialize)]
+        struct Header<'a> {
+            alg: &'a str,
+            kid: &'a str,
+            typ: &'a str,
+        }
+        let header =
+            serde_json::to_vec(&Header { alg: self.alg.as_str(), kid: &self.kid, typ }).map_err(|_| JwsError::Sign)?;
+        let payload = serde_json::to_vec(claims).map_err(|_| JwsError::Sign)?;
+        // base64url is 4/3 of its input; the signature is at most 512 bytes (RSA 4096).
+        let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 700);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = self.sign_bytes(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 
     fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, JwsError> {

@@ -414,7 +414,8 @@ async fn three_nodes_start_together_on_a_fresh_database(backend: Backend) {
             .unwrap();
         assert_eq!(current as usize, sesame::crypto::jws::SigningAlg::ALL.len(), "one current key per algorithm");
         for state in states {
-            state.db.close().await.ok();
+            // A clone shares the pool: closing it closes the node's connections.
+            state.db.clone().close().await.ok();
         }
         crate::harness::drop_database(&url).await;
     }
