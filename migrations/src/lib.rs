@@ -27,6 +27,7 @@ mod m20261201_000019_cache_events;
 mod m20261202_000020_master_key_state;
 mod m20261202_000021_email_verified;
 mod m20261202_000022_pending_browser;
+mod m20261202_000023_audit_events_by_account;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000020_master_key_state::Migration),
             Box::new(m20261202_000021_email_verified::Migration),
             Box::new(m20261202_000022_pending_browser::Migration),
+            Box::new(m20261202_000023_audit_events_by_account::Migration),
         ]
     }
 }

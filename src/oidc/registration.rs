@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::error::OAuthError;
 use super::token::no_store;
 use crate::client_ip::ClientIp;
-use crate::registration::{self, RegistrationError};
+use crate::registration::{self, Registration, RegistrationError};
 use crate::state::AppState;
 
 impl From<RegistrationError> for OAuthError {
@@ -96,6 +96,14 @@ fn answer(status: StatusCode, body: Value) -> Response {
     response
 }
 
+/// A registration's metadata with `status`, or the error in the protocol's shape.
+fn answer_with(state: &AppState, status: StatusCode, result: Result<Registration, OAuthError>) -> Response {
+    match result {
+        Ok(registered) => answer(status, registered.to_json(&endpoint(state))),
+        Err(error) => error.into_response(),
+    }
+}
+
 /// `POST /register`: 201 with the client's credentials and metadata.
 pub async fn register(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
@@ -104,10 +112,7 @@ pub async fn register(State(state): State<AppState>, ip: ClientIp, headers: Head
         Ok::<_, OAuthError>(registration::register(&state, bearer(&headers), &body, ip.0.as_deref()).await?)
     }
     .await;
-    match result {
-        Ok(registered) => answer(StatusCode::CREATED, registered.to_json(&endpoint(&state))),
-        Err(error) => error.into_response(),
-    }
+    answer_with(&state, StatusCode::CREATED, result)
 }
 
 /// `GET /register/{client_id}`.
@@ -122,10 +127,7 @@ pub async fn read(
         Ok::<_, OAuthError>(registration::read(&state, &client_id, bearer(&headers)).await?)
     }
     .await;
-    match result {
-        Ok(registered) => answer(StatusCode::OK, registered.to_json(&endpoint(&state))),
-        Err(error) => error.into_response(),
-    }
+    answer_with(&state, StatusCode::OK, result)
 }
 
 /// `PUT /register/{client_id}`: the new metadata, whole.
@@ -143,10 +145,7 @@ pub async fn update(
         Ok::<_, OAuthError>(registration::update(&state, &client_id, token, &body, ip.0.as_deref()).await?)
     }
     .await;
-    match result {
-        Ok(registered) => answer(StatusCode::OK, registered.to_json(&endpoint(&state))),
-        Err(error) => error.into_response(),
-    }
+    answer_with(&state, StatusCode::OK, result)
 }
 
 /// `DELETE /register/{client_id}`: 204.

@@ -45,6 +45,12 @@ fn six_digits() -> String {
     }
 }
 
+/// A code just issued: the code to send, and its row, to withdraw it if sending fails.
+pub struct Issued {
+    pub id: String,
+    pub code: String,
+}
+
 /// Issues a new code for the purpose, replacing any earlier one; returns it to send.
 pub async fn issue(
     db: &Db,
@@ -53,7 +59,7 @@ pub async fn issue(
     purpose: &str,
     ttl: i64,
     now: i64,
-) -> Result<String, DomainError> {
+) -> Result<Issued, DomainError> {
     one_time_code::Entity::delete_many()
         .filter(one_time_code::Column::AccountId.eq(account_id))
         .filter(one_time_code::Column::Purpose.eq(purpose))
@@ -63,7 +69,7 @@ pub async fn issue(
     let code = six_digits();
     one_time_code::ActiveModel {
         code_hash: Set(hash(key, &id, &code)),
-        id: Set(id),
+        id: Set(id.clone()),
         account_id: Set(account_id.to_string()),
         purpose: Set(purpose.to_string()),
         attempts: Set(0),
@@ -73,7 +79,7 @@ pub async fn issue(
     }
     .insert(db)
     .await?;
-    Ok(code)
+    Ok(Issued { id, code })
 }
 
 /// The budget of codes mailed for one purpose: one may go now, the next after
@@ -102,13 +108,19 @@ pub async fn clear_sends(db: &Db, account_id: &str, purpose: &str) -> Result<(),
 
 /// A code whose mail could not go out: withdrawn, and its send given back, so that the
 /// next try may go at once and nobody is told that a code was sent a moment ago.
-pub async fn withdraw(db: &Db, account_id: &str, purpose: &str) -> Result<(), DomainError> {
-    one_time_code::Entity::delete_many()
+/// Only that code: when a newer one replaced it meanwhile (a slow mail that failed
+/// after the resend wait), the newer code stays and so does the wait its send set.
+pub async fn withdraw(db: &Db, account_id: &str, purpose: &str, issued: &Issued) -> Result<(), DomainError> {
+    let deleted = one_time_code::Entity::delete_many()
+        .filter(one_time_code::Column::Id.eq(&issued.id))
         .filter(one_time_code::Column::AccountId.eq(account_id))
         .filter(one_time_code::Column::Purpose.eq(purpose))
         .exec(db)
         .await?;
-    Ok(throttle::refund(db, &send_budget(account_id, purpose)).await?)
+    if deleted.rows_affected == 1 {
+        throttle::refund(db, &send_budget(account_id, purpose)).await?;
+    }
+    Ok(())
 }
 
 /// When the live code for the purpose was sent, if there is one.
@@ -166,6 +178,44 @@ pub async fn check(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::testing::{NOW, TestState};
+
+    const WAIT: i64 = 60;
+
+    async fn may_send_at(state: &TestState, account_id: &str, now: i64) -> bool {
+        may_send(&state.db, account_id, ENROLLMENT_EMAIL, WAIT, now).await.unwrap().retry_after(now).is_none()
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_gives_back_its_code_and_its_wait() {
+        let state = TestState::open().await;
+        let account = state.account("pauline").await.id;
+        assert!(may_send_at(&state, &account, NOW).await);
+        let issued = issue(&state.db, &state.code_key, &account, ENROLLMENT_EMAIL, 600, NOW).await.unwrap();
+        withdraw(&state.db, &account, ENROLLMENT_EMAIL, &issued).await.unwrap();
+        assert_eq!(sent_at(&state.db, &account, ENROLLMENT_EMAIL, NOW).await.unwrap(), None);
+        assert!(may_send_at(&state, &account, NOW).await, "the next try goes at once");
+    }
+
+    #[tokio::test]
+    async fn a_send_that_fails_after_a_newer_one_leaves_the_newer_code_and_its_wait() {
+        let state = TestState::open().await;
+        let account = state.account("pauline").await.id;
+        assert!(may_send_at(&state, &account, NOW).await);
+        let slow = issue(&state.db, &state.code_key, &account, ENROLLMENT_EMAIL, 600, NOW).await.unwrap();
+        // The resend wait passes while the first mail is still on its way; a second goes.
+        let later = NOW + WAIT + 1;
+        assert!(may_send_at(&state, &account, later).await);
+        let newer = issue(&state.db, &state.code_key, &account, ENROLLMENT_EMAIL, 600, later).await.unwrap();
+        // Then the first mail fails.
+        withdraw(&state.db, &account, ENROLLMENT_EMAIL, &slow).await.unwrap();
+        assert_eq!(sent_at(&state.db, &account, ENROLLMENT_EMAIL, later).await.unwrap(), Some(later));
+        let checked = check(&state.db, &state.code_key, &account, ENROLLMENT_EMAIL, &newer.code, later).await;
+        assert_eq!(checked.unwrap(), CodeCheck::Accepted, "the newer code still works");
+        assert!(!may_send_at(&state, &account, later + 1).await, "the newer send's wait stands");
+    }
+
     #[test]
     fn six_digits_keep_leading_zeros() {
         for _ in 0..200 {

@@ -57,7 +57,8 @@ impl Sender<'_> {
         let sent = async {
             let code = email_code::issue(self.db, self.code_key, &account.id, SMS_LOGIN, self.config.code_ttl, now)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .code;
             let outgoing = Sms { to: phone.clone(), text: compose(&code, account.locale()), purpose: "login_code" };
             self.provider.send(&outgoing, now).await.map_err(|e| e.to_string())
         };

@@ -155,11 +155,11 @@ async fn send_email_code(state: &AppState, login: &FactorLogin, now: i64) -> Res
         return Ok(Sent::Wait(seconds));
     }
     let ttl = state.config.two_factor.email_code_ttl;
-    let code = email_code::issue(&state.db, &state.code_key, &account.id, purpose, ttl, now).await?;
-    match notify::enrollment_code(state, account, address, &code, now).await {
+    let issued = email_code::issue(&state.db, &state.code_key, &account.id, purpose, ttl, now).await?;
+    match notify::enrollment_code(state, account, address, &issued.code, now).await {
         Ok(()) => Ok(Sent::Done),
         Err(_) => {
-            email_code::withdraw(&state.db, &account.id, purpose).await?;
+            email_code::withdraw(&state.db, &account.id, purpose, &issued).await?;
             Ok(Sent::Failed)
         }
     }
