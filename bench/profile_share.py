@@ -13,7 +13,8 @@ import sys
 # First match wins: (part, pattern on "dso symbol").
 PARTS = [
     ("ES256 signature (aws-lc: P-256, nonce, SHA-256 of the input)",
-     r"ecdsa|p256|nistz256|ec_GFp|ec_scalar|ec_point|bn_|BN_|ec_|ECDSA|EC_|fiat_|beeu|ecp_"),
+     # aws-lc's own names; `ec_` and `bn_` only at a name's start (not Rust's `spec_extend`).
+     r"ecdsa|p256|nistz256|ECDSA|EC_|BN_|fiat_|beeu|ecp_|(?<![A-Za-z])(?:ec|bn)_|aws_lc_\w*_(?:ec|bn)_"),
     ("hashes and randomness (aws-lc: the signature's nonce, client secret HMAC, token ids)",
      r"sha256|SHA256|sha512|hmac|HMAC|rand|RAND|CTR_DRBG|aes|AES|aws_lc|EVP_|OPENSSL|CRYPTO_"),
     ("kernel: TCP over loopback, epoll, scheduling", r"^\[kernel"),
