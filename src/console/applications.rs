@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::ConsoleAdmin;
@@ -19,6 +20,7 @@ use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::web::{
     csrf,
+    flash::{self, Flash},
     i18n::Locale,
     page_error::{PageError, html_page},
     request,
@@ -46,10 +48,61 @@ async fn find(state: &AppState, code: &str, locale: Locale) -> Result<Applicatio
     }
 }
 
+/// What the application page shows besides the application: a client's secret, shown
+/// once, or a refused new client with what was typed. After a browser's post it travels
+/// to the page in the flash (Post/Redirect/Get): reloading the page shows it no more,
+/// and never sends the post again (which would give the client yet another secret).
+#[derive(Default, Serialize, Deserialize)]
 struct Shown {
     secret: Option<(String, String)>,
     problem: Option<String>,
+    /// The add-client form's fields as typed, after a refusal.
+    typed: Option<Typed>,
+    #[serde(skip)]
     status: StatusCode,
+}
+
+/// The add-client form's fields.
+#[derive(Serialize, Deserialize)]
+struct Typed {
+    client_id: String,
+    name: String,
+    redirect_uris: String,
+    kind: String,
+}
+
+impl Typed {
+    fn of(form: &Submitted) -> Self {
+        let field = |name: &str| form.get(name).to_string();
+        Self {
+            client_id: field("client_id"),
+            name: field("name"),
+            redirect_uris: field("redirect_uris"),
+            kind: field("kind"),
+        }
+    }
+}
+
+/// The flash's field that holds a [`Shown`].
+const SHOWN: &str = "shown";
+
+/// The answer to a post of the application page: for a browser, a redirect to the page,
+/// which shows `shown` once; for a script, the page itself with its status.
+async fn answer(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    locale: Locale,
+    application: &Application,
+    shown: Shown,
+) -> Response {
+    if flash::is_navigation(headers) {
+        let scope = super::shown_once_scope(admin, &format!("application:{}", application.code));
+        let to = format!("/admin/applications/{}", urlencode(&application.code));
+        return flash::redirect(state, jar, &scope, &to, &Flash::default().with(SHOWN, &shown));
+    }
+    render(state, &jar, locale, application, shown).await
 }
 
 async fn render(
@@ -72,13 +125,14 @@ async fn render(
         "secret_client": secret_client,
         "secret": secret,
         "error_message": shown.problem,
+        "typed": shown.typed,
     });
     html_page(state, locale, "admin_application.html", context, shown.status)
 }
 
 pub async fn show(
     State(state): State<AppState>,
-    _admin: ConsoleAdmin,
+    admin: ConsoleAdmin,
     jar: CookieJar,
     headers: HeaderMap,
     Path(code): Path<String>,
@@ -89,7 +143,9 @@ pub async fn show(
         Ok(application) => application,
         Err(response) => return response,
     };
-    let shown = Shown { secret: None, problem: None, status: StatusCode::OK };
+    let scope = super::shown_once_scope(&admin, &format!("application:{}", application.code));
+    let (jar, flash) = flash::take(&state, jar, &scope);
+    let shown = flash.and_then(|flash| flash.field::<Shown>(SHOWN)).unwrap_or_default();
     let page = render(&state, &jar, locale, &application, shown).await;
     (jar, page).into_response()
 }
@@ -108,7 +164,7 @@ pub async fn create_client(
     let application = find(&state, &code, locale).await?;
     let shown =
         register(&state, &admin, &application, &form).await.map_err(|e| PageError::from(e).render(&state, locale))?;
-    Ok(render(&state, &jar, locale, &application, shown).await)
+    Ok(answer(&state, &admin, jar, &headers, locale, &application, shown).await)
 }
 
 /// Registers the form's client; a refusal is shown on the page, a failure is an error.
@@ -142,14 +198,15 @@ async fn register(
             admin_api::record_change(state, &admin.0, "admin.client.created", None, Value::Null, view).await;
             Ok(Shown {
                 secret: secret.map(|s| (client.client_id.clone(), s)),
-                problem: None,
                 status: StatusCode::CREATED,
+                ..Shown::default()
             })
         }
         Err(DomainError::Invalid { field, message, .. } | DomainError::Conflict { field, message, .. }) => Ok(Shown {
-            secret: None,
             problem: Some(format!("{field}: {message}")),
+            typed: Some(Typed::of(form)),
             status: StatusCode::UNPROCESSABLE_ENTITY,
+            ..Shown::default()
         }),
         Err(error) => Err(error),
     }
@@ -249,6 +306,6 @@ pub async fn new_secret(
         Value::Null,
     )
     .await;
-    let shown = Shown { secret: Some((client.client_id.clone(), secret)), problem: None, status: StatusCode::OK };
-    Ok(render(&state, &jar, locale, &application, shown).await)
+    let shown = Shown { secret: Some((client.client_id.clone(), secret)), ..Shown::default() };
+    Ok(answer(&state, &admin, jar, &headers, locale, &application, shown).await)
 }

@@ -53,6 +53,13 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The flash of a page that shows a secret once (a temporary password, a client's secret)
+/// after a browser's post: bound to the administrator who asked for it and to what it is
+/// about, so that no other page or console session ever shows it.
+fn shown_once_scope(admin: &auth::ConsoleAdmin, about: &str) -> String {
+    format!("console-once:{}:{about}", admin.0.account_id)
+}
+
 /// The page for an account, application or client that does not exist.
 fn not_found(state: &AppState, locale: Locale) -> Response {
     PageError::new(StatusCode::NOT_FOUND, "console_not_found_title", "console_not_found").render(state, locale)

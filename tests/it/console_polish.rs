@@ -17,6 +17,8 @@ on_every_backend!(
     french_phones_are_shown_nationally_and_stored_in_e164,
     archiving_and_resetting_second_factors_wait_for_confirmation,
     a_new_client_secret_waits_for_confirmation,
+    secrets_are_shown_once_by_get_after_a_browsers_post,
+    every_software_section_says_all_its_mistakes,
 );
 
 async fn a_form_reports_every_mistake_in_agreeing_words(backend: Backend) {
@@ -241,6 +243,114 @@ async fn a_new_client_secret_waits_for_confirmation(backend: Backend) {
     assert_ne!(hash().await, before);
 }
 
+/// A browser's post that makes a secret (a client's new secret, a new client's, a
+/// temporary password) is answered by a redirect to a page that shows it once: reading
+/// the page again shows it no more and makes no new secret (no "Confirm form
+/// resubmission" that would rotate it again). A refused new client keeps what was typed.
+async fn secrets_are_shown_once_by_get_after_a_browsers_post(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let sonia = Browser::navigating();
+    sign_in(&server, &sonia, "sonia", "orange tulip garden").await;
+    let page = sonia.get(&server.url("/admin/applications/INOTACTE")).await;
+    let csrf = page.field("csrf_token").unwrap();
+    let hash = || async { sesame::clients::find(&server.state.db, "actes-web").await.unwrap().unwrap().secret_hash };
+
+    // A client's new secret.
+    let before = hash().await;
+    let url = server.url("/admin/applications/INOTACTE/clients/actes-web/secret");
+    let done = sonia.post(&url, &[("csrf_token", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location.as_deref(), Some("/admin/applications/INOTACTE"));
+    assert!(!done.body.contains("id=\"client-secret\""), "not in the answer to the post");
+    let rotated = hash().await;
+    assert_ne!(rotated, before);
+    let shown = sonia.get(&server.url("/admin/applications/INOTACTE")).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains("id=\"client-secret\""), "shown once");
+    let again = sonia.get(&server.url("/admin/applications/INOTACTE")).await;
+    assert!(!again.body.contains("id=\"client-secret\""), "and only once");
+    assert_eq!(hash().await, rotated, "reading the page again rotates nothing");
+
+    // A new client: refused (a redirect URI that is no URL) with what was typed kept,
+    // then registered with its secret shown once.
+    let clients = server.url("/admin/applications/INOTACTE/clients");
+    let typed = [("csrf_token", csrf.as_str()), ("client_id", "actes-mobile"), ("name", "Actes mobile")];
+    let refused = sonia.post(&clients, &[typed.as_slice(), &[("redirect_uris", "not-a-url")]].concat()).await;
+    assert_eq!(refused.status, 303);
+    let page = sonia.get(&server.url("/admin/applications/INOTACTE")).await;
+    let text = unescape(&page.body);
+    assert!(text.contains("id=\"error-message\""), "{text}");
+    assert!(text.contains("value=\"actes-mobile\"") && text.contains("value=\"Actes mobile\""), "{text}");
+    assert!(sesame::clients::find(&server.state.db, "actes-mobile").await.unwrap().is_none());
+    let redirect = ("redirect_uris", "https://mobile.example/callback");
+    let created = sonia.post(&clients, &[typed.as_slice(), &[redirect]].concat()).await;
+    assert_eq!(created.status, 303);
+    let page = sonia.get(&server.url("/admin/applications/INOTACTE")).await;
+    assert!(page.body.contains("id=\"client-secret\"") && page.body.contains("actes-mobile"));
+    assert!(!page.body.contains("id=\"error-message\""));
+    let again = sonia.get(&server.url("/admin/applications/INOTACTE")).await;
+    assert!(!again.body.contains("id=\"client-secret\""));
+
+    // A temporary password.
+    let account = sonia.get(&server.url("/admin/accounts/pauline")).await;
+    let csrf = account.field("csrf_token").unwrap();
+    let password_hash = || async {
+        sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap().password_hash
+    };
+    let before = password_hash().await;
+    let reset = sonia.post(&server.url("/admin/accounts/pauline/password"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(reset.status, 303);
+    assert_eq!(reset.location.as_deref(), Some("/admin/accounts/pauline/password"));
+    let given = password_hash().await;
+    assert_ne!(given, before);
+    let shown = sonia.get(&server.url("/admin/accounts/pauline/password")).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains("id=\"temporary-password\""));
+    let again = sonia.get(&server.url("/admin/accounts/pauline/password")).await;
+    assert_eq!(again.location.as_deref(), Some("/admin/accounts/pauline"), "read again: the account's page");
+    assert_eq!(password_hash().await, given, "no second password");
+    // Another console session never sees it.
+    let other = Browser::navigating();
+    sign_in(&server, &other, "sonia", "orange tulip garden").await;
+    let reset = sonia.post(&server.url("/admin/accounts/pauline/password"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(reset.status, 303);
+    let elsewhere = other.get(&server.url("/admin/accounts/pauline/password")).await;
+    assert_eq!(elsewhere.location.as_deref(), Some("/admin/accounts/pauline"));
+}
+
+/// Rights a stale page still offers, in two applications at once: each software section
+/// says its own mistake, and the list above the form names both.
+async fn every_software_section_says_all_its_mistakes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let sonia = Browser::new();
+    sign_in(&server, &sonia, "sonia", "orange tulip garden").await;
+    let form = sonia.get(&server.url("/admin/accounts/pauline")).await;
+    let csrf = form.field("csrf_token").unwrap();
+    let page = sonia
+        .post(
+            &server.url("/admin/accounts/pauline"),
+            &[
+                ("csrf_token", &csrf),
+                ("last_name", "Martin"),
+                ("email", "sonia@etude.example"),
+                ("access.INOTACTE.allowed", "on"),
+                ("access.INOTACTE.rights", "actes.archivage"),
+                ("access.INOTCOMPTABILITE.allowed", "on"),
+                ("access.INOTCOMPTABILITE.rights", "compta.cloture"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    let text = unescape(&page.body);
+    for id in ["error-email", "error-access-INOTACTE", "error-access-INOTCOMPTABILITE"] {
+        assert!(text.contains(&format!("id=\"{id}\"")), "{id}: {text}");
+    }
+    assert!(text.contains("Ce droit n'existe pas dans ce logiciel."), "{text}");
+    let summary = &text[text.find("id=\"error-message\"").unwrap()..];
+    let summary = &summary[..summary.find("</div>").unwrap()];
+    assert!(summary.contains("INOTACTE") && summary.contains("INOTCOMPTABILITE"), "{summary}");
+}
+
 /// The same in Chromium: both mistakes on the page at once, a French phone as written in
 /// France, and each confirmation page, with its screenshots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,7 +424,14 @@ async fn console_polish_in_chromium() {
     assert_eq!(unchanged, before, "asking does nothing");
     browser.click("#confirm").await;
     browser.wait_element("#client-secret").await;
+    assert!(browser.url().await.ends_with("/admin/applications/INOTACTE"), "read by GET");
     let after = sesame::clients::find(&server.state.db, "actes-web").await.unwrap().unwrap().secret_hash;
     assert_ne!(after, before);
+    // Reloading shows the application, without the secret, and makes no other.
+    browser.refresh().await;
+    browser.wait_element("#new-secret-actes-web").await;
+    assert!(!browser.has("#client-secret").await, "shown once");
+    let reloaded = sesame::clients::find(&server.state.db, "actes-web").await.unwrap().unwrap().secret_hash;
+    assert_eq!(reloaded, after);
     browser.quit().await;
 }

@@ -39,47 +39,58 @@ pub async fn access_of(db: &impl ConnectionTrait, account_id: &str) -> Result<Ve
         .collect())
 }
 
-/// Checks every right and option against the application's catalogue.
+/// Checks every right and option against the application's catalogue: every refusal of
+/// every application is noted in `refused` (then `None`), so that a form shows all its
+/// mistakes at once; the database out of reach is an error.
 pub(super) async fn prepare_access(
     db: &impl ConnectionTrait,
     list: &[AccessInput],
-) -> Result<Vec<(Application, AccessInput)>, DomainError> {
+    refused: &mut Vec<DomainError>,
+) -> Result<Option<Vec<(Application, AccessInput)>>, DomainError> {
+    let before = refused.len();
     let mut prepared = Vec::new();
     for access in list {
         let field = format!("access.{}", access.application);
         let row = crate::storage::entities::application::Entity::find()
             .filter(crate::storage::entities::application::Column::Code.eq(&access.application))
             .one(db)
-            .await?
-            .ok_or_else(|| {
+            .await?;
+        let Some(row) = row else {
+            refused.push(
                 DomainError::invalid(&field, format!("no application has the code `{}`", access.application))
-                    .because("application_unknown")
-            })?;
+                    .because("application_unknown"),
+            );
+            continue;
+        };
         let application = Application::from(row);
-        for right in &access.rights {
-            if !application.rights.iter().any(|r| &r.code == right) {
-                return Err(DomainError::invalid(
+        let unknown_rights = access.rights.iter().filter(|right| !application.rights.iter().any(|r| &r.code == *right));
+        for right in unknown_rights {
+            refused.push(
+                DomainError::invalid(
                     format!("{field}.rights"),
                     format!("`{right}` is not a right of {}", application.code),
                 )
-                .because("right_unknown"));
-            }
+                .because("right_unknown"),
+            );
         }
         let mut access = access.clone();
         for (key, value) in &access.options {
-            let definition = application.options.iter().find(|o| &o.key == key).ok_or_else(|| {
-                DomainError::invalid(
-                    format!("{field}.options"),
-                    format!("`{key}` is not an option of {}", application.code),
-                )
-                .because("option_unknown")
-            })?;
-            if !definition.accepts(value) {
-                return Err(DomainError::invalid(
-                    format!("{field}.options.{key}"),
-                    format!("expects a value of type {:?}", definition.kind).to_lowercase(),
-                )
-                .because("option_type"));
+            match application.options.iter().find(|o| &o.key == key) {
+                None => refused.push(
+                    DomainError::invalid(
+                        format!("{field}.options"),
+                        format!("`{key}` is not an option of {}", application.code),
+                    )
+                    .because("option_unknown"),
+                ),
+                Some(definition) if !definition.accepts(value) => refused.push(
+                    DomainError::invalid(
+                        format!("{field}.options.{key}"),
+                        format!("expects a value of type {:?}", definition.kind).to_lowercase(),
+                    )
+                    .because("option_type"),
+                ),
+                Some(_) => {}
             }
         }
         for definition in &application.options {
@@ -89,7 +100,7 @@ pub(super) async fn prepare_access(
         access.rights.dedup();
         prepared.push((application, access));
     }
-    Ok(prepared)
+    Ok((refused.len() == before).then_some(prepared))
 }
 
 /// Replaces the account's access; returns whether anything differed.

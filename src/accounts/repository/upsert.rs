@@ -80,14 +80,7 @@ async fn prepare(db: &impl ConnectionTrait, input: &AccountInput, own_id: Option
     };
     let access = match &input.access {
         None => Some(None),
-        Some(list) => match prepare_access(db, list).await {
-            Ok(access) => Some(Some(access)),
-            Err(error @ DomainError::Storage(_)) => return Err(error.into()),
-            Err(error) => {
-                refused.push(error);
-                None
-            }
-        },
+        Some(list) => prepare_access(db, list, &mut refused).await?.map(Some),
     };
     Refusals::of(refused)?;
     match (names, email, phone, language, access) {

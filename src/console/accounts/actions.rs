@@ -21,7 +21,7 @@ use crate::console::{
 };
 use crate::state::AppState;
 use crate::web::{
-    flash,
+    flash::{self, Flash},
     i18n::Locale,
     page_error::{PageError, html_page},
     request,
@@ -89,8 +89,9 @@ pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
     let action = action.into();
     // A browser's unconfirmed post is redirected here, so that the confirmation page is
     // read by GET (reloading it sends nothing again); other actions have no page here.
+    // A temporary password is shown here once, after a browser's post.
     let confirm_page = move |State(state): State<AppState>,
-                             _admin: ConsoleAdmin,
+                             admin: ConsoleAdmin,
                              jar: CookieJar,
                              headers: HeaderMap,
                              Path(username): Path<String>| async move {
@@ -99,6 +100,9 @@ pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
             Ok(account) => account,
             Err(page) => return page,
         };
+        if let Action::Change(Change::ResetPassword) = action {
+            return show_temporary_password(&state, &admin, jar, locale, &current);
+        }
         match action.confirmation() {
             Some((key, route)) => ask(&state, &jar, locale, &Submitted::parse(b""), &current, key, route),
             None => Redirect::to(&format!("/admin/accounts/{}", urlencode(&current.username))).into_response(),
@@ -129,7 +133,7 @@ pub fn on_post(action: impl Into<Action>) -> MethodRouter<AppState> {
             }
             match action {
                 Action::Security(action) => secure(&state, &admin, locale, current, action).await,
-                Action::Change(what) => change(&state, &admin, &jar, locale, current, what).await,
+                Action::Change(what) => change(&state, &admin, &jar, &headers, locale, current, what).await,
             }
         },
     )
@@ -184,6 +188,7 @@ async fn change(
     state: &AppState,
     admin: &ConsoleAdmin,
     jar: &CookieJar,
+    headers: &HeaderMap,
     locale: Locale,
     current: Account,
     change: Change,
@@ -232,11 +237,42 @@ async fn change(
     let before = if temporary.is_some() { Value::Null } else { json!({"archived": before["archived"]}) };
     admin_api::record_change(state, &admin.0, event, Some(&current.id), before, after).await;
     match temporary {
-        Some(password) => {
-            let context = json!({"username": current.username, "temporary_password": password});
-            html_page(state, locale, "admin_password.html", context, StatusCode::OK)
+        // A browser reads it by GET, so that reloading never gives yet another password.
+        Some(password) if flash::is_navigation(headers) => {
+            let to = format!("/admin/accounts/{}/password", urlencode(&current.username));
+            let flash = Flash::default().with(TEMPORARY_PASSWORD, password);
+            flash::redirect(state, jar.clone(), &password_scope(admin, &current), &to, &flash)
         }
+        Some(password) => temporary_password_page(state, locale, &current, &password),
         None => Redirect::to(&format!("/admin/accounts/{}?saved=1", urlencode(&current.username))).into_response(),
+    }
+}
+
+/// The flash's field that holds a temporary password.
+const TEMPORARY_PASSWORD: &str = "temporary_password";
+
+fn password_scope(admin: &ConsoleAdmin, account: &Account) -> String {
+    crate::console::shown_once_scope(admin, &format!("password:{}", account.id))
+}
+
+fn temporary_password_page(state: &AppState, locale: Locale, account: &Account, password: &str) -> Response {
+    let context = json!({"username": account.username, "temporary_password": password});
+    html_page(state, locale, "admin_password.html", context, StatusCode::OK)
+}
+
+/// `GET` of the password route: the temporary password just given, once; read again (a
+/// reload, the back button), the account's page, the password no longer shown.
+fn show_temporary_password(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    jar: CookieJar,
+    locale: Locale,
+    account: &Account,
+) -> Response {
+    let (jar, flash) = flash::take(state, jar, &password_scope(admin, account));
+    match flash.map(|flash| flash.text(TEMPORARY_PASSWORD).to_string()).filter(|p| !p.is_empty()) {
+        Some(password) => (jar, temporary_password_page(state, locale, account, &password)).into_response(),
+        None => Redirect::to(&format!("/admin/accounts/{}", urlencode(&account.username))).into_response(),
     }
 }
 

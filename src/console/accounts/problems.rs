@@ -88,13 +88,26 @@ impl Shown {
         Self { summary, beside }
     }
 
-    /// Each application's section of the form, with the first problem of its fields.
+    /// Each application's section of the form: `invalid` when any of its fields is, and
+    /// in `error` every problem of the section but those shown beside an option's input.
     pub fn mark_sections(&self, mut sections: Value) -> Value {
         if let Some(list) = sections.as_array_mut() {
             for section in list {
                 let prefix = format!("access.{}.", section["code"].as_str().unwrap_or_default());
-                if let Some((_, sentence)) = self.beside.iter().find(|(field, _)| field.starts_with(&prefix)) {
-                    section["error"] = sentence.clone();
+                let mine: Vec<(&String, &Value)> =
+                    self.beside.iter().filter(|(field, _)| field.starts_with(&prefix)).collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                section["invalid"] = json!(true);
+                let option = format!("{prefix}option.");
+                let sentences: Vec<&str> = mine
+                    .iter()
+                    .filter(|(field, _)| !field.starts_with(&option))
+                    .filter_map(|(_, sentence)| sentence.as_str())
+                    .collect();
+                if !sentences.is_empty() {
+                    section["error"] = json!(sentences.join(" "));
                 }
             }
         }
@@ -148,6 +161,21 @@ mod tests {
         ]);
         let fields: Vec<&str> = shown.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["username", "password_confirm", "email", "phone", "access.INOTACTE.rights"]);
+    }
+
+    #[test]
+    fn a_section_says_every_problem_of_its_fields() {
+        let problems = [problem("access.INOTACTE.rights"), problem("access.INOTACTE.initials"), problem("email")];
+        let shown = Shown {
+            summary: Vec::new(),
+            beside: problems.iter().map(|p| (p.field.clone(), json!(sentence(&p.message)))).collect(),
+        };
+        let sections = shown.mark_sections(json!([{"code": "INOTACTE"}, {"code": "INOTCOMPTA"}]));
+        let error = sections[0]["error"].as_str().unwrap();
+        assert!(error.contains("Access.INOTACTE.rights is wrong"), "{error}");
+        assert!(error.contains("Access.INOTACTE.initials is wrong"), "{error}");
+        assert_eq!(sections[0]["invalid"], json!(true));
+        assert!(sections[1].get("error").is_none() && sections[1].get("invalid").is_none());
     }
 
     #[test]
