@@ -147,14 +147,8 @@ async fn spend(db: &Db, budgets: &Budgets, config: &LoginConfig, now: i64) -> Re
 /// unknown sources (failures are counted in a row: NIST SP 800-63B 5.2.2).
 async fn clear(db: &Db, subject: &str, budgets: &Budgets) -> Result<(), DomainError> {
     match budgets {
-        Budgets::Known(key) => {
-            throttle::clear(db, key).await?;
-            throttle::clear(db, &all_unknown_key(subject)).await?;
-        }
-        Budgets::Unknown { source, all_unknown } => {
-            throttle::clear(db, source).await?;
-            throttle::clear(db, all_unknown).await?;
-        }
+        Budgets::Known(key) => throttle::clear_all(db, &[key, &all_unknown_key(subject)]).await?,
+        Budgets::Unknown { source, all_unknown } => throttle::clear_all(db, &[source, all_unknown]).await?,
     }
     Ok(())
 }

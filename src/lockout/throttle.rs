@@ -62,13 +62,13 @@ impl Policy {
     /// `blocked_until` once one more failure is counted, as SQL over the current row: a
     /// ladder of `CASE` arms, one per doubling, so the database computes it atomically.
     fn blocked_until_after_one_more(&self, now: i64) -> Expr {
-        let next = || Expr::col(throttle::Column::Failures).add(1);
+        let next = || stored(throttle::Column::Failures).add(1);
         let mut ladder = CaseStatement::new();
         if let Some(limit) = self.hard_limit {
             ladder = ladder.case(next().gte(limit), Expr::val(UNTIL_UNLOCKED));
         }
         let free = std::cmp::max(self.free, 1);
-        ladder = ladder.case(next().lt(free), Expr::col(throttle::Column::BlockedUntil));
+        ladder = ladder.case(next().lt(free), stored(throttle::Column::BlockedUntil));
         let mut failures = free;
         while let Some(wait) = self.wait_after(failures) {
             if wait >= std::cmp::max(self.max_wait, 1) {
@@ -79,6 +79,25 @@ impl Policy {
         }
         ladder.finally(Expr::val(now + std::cmp::max(self.max_wait, 1))).into()
     }
+
+    /// `blocked_until` of a key's first failure: what the ladder gives over a new row.
+    fn blocked_until_after_first(&self, now: i64) -> Option<i64> {
+        if self.locks_after(1) {
+            return Some(UNTIL_UNLOCKED);
+        }
+        self.wait_after(1).map(|wait| now + wait)
+    }
+}
+
+/// A column of the stored row, named with its table: in an upsert's `DO UPDATE`,
+/// PostgreSQL would find an unqualified name ambiguous (the stored row or `excluded`).
+fn stored(column: throttle::Column) -> Expr {
+    Expr::col((throttle::Entity, column))
+}
+
+/// Whether the stored row lets an attempt through now (no wait holds).
+fn open_now(now: i64) -> Expr {
+    stored(throttle::Column::BlockedUntil).is_null().or(stored(throttle::Column::BlockedUntil).lte(now))
 }
 
 /// A budget: what is limited, and whose it is (an unlock clears a whole subject).
@@ -123,25 +142,10 @@ impl Gate {
     }
 }
 
-/// Makes sure the key has a row (a no-op when it has one).
-async fn ensure_row(db: &impl ConnectionTrait, key: &Key, now: i64) -> Result<(), DbErr> {
-    let row = throttle::ActiveModel {
-        key: Set(key.key.clone()),
-        subject: Set(key.subject.clone()),
-        attempts: Set(0),
-        failures: Set(0),
-        blocked_until: Set(None),
-        updated_at: Set(now),
-    };
-    throttle::Entity::insert(row)
-        .on_conflict(OnConflict::column(throttle::Column::Key).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
 /// Counts one more failure, atomically, with the wait it earns; when `only_if_open`, only
-/// if the key is not waiting (a reservation). Whether it was counted.
+/// if the key is not waiting (a reservation). Whether it was counted. One statement: the
+/// key's first failure inserts its row, a later one updates it (`ON CONFLICT … DO
+/// UPDATE … WHERE`), so parallel attempts are counted one after the other by the database.
 async fn add_failure(
     db: &impl ConnectionTrait,
     key: &Key,
@@ -149,25 +153,33 @@ async fn add_failure(
     now: i64,
     only_if_open: bool,
 ) -> Result<bool, DbErr> {
-    let mut update = throttle::Entity::update_many()
-        .col_expr(throttle::Column::BlockedUntil, policy.blocked_until_after_one_more(now))
-        .col_expr(throttle::Column::Attempts, Expr::col(throttle::Column::Attempts).add(1))
-        .col_expr(throttle::Column::Failures, Expr::col(throttle::Column::Failures).add(1))
-        .col_expr(throttle::Column::UpdatedAt, Expr::val(now))
-        .filter(throttle::Column::Key.eq(&key.key));
+    let first = throttle::ActiveModel {
+        key: Set(key.key.clone()),
+        subject: Set(key.subject.clone()),
+        attempts: Set(1),
+        failures: Set(1),
+        blocked_until: Set(policy.blocked_until_after_first(now)),
+        updated_at: Set(now),
+    };
+    let mut on_conflict = OnConflict::column(throttle::Column::Key);
+    on_conflict.values([
+        (throttle::Column::BlockedUntil, policy.blocked_until_after_one_more(now)),
+        (throttle::Column::Attempts, stored(throttle::Column::Attempts).add(1)),
+        (throttle::Column::Failures, stored(throttle::Column::Failures).add(1)),
+        (throttle::Column::UpdatedAt, Expr::val(now)),
+    ]);
     if only_if_open {
-        update = update.filter(
-            Expr::col(throttle::Column::BlockedUntil).is_null().or(Expr::col(throttle::Column::BlockedUntil).lte(now)),
-        );
+        on_conflict.action_and_where(open_now(now));
     }
-    Ok(update.exec(db).await?.rows_affected == 1)
+    let counted =
+        throttle::Entity::insert(first).on_conflict(on_conflict.to_owned()).exec_without_returning(db).await?;
+    Ok(counted == 1)
 }
 
 /// Reserves one attempt before the guess is checked: counted as a failure now (a
 /// success clears it) and let through only if the key is not waiting. Refused attempts
 /// are counted in `attempts` only.
 pub async fn reserve(db: &impl ConnectionTrait, key: &Key, policy: &Policy, now: i64) -> Result<Gate, DbErr> {
-    ensure_row(db, key, now).await?;
     if add_failure(db, key, policy, now, true).await? {
         return Ok(Gate::Open);
     }
@@ -178,7 +190,6 @@ pub async fn reserve(db: &impl ConnectionTrait, key: &Key, policy: &Policy, now:
 /// Counts a failure that happened elsewhere (a push request denied on the phone, a
 /// wrong client secret checked without a reservation); the gate it leaves.
 pub async fn record_failure(db: &impl ConnectionTrait, key: &Key, policy: &Policy, now: i64) -> Result<Gate, DbErr> {
-    ensure_row(db, key, now).await?;
     add_failure(db, key, policy, now, false).await?;
     peek(db, key, now).await
 }
@@ -212,6 +223,13 @@ pub async fn counts(db: &impl ConnectionTrait, key: &Key) -> Result<Option<throt
 /// After a success: the budget is whole again.
 pub async fn clear(db: &impl ConnectionTrait, key: &Key) -> Result<(), DbErr> {
     throttle::Entity::delete_by_id(key.key.clone()).exec(db).await?;
+    Ok(())
+}
+
+/// After a success: these budgets are whole again, in one statement.
+pub async fn clear_all(db: &impl ConnectionTrait, keys: &[&Key]) -> Result<(), DbErr> {
+    let keys: Vec<&str> = keys.iter().map(|key| key.key.as_str()).collect();
+    throttle::Entity::delete_many().filter(throttle::Column::Key.is_in(keys)).exec(db).await?;
     Ok(())
 }
 

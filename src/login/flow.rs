@@ -14,7 +14,7 @@ use crate::auth::{
     acr,
     session::{self, Session},
 };
-use crate::clients::{self, Client};
+use crate::clients::{Client, ClientCache};
 use crate::config::{SessionConfig, TokenConfig, TwoFactorConfig};
 use crate::crypto::{self, secretbox::SecretBox};
 use crate::domain::DomainError;
@@ -32,6 +32,8 @@ pub struct Context<'a> {
     pub two_factor: &'a TwoFactorConfig,
     pub session: &'a SessionConfig,
     pub secrets: &'a SecretBox,
+    /// Clients as this node keeps them (read again after `client_cache_ttl` seconds).
+    pub clients: &'a ClientCache,
     pub now: i64,
 }
 
@@ -75,8 +77,8 @@ impl Context<'_> {
         let Some(pending) = pending::load(self.db, self.secrets, browser_hash, tx, self.now).await? else {
             return Ok(None);
         };
-        let client = clients::find(self.db, &pending.request.client_id).await?;
-        Ok(client.map(|client| (pending, client)))
+        let client = self.clients.get(self.db, &pending.request.client_id, self.now).await?;
+        Ok(client.map(|client| (pending, Client::clone(&client))))
     }
 
     /// Moves a pending login to `stage`; `None` when another tab or a replayed form

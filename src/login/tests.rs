@@ -5,7 +5,7 @@ use super::flow::{self, Context, Outcome};
 use super::pending;
 use super::request::tests::request;
 use super::stage::{FactorStep, Stage};
-use crate::clients::{AuthMethod, Client};
+use crate::clients::{AuthMethod, Client, ClientCache};
 use crate::config::Config;
 use crate::crypto::{jws::SigningAlg, secretbox::SecretBox};
 use crate::storage::{self, Db};
@@ -19,8 +19,12 @@ async fn database() -> (tempfile::TempDir, Db) {
     (dir, db)
 }
 
+/// Clients read from the database at every use, as the tests change them.
+static CLIENTS: std::sync::LazyLock<ClientCache> = std::sync::LazyLock::new(|| ClientCache::new(0));
+
 fn context<'a>(db: &'a Db, config: &'a Config, secrets: &'a SecretBox, now: i64) -> Context<'a> {
-    Context { db, tokens: &config.tokens, two_factor: &config.two_factor, session: &config.session, secrets, now }
+    let (tokens, two_factor, session) = (&config.tokens, &config.two_factor, &config.session);
+    Context { db, tokens, two_factor, session, secrets, clients: &CLIENTS, now }
 }
 
 fn client() -> Client {

@@ -7,7 +7,7 @@
 //! is known (`request_object`); its parameters then replace the request's own.
 
 use super::params::Params;
-use crate::clients::{self, Client};
+use crate::clients::Client;
 use crate::domain::DomainError;
 use crate::login::{AuthorizationRequest, ErrorRedirect, ResponseMode};
 use crate::state::AppState;
@@ -45,9 +45,14 @@ impl From<DomainError> for PageRefusal {
 pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), Refusal> {
     let page = |detail: String| Refusal::Page(PageRefusal::BadRequest(detail));
     let client_id = params.get("client_id").ok_or_else(|| page("the request has no client_id".into()))?;
-    let client = clients::find(&state.db, client_id)
+    // The node's client cache, as at the token endpoint: a registration changed on
+    // another node is seen here within `client_cache_ttl` seconds.
+    let client = state
+        .client_cache
+        .get(&state.db, client_id, state.clock.now())
         .await
         .map_err(|e| Refusal::Page(e.into()))?
+        .map(|client| Client::clone(&client))
         .ok_or_else(|| page(format!("no application is registered with client_id `{client_id}`")))?;
     // A request object, once checked, is the whole request (see `request_object`).
     let object = super::request_object::resolve(state, &client, params)

@@ -34,6 +34,7 @@ pub fn context(state: &AppState, now: i64) -> login::Context<'_> {
         two_factor: &state.config.two_factor,
         session: &state.config.session,
         secrets: &state.secrets,
+        clients: &state.client_cache,
         now,
     }
 }

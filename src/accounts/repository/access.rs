@@ -1,40 +1,58 @@
 //! The account's access rows: read, checked against each application's catalogue,
 //! written, and asked whether an application is open to the account.
 
-use std::collections::BTreeMap;
-
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::accounts::{Access, AccessInput};
 use crate::applications::{self, Application};
 use crate::domain::{DomainError, from_json_text, to_json_text};
-use crate::storage::entities::account_access;
+use crate::storage::entities::{account_access, application};
 
-/// The account's access to every application it has a record for.
+/// One access row with its application's code (one query, joined).
+#[derive(FromQueryResult)]
+struct AccessRow {
+    application_id: String,
+    application_code: String,
+    allowed: bool,
+    initials: String,
+    rights: String,
+    options: String,
+}
+
+/// The account's access to every application it has a record for, in one query.
 pub async fn access_of(db: &impl ConnectionTrait, account_id: &str) -> Result<Vec<Access>, DomainError> {
-    let rows = account_access::Entity::find().filter(account_access::Column::AccountId.eq(account_id)).all(db).await?;
-    let ids: Vec<String> = rows.iter().map(|row| row.application_id.clone()).collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let applications: BTreeMap<String, String> = crate::storage::entities::application::Entity::find()
-        .filter(crate::storage::entities::application::Column::Id.is_in(ids))
+    let to_application = account_access::Entity::belongs_to(application::Entity)
+        .from(account_access::Column::ApplicationId)
+        .to(application::Column::Id)
+        .into();
+    let rows = account_access::Entity::find()
+        .select_only()
+        .columns([
+            account_access::Column::ApplicationId,
+            account_access::Column::Allowed,
+            account_access::Column::Initials,
+            account_access::Column::Rights,
+            account_access::Column::Options,
+        ])
+        .column_as(application::Column::Code, "application_code")
+        .join(JoinType::InnerJoin, to_application)
+        .filter(account_access::Column::AccountId.eq(account_id))
+        .order_by_asc(account_access::Column::ApplicationId)
+        .into_model::<AccessRow>()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|app| (app.id, app.code))
-        .collect();
+        .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|row| {
-            Some(Access {
-                application_code: applications.get(&row.application_id)?.clone(),
-                application_id: row.application_id,
-                allowed: row.allowed,
-                initials: row.initials,
-                rights: from_json_text(&row.rights),
-                options: from_json_text(&row.options),
-            })
+        .map(|row| Access {
+            application_code: row.application_code,
+            application_id: row.application_id,
+            allowed: row.allowed,
+            initials: row.initials,
+            rights: from_json_text(&row.rights),
+            options: from_json_text(&row.options),
         })
         .collect())
 }
@@ -51,10 +69,7 @@ pub(super) async fn prepare_access(
     let mut prepared = Vec::new();
     for access in list {
         let field = format!("access.{}", access.application);
-        let row = crate::storage::entities::application::Entity::find()
-            .filter(crate::storage::entities::application::Column::Code.eq(&access.application))
-            .one(db)
-            .await?;
+        let row = application::Entity::find().filter(application::Column::Code.eq(&access.application)).one(db).await?;
         let Some(row) = row else {
             refused.push(
                 DomainError::invalid(&field, format!("no application has the code `{}`", access.application))
