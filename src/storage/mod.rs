@@ -53,6 +53,12 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings a pooled connection at every checkout by default: one more round trip
+        // per statement (to SQLite's worker thread, or to PostgreSQL), a third of a login's.
+        // Only a connection quiet for a second is pinged first (PostgreSQL restarted, a
+        // firewall that dropped it); one in use stays checked by its own statements, and
+        // a broken one is dropped by the pool when it fails.
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
