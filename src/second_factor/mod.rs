@@ -13,8 +13,10 @@ pub mod sms;
 pub mod totp;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Query},
 };
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +113,37 @@ pub async fn factors_of(db: &Db, account_id: &str) -> Result<Vec<Factor>, Domain
         .collect())
 }
 
+/// A factor's row, with the account's unused recovery codes counted in the same query.
+#[derive(FromQueryResult)]
+struct FactorRow {
+    #[sea_orm(nested)]
+    factor: second_factor::Model,
+    recovery_left: i64,
+}
+
+/// The account's confirmed authenticators, oldest first, and whether it has an unused
+/// recovery code left, in one query (the count is a sub-select): the login's pages ask
+/// both at every step. Without an authenticator no recovery code is usable, so the count
+/// is not needed then.
+async fn factors_and_recovery_of(db: &Db, account_id: &str) -> Result<(Vec<Factor>, bool), DomainError> {
+    let unused = Query::select()
+        .expr(Expr::col((recovery_code::Entity, recovery_code::Column::Id)).count())
+        .from(recovery_code::Entity)
+        .and_where(Expr::col((recovery_code::Entity, recovery_code::Column::AccountId)).eq(account_id))
+        .and_where(Expr::col((recovery_code::Entity, recovery_code::Column::UsedAt)).is_null())
+        .to_owned();
+    let rows = second_factor::Entity::find()
+        .filter(second_factor::Column::AccountId.eq(account_id))
+        .filter(second_factor::Column::ConfirmedAt.is_not_null())
+        .order_by_asc(second_factor::Column::CreatedAt)
+        .column_as(Expr::SubQuery(None, Box::new(unused.into())), "recovery_left")
+        .into_model::<FactorRow>()
+        .all(db)
+        .await?;
+    let recovery_left = rows.first().is_some_and(|row| row.recovery_left > 0);
+    Ok((rows.into_iter().map(|row| Factor::from(row.factor)).collect(), recovery_left))
+}
+
 /// The methods the account can use at login, strongest first. Text messages go only to
 /// an account that has enrolled an authenticator too (the phone number alone was typed
 /// by an administrator, not proven by its owner), when the operator allows them.
@@ -121,8 +154,7 @@ pub async fn methods_of(
     config: &Config,
     passkeys_usable: bool,
 ) -> Result<Vec<Method>, DomainError> {
-    let factors = factors_of(db, &account.id).await?;
-    let recovery_left = recovery::remaining(db, &account.id).await? > 0;
+    let (factors, recovery_left) = factors_and_recovery_of(db, &account.id).await?;
     Ok(Method::ALL
         .into_iter()
         .filter(|method| match method {

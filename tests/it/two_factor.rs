@@ -361,6 +361,25 @@ async fn recovery_codes_work_once(backend: Backend) {
     let (verify, _) = to_verification(&server, &browser, &[]).await;
     let again = submit(&browser, &server, &verify, "/login/verify", &[("method", "recovery"), ("code", code)]).await;
     assert_eq!(again.status, 401, "a recovery code works once");
+
+    // Once every code is used, the method is no longer offered (the count is read with
+    // the factors, in one query).
+    {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        use sesame::storage::entities::recovery_code;
+        let pauline = sesame::accounts::find_by_username(&server.state.db, "pauline").await.unwrap().unwrap();
+        recovery_code::Entity::update_many()
+            .col_expr(recovery_code::Column::UsedAt, Expr::value(1_i64))
+            .filter(recovery_code::Column::AccountId.eq(&pauline.id))
+            .exec(&server.state.db)
+            .await
+            .unwrap();
+    }
+    let browser = Browser::new();
+    let (verify, _) = to_verification(&server, &browser, &[]).await;
+    let methods = browser.get(&server.url(&format!("/login/verify/methods?tx={}", verify.field("tx").unwrap()))).await;
+    assert!(methods.body.contains("value=\"totp\""), "{}", methods.body);
+    assert!(!methods.body.contains("value=\"recovery\""), "no code left: {}", methods.body);
 }
 
 async fn wrong_codes_lock_the_second_factor(backend: Backend) {
