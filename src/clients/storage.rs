@@ -17,35 +17,49 @@ use crate::storage::{Db, entities::client};
 /// within `ttl`; unknown client ids are not cached.
 pub struct ClientCache {
     ttl: i64,
+    /// Counts the [`ClientCache::forget`]s: a row read before one is not kept, since it
+    /// may predate the change that was forgotten.
+    generation: std::sync::atomic::AtomicU64,
     entries: tokio::sync::RwLock<std::collections::HashMap<String, (std::sync::Arc<Client>, i64)>>,
 }
 
 impl ClientCache {
     pub fn new(ttl: i64) -> Self {
-        Self { ttl, entries: Default::default() }
+        Self { ttl, generation: Default::default(), entries: Default::default() }
     }
 
     pub async fn get(&self, db: &Db, client_id: &str, now: i64) -> Result<Option<std::sync::Arc<Client>>, DomainError> {
-        if let Some((client, fetched)) = self.entries.read().await.get(client_id)
+        let cached = self.entries.read().await.get(client_id).cloned();
+        if let Some((client, fetched)) = &cached
             && now - fetched < self.ttl
         {
             return Ok(Some(client.clone()));
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         let Some(client) = find(db, client_id).await? else {
-            self.entries.write().await.remove(client_id);
+            // Made-up ids (the authorization endpoint takes anyone's) take no write lock.
+            if cached.is_some() {
+                self.entries.write().await.remove(client_id);
+            }
             return Ok(None);
         };
         let client = std::sync::Arc::new(client);
         let mut entries = self.entries.write().await;
-        // Bounded by the number of registered clients; a flood of made-up ids is not cached.
-        entries.insert(client_id.to_string(), (client.clone(), now));
+        // A change forgotten while the row was read: this row may be the one before it.
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) == generation {
+            // Bounded by the number of registered clients; a flood of made-up ids is not cached.
+            entries.insert(client_id.to_string(), (client.clone(), now));
+        }
         Ok(Some(client))
     }
 
     /// Forgets a client changed on this node, so that the change applies here at once
-    /// (a rotated secret stops working immediately on the node that rotated it).
+    /// (a rotated secret stops working immediately on the node that rotated it, a removed
+    /// redirect URI is refused at once), even against a read that was under way.
     pub async fn forget(&self, client_id: &str) {
-        self.entries.write().await.remove(client_id);
+        let mut entries = self.entries.write().await;
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        entries.remove(client_id);
     }
 }
 

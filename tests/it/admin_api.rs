@@ -194,6 +194,12 @@ async fn account_errors_name_their_field(backend: Backend) {
         ),
         (with("access", json!([{"application": "NOPE"}])), 422, "invalid", "access.NOPE"),
         (
+            with("access", json!([{"application": "INOTACTE"}, {"application": "INOTACTE", "allowed": false}])),
+            422,
+            "invalid",
+            "access.INOTACTE",
+        ),
+        (
             with("access", json!([{"application": "INOTACTE", "options": {"etude": true}}])),
             422,
             "invalid",

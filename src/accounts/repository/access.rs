@@ -67,8 +67,17 @@ pub(super) async fn prepare_access(
 ) -> Result<Option<Vec<(Application, AccessInput)>>, DomainError> {
     let before = refused.len();
     let mut prepared = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for access in list {
         let field = format!("access.{}", access.application);
+        // Twice the same application would break the table's key when written.
+        if !seen.insert(access.application.as_str()) {
+            refused.push(
+                DomainError::invalid(&field, format!("{} is listed twice", access.application))
+                    .because("application_twice"),
+            );
+            continue;
+        }
         let row = application::Entity::find().filter(application::Column::Code.eq(&access.application)).one(db).await?;
         let Some(row) = row else {
             refused.push(
