@@ -86,6 +86,11 @@ impl Typed {
 /// The flash's field that holds a [`Shown`].
 const SHOWN: &str = "shown";
 
+/// The flash of this application's page, for this administrator.
+fn shown_scope(admin: &ConsoleAdmin, application: &Application) -> String {
+    super::shown_once_scope(admin, &format!("application:{}", application.code))
+}
+
 /// The answer to a post of the application page: for a browser, a redirect to the page,
 /// which shows `shown` once; for a script, the page itself with its status.
 async fn answer(
@@ -98,9 +103,9 @@ async fn answer(
     shown: Shown,
 ) -> Response {
     if flash::is_navigation(headers) {
-        let scope = super::shown_once_scope(admin, &format!("application:{}", application.code));
         let to = format!("/admin/applications/{}", urlencode(&application.code));
-        return flash::redirect(state, jar, &scope, &to, &Flash::default().with(SHOWN, &shown));
+        let flash = Flash::default().with(SHOWN, &shown);
+        return flash::redirect(state, jar, &shown_scope(admin, application), &to, &flash);
     }
     render(state, &jar, locale, application, shown).await
 }
@@ -143,8 +148,7 @@ pub async fn show(
         Ok(application) => application,
         Err(response) => return response,
     };
-    let scope = super::shown_once_scope(&admin, &format!("application:{}", application.code));
-    let (jar, flash) = flash::take(&state, jar, &scope);
+    let (jar, flash) = flash::take(&state, jar, &shown_scope(&admin, &application));
     let shown = flash.and_then(|flash| flash.field::<Shown>(SHOWN)).unwrap_or_default();
     let page = render(&state, &jar, locale, &application, shown).await;
     (jar, page).into_response()

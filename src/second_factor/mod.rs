@@ -100,17 +100,17 @@ impl From<second_factor::Model> for Factor {
     }
 }
 
-/// The account's confirmed authenticators, oldest first.
-pub async fn factors_of(db: &Db, account_id: &str) -> Result<Vec<Factor>, DomainError> {
-    Ok(second_factor::Entity::find()
+/// The rows of the account's confirmed authenticators, oldest first.
+fn confirmed_of(account_id: &str) -> sea_orm::Select<second_factor::Entity> {
+    second_factor::Entity::find()
         .filter(second_factor::Column::AccountId.eq(account_id))
         .filter(second_factor::Column::ConfirmedAt.is_not_null())
         .order_by_asc(second_factor::Column::CreatedAt)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(Factor::from)
-        .collect())
+}
+
+/// The account's confirmed authenticators, oldest first.
+pub async fn factors_of(db: &Db, account_id: &str) -> Result<Vec<Factor>, DomainError> {
+    Ok(confirmed_of(account_id).all(db).await?.into_iter().map(Factor::from).collect())
 }
 
 /// A factor's row, with the account's unused recovery codes counted in the same query.
@@ -132,10 +132,7 @@ async fn factors_and_recovery_of(db: &Db, account_id: &str) -> Result<(Vec<Facto
         .and_where(Expr::col((recovery_code::Entity, recovery_code::Column::AccountId)).eq(account_id))
         .and_where(Expr::col((recovery_code::Entity, recovery_code::Column::UsedAt)).is_null())
         .to_owned();
-    let rows = second_factor::Entity::find()
-        .filter(second_factor::Column::AccountId.eq(account_id))
-        .filter(second_factor::Column::ConfirmedAt.is_not_null())
-        .order_by_asc(second_factor::Column::CreatedAt)
+    let rows = confirmed_of(account_id)
         .column_as(Expr::SubQuery(None, Box::new(unused.into())), "recovery_left")
         .into_model::<FactorRow>()
         .all(db)
