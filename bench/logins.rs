@@ -12,7 +12,10 @@
 //! this load generator to core 1). Settings by environment: `LOGINS_ACCOUNTS` (2000),
 //! `LOGINS_SECONDS` (15), `LOGINS_CONCURRENCY` (16), `BENCH_BIN` (the server binary,
 //! `target/release/sesame`), `LOGINS_PORT` (18191), `LOGINS_ALG` (ES256: the ID and
-//! access tokens' algorithm).
+//! access tokens' algorithm), `SESAME_PASSWORD__ARGON2_MEMORY_KIB` and
+//! `SESAME_PASSWORD__ARGON2_ITERATIONS` (the hashing cost, for the bench's hashes and
+//! the server alike: 8 and 1 leave the login's own work alone on the core). Besides the
+//! rate it prints each kind of the server's threads with its CPU per login.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -58,6 +61,13 @@ async fn main() -> Result<(), Failure> {
     let mut config =
         Config { issuer: issuer.clone(), data_dir: dir.path().into(), demo: Some(false), ..Config::default() };
     config.listen = format!("127.0.0.1:{port}");
+    // A smaller cost (say 8 KiB, 1 pass) leaves the login's own work alone on the core:
+    // the server gets the same setting through its environment, so it verifies without
+    // rehashing.
+    config.password.argon2_memory_kib =
+        setting("SESAME_PASSWORD__ARGON2_MEMORY_KIB", config.password.argon2_memory_kib);
+    config.password.argon2_iterations =
+        setting("SESAME_PASSWORD__ARGON2_ITERATIONS", config.password.argon2_iterations);
 
     let (argon2_ms, hash) = argon2_alone(&config.password).await?;
     println!(
@@ -96,7 +106,12 @@ async fn main() -> Result<(), Failure> {
     // The same share, read from the server itself: each login hashes once, so the part
     // of the core its Argon2 thread used is the part of the Argon2 limit reached, at the
     // machine's speed of the moment (Argon2 alone, timed apart, varies by 15 % here).
-    println!("the server's Argon2 thread used {:.0}% of the core", report.argon2_cpu * 100.0);
+    let argon2: f64 = report.threads.iter().filter(|(kind, _)| kind.starts_with("argon2")).map(|(_, used)| used).sum();
+    println!("the server's Argon2 thread used {:.0}% of the core", argon2 / report.elapsed * 100.0);
+    // Where the rest goes: each kind of thread's CPU per login.
+    for (kind, used) in &report.threads {
+        println!("  {kind:<16} {:6.2} ms of CPU per login", used * 1000.0 / report.logins.max(1) as f64);
+    }
     if report.failures > 0 {
         return Err(format!("{} logins failed", report.failures).into());
     }
@@ -200,7 +215,8 @@ struct Report {
     latencies: Vec<f64>,
     server_cpu: f64,
     /// The share of the core the server's Argon2 thread used.
-    argon2_cpu: f64,
+    /// Seconds of CPU each kind of the server's threads used during the run.
+    threads: Vec<(String, f64)>,
 }
 
 impl Report {
@@ -233,7 +249,7 @@ async fn run(
     let next = Arc::new(AtomicUsize::new(1));
     let deadline = sesame::clock::instant() + Duration::from_secs(seconds);
     let cpu_before = server_ticks(pid);
-    let argon2_before = argon2_ticks(pid);
+    let threads_before = ticks_by_thread(pid);
     let started = sesame::clock::instant();
     let mut browsers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
@@ -256,7 +272,7 @@ async fn run(
         });
     }
     let mut report =
-        Report { logins: 0, failures: 0, elapsed: 0.0, latencies: Vec::new(), server_cpu: 0.0, argon2_cpu: 0.0 };
+        Report { logins: 0, failures: 0, elapsed: 0.0, latencies: Vec::new(), server_cpu: 0.0, threads: Vec::new() };
     while let Some(joined) = browsers.join_next().await {
         let (latencies, failures) = joined?;
         report.latencies.extend(latencies);
@@ -264,8 +280,13 @@ async fn run(
     }
     report.elapsed = started.elapsed().as_secs_f64();
     report.server_cpu = (server_ticks(pid) - cpu_before) / 100.0 / report.elapsed;
-    report.argon2_cpu = (argon2_ticks(pid) - argon2_before) / 100.0 / report.elapsed;
     report.logins = report.latencies.len();
+    for (kind, ticks) in ticks_by_thread(pid) {
+        let used = (ticks - threads_before.get(&kind).copied().unwrap_or(0.0)) / 100.0;
+        if used > 0.0 {
+            report.threads.push((kind, used));
+        }
+    }
     report.latencies.sort_by(f64::total_cmp);
     if next.load(Ordering::Relaxed) > accounts.len() {
         eprintln!("every account logged in before the time was up: raise LOGINS_ACCOUNTS");
@@ -401,14 +422,17 @@ fn server_ticks(pid: u32) -> f64 {
     ticks_of(&format!("/proc/{pid}/stat"))
 }
 
-/// The CPU ticks of the server's hashing threads (`argon2-N`).
-fn argon2_ticks(pid: u32) -> f64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0.0 };
-    tasks
-        .flatten()
-        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with("argon2")))
-        .map(|task| ticks_of(&task.path().join("stat").to_string_lossy()))
-        .sum()
+/// The CPU ticks of each kind of the server's threads (by name, without a trailing
+/// number: `tokio-runtime-w`, `sqlx-sqlite-wor`, `argon2-`…).
+fn ticks_by_thread(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut kinds = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return kinds };
+    for task in tasks.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let kind = name.trim().trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+        *kinds.entry(kind).or_insert(0.0) += ticks_of(&task.path().join("stat").to_string_lossy());
+    }
+    kinds
 }
 
 /// utime + stime of a `/proc/…/stat` file.

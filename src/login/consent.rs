@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 use super::request::AuthorizationRequest;
 use crate::accounts::{self, Account};
-use crate::applications::{self, Application};
+use crate::applications::Application;
 use crate::clients::{ApplicationType, Client};
 use crate::domain::DomainError;
 use crate::storage::entities::consent;
@@ -119,13 +119,15 @@ pub async fn application_access(
     client: &Client,
     account: &Account,
 ) -> Result<ApplicationAccess, DomainError> {
-    let application = match &client.application_id {
-        Some(id) => applications::find_by_id(db, id).await?,
-        None => None,
+    // A client of no application is open to every account.
+    let Some(id) = &client.application_id else {
+        return Ok(ApplicationAccess { application: None, allowed: true });
     };
-    let access = accounts::access_of(db, &account.id).await?;
-    let allowed = accounts::may_use(&access, application.as_ref());
-    Ok(ApplicationAccess { application, allowed })
+    Ok(match accounts::application_open_to(db, id, &account.id).await? {
+        Some((application, allowed)) => ApplicationAccess { application: Some(application), allowed },
+        // Its application deleted since: as before, no application to refuse by.
+        None => ApplicationAccess { application: None, allowed: true },
+    })
 }
 
 /// Records the user's approval of the client for these scopes.

@@ -125,7 +125,7 @@ struct FactorRow {
 /// recovery code left, in one query (the count is a sub-select): the login's pages ask
 /// both at every step. Without an authenticator no recovery code is usable, so the count
 /// is not needed then.
-async fn factors_and_recovery_of(db: &Db, account_id: &str) -> Result<(Vec<Factor>, bool), DomainError> {
+async fn factors_and_recovery_of(db: &Db, account_id: &str) -> Result<(Vec<second_factor::Model>, bool), DomainError> {
     let unused = Query::select()
         .expr(Expr::col((recovery_code::Entity, recovery_code::Column::Id)).count())
         .from(recovery_code::Entity)
@@ -138,7 +138,7 @@ async fn factors_and_recovery_of(db: &Db, account_id: &str) -> Result<(Vec<Facto
         .all(db)
         .await?;
     let recovery_left = rows.first().is_some_and(|row| row.recovery_left > 0);
-    Ok((rows.into_iter().map(|row| Factor::from(row.factor)).collect(), recovery_left))
+    Ok((rows.into_iter().map(|row| row.factor).collect(), recovery_left))
 }
 
 /// The methods the account can use at login, strongest first. Text messages go only to
@@ -151,8 +151,26 @@ pub async fn methods_of(
     config: &Config,
     passkeys_usable: bool,
 ) -> Result<Vec<Method>, DomainError> {
+    Ok(offered_to(db, account, config, passkeys_usable).await?.methods)
+}
+
+/// What a verification page offers: the methods, and the rows of the account's confirmed
+/// authenticators they come from (a typed code is checked against those rows without
+/// reading them again).
+pub struct Offered {
+    pub methods: Vec<Method>,
+    pub factors: Vec<second_factor::Model>,
+}
+
+/// [`methods_of`], with the authenticators' rows.
+pub async fn offered_to(
+    db: &Db,
+    account: &Account,
+    config: &Config,
+    passkeys_usable: bool,
+) -> Result<Offered, DomainError> {
     let (factors, recovery_left) = factors_and_recovery_of(db, &account.id).await?;
-    Ok(Method::ALL
+    let methods = Method::ALL
         .into_iter()
         .filter(|method| match method {
             // Not offered when the relying party cannot be built (an IP-address issuer).
@@ -162,7 +180,8 @@ pub async fn methods_of(
             Method::Sms => !factors.is_empty() && sms::usable(account, &config.sms),
             Method::Recovery => recovery_left && !factors.is_empty(),
         })
-        .collect())
+        .collect();
+    Ok(Offered { methods, factors })
 }
 
 /// The method offered first: the account's choice if it still has it, else the strongest.

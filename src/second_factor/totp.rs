@@ -273,28 +273,25 @@ pub async fn discard(db: &Db, account_id: &str, factor_id: &str) -> Result<(), D
     Ok(())
 }
 
-/// Checks a login code against every active authenticator app of the account; the id of
-/// the one it matched, if any. A code already accepted once is refused.
+/// Checks a login code against the active authenticator apps among `factors`, the
+/// account's confirmed authenticators as the verification page read them a moment ago;
+/// the id of the one it matched, if any. A code already accepted once is refused: the
+/// step is claimed by an atomic update, which also finds nothing to claim on an
+/// authenticator removed since.
 pub async fn verify(
     db: &Db,
     secrets: &SecretBox,
     config: &TwoFactorConfig,
-    account_id: &str,
+    factors: &[second_factor::Model],
     code: &str,
     now: i64,
 ) -> Result<Option<String>, DomainError> {
-    let rows = second_factor::Entity::find()
-        .filter(second_factor::Column::AccountId.eq(account_id))
-        .filter(second_factor::Column::Method.eq("totp"))
-        .filter(second_factor::Column::ConfirmedAt.is_not_null())
-        .all(db)
-        .await?;
-    for row in rows {
-        let totp = load(secrets, config, &row, "")?;
+    for row in factors.iter().filter(|row| row.method == "totp" && row.confirmed_at.is_some()) {
+        let totp = load(secrets, config, row, "")?;
         if let Some(step) = matched_step(&totp, config, code, now)
             && claim_step(db, &row.id, step, now).await?
         {
-            return Ok(Some(row.id));
+            return Ok(Some(row.id.clone()));
         }
     }
     Ok(None)

@@ -36,10 +36,12 @@ on_every_backend!(
     oidcc_ensure_redirect_uri_query_matches_exactly,
     public_client_requires_pkce_and_gets_eddsa_id_token,
     pkce_plain_and_wrong_verifier_are_refused,
+    a_code_presented_wrong_is_refused_and_not_spent,
     token_endpoint_rejects_bad_client_authentication,
     single_sign_on_across_applications,
     consent_for_third_party_client,
     account_without_access_is_refused,
+    access_turned_off_is_refused,
     archived_account_cannot_log_in,
     repeated_failures_lock_the_account,
     login_form_without_csrf_token_is_refused,
@@ -424,6 +426,80 @@ async fn pkce_plain_and_wrong_verifier_are_refused(backend: crate::harness::Back
     rp::exchange(&client, &code, request.verifier).await.expect("the rightful redemption");
 }
 
+/// A code is spent in one statement when everything the request presents matches it;
+/// any mismatch falls back to the checks field by field: each says what differs, and
+/// none spends the code, so the application that holds the right values still
+/// redeems it, once.
+async fn a_code_presented_wrong_is_refused_and_not_spent(backend: crate::harness::Backend) {
+    let server = TestServer::start(backend).await;
+    let client = rp::actes_web(&server).await;
+    let browser = Browser::new();
+    let (code, request) = rp::code_for_pauline(&server, &client, &browser, &[]).await;
+    let verifier = request.verifier.secret().clone();
+    let http = reqwest::Client::new();
+    let redeem = |form: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        let url = server.url("/token");
+        async move {
+            let response = http
+                .post(url)
+                .basic_auth("actes-web", Some("actes-web-secret-0123456789"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let form = |redirect_uri: &str, verifier: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.clone()),
+            ("redirect_uri", redirect_uri.to_string()),
+        ];
+        if let Some(verifier) = verifier {
+            form.push(("code_verifier", verifier.to_string()));
+        }
+        form
+    };
+    let right_uri = "https://actes.example/callback";
+    let cases = [
+        (form("https://actes.example/other", Some(&verifier)), "redirect_uri differs"),
+        (form(right_uri, None), "code_verifier is required"),
+        (form(right_uri, Some("short")), "does not match"),
+        (form(right_uri, Some(&"y".repeat(60))), "does not match"),
+    ];
+    for (form, words) in cases {
+        let (status, body) = redeem(form).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+        assert!(body["error_description"].as_str().unwrap_or_default().contains(words), "{words}: {body}");
+    }
+    // A verifier too short for RFC 7636 is refused even when it hashes to the challenge.
+    let short = "a".repeat(42);
+    let url = server.url(&format!(
+        "/authorize?client_id=actes-web&redirect_uri=https%3A%2F%2Factes.example%2Fcallback&response_type=code\
+         &scope=openid&state=s1&nonce=n1&code_challenge={}&code_challenge_method=S256",
+        sesame::crypto::pkce_s256(&short)
+    ));
+    let page = Browser::new().authorize(&server, &url, "pauline", "correct horse battery").await;
+    let short_code = page.location_param("code").expect("a code");
+    let form_short = vec![
+        ("grant_type", "authorization_code".to_string()),
+        ("code", short_code),
+        ("redirect_uri", right_uri.to_string()),
+        ("code_verifier", short),
+    ];
+    let (status, body) = redeem(form_short).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+
+    let (status, body) = redeem(form(right_uri, Some(&verifier))).await;
+    assert_eq!(status, 200, "the rightful redemption: {body}");
+    assert!(body["access_token"].is_string(), "{body}");
+    let (status, body) = redeem(form(right_uri, Some(&verifier))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "a code is redeemed once: {body}");
+}
+
 async fn token_endpoint_rejects_bad_client_authentication(backend: crate::harness::Backend) {
     let server = TestServer::start(backend).await;
     let http = reqwest::Client::new();
@@ -565,6 +641,27 @@ async fn account_without_access_is_refused(backend: crate::harness::Backend) {
     assert!(page.body.contains("error=access_denied"), "a way back that tells the client");
     let request = rp::auth_request(&compta, &[], &[("prompt", "none")]);
     assert_eq!(browser.get(&request.url).await.location_param("error").as_deref(), Some("access_denied"));
+}
+
+/// An access row that does not allow the application counts as none.
+async fn access_turned_off_is_refused(backend: crate::harness::Backend) {
+    use sea_orm::ConnectionTrait;
+    let server = TestServer::start(backend).await;
+    server
+        .state
+        .db
+        .execute_unprepared(
+            "UPDATE account_access SET allowed = false \
+             WHERE account_id = (SELECT id FROM accounts WHERE username = 'pauline') \
+             AND application_id = (SELECT id FROM applications WHERE code = 'INOTACTE')",
+        )
+        .await
+        .unwrap();
+    let client = rp::actes_web(&server).await;
+    let request = rp::auth_request(&client, &[], &[]);
+    let page = Browser::new().authorize(&server, &request.url, "pauline", "correct horse battery").await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("error=access_denied"), "{}", page.body);
 }
 
 async fn archived_account_cannot_log_in(backend: crate::harness::Backend) {

@@ -2,12 +2,14 @@
 //! written, and asked whether an application is open to the account.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Query},
 };
 
 use crate::accounts::{Access, AccessInput};
-use crate::applications::{self, Application};
+use crate::applications::Application;
 use crate::domain::{DomainError, from_json_text, to_json_text};
 use crate::storage::entities::{account_access, application};
 
@@ -163,11 +165,36 @@ pub(super) async fn write_access(
     Ok(true)
 }
 
-/// Whether the account may open the application; accounts of no application (a client
-/// not tied to one) are open to every active account.
-pub fn may_use(access: &[Access], application: Option<&applications::Application>) -> bool {
-    match application {
-        None => true,
-        Some(app) => access.iter().any(|a| a.application_id == app.id && a.allowed),
-    }
+/// An application's row, with whether the account may open it (a sub-select).
+#[derive(FromQueryResult)]
+struct ApplicationRow {
+    #[sea_orm(nested)]
+    application: application::Model,
+    allowed: bool,
+}
+
+/// The application `application_id`, and whether the account may open it: it has an
+/// access row for it that allows it. One query, since every login asks both. (A client
+/// of no application is open to every active account: its caller does not ask.)
+pub async fn application_open_to(
+    db: &impl ConnectionTrait,
+    application_id: &str,
+    account_id: &str,
+) -> Result<Option<(Application, bool)>, DomainError> {
+    let allowed = Query::select()
+        .expr(Expr::value(1))
+        .from(account_access::Entity)
+        .and_where(Expr::col((account_access::Entity, account_access::Column::AccountId)).eq(account_id))
+        .and_where(
+            Expr::col((account_access::Entity, account_access::Column::ApplicationId))
+                .equals((application::Entity, application::Column::Id)),
+        )
+        .and_where(Expr::col((account_access::Entity, account_access::Column::Allowed)).eq(true))
+        .to_owned();
+    let row = application::Entity::find_by_id(application_id.to_string())
+        .column_as(Expr::exists(allowed), "allowed")
+        .into_model::<ApplicationRow>()
+        .one(db)
+        .await?;
+    Ok(row.map(|row| (Application::from(row.application), row.allowed)))
 }

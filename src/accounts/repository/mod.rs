@@ -7,7 +7,7 @@ mod locks;
 mod queries;
 mod upsert;
 
-pub use access::{access_of, may_use};
+pub use access::{access_of, application_open_to};
 pub use email::mark_email_verified;
 pub use language::set_language;
 pub use locks::{Locks, end_sessions_and_grants, lock, locks, unlock};

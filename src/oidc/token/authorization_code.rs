@@ -1,7 +1,7 @@
 //! The authorization code grant with PKCE. A code is redeemed once; a second attempt
 //! fails and revokes what the first issued (RFC 6749 4.1.2).
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
 
 use super::{UserGrant, user_tokens};
@@ -31,44 +31,12 @@ pub async fn exchange(
     let code_hash = crypto::token_hash(code);
     let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
 
-    let row = authorization_code::Entity::find_by_id(code_hash.clone()).one(&state.db).await.map_err(db_error)?;
-    let row = row.filter(|row| row.client_id == client.client_id).ok_or_else(invalid)?;
-    // Checked before the code is spent: someone who saw the code but holds neither the
-    // PKCE verifier nor the DPoP key cannot burn it and spoil the rightful redemption.
-    if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri differs from the one of the authorization request"));
-    }
-    check_pkce(row.code_challenge.as_deref(), params.get("code_verifier"))?;
-    // RFC 9449 10: a code asked for with `dpop_jkt` is redeemed with a proof of that key.
-    if let Some(bound) = row.dpop_jkt.as_deref()
-        && dpop_jkt != Some(bound)
-    {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code is bound to a DPoP key (dpop_jkt): send a proof signed with that key",
-        ));
-    }
-    // Then consumed, atomically: of two concurrent redemptions (on any nodes) one wins.
-    let consumed = authorization_code::Entity::update_many()
-        .col_expr(authorization_code::Column::UsedAt, Expr::value(now))
-        .filter(authorization_code::Column::CodeHash.eq(&code_hash))
-        .filter(authorization_code::Column::UsedAt.is_null())
-        .exec(&state.db)
-        .await
-        .map_err(db_error)?;
-    if consumed.rows_affected != 1 {
-        // The code's hash is the grant id of everything it produced.
-        refresh::revoke_family(state, &code_hash, now).await?;
-        crate::metrics::Metrics::count(&state.metrics.code_reuse);
-        let event = AuditEvent {
-            event: "token.code_reuse",
-            account_id: Some(&row.account_id),
-            client_id: Some(&client.client_id),
-            ip: ip.0.as_deref(),
-            ..Default::default()
-        };
-        audit::record(&state.db, now, event).await;
-        return Err(invalid());
-    }
+    let presented =
+        Presented { client, code_hash: &code_hash, redirect_uri, verifier: params.get("code_verifier"), dpop_jkt };
+    let row = match spend_as_presented(state, &presented, now).await? {
+        Some(row) => row,
+        None => spend_checked(state, ip, &presented, now).await?,
+    };
     // After the spending, so that an expired code played again still counts as reuse.
     if row.expires_at <= now {
         return Err(invalid());
@@ -121,14 +89,114 @@ pub async fn exchange(
     Ok(body)
 }
 
+/// What a redemption presents for a code.
+#[derive(Clone, Copy)]
+struct Presented<'a> {
+    client: &'a Client,
+    code_hash: &'a str,
+    redirect_uri: &'a str,
+    verifier: Option<&'a str>,
+    dpop_jkt: Option<&'a str>,
+}
+
+/// The usual case in one statement: the code is spent only if everything the request
+/// presents matches it (client, redirect URI, PKCE verifier, DPoP key) and it was never
+/// used, atomically as below; the row it spent. `None` when anything differs: the
+/// checked path then says what, and detects a reuse.
+async fn spend_as_presented(
+    state: &AppState,
+    presented: &Presented<'_>,
+    now: i64,
+) -> Result<Option<authorization_code::Model>, OAuthError> {
+    let Presented { client, code_hash, redirect_uri, verifier, dpop_jkt } = *presented;
+    // A text PostgreSQL cannot hold (NUL) matches no code: the checked path says so.
+    if redirect_uri.contains('\0') {
+        return Ok(None);
+    }
+    let challenge = match verifier {
+        Some(verifier) if !well_formed_verifier(verifier) => return Ok(None),
+        Some(verifier) => authorization_code::Column::CodeChallenge.eq(crypto::pkce_s256(verifier)),
+        None => authorization_code::Column::CodeChallenge.is_null(),
+    };
+    let dpop = match dpop_jkt {
+        Some(jkt) => Condition::any()
+            .add(authorization_code::Column::DpopJkt.is_null())
+            .add(authorization_code::Column::DpopJkt.eq(jkt)),
+        None => Condition::all().add(authorization_code::Column::DpopJkt.is_null()),
+    };
+    let spent = authorization_code::Entity::update_many()
+        .col_expr(authorization_code::Column::UsedAt, Expr::value(now))
+        .filter(authorization_code::Column::CodeHash.eq(code_hash))
+        .filter(authorization_code::Column::UsedAt.is_null())
+        .filter(authorization_code::Column::ClientId.eq(&client.client_id))
+        .filter(authorization_code::Column::RedirectUri.eq(redirect_uri))
+        .filter(challenge)
+        .filter(dpop)
+        .exec_with_returning(&state.db)
+        .await
+        .map_err(db_error)?;
+    Ok(spent.into_iter().next())
+}
+
+/// The code read, checked field by field (each mismatch has its own words), then spent
+/// atomically; a code already spent is a reuse, which revokes what it issued.
+async fn spend_checked(
+    state: &AppState,
+    ip: &ClientIp,
+    presented: &Presented<'_>,
+    now: i64,
+) -> Result<authorization_code::Model, OAuthError> {
+    let Presented { client, code_hash, redirect_uri, verifier, dpop_jkt } = *presented;
+    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+    let row = authorization_code::Entity::find_by_id(code_hash.to_string()).one(&state.db).await.map_err(db_error)?;
+    let row = row.filter(|row| row.client_id == client.client_id).ok_or_else(invalid)?;
+    // Checked before the code is spent: someone who saw the code but holds neither the
+    // PKCE verifier nor the DPoP key cannot burn it and spoil the rightful redemption.
+    if row.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri differs from the one of the authorization request"));
+    }
+    check_pkce(row.code_challenge.as_deref(), verifier)?;
+    // RFC 9449 10: a code asked for with `dpop_jkt` is redeemed with a proof of that key.
+    if let Some(bound) = row.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a proof signed with that key",
+        ));
+    }
+    // Then consumed, atomically: of two concurrent redemptions (on any nodes) one wins.
+    let consumed = authorization_code::Entity::update_many()
+        .col_expr(authorization_code::Column::UsedAt, Expr::value(now))
+        .filter(authorization_code::Column::CodeHash.eq(code_hash))
+        .filter(authorization_code::Column::UsedAt.is_null())
+        .exec(&state.db)
+        .await
+        .map_err(db_error)?;
+    if consumed.rows_affected != 1 {
+        // The code's hash is the grant id of everything it produced.
+        refresh::revoke_family(state, code_hash, now).await?;
+        crate::metrics::Metrics::count(&state.metrics.code_reuse);
+        let event = AuditEvent {
+            event: "token.code_reuse",
+            account_id: Some(&row.account_id),
+            client_id: Some(&client.client_id),
+            ip: ip.0.as_deref(),
+            ..Default::default()
+        };
+        audit::record(&state.db, now, event).await;
+        return Err(invalid());
+    }
+    Ok(row)
+}
+
 /// RFC 7636 4.6: the verifier must hash to the challenge; a verifier without a
 /// challenge, or the reverse, is refused.
 fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
-            let well_formed = (43..=128).contains(&verifier.len())
-                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !well_formed || !crypto::constant_time_eq(crypto::pkce_s256(verifier).as_bytes(), challenge.as_bytes()) {
+            if !well_formed_verifier(verifier)
+                || !crypto::constant_time_eq(crypto::pkce_s256(verifier).as_bytes(), challenge.as_bytes())
+            {
                 return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
             }
             Ok(())
@@ -139,6 +207,11 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAu
         }
         (None, None) => Ok(()),
     }
+}
+
+/// RFC 7636 4.1: 43 to 128 unreserved characters.
+fn well_formed_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len()) && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 fn db_error(error: sea_orm::DbErr) -> OAuthError {

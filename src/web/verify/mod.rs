@@ -19,12 +19,13 @@ use super::request::ClientIp;
 use crate::lockout;
 use crate::login::FactorStep;
 use crate::second_factor::{
-    self, Method,
+    self, Method, Offered,
     email_code::{self},
     push::{self},
     sms::{self},
 };
 use crate::state::AppState;
+use crate::storage::entities::second_factor as second_factor_row;
 
 mod outcome;
 mod passkey_step;
@@ -94,21 +95,24 @@ impl NamesLogin for ContinueForm {
     }
 }
 
-/// The login, which must be waiting for verification, and the methods it may use.
-async fn verifying(state: &AppState, login: FactorLogin) -> Result<(FactorLogin, Vec<Method>), Response> {
+/// The login, which must be waiting for verification, and the methods it may use (with
+/// the authenticators they come from).
+async fn verifying(state: &AppState, login: FactorLogin) -> Result<(FactorLogin, Offered), Response> {
     if login.step != FactorStep::Verify {
         return Err(login.to_current());
     }
     let strong = crate::auth::acr::wants_strong(&login.pending.request.acr_values);
-    let methods = match second_factor::methods_of(&state.db, &login.account, &state.config, state.passkeys.available())
-        .await
-    {
-        // A client that asked for more than SMS is not offered SMS.
-        Ok(methods) if !methods.is_empty() => methods.into_iter().filter(|m| !(strong && *m == Method::Sms)).collect(),
-        Ok(_) => return Err(login.expired(state)),
-        Err(error) => return Err(PageError::from(error).render(state, login.locale)),
-    };
-    Ok((login, methods))
+    let offered =
+        match second_factor::offered_to(&state.db, &login.account, &state.config, state.passkeys.available()).await {
+            // A client that asked for more than SMS is not offered SMS.
+            Ok(mut offered) if !offered.methods.is_empty() => {
+                offered.methods.retain(|m| !(strong && *m == Method::Sms));
+                offered
+            }
+            Ok(_) => return Err(login.expired(state)),
+            Err(error) => return Err(PageError::from(error).render(state, login.locale)),
+        };
+    Ok((login, offered))
 }
 
 /// The method asked for if the account has it, else its preferred one.
@@ -126,7 +130,7 @@ pub async fn show(
     AtFactorStage(login): AtFactorStage,
     Query(query): Query<VerifyQuery>,
 ) -> Result<Response, Response> {
-    let (login, methods) = verifying(&state, login).await?;
+    let (login, Offered { methods, .. }) = verifying(&state, login).await?;
     let method = chosen(&login, &methods, query.method.as_deref());
     let (jar, flash) = flash::take(&state, jar, login.pending.tx());
     let page = match flash {
@@ -142,7 +146,7 @@ pub async fn show(
 
 /// "Sign in another way": every method the account has.
 pub async fn methods(State(state): State<AppState>, AtFactorStage(login): AtFactorStage) -> Result<Response, Response> {
-    let (login, methods) = verifying(&state, login).await?;
+    let (login, Offered { methods, .. }) = verifying(&state, login).await?;
     let listed: Vec<_> = methods
         .iter()
         .map(|m| json!({"method": m.as_str(), "label": state.theme.message(login.locale, &format!("method_{}", m.as_str()))}))
@@ -238,13 +242,13 @@ pub async fn submit(
     FactorForm(login, form): FactorForm<VerifyForm>,
 ) -> Result<Response, Response> {
     let now = state.clock.now();
-    let (login, methods) = verifying(&state, login).await?;
+    let (login, Offered { methods, factors }) = verifying(&state, login).await?;
     let forged = Method::parse(&form.method).is_some_and(|m| !methods.contains(&m));
     let method = chosen(&login, &methods, (!forged).then_some(form.method.as_str()));
     let step = match forged {
         // A forged or stale `method` (SMS switched off, number not allowed…).
         true => Step::Show(Notes::error(login.message(&state, "verify_method_unavailable")), StatusCode::BAD_REQUEST),
-        false => step(&state, &login, method, &form, &ip, now).await,
+        false => step(&state, &login, &factors, method, &form, &ip, now).await,
     };
     Ok(match step {
         Step::Proven => {
@@ -277,6 +281,7 @@ fn again(state: &AppState, jar: CookieJar, login: &FactorLogin, method: Method, 
 async fn step(
     state: &AppState,
     login: &FactorLogin,
+    factors: &[second_factor_row::Model],
     method: Method,
     form: &VerifyForm,
     ip: &ClientIp,
@@ -310,7 +315,7 @@ async fn step(
             let (notes, status) = send_sms(state, login, ip, now).await;
             Step::Show(notes, status)
         }
-        _ => typed_code(state, login, method, &form.code, ip, now).await,
+        _ => typed_code(state, login, factors, method, &form.code, ip, now).await,
     }
 }
 

@@ -21,6 +21,7 @@ use crate::second_factor::{
     totp,
 };
 use crate::state::AppState;
+use crate::storage::entities::second_factor as second_factor_row;
 use crate::web::enroll::TOTP_AMR;
 use crate::web::factor_stage::{AtFactorStage, FactorForm, FactorLogin, csrf_token};
 use crate::web::login_flow as flow;
@@ -32,6 +33,7 @@ use crate::web::request::ClientIp;
 pub(super) async fn typed_code(
     state: &AppState,
     login: &FactorLogin,
+    factors: &[second_factor_row::Model],
     method: Method,
     code: &str,
     ip: &ClientIp,
@@ -42,7 +44,7 @@ pub(super) async fn typed_code(
     }
     let checked = match login.reserve_guess(state, now).await {
         Ok(Some(until)) => return Step::Locked(login.locked_text(state, until, now)),
-        Ok(None) => check_code(state, login, method, code, now).await,
+        Ok(None) => check_code(state, login, factors, method, code, now).await,
         Err(error) => Err(error),
     };
     let checked = match checked {
@@ -67,13 +69,14 @@ pub(super) async fn typed_code(
 async fn check_code(
     state: &AppState,
     login: &FactorLogin,
+    factors: &[second_factor_row::Model],
     method: Method,
     code: &str,
     now: i64,
 ) -> Result<Checked, crate::domain::DomainError> {
     let account_id = &login.account.id;
     match method {
-        Method::Totp => totp::verify(&state.db, &state.secrets, &state.config.two_factor, account_id, code, now)
+        Method::Totp => totp::verify(&state.db, &state.secrets, &state.config.two_factor, factors, code, now)
             .await
             .map(|factor| Checked::from(factor.is_some())),
         Method::Sms => {
