@@ -451,10 +451,10 @@ async fn a_code_presented_wrong_is_refused_and_not_spent(backend: crate::harness
             (response.status().as_u16(), response.json::<Value>().await.unwrap())
         }
     };
-    let form = |redirect_uri: &str, verifier: Option<&str>| {
+    let form_for = |code: &str, redirect_uri: &str, verifier: Option<&str>| {
         let mut form = vec![
             ("grant_type", "authorization_code".to_string()),
-            ("code", code.clone()),
+            ("code", code.to_string()),
             ("redirect_uri", redirect_uri.to_string()),
         ];
         if let Some(verifier) = verifier {
@@ -462,6 +462,7 @@ async fn a_code_presented_wrong_is_refused_and_not_spent(backend: crate::harness
         }
         form
     };
+    let form = |redirect_uri: &str, verifier: Option<&str>| form_for(&code, redirect_uri, verifier);
     let right_uri = "https://actes.example/callback";
     let cases = [
         (form("https://actes.example/other", Some(&verifier)), "redirect_uri differs"),
@@ -484,13 +485,7 @@ async fn a_code_presented_wrong_is_refused_and_not_spent(backend: crate::harness
     ));
     let page = Browser::new().authorize(&server, &url, "pauline", "correct horse battery").await;
     let short_code = page.location_param("code").expect("a code");
-    let form_short = vec![
-        ("grant_type", "authorization_code".to_string()),
-        ("code", short_code),
-        ("redirect_uri", right_uri.to_string()),
-        ("code_verifier", short),
-    ];
-    let (status, body) = redeem(form_short).await;
+    let (status, body) = redeem(form_for(&short_code, right_uri, Some(&short))).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 
     let (status, body) = redeem(form(right_uri, Some(&verifier))).await;

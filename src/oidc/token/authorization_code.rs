@@ -29,7 +29,6 @@ pub async fn exchange(
     let redirect_uri =
         params.get("redirect_uri").ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
     let code_hash = crypto::token_hash(code);
-    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
 
     let presented =
         Presented { client, code_hash: &code_hash, redirect_uri, verifier: params.get("code_verifier"), dpop_jkt };
@@ -39,7 +38,7 @@ pub async fn exchange(
     };
     // After the spending, so that an expired code played again still counts as reuse.
     if row.expires_at <= now {
-        return Err(invalid());
+        return Err(invalid_code());
     }
     let account = accounts::find_by_id(&state.db, &row.account_id)
         .await?
@@ -76,7 +75,7 @@ pub async fn exchange(
         && revocations::any_revoked(&state.db, &[Scope::Grant(&code_hash)]).await.map_err(db_error)?
     {
         refresh::revoke_family(state, &code_hash, now).await?;
-        return Err(invalid());
+        return Err(invalid_code());
     }
     let event = AuditEvent {
         event: "token.issued",
@@ -147,9 +146,8 @@ async fn spend_checked(
     now: i64,
 ) -> Result<authorization_code::Model, OAuthError> {
     let Presented { client, code_hash, redirect_uri, verifier, dpop_jkt } = *presented;
-    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
     let row = authorization_code::Entity::find_by_id(code_hash.to_string()).one(&state.db).await.map_err(db_error)?;
-    let row = row.filter(|row| row.client_id == client.client_id).ok_or_else(invalid)?;
+    let row = row.filter(|row| row.client_id == client.client_id).ok_or_else(invalid_code)?;
     // Checked before the code is spent: someone who saw the code but holds neither the
     // PKCE verifier nor the DPoP key cannot burn it and spoil the rightful redemption.
     if row.redirect_uri != redirect_uri {
@@ -184,7 +182,7 @@ async fn spend_checked(
             ..Default::default()
         };
         audit::record(&state.db, now, event).await;
-        return Err(invalid());
+        return Err(invalid_code());
     }
     Ok(row)
 }
@@ -212,6 +210,12 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAu
 /// RFC 7636 4.1: 43 to 128 unreserved characters.
 fn well_formed_verifier(verifier: &str) -> bool {
     (43..=128).contains(&verifier.len()) && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// The one answer for a code that is unknown, another client's, expired or spent: which
+/// of these it was is not told.
+fn invalid_code() -> OAuthError {
+    OAuthError::invalid_grant("the authorization code is invalid, expired or already used")
 }
 
 fn db_error(error: sea_orm::DbErr) -> OAuthError {
