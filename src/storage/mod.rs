@@ -59,6 +59,9 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
         // firewall that dropped it); one in use stays checked by its own statements, and
         // a broken one is dropped by the pool when it fails.
         .test_before_acquire_if_idle_for(Duration::from_secs(1))
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|connection, _| Box::pin(async move { stable_query_plans(connection).await }))
+        })
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
@@ -80,6 +83,37 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
             }
             Err(source) => return Err(StorageError::Connect { url: redact(url), reason: explain(&source) }),
         }
+    }
+}
+
+/// Turns on SQLite's query planner stability guarantee for a new connection.
+///
+/// Without it, SQLite (3.48 and later) plans a `LIMIT ?` by the value bound to it: it
+/// marks the statement stale whenever a value is bound there, and compiles it again at
+/// its next execution. sqlx binds at every execution, so every `.one()` of sea-orm (ten
+/// of a login's 37 statements) was parsed and planned anew instead of coming from sqlx's
+/// statement cache. No query here needs a plan chosen by a bound value (there are no
+/// `LIKE` patterns, no partial indexes and no `ANALYZE` statistics), so one plan per
+/// statement is what we want.
+async fn stable_query_plans(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = connection.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is an open connection that the lock keeps from its worker thread
+    // until we return; `sqlite3_db_config` with ENABLE_QPSG reads one int and takes a
+    // null pointer for the setting's new value, which it then does not write.
+    let on: std::ffi::c_int = 1;
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            on,
+            std::ptr::null_mut::<std::ffi::c_int>(),
+        )
+    };
+    if rc == libsqlite3_sys::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Configuration(format!("SQLite refused SQLITE_DBCONFIG_ENABLE_QPSG (code {rc})").into()))
     }
 }
 
@@ -285,5 +319,39 @@ mod tests {
         );
         assert_eq!(without_internals("disk I/O error"), "disk I/O error");
         assert_eq!(without_internals("the field at line one"), "the field at line one");
+    }
+
+    /// Whether SQLite's query planner stability guarantee is on for `connection`.
+    async fn query_plans_are_stable(connection: &mut sqlx::SqliteConnection) -> bool {
+        let mut handle = connection.lock_handle().await.unwrap();
+        let (ask, mut on): (std::ffi::c_int, std::ffi::c_int) = (-1, -1);
+        // SAFETY: an open connection held by the lock; -1 asks for the setting without
+        // changing it, written to `on`, which outlives the call.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                ask,
+                std::ptr::from_mut(&mut on),
+            )
+        };
+        assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+        on == 1
+    }
+
+    #[tokio::test]
+    async fn every_sqlite_connection_keeps_one_plan_per_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = connect(&format!("sqlite://{}/plans.db", dir.path().display())).await.unwrap();
+        let pool = db.get_sqlite_connection_pool();
+        // All that the pool may open, held at once, so that each is a connection of its own.
+        let mut held = Vec::new();
+        for _ in 0..pool.options().get_max_connections() {
+            held.push(pool.acquire().await.unwrap());
+        }
+        assert!(!held.is_empty());
+        for connection in &mut held {
+            assert!(query_plans_are_stable(connection).await, "a pooled connection plans by bound values");
+        }
     }
 }
