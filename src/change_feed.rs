@@ -2,11 +2,12 @@
 //! revocation list and the accounts' claims view — and the change feed that keeps them
 //! true across nodes.
 //!
-//! Whoever revokes a token or changes an account, its access or an application writes
-//! one `cache_events` row in the same transaction (`announce`). Every node reads the rows
-//! it has not seen yet every `caches.sync_interval_ms` in the background, and before each
-//! answer for a second after this process announced something (so a change shows on the
-//! node that made it at the next call). A node that could not read the feed for
+//! Whoever revokes a token or changes an account, its access, an application or a
+//! client writes one `cache_events` row in the same transaction (`announce`); a client's
+//! row takes that client out of each node's `clients::ClientCache`. Every node reads the
+//! rows it has not seen yet every `caches.sync_interval_ms` in the background, and before
+//! each answer for a second after this process announced something (so a change shows on
+//! the node that made it at the next call). A node that could not read the feed for
 //! `caches.max_staleness_ms` (the database is down, the process was paused) stops
 //! trusting its caches and reads the database on every call; when the feed answers again
 //! it starts over from the tables themselves, as at start.
@@ -29,6 +30,7 @@ use sea_orm::{
 };
 
 use crate::accounts::{self, Access, Account};
+use crate::clients::ClientCache;
 use crate::config::CacheConfig;
 use crate::domain::DomainError;
 use crate::storage::Db;
@@ -76,6 +78,9 @@ pub enum Topic {
     Account,
     /// The subject is an application id: its code or catalogue changed.
     Application,
+    /// The subject is a client id: its registration changed (a new secret, a removed
+    /// redirect URI) or it was removed.
+    Client,
 }
 
 impl Topic {
@@ -84,6 +89,7 @@ impl Topic {
             Topic::Revocation => "revocation",
             Topic::Account => "account",
             Topic::Application => "application",
+            Topic::Client => "client",
         }
     }
 }
@@ -153,6 +159,10 @@ pub struct NodeCaches {
     /// Bumped by every account or application change applied: a view read from the
     /// database while one was applied is not kept (it may predate the change).
     views_epoch: AtomicU64,
+    /// The node's clients (`clients::ClientCache`), forgotten one by one as the feed
+    /// says they changed, so a change made on another node applies here within the sync
+    /// interval rather than the cache's `tokens.client_cache_ttl`.
+    clients: Arc<ClientCache>,
 }
 
 /// What userinfo and introspection need of an account: the account and its access.
@@ -163,8 +173,9 @@ pub struct AccountView {
 }
 
 impl NodeCaches {
-    pub fn new(config: CacheConfig) -> Self {
+    pub fn new(config: CacheConfig, clients: Arc<ClientCache>) -> Self {
         Self {
+            clients,
             config,
             cursor: Default::default(),
             synced_at: AtomicI64::new(-1),
@@ -309,6 +320,7 @@ impl NodeCaches {
         let highest = self.highest_id(db).await?;
         self.views_epoch.fetch_add(1, Ordering::SeqCst);
         self.views.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.clients.forget_all();
         self.reload_revocations(db).await?;
         cursor.highest = (highest - START_LOOKBACK).max(0);
         cursor.gaps.clear();
@@ -360,6 +372,7 @@ impl NodeCaches {
                 self.views_epoch.fetch_add(1, Ordering::SeqCst);
                 views.clear();
             }
+            "client" => self.clients.forget(&event.subject),
             other => tracing::warn!(topic = other, "unknown cache event topic"),
         }
     }

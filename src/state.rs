@@ -165,6 +165,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
     let fetcher = crate::oidc::fetch::Fetcher::new(&config.fetch).map_err(StartError::Http)?;
+    let client_cache = Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl));
     let mailer = crate::mail::Mailer::from_config(&config)?;
     let sms = crate::second_factor::sms::provider::SmsProvider::from_config(&config)?;
     let push_key = crate::second_factor::push::server_key(&secrets).map_err(|e| StartError::Push(e.to_string()))?;
@@ -192,8 +193,8 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
             config.par.require_pushed_authorization_requests,
             config.registration.enabled,
         ),
-        client_cache: Arc::new(crate::clients::ClientCache::new(config.tokens.client_cache_ttl)),
-        caches: Arc::new(crate::change_feed::NodeCaches::new(config.caches.clone())),
+        client_cache: client_cache.clone(),
+        caches: Arc::new(crate::change_feed::NodeCaches::new(config.caches.clone(), client_cache)),
         verified_tokens: Default::default(),
         jwks_cache: Arc::default(),
         http,

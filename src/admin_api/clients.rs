@@ -212,7 +212,7 @@ pub async fn update(
     let (client, _) =
         clients::upsert(&state.db, &state.client_secrets, body.into_input(client_id, secret), state.clock.now())
             .await?;
-    state.client_cache.forget(&client.client_id).await;
+    state.client_cache.forget(&client.client_id);
     let after = view_with_application(&state, &client).await?;
     record_change(&state, &admin, "admin.client.updated", None, before, after.clone()).await;
     Ok(Json(after))
@@ -238,7 +238,7 @@ pub async fn new_secret(
         ..ClientInput::from_client(&current, application)
     };
     clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await?;
-    state.client_cache.forget(&client_id).await;
+    state.client_cache.forget(&client_id);
     record_change(&state, &admin, "admin.client.secret_rotated", None, json!({"client_id": client_id}), Value::Null)
         .await;
     Ok(Json(json!({"client_id": client_id, "client_secret": secret})))

@@ -14,13 +14,15 @@ use crate::storage::{Db, entities::client};
 /// Clients as the token endpoint sees them: read from the database at most every
 /// `ttl` seconds per client, so that a token costs a signature rather than a query. A
 /// change made on another node (a new secret, a removed redirect URI) reaches this one
-/// within `ttl`; unknown client ids are not cached.
+/// through the change feed (`change_feed`, topic `client`) within its sync interval, and
+/// within `ttl` whatever happens to the feed; unknown client ids are not cached.
 pub struct ClientCache {
     ttl: i64,
     /// Counts the [`ClientCache::forget`]s: a row read before one is not kept, since it
     /// may predate the change that was forgotten.
     generation: std::sync::atomic::AtomicU64,
-    entries: tokio::sync::RwLock<std::collections::HashMap<String, (std::sync::Arc<Client>, i64)>>,
+    /// Never held across an `.await`: a plain lock, which the change feed takes too.
+    entries: std::sync::RwLock<std::collections::HashMap<String, (std::sync::Arc<Client>, i64)>>,
 }
 
 impl ClientCache {
@@ -29,7 +31,7 @@ impl ClientCache {
     }
 
     pub async fn get(&self, db: &Db, client_id: &str, now: i64) -> Result<Option<std::sync::Arc<Client>>, DomainError> {
-        let cached = self.entries.read().await.get(client_id).cloned();
+        let cached = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(client_id).cloned();
         if let Some((client, fetched)) = &cached
             && now - fetched < self.ttl
         {
@@ -39,12 +41,12 @@ impl ClientCache {
         let Some(client) = find(db, client_id).await? else {
             // Made-up ids (the authorization endpoint takes anyone's) take no write lock.
             if cached.is_some() {
-                self.entries.write().await.remove(client_id);
+                self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(client_id);
             }
             return Ok(None);
         };
         let client = std::sync::Arc::new(client);
-        let mut entries = self.entries.write().await;
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         // A change forgotten while the row was read: this row may be the one before it.
         if self.generation.load(std::sync::atomic::Ordering::Acquire) == generation {
             // Bounded by the number of registered clients; a flood of made-up ids is not cached.
@@ -53,13 +55,21 @@ impl ClientCache {
         Ok(Some(client))
     }
 
-    /// Forgets a client changed on this node, so that the change applies here at once
-    /// (a rotated secret stops working immediately on the node that rotated it, a removed
-    /// redirect URI is refused at once), even against a read that was under way.
-    pub async fn forget(&self, client_id: &str) {
-        let mut entries = self.entries.write().await;
+    /// Forgets a changed client, so that the change applies here at once (a rotated
+    /// secret stops working, a removed redirect URI is refused), even against a read that
+    /// was under way: on the node that made the change, and on the others when the
+    /// change feed tells them.
+    pub fn forget(&self, client_id: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         entries.remove(client_id);
+    }
+
+    /// Forgets every client: the change feed starts over and may have missed a change.
+    pub fn forget_all(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        entries.clear();
     }
 }
 
@@ -163,8 +173,8 @@ pub async fn upsert(
         created_at: now,
         updated_at: now,
     };
-    match existing {
-        None => Ok((wanted.into_active_model().reset_all().insert(db).await?.into(), Change::Created)),
+    let (client, change) = match existing {
+        None => (wanted.into_active_model().reset_all().insert(db).await?, Change::Created),
         Some(current) => {
             wanted.created_at = current.created_at;
             wanted.updated_at = current.updated_at;
@@ -172,9 +182,19 @@ pub async fn upsert(
                 return Ok((current.into(), Change::Unchanged));
             }
             wanted.updated_at = now;
-            Ok((wanted.into_active_model().reset_all().update(db).await?.into(), Change::Updated))
+            (wanted.into_active_model().reset_all().update(db).await?, Change::Updated)
         }
-    }
+    };
+    announce_change(db, &client.client_id).await?;
+    Ok((client.into(), change))
+}
+
+/// Tells the other nodes' client caches (with `db`, in the caller's transaction when it
+/// has one). A created client is announced too: a node may have been asked for the id
+/// before, which it does not cache, but a client deleted and created again it may.
+async fn announce_change(db: &impl ConnectionTrait, client_id: &str) -> Result<(), DomainError> {
+    crate::change_feed::announce(db, crate::change_feed::Topic::Client, client_id, 0).await?;
+    Ok(())
 }
 
 /// Removes a client and what exists only for it: its pending authorization requests,
@@ -202,5 +222,8 @@ pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<bool, 
         .await?;
     session_client::Entity::delete_many().filter(session_client::Column::ClientId.eq(client_id)).exec(db).await?;
     let deleted = client::Entity::delete_by_id(client_id.to_string()).exec(db).await?;
+    if deleted.rows_affected > 0 {
+        announce_change(db, client_id).await?;
+    }
     Ok(deleted.rows_affected > 0)
 }

@@ -300,7 +300,7 @@ pub async fn new_secret(
         ..ClientInput::from_client(&client, Some(application.code.clone()))
     };
     clients::upsert(&state.db, &state.client_secrets, input, state.clock.now()).await.map_err(failed)?;
-    state.client_cache.forget(&client.client_id).await;
+    state.client_cache.forget(&client.client_id);
     admin_api::record_change(
         &state,
         &admin.0,

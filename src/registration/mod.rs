@@ -324,7 +324,7 @@ pub async fn update(
     changed.updated_at = Set(now);
     changed.update(&transaction).await?;
     transaction.commit().await?;
-    state.client_cache.forget(client_id).await;
+    state.client_cache.forget(client_id);
     let event = AuditEvent {
         event: "registration.client_updated",
         client_id: Some(client_id),
@@ -355,7 +355,7 @@ pub async fn delete(
     clients::delete(&transaction, client_id).await?;
     client_registration::Entity::delete_by_id(client_id.to_string()).exec(&transaction).await?;
     transaction.commit().await?;
-    state.client_cache.forget(client_id).await;
+    state.client_cache.forget(client_id);
     let event =
         AuditEvent { event: "registration.client_deleted", client_id: Some(client_id), ip, ..Default::default() };
     audit::record(&state.db, state.clock.now(), event).await;

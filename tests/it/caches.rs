@@ -12,7 +12,10 @@ use crate::harness::{Backend, FIXTURE, TestServer};
 use crate::on_every_backend;
 use crate::rp::{self, Browser};
 
-on_every_backend!(a_revocation_and_a_change_of_rights_reach_the_other_node_within_the_sync_interval);
+on_every_backend!(
+    a_revocation_and_a_change_of_rights_reach_the_other_node_within_the_sync_interval,
+    a_new_client_secret_reaches_the_other_node_within_the_sync_interval,
+);
 
 const SYNC_INTERVAL_MS: u64 = 200;
 /// The hard bound: past it a node stops trusting its caches (default 2000 ms).
@@ -32,21 +35,30 @@ impl Drop for OtherNode {
     }
 }
 
-async fn other_node(a: &TestServer) -> OtherNode {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .arg("serve")
+/// The real binary on the database of `a`, with `a`'s issuer and keys.
+fn sesame_on(a: &TestServer, dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"));
+    command
         .env_remove("SESAME_CONFIG")
         .env("SESAME_DATABASE_URL", &a.database_url)
-        .env("SESAME_DATA_DIR", dir.path())
-        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SESAME_DATA_DIR", dir)
         .env("SESAME_ISSUER", &a.issuer)
         .env("SESAME_MASTER_KEY", &a.state.config.master_key)
         .env("SESAME_DEMO", "false")
         .env("SESAME_JANITOR__INTERVAL", "0")
         .env("SESAME_CACHES__SYNC_INTERVAL_MS", SYNC_INTERVAL_MS.to_string())
-        .env("SESAME_LOG", "warn")
+        .env("SESAME_LOG", "warn");
+    command
+}
+
+async fn other_node(a: &TestServer) -> OtherNode {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = sesame_on(a, dir.path())
+        .arg("serve")
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        // Clients cached for ten minutes: only the change feed can bring a change sooner.
+        .env("SESAME_TOKENS__CLIENT_CACHE_TTL", "600")
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -152,4 +164,43 @@ async fn a_revocation_and_a_change_of_rights_reach_the_other_node_within_the_syn
     assert_ne!(archived, promoted);
     sesame::import::import_text(&a.state, "office.toml", &archived).await.unwrap();
     time_until("the archiving", || async { userinfo(&b.url, &access).await.0 == 401 }).await;
+}
+
+/// A `client_credentials` request for the service client with `secret`: its status.
+async fn service_token(url: &str, secret: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{url}/token"))
+        .basic_auth("actes-api", Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "actes.api")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn a_new_client_secret_reaches_the_other_node_within_the_sync_interval(backend: Backend) {
+    let a = TestServer::start(backend).await;
+    let b = other_node(&a).await;
+    let old = "actes-api-secret-0123456789";
+    // B reads the client and keeps it (for ten minutes, see `other_node`).
+    assert_eq!(service_token(&b.url, old).await, 200);
+
+    // An operator rotates the secret with the command line: a third process.
+    let dir = tempfile::tempdir().unwrap();
+    let output = sesame_on(&a, dir.path()).args(["client", "set", "actes-api", "--new-secret"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let new = printed.lines().find_map(|line| line.split("store it now): ").nth(1)).unwrap().trim().to_string();
+    assert_ne!(new, old);
+
+    // Both nodes refuse the old secret and take the new one within the sync interval.
+    for (node, url) in [("A", a.url("")), ("B", b.url.clone())] {
+        let took = time_until(&format!("the old secret refused at {node}"), || async {
+            service_token(&url, old).await == 401
+        })
+        .await;
+        eprintln!("new client secret seen by node {node} after {} ms", took.as_millis());
+        assert_eq!(service_token(&url, &new).await, 200, "the new secret at {node}");
+    }
 }
