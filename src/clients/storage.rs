@@ -1,6 +1,9 @@
 //! Clients in the database: read, written, and cached for the token endpoint.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    TransactionSession, TransactionTrait,
+};
 
 use super::{Client, ClientInput, SecretHasher, SecretInput};
 use crate::applications;
@@ -104,7 +107,7 @@ pub async fn list_for_application(db: &Db, application_id: &str) -> Result<Vec<C
 
 /// Creates or updates the client with this id.
 pub async fn upsert(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     secrets: &SecretHasher,
     input: ClientInput,
     now: i64,
@@ -173,8 +176,8 @@ pub async fn upsert(
         created_at: now,
         updated_at: now,
     };
-    let (client, change) = match existing {
-        None => (wanted.into_active_model().reset_all().insert(db).await?, Change::Created),
+    let change = match existing {
+        None => Change::Created,
         Some(current) => {
             wanted.created_at = current.created_at;
             wanted.updated_at = current.updated_at;
@@ -182,16 +185,25 @@ pub async fn upsert(
                 return Ok((current.into(), Change::Unchanged));
             }
             wanted.updated_at = now;
-            (wanted.into_active_model().reset_all().update(db).await?, Change::Updated)
+            Change::Updated
         }
     };
-    announce_change(db, &client.client_id).await?;
+    // The change and its announcement commit together (a savepoint inside the caller's
+    // transaction): no node can miss a change that was made.
+    let transaction = db.begin().await?;
+    let row = wanted.into_active_model().reset_all();
+    let client = match change {
+        Change::Created => row.insert(&transaction).await?,
+        _ => row.update(&transaction).await?,
+    };
+    announce_change(&transaction, &client.client_id).await?;
+    transaction.commit().await?;
     Ok((client.into(), change))
 }
 
-/// Tells the other nodes' client caches (with `db`, in the caller's transaction when it
-/// has one). A created client is announced too: a node may have been asked for the id
-/// before, which it does not cache, but a client deleted and created again it may.
+/// Tells the other nodes' client caches, in the transaction of the change. A created
+/// client is announced too: a node does not cache an unknown id, but it may still hold a
+/// client deleted and created again.
 async fn announce_change(db: &impl ConnectionTrait, client_id: &str) -> Result<(), DomainError> {
     crate::change_feed::announce(db, crate::change_feed::Topic::Client, client_id, 0).await?;
     Ok(())
@@ -201,7 +213,10 @@ async fn announce_change(db: &impl ConnectionTrait, client_id: &str) -> Result<(
 /// codes, refresh tokens, consents, device and pushed requests, and the sessions' record
 /// of having signed in to it. Access tokens already issued (signed JWTs) run out on
 /// their own. Whether it existed.
-pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<bool, DomainError> {
+pub async fn delete(db: &(impl ConnectionTrait + TransactionTrait), client_id: &str) -> Result<bool, DomainError> {
+    // All of it and the announcement, or nothing (a savepoint inside the caller's transaction).
+    let transaction = db.begin().await?;
+    let db = &transaction;
     authorization_request::Entity::delete_many()
         .filter(authorization_request::Column::ClientId.eq(client_id))
         .exec(db)
@@ -225,5 +240,6 @@ pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<bool, 
     if deleted.rows_affected > 0 {
         announce_change(db, client_id).await?;
     }
+    transaction.commit().await?;
     Ok(deleted.rows_affected > 0)
 }

@@ -46,7 +46,8 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
     let page = |detail: String| Refusal::Page(PageRefusal::BadRequest(detail));
     let client_id = params.get("client_id").ok_or_else(|| page("the request has no client_id".into()))?;
     // The node's client cache, as at the token endpoint: a registration changed on
-    // another node is seen here within `client_cache_ttl` seconds.
+    // another node is seen here within the change feed's sync interval (at worst
+    // `client_cache_ttl` seconds).
     let client = state
         .client_cache
         .get(&state.db, client_id, state.clock.now())

@@ -92,9 +92,10 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
 /// marks the statement stale whenever a value is bound there, and compiles it again at
 /// its next execution. sqlx binds at every execution, so every `.one()` of sea-orm (ten
 /// of a login's 37 statements) was parsed and planned anew instead of coming from sqlx's
-/// statement cache. No query here needs a plan chosen by a bound value (there are no
-/// `LIKE` patterns, no partial indexes and no `ANALYZE` statistics), so one plan per
-/// statement is what we want.
+/// statement cache. No query here needs a plan chosen by a bound value: there are no
+/// partial indexes and no `ANALYZE` statistics, and the only `LIKE` patterns (the
+/// searches of accounts and of the audit log) begin with `%` on `lower(…)`, which no
+/// index could serve anyway. So one plan per statement is what we want.
 async fn stable_query_plans(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
     let mut handle = connection.lock_handle().await?;
     let db = handle.as_raw_handle().as_ptr();

@@ -183,7 +183,8 @@ async fn a_new_client_secret_reaches_the_other_node_within_the_sync_interval(bac
     let a = TestServer::start(backend).await;
     let b = other_node(&a).await;
     let old = "actes-api-secret-0123456789";
-    // B reads the client and keeps it (for ten minutes, see `other_node`).
+    // Both nodes read the client and keep it (B for ten minutes, see `other_node`).
+    assert_eq!(service_token(&a.url(""), old).await, 200);
     assert_eq!(service_token(&b.url, old).await, 200);
 
     // An operator rotates the secret with the command line: a third process.
