@@ -98,24 +98,33 @@ pub async fn connect(url: &str) -> Result<Db, StorageError> {
 /// index could serve anyway. So one plan per statement is what we want.
 async fn stable_query_plans(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
     let mut handle = connection.lock_handle().await?;
-    let db = handle.as_raw_handle().as_ptr();
-    // SAFETY: `db` is an open connection that the lock keeps from its worker thread
-    // until we return; `sqlite3_db_config` with ENABLE_QPSG reads one int and takes a
-    // null pointer for the setting's new value, which it then does not write.
-    let on: std::ffi::c_int = 1;
+    match query_planner_stability(&mut handle, 1) {
+        Ok(true) => Ok(()),
+        outcome => Err(sqlx::Error::Configuration(
+            format!("SQLite did not turn on SQLITE_DBCONFIG_ENABLE_QPSG ({outcome:?})").into(),
+        )),
+    }
+}
+
+/// SQLite's query planner stability guarantee on a connection: `set` 1 turns it on, 0
+/// off, -1 only asks. Whether it is on afterwards, or SQLite's error code.
+fn query_planner_stability(
+    handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>,
+    set: std::ffi::c_int,
+) -> Result<bool, std::ffi::c_int> {
+    let mut on: std::ffi::c_int = -1;
+    // SAFETY: the lock keeps the open connection from its worker thread during the call;
+    // ENABLE_QPSG takes an int and a pointer to an int, where SQLite writes the setting
+    // as it then is (`on` outlives the call).
     let rc = unsafe {
         libsqlite3_sys::sqlite3_db_config(
-            db,
+            handle.as_raw_handle().as_ptr(),
             libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
-            on,
-            std::ptr::null_mut::<std::ffi::c_int>(),
+            set,
+            std::ptr::from_mut(&mut on),
         )
     };
-    if rc == libsqlite3_sys::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(sqlx::Error::Configuration(format!("SQLite refused SQLITE_DBCONFIG_ENABLE_QPSG (code {rc})").into()))
-    }
+    if rc == libsqlite3_sys::SQLITE_OK { Ok(on == 1) } else { Err(rc) }
 }
 
 /// A connection error in words an operator can act on.
@@ -325,19 +334,7 @@ mod tests {
     /// Whether SQLite's query planner stability guarantee is on for `connection`.
     async fn query_plans_are_stable(connection: &mut sqlx::SqliteConnection) -> bool {
         let mut handle = connection.lock_handle().await.unwrap();
-        let (ask, mut on): (std::ffi::c_int, std::ffi::c_int) = (-1, -1);
-        // SAFETY: an open connection held by the lock; -1 asks for the setting without
-        // changing it, written to `on`, which outlives the call.
-        let rc = unsafe {
-            libsqlite3_sys::sqlite3_db_config(
-                handle.as_raw_handle().as_ptr(),
-                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
-                ask,
-                std::ptr::from_mut(&mut on),
-            )
-        };
-        assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
-        on == 1
+        query_planner_stability(&mut handle, -1).unwrap()
     }
 
     #[tokio::test]
