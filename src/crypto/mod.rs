@@ -91,6 +91,15 @@ mod tests {
         );
     }
 
+    /// `.cargo/config.toml` builds aws-lc without its CPU jitter entropy source: random
+    /// numbers are seeded by the operating system, and a process starts without the
+    /// ~90 ms that gathering jitter took (fails when the setting is lost).
+    #[test]
+    fn random_numbers_are_seeded_by_the_operating_system_alone() {
+        assert_ne!(random_bytes::<32>(), [0u8; 32]);
+        assert!(aws_lc_rs::try_fips_cpu_jitter_entropy().is_err(), "aws-lc was built with CPU jitter entropy");
+    }
+
     #[test]
     fn tokens_are_distinct_and_long() {
         let a = random_token();
