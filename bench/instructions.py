@@ -169,8 +169,8 @@ def environment(data_dir, port):
             # The change feed is read every 200 ms by default: about 460,000 instructions
             # a second of the debug build's idle time, so each count moved with how long
             # its run took under valgrind (introspection read 341,000 to 389,000 across CI
-            # runs). Read every 30 s (the longest interval allowed), a run has at most one
-            # read besides the start's; the caches stay on, so requests take the same path.
+            # runs). Read every 30 s (the longest interval allowed), a run has one read per
+            # 30 s besides the start's; the caches stay on, so requests take the same path.
             "SESAME_CACHES__SYNC_INTERVAL_MS": "30000",
             "SESAME_CACHES__MAX_STALENESS_MS": "60000",
             "SESAME_LOG": "warn",
