@@ -4,7 +4,7 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -110,16 +110,20 @@ pub async fn clear_sends(db: &Db, account_id: &str, purpose: &str) -> Result<(),
 /// next try may go at once and nobody is told that a code was sent a moment ago.
 /// Only that code: when a newer one replaced it meanwhile (a slow mail that failed
 /// after the resend wait), the newer code stays and so does the wait its send set.
+/// The code goes and the send comes back in one transaction: a node stopped between the
+/// two would otherwise leave the wait without the code.
 pub async fn withdraw(db: &Db, account_id: &str, purpose: &str, issued: &Issued) -> Result<(), DomainError> {
+    let transaction = db.begin().await?;
     let deleted = one_time_code::Entity::delete_many()
         .filter(one_time_code::Column::Id.eq(&issued.id))
         .filter(one_time_code::Column::AccountId.eq(account_id))
         .filter(one_time_code::Column::Purpose.eq(purpose))
-        .exec(db)
+        .exec(&transaction)
         .await?;
     if deleted.rows_affected == 1 {
-        throttle::refund(db, &send_budget(account_id, purpose)).await?;
+        throttle::refund(&transaction, &send_budget(account_id, purpose)).await?;
     }
+    transaction.commit().await?;
     Ok(())
 }
 
