@@ -39,6 +39,15 @@ impl Source {
 /// A fixed window per source: when it began, and the events counted in it.
 type Window = (i64, u32);
 
+/// A refusal by a [`RateLimiter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limited {
+    /// Seconds until the source's window ends.
+    pub wait: i64,
+    /// The source's first refusal in this window.
+    pub first: bool,
+}
+
 pub struct RateLimiter {
     limit: u32,
     window: i64,
@@ -69,10 +78,17 @@ impl RateLimiter {
     /// IPv6 client holds a whole /64, so its addresses share one count. Over the limit,
     /// returns the seconds until its window ends.
     pub fn hit_from(&self, ip: &str, now: i64) -> Result<(), i64> {
+        self.hit(Source::of(ip), now).map_err(|limited| limited.wait)
+    }
+
+    /// As [`hit_from`](Self::hit_from), and says whether a refusal is the source's first
+    /// in its window: worth a line in the audit trail, where the rest of a flood is not
+    /// (each line is a row, and refusing costs the flood nothing else).
+    pub fn hit_from_noting(&self, ip: &str, now: i64) -> Result<(), Limited> {
         self.hit(Source::of(ip), now)
     }
 
-    fn hit(&self, source: Source, now: i64) -> Result<(), i64> {
+    fn hit(&self, source: Source, now: i64) -> Result<(), Limited> {
         let Ok(mut windows) = self.windows.lock() else { return Ok(()) };
         if windows.by_source.len() >= windows.sweep_at {
             self.sweep(&mut windows, now);
@@ -82,7 +98,12 @@ impl RateLimiter {
             *entry = (now, 0);
         }
         if entry.1 >= self.limit {
-            return Err(entry.0 + self.window - now);
+            // Counted once past the limit, so that the next refusals are not the first.
+            let first = entry.1 == self.limit;
+            if first {
+                entry.1 += 1;
+            }
+            return Err(Limited { wait: entry.0 + self.window - now, first });
         }
         entry.1 += 1;
         Ok(())
@@ -125,40 +146,57 @@ pub fn source_of(ip: &str) -> String {
 }
 
 /// Keys refused until a time, as this node learnt it from the database. Bounded: expired
-/// entries are swept as it grows, and past `SWEEP_ABOVE` live ones it starts afresh
-/// (the database still refuses what it forgets).
+/// entries are swept as it grows (once it doubled since the last sweep, so that a list
+/// full of live entries is not walked at every failure), and past half of `SWEEP_ABOVE`
+/// live ones it starts afresh (the database still refuses what it forgets).
 #[derive(Default)]
 pub struct BlockList {
-    until: Mutex<HashMap<String, i64>>,
+    until: Mutex<Blocked>,
 }
+
+#[derive(Default)]
+struct Blocked {
+    by_key: HashMap<String, i64>,
+    /// The size at which the next sweep runs.
+    sweep_at: usize,
+    /// Sweeps run so far.
+    sweeps: u64,
+}
+
+/// The smallest size at which a block list is swept.
+const BLOCK_LIST_FIRST_SWEEP: usize = 1_000;
 
 impl BlockList {
     /// Until when `key` is refused, if it is.
     pub fn blocked(&self, key: &str, now: i64) -> Option<i64> {
-        let until = self.until.lock().ok()?;
-        until.get(key).copied().filter(|until| *until > now)
+        let blocked = self.until.lock().ok()?;
+        blocked.by_key.get(key).copied().filter(|until| *until > now)
     }
 
     /// Whether this node has seen `key` fail (blocked or not).
     pub fn knows(&self, key: &str) -> bool {
-        self.until.lock().is_ok_and(|until| until.contains_key(key))
+        self.until.lock().is_ok_and(|blocked| blocked.by_key.contains_key(key))
     }
 
     /// Remembers a failure of `key`, refused until `until` (in the past: not refused).
     pub fn note(&self, key: &str, until: i64, now: i64) {
-        let Ok(mut map) = self.until.lock() else { return };
-        if map.len() > SWEEP_ABOVE {
-            map.retain(|_, until| *until > now);
-            if map.len() > SWEEP_ABOVE {
-                map.clear();
+        let Ok(mut blocked) = self.until.lock() else { return };
+        if blocked.by_key.len() >= blocked.sweep_at {
+            blocked.sweeps += 1;
+            blocked.by_key.retain(|_, until| *until > now);
+            // Over half the ceiling still refused: start afresh, so that the next sweep
+            // comes after as many new entries as this one walked.
+            if blocked.by_key.len() > SWEEP_ABOVE / 2 {
+                blocked.by_key.clear();
             }
+            blocked.sweep_at = (blocked.by_key.len() * 2).clamp(BLOCK_LIST_FIRST_SWEEP, SWEEP_ABOVE);
         }
-        map.insert(key.to_string(), until);
+        blocked.by_key.insert(key.to_string(), until);
     }
 
     pub fn forget(&self, key: &str) {
-        if let Ok(mut map) = self.until.lock() {
-            map.remove(key);
+        if let Ok(mut blocked) = self.until.lock() {
+            blocked.by_key.remove(key);
         }
     }
 }
@@ -176,6 +214,18 @@ mod tests {
         assert!(limiter.hit_from("192.0.2.2", 110).is_ok(), "another address has its own count");
         assert_eq!(limiter.hit_from("192.0.2.1", 159), Err(1));
         assert!(limiter.hit_from("192.0.2.1", 160).is_ok(), "a new window");
+    }
+
+    #[test]
+    fn only_the_first_refusal_of_a_window_is_noted_as_first() {
+        let limiter = RateLimiter::new(1, 60);
+        assert!(limiter.hit_from_noting("192.0.2.1", 100).is_ok());
+        assert_eq!(limiter.hit_from_noting("192.0.2.1", 101), Err(Limited { wait: 59, first: true }));
+        assert_eq!(limiter.hit_from_noting("192.0.2.1", 102), Err(Limited { wait: 58, first: false }));
+        assert_eq!(limiter.hit_from("192.0.2.1", 103), Err(57));
+        assert_eq!(limiter.hit_from_noting("192.0.2.1", 104), Err(Limited { wait: 56, first: false }));
+        assert!(limiter.hit_from_noting("192.0.2.1", 160).is_ok(), "a new window");
+        assert_eq!(limiter.hit_from_noting("192.0.2.1", 161), Err(Limited { wait: 59, first: true }));
     }
 
     #[test]
@@ -231,5 +281,28 @@ mod tests {
         assert!(list.knows("client:a"));
         list.forget("client:a");
         assert!(!list.knows("client:a"));
+    }
+
+    /// Ten thousand sources refused, then failures that refuse nothing (`until` already
+    /// past) one after another: the list stays under its ceiling and is walked once per
+    /// thousand new entries or more, never at every failure.
+    #[test]
+    fn a_block_list_full_of_live_entries_is_not_walked_at_every_failure() {
+        let list = BlockList::default();
+        for n in 0..SWEEP_ABOVE {
+            list.note(&format!("client:a:ip:{n}"), 10_000, 100);
+        }
+        const FAILURES: u64 = 100_000;
+        let mut largest = 0;
+        for n in 0..FAILURES {
+            list.note(&format!("client:b:ip:{n}"), 100, 100);
+            largest = largest.max(list.until.lock().map(|blocked| blocked.by_key.len()).unwrap_or_default());
+        }
+        assert!(largest <= SWEEP_ABOVE, "{largest} entries");
+        let sweeps = list.until.lock().map(|blocked| blocked.sweeps).unwrap_or_default();
+        let most = (FAILURES + SWEEP_ABOVE as u64) / BLOCK_LIST_FIRST_SWEEP as u64 + 2;
+        assert!(sweeps <= most, "{sweeps} sweeps for {FAILURES} failures");
+        list.note("client:c:ip:1", 10_000, 100);
+        assert_eq!(list.blocked("client:c:ip:1", 100), Some(10_000), "a new refusal is remembered");
     }
 }

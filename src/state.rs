@@ -95,6 +95,10 @@ pub struct Limits {
     /// Device authorization requests per address (each writes a row until it expires),
     /// at the rate of login forms, counted apart.
     pub device_authorization_per_ip: RateLimiter,
+    /// Codes typed on the device page per address, at the same rate, counted apart: a
+    /// malformed code costs no budget in the database, but a refusal is a row of the
+    /// audit trail.
+    pub device_verification_per_ip: RateLimiter,
     /// Pushed authorization requests of public clients per address (each writes a row
     /// until it expires), at the same rate, counted apart.
     pub par_per_ip: RateLimiter,
@@ -153,6 +157,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let limits = Limits {
         login_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         device_authorization_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
+        device_verification_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         par_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         request_uri_per_ip: RateLimiter::new(config.rate_limits.login_per_ip_per_minute, 60),
         registration_per_ip: RateLimiter::new(config.registration.per_ip_per_minute, 60),

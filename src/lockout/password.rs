@@ -55,6 +55,10 @@ pub enum RefusalReason {
     UnknownIdentifier,
     /// A budget was spent: the password was not checked.
     Throttled,
+    /// The node's per-address limit refused this source again within its minute: the
+    /// password was not checked, and the refusal is not recorded (the first one was; a
+    /// flood of them would fill the audit trail, a row each).
+    Flood,
 }
 
 impl RefusalReason {
@@ -63,6 +67,7 @@ impl RefusalReason {
             Self::WrongPassword => "wrong_password",
             Self::UnknownIdentifier => "unknown_identifier",
             Self::Throttled => "throttled",
+            Self::Flood => "flood",
         }
     }
 }

@@ -51,6 +51,20 @@ pub fn seal(
     Ok(secrets.seal(text.as_bytes(), SEALED_LOGIN))
 }
 
+/// Whether `request` is small enough to wait for its password sealed in a `tx`, as
+/// [`seal`] will want: a pushed request (PAR) that is not is refused when pushed, rather
+/// than stored for a login that could not start.
+pub fn can_be_sealed(request: &AuthorizationRequest) -> bool {
+    let probe = SealedLogin {
+        id: crypto::random_token(),
+        request: request.clone(),
+        // A browser hash is a token hash: the same length whatever the browser.
+        browser_hash: crypto::token_hash(""),
+        expires_at: i64::MAX,
+    };
+    to_json_text(&probe).len() <= MAX_SEALED_REQUEST
+}
+
 /// Whether a `tx` is a sealed login rather than the id of a stored request.
 fn is_sealed(tx: &str) -> bool {
     tx.starts_with("v1.")

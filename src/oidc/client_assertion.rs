@@ -154,13 +154,25 @@ pub(super) async fn find_key(
 }
 
 /// The keys of a fetched `{"keys": […]}` document, as kept in the cache: only JSON
-/// objects with a `kty`, at most [`MAX_KEYS`], so that a document of 64 KiB of numbers
-/// cannot take megabytes of memory per client.
+/// objects with a `kty`, at most [`MAX_KEYS`], and of each only its text members (every
+/// member a key is made from is text: `kty`, `crv`, `x`, `y`, `n`, `e`, `kid`, `alg`,
+/// `use`), so that a document of 64 KiB cannot take megabytes of memory per client (an
+/// array of 30,000 zeros inside one key is 64 KiB of text, a megabyte parsed).
 fn key_set(body: &[u8]) -> Option<Value> {
     let document: Value = serde_json::from_slice(body).ok()?;
-    let keys: Vec<Value> =
-        document["keys"].as_array()?.iter().filter(|key| key["kty"].is_string()).take(MAX_KEYS).cloned().collect();
+    let keys: Vec<Value> = document["keys"]
+        .as_array()?
+        .iter()
+        .filter(|key| key["kty"].is_string())
+        .take(MAX_KEYS)
+        .map(text_members)
+        .collect();
     Some(serde_json::json!({ "keys": keys }))
+}
+
+fn text_members(key: &Value) -> Value {
+    let members = key.as_object().into_iter().flatten().filter(|(_, value)| value.is_string());
+    Value::Object(members.map(|(name, value)| (name.clone(), value.clone())).collect())
 }
 
 /// The key with this id, or the only key usable with `alg` when the JWS names none.
@@ -173,5 +185,29 @@ fn pick(jwks: &Value, kid: Option<&str>, alg: SigningAlg) -> Option<VerifyingKey
             let first = usable.next()?;
             usable.next().is_none().then_some(first)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fetched key set is kept as its keys' text members only: a key padded with a
+    /// large array keeps its size in text, not the array's parsed size.
+    #[test]
+    fn a_fetched_key_set_keeps_only_what_keys_are_made_of() {
+        let zeros = vec![0; 30_000];
+        let body = serde_json::json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "kid": "k1", "x": "eA", "y": "eQ", "padding": zeros, "key_ops": ["verify"]},
+            {"no_kty": true},
+            "not an object",
+        ], "other": zeros});
+        let kept = key_set(body.to_string().as_bytes()).expect("a key set");
+        assert_eq!(
+            kept,
+            serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "x": "eA", "y": "eQ"}]})
+        );
+        assert!(kept.to_string().len() < 100);
+        assert_eq!(key_set(b"[1, 2]"), None, "not a key set");
     }
 }

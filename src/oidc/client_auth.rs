@@ -152,10 +152,12 @@ impl From<OAuthError> for Refused {
     }
 }
 
-/// The budget of one client's authentication from one source.
+/// The budget of one client's authentication from one source: an address, an IPv6
+/// client by its /64 (`rate_limit::source_of`), which it may rotate through at will.
 pub fn budget_of(client_id: &str, ip: &ClientIp) -> Key {
     let subject = format!("client:{client_id}");
-    Key::new(format!("{subject}:ip:{}", ip.0.as_deref().unwrap_or("unknown")), subject)
+    let source = ip.0.as_deref().map_or_else(|| "unknown".into(), crate::rate_limit::source_of);
+    Key::new(format!("{subject}:ip:{source}"), subject)
 }
 
 fn policy(state: &AppState) -> Policy {
@@ -200,4 +202,20 @@ async fn check(state: &AppState, client_id: &str, presented: &Presented, now: i6
         Presented::Public { .. } => {}
     }
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clients_budget_belongs_to_the_address_or_the_ipv6_64() {
+        let of = |ip: Option<&str>| budget_of("actes-api", &ClientIp(ip.map(str::to_string))).key;
+        assert_eq!(of(Some("203.0.113.50")), "client:actes-api:ip:203.0.113.50");
+        assert_eq!(of(Some("::ffff:203.0.113.50")), of(Some("203.0.113.50")));
+        assert_eq!(of(Some("2001:db8:1:2::1")), "client:actes-api:ip:2001:db8:1:2::/64");
+        assert_eq!(of(Some("2001:db8:1:2:ffff:ffff:ffff:fffe")), of(Some("2001:db8:1:2::1")), "rotating in the /64");
+        assert_ne!(of(Some("2001:db8:1:3::1")), of(Some("2001:db8:1:2::1")));
+        assert_eq!(of(None), "client:actes-api:ip:unknown");
+    }
 }

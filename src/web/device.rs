@@ -153,8 +153,6 @@ pub async fn submit(
     let now = state.clock.now();
     let locale = request::locale(&headers, None);
     let config = &state.config.device_authorization;
-    let checked =
-        device_authorization::check_user_code(&state.db, config, ip.0.as_deref(), &form.user_code, now).await?;
     let retry = |key: &str, status: StatusCode, minutes: Option<i64>| {
         let mut text = state.theme.message(locale, key);
         if let Some(minutes) = minutes {
@@ -166,6 +164,20 @@ pub async fn submit(
         }
         code_form(&state, locale, &form.csrf_token, form.user_code.trim(), Some(text), status)
     };
+    // Many codes from one address: refused before the database, and recorded once a
+    // minute (each record is a row).
+    if let Some(address) = &ip.0
+        && let Err(limited) = state.limits.device_verification_per_ip.hit_from_noting(address, now)
+    {
+        if limited.first {
+            let detail = json!({"until": now + limited.wait, "per_address": true});
+            record(&state, "device.user_code_throttled", None, None, &ip, detail, now).await;
+        }
+        let minutes = (limited.wait.max(1) + 59) / 60;
+        return Ok(retry("device_code_wait", StatusCode::TOO_MANY_REQUESTS, Some(minutes)));
+    }
+    let checked =
+        device_authorization::check_user_code(&state.db, config, ip.0.as_deref(), &form.user_code, now).await?;
     match checked {
         UserCodeCheck::Found(authorization) => {
             let Some(browser) = csrf::browser_id(&state, &jar) else {

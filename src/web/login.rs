@@ -150,7 +150,8 @@ fn refusal_of(outcome: &LoginOutcome, state: &AppState, locale: Locale) -> Optio
         LoginOutcome::Refused { account_id, reason } => Refusal {
             message: message("login_wrong_credentials"),
             status: StatusCode::UNAUTHORIZED,
-            audit: Some(("login.failure", account_id.clone(), json!({"reason": reason.as_str()}))),
+            audit: (*reason != RefusalReason::Flood)
+                .then(|| ("login.failure", account_id.clone(), json!({"reason": reason.as_str()}))),
         },
         LoginOutcome::Archived { account_id } => Refusal {
             message: message("login_archived"),
@@ -243,12 +244,13 @@ async fn check_password(
     now: i64,
 ) -> Result<LoginOutcome, crate::domain::DomainError> {
     if let Some(address) = &ip.0
-        && state.limits.login_per_ip.hit_from(address, now).is_err()
+        && let Err(limited) = state.limits.login_per_ip.hit_from_noting(address, now)
     {
         // Too many submissions from this address, whatever the identifiers: refused like
         // any wrong password, in the time of one.
         tokio::time::sleep(state.passwords.typical_duration()).await;
-        return Ok(LoginOutcome::Refused { account_id: None, reason: RefusalReason::Throttled });
+        let reason = if limited.first { RefusalReason::Throttled } else { RefusalReason::Flood };
+        return Ok(LoginOutcome::Refused { account_id: None, reason });
     }
     let known = KnownBrowser::from_jar(&state.known_browser_key, jar, state.config.secure_cookies());
     let source = Source { ip: ip.0.as_deref(), known: &known };

@@ -8,6 +8,7 @@ use crate::rp::{self, Browser};
 
 on_every_backend!(
     login_attempts_are_limited_per_address,
+    codes_typed_on_the_device_page_are_limited_per_address,
     client_secret_guessing_is_limited,
     machine_endpoints_allow_cors
 );
@@ -25,8 +26,35 @@ async fn login_attempts_are_limited_per_address(backend: crate::harness::Backend
     let page = browser.login(&server, &login, "pauline", "correct horse battery").await;
     assert_eq!(page.status, 401);
     assert!(page.body.contains("Wrong username or password"), "{}", page.body);
+    // A flood past the limit is refused alike, and recorded once a minute, not a row each.
+    for user in ["d", "e"] {
+        assert_eq!(browser.login(&server, &login, user, "guess").await.status, 401);
+    }
+    assert_eq!(crate::two_factor::audit_count(&server, "login.failure").await, 4, "3 wrong, then the first refusal");
     server.clock.advance(61);
     assert_eq!(browser.login(&server, &login, "pauline", "correct horse battery").await.status, 303);
+}
+
+async fn codes_typed_on_the_device_page_are_limited_per_address(backend: crate::harness::Backend) {
+    let server = TestServer::start_with(backend, |c| c.rate_limits.login_per_ip_per_minute = 3).await;
+    let browser = Browser::new();
+    let form = browser.get(&server.url("/device")).await;
+    let csrf = form.field("csrf_token").expect("csrf_token");
+    let type_code = |code: &'static str| {
+        let (browser, url, csrf) = (browser.clone(), server.url("/device"), csrf.clone());
+        async move { browser.post(&url, &[("csrf_token", csrf.as_str()), ("user_code", code)]).await.status }
+    };
+    // Malformed codes cost no budget in the database; the address's rate bounds them.
+    for _ in 0..3 {
+        assert_eq!(type_code("not-a-code").await, 400);
+    }
+    for _ in 0..3 {
+        assert_eq!(type_code("BCDF-GHJK").await, 429, "past the address's rate, refused unchecked");
+    }
+    assert_eq!(crate::two_factor::audit_count(&server, "device.user_code_wrong").await, 3);
+    assert_eq!(crate::two_factor::audit_count(&server, "device.user_code_throttled").await, 1, "once a minute");
+    server.clock.advance(61);
+    assert_eq!(type_code("not-a-code").await, 400, "a new minute");
 }
 
 async fn client_secret_guessing_is_limited(backend: crate::harness::Backend) {

@@ -312,6 +312,15 @@ async fn pushed_requests_are_validated_as_authorization_requests(backend: Backen
     many.extend((0..64).map(|i| (format!("extra{i}"), "x".to_string())));
     let (status, body, _) = push(&server, basic(), &many).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    // Bounded in size: larger than a login can carry (its sealed `tx`), a request is
+    // refused when pushed rather than stored for a login that could not start.
+    let pushed = crate::two_factor::audit_count(&server, "par.pushed").await;
+    let (status, body, _) = push(&server, basic(), &with("state", &"s".repeat(7 * 1024))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    assert_eq!(body["error_description"], "the authorization request is too large");
+    assert_eq!(crate::two_factor::audit_count(&server, "par.pushed").await, pushed, "nothing was stored");
+    let (status, body, _) = push(&server, basic(), &with("state", &"s".repeat(4 * 1024))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     // Only POST (RFC 9126 2.1).
     let response = reqwest::get(server.url("/par")).await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);

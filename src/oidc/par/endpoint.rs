@@ -92,6 +92,10 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
         dpop::consume(state, proof).await.map_err(refused)?;
         request.dpop_jkt = Some(proof.jkt.clone());
     }
+    // Larger than a login can carry, it could never be used; and each push is a row.
+    if !crate::login::pending::can_be_sealed(&request) {
+        return Err(OAuthError::invalid_request("the authorization request is too large"));
+    }
     let ttl = state.config.par.request_uri_ttl;
     let request_uri = store(&state.db, &request, ttl, now).await?;
     let event = crate::audit::AuditEvent {
