@@ -24,6 +24,7 @@ use crate::crypto::{
 use crate::domain::DomainError;
 use crate::lockout::throttle::{self, Gate, Key, Policy};
 use crate::storage::Db;
+use sea_orm::TransactionTrait;
 
 use crate::auth::known_browser::KnownBrowser;
 
@@ -158,6 +159,23 @@ async fn clear(db: &Db, subject: &str, budgets: &Budgets) -> Result<(), DomainEr
     Ok(())
 }
 
+/// Every hashing thread was busy, so the password was not checked: the attempt gives
+/// back what `spend` reserved, in one transaction. Otherwise a flood that keeps the
+/// hashing threads busy would spend the budgets of the owner's retries, up to the wait
+/// for an administrator. Known identifier or not, the same statements.
+async fn give_back(db: &Db, budgets: &Budgets) -> Result<LoginOutcome, DomainError> {
+    let transaction = db.begin().await?;
+    match budgets {
+        Budgets::Known(key) => throttle::refund(&transaction, key).await?,
+        Budgets::Unknown { source, all_unknown } => {
+            throttle::refund(&transaction, source).await?;
+            throttle::refund(&transaction, all_unknown).await?;
+        }
+    }
+    transaction.commit().await?;
+    Ok(LoginOutcome::Busy)
+}
+
 fn all_unknown_key(subject: &str) -> Key {
     Key::new(format!("password:{subject}:unknown"), subject)
 }
@@ -183,13 +201,13 @@ pub async fn verify_password(
     let Some(account) = account else {
         return Ok(match hasher.verify_dummy(password).await {
             Ok(()) => LoginOutcome::Refused { account_id: None, reason: RefusalReason::UnknownIdentifier },
-            Err(Busy) => LoginOutcome::Busy,
+            Err(Busy) => give_back(db, &budgets).await?,
         });
     };
     match hasher.verify(password, &account.password_hash).await {
         Ok(true) => {}
         Ok(false) => return Ok(LoginOutcome::Refused { account_id, reason: RefusalReason::WrongPassword }),
-        Err(Busy) => return Ok(LoginOutcome::Busy),
+        Err(Busy) => return give_back(db, &budgets).await,
     }
     clear(db, &subject, &budgets).await?;
     if account.archived {

@@ -149,12 +149,20 @@ async fn past_the_queue_password_checks_answer_503(backend: Backend) {
             let form =
                 [("csrf_token", csrf.as_str()), ("tx", tx.as_str()), ("username", &username), ("password", "x y z w")];
             let response = browser.http.post(url).form(&form).send().await.unwrap();
-            (response.status().as_u16(), response.headers().contains_key("retry-after"))
+            ((response.status().as_u16(), response.headers().contains_key("retry-after")), username)
         });
     }
-    let answers = logins.join_all().await;
+    let (answers, usernames): (Vec<_>, Vec<_>) = logins.join_all().await.into_iter().unzip();
     assert!(answers.iter().all(|(status, _)| *status == 401 || *status == 503), "{answers:?}");
     assert!(answers.contains(&(503, true)), "some wait past the queue, told when to retry: {answers:?}");
+    // A password not checked for want of a thread spends no budget: a flood that keeps
+    // the threads busy cannot use up the owner's retries. A checked one counts.
+    for ((status, _), username) in answers.iter().zip(&usernames) {
+        let (source, all_unknown) =
+            sesame::lockout::password::counts_for_address(&server.state.db, username, Some("127.0.0.1")).await.unwrap();
+        let failures = if *status == 503 { 0 } else { 1 };
+        assert_eq!((source.1, all_unknown.1), (failures, failures), "{username} answered {status}");
+    }
 }
 
 /// A raw TCP connection to the server.
