@@ -78,17 +78,19 @@ impl RateLimiter {
     /// IPv6 client holds a whole /64, so its addresses share one count. Over the limit,
     /// returns the seconds until its window ends.
     pub fn hit_from(&self, ip: &str, now: i64) -> Result<(), i64> {
-        self.hit(Source::of(ip), now).map_err(|limited| limited.wait)
+        self.hit(Source::of(ip), now, false).map_err(|limited| limited.wait)
     }
 
     /// As [`hit_from`](Self::hit_from), and says whether a refusal is the source's first
-    /// in its window: worth a line in the audit trail, where the rest of a flood is not
-    /// (each line is a row, and refusing costs the flood nothing else).
+    /// noted one in its window: worth a line in the audit trail, where the rest of a
+    /// flood is not (each line is a row, and refusing costs the flood nothing else).
+    /// Refusals through `hit_from` (other pages sharing the limit) are not noted, so
+    /// they cannot spend the line of the page that records.
     pub fn hit_from_noting(&self, ip: &str, now: i64) -> Result<(), Limited> {
-        self.hit(Source::of(ip), now)
+        self.hit(Source::of(ip), now, true)
     }
 
-    fn hit(&self, source: Source, now: i64) -> Result<(), Limited> {
+    fn hit(&self, source: Source, now: i64, noting: bool) -> Result<(), Limited> {
         let Ok(mut windows) = self.windows.lock() else { return Ok(()) };
         if windows.by_source.len() >= windows.sweep_at {
             self.sweep(&mut windows, now);
@@ -98,20 +100,21 @@ impl RateLimiter {
             *entry = (now, 0);
         }
         if entry.1 >= self.limit {
-            // Counted once past the limit, so that the next refusals are not the first.
-            let first = entry.1 == self.limit;
+            // A noted refusal counts once past the limit, so that the next ones are not
+            // the first.
+            let first = noting && entry.1 == self.limit;
             if first {
-                entry.1 += 1;
+                entry.1 = entry.1.saturating_add(1);
             }
             return Err(Limited { wait: entry.0 + self.window - now, first });
         }
-        entry.1 += 1;
+        entry.1 = entry.1.saturating_add(1);
         Ok(())
     }
 
-    /// Drops the windows that ended. Past [`MAX_SOURCES`] live ones (a flood from many
-    /// addresses), it keeps only the sources being refused, the newest first: the others
-    /// start a fresh count, which costs a flood one more request each, while a source
+    /// Drops the windows that ended. Past half of [`MAX_SOURCES`] live ones (a flood from
+    /// many addresses), it keeps only the sources being refused, and of those the half
+    /// ceiling whose windows began last: the others start a fresh count, while a source
     /// that reached the limit stays refused until its window ends.
     fn sweep(&self, windows: &mut Windows, now: i64) {
         let (window, limit) = (self.window, self.limit);
@@ -121,10 +124,14 @@ impl RateLimiter {
             windows.by_source.retain(|_, (_, count)| *count >= limit);
         }
         if windows.by_source.len() > MAX_SOURCES / 2 {
-            let mut starts: Vec<i64> = windows.by_source.values().map(|(start, _)| *start).collect();
-            let to_drop = starts.len() - MAX_SOURCES / 2;
-            let (_, &mut newest_dropped, _) = starts.select_nth_unstable(to_drop - 1);
-            windows.by_source.retain(|_, (start, _)| *start > newest_dropped);
+            // Exactly the oldest ones go: many windows begin in the same second.
+            let mut by_start: Vec<(i64, Source)> =
+                windows.by_source.iter().map(|(source, (start, _))| (*start, *source)).collect();
+            let to_drop = by_start.len() - MAX_SOURCES / 2;
+            by_start.select_nth_unstable_by_key(to_drop - 1, |(start, _)| *start);
+            for (_, source) in &by_start[..to_drop] {
+                windows.by_source.remove(source);
+            }
         }
         windows.sweep_at = (windows.by_source.len() * 2).clamp(SWEEP_ABOVE, MAX_SOURCES);
     }
@@ -147,8 +154,8 @@ pub fn source_of(ip: &str) -> String {
 
 /// Keys refused until a time, as this node learnt it from the database. Bounded: expired
 /// entries are swept as it grows (once it doubled since the last sweep, so that a list
-/// full of live entries is not walked at every failure), and past half of `SWEEP_ABOVE`
-/// live ones it starts afresh (the database still refuses what it forgets).
+/// full of live entries is not walked at every failure), and past `SWEEP_ABOVE` live ones
+/// it starts afresh (the database still refuses what it forgets).
 #[derive(Default)]
 pub struct BlockList {
     until: Mutex<Blocked>,
@@ -181,15 +188,15 @@ impl BlockList {
     /// Remembers a failure of `key`, refused until `until` (in the past: not refused).
     pub fn note(&self, key: &str, until: i64, now: i64) {
         let Ok(mut blocked) = self.until.lock() else { return };
-        if blocked.by_key.len() >= blocked.sweep_at {
+        if blocked.by_key.len() >= blocked.sweep_at.max(BLOCK_LIST_FIRST_SWEEP) {
             blocked.sweeps += 1;
             blocked.by_key.retain(|_, until| *until > now);
-            // Over half the ceiling still refused: start afresh, so that the next sweep
-            // comes after as many new entries as this one walked.
-            if blocked.by_key.len() > SWEEP_ABOVE / 2 {
+            // More than the ceiling still refused: start afresh. Either way the next
+            // sweep comes after at least as many new entries as this one kept.
+            if blocked.by_key.len() > SWEEP_ABOVE {
                 blocked.by_key.clear();
             }
-            blocked.sweep_at = (blocked.by_key.len() * 2).clamp(BLOCK_LIST_FIRST_SWEEP, SWEEP_ABOVE);
+            blocked.sweep_at = (blocked.by_key.len() * 2).clamp(BLOCK_LIST_FIRST_SWEEP, 2 * SWEEP_ABOVE);
         }
         blocked.by_key.insert(key.to_string(), until);
     }
@@ -226,6 +233,33 @@ mod tests {
         assert_eq!(limiter.hit_from_noting("192.0.2.1", 104), Err(Limited { wait: 56, first: false }));
         assert!(limiter.hit_from_noting("192.0.2.1", 160).is_ok(), "a new window");
         assert_eq!(limiter.hit_from_noting("192.0.2.1", 161), Err(Limited { wait: 59, first: true }));
+    }
+
+    /// Another page sharing the limit (`hit_from`) cannot spend the first refusal that
+    /// the recording page notes.
+    #[test]
+    fn refusals_elsewhere_do_not_spend_the_noted_first() {
+        let limiter = RateLimiter::new(1, 60);
+        assert!(limiter.hit_from("192.0.2.1", 100).is_ok());
+        assert_eq!(limiter.hit_from("192.0.2.1", 101), Err(59));
+        assert_eq!(limiter.hit_from("192.0.2.1", 102), Err(58));
+        assert_eq!(limiter.hit_from_noting("192.0.2.1", 103), Err(Limited { wait: 57, first: true }));
+        assert_eq!(limiter.hit_from_noting("192.0.2.1", 104), Err(Limited { wait: 56, first: false }));
+    }
+
+    /// More refused sources than half the ceiling, all in the same second: the sweep
+    /// keeps exactly half the ceiling of them, not none.
+    #[test]
+    fn refused_sources_of_one_second_are_kept_up_to_half_the_ceiling() {
+        let limiter = RateLimiter::new(1, 60);
+        for n in 0..(MAX_SOURCES as u64 + 10_000) {
+            let ip = std::net::Ipv6Addr::from_bits((0x2001_0db8_0000_0000u128 + u128::from(n)) << 64).to_string();
+            // The second is refused, unless a sweep between the two dropped this source
+            // among the many of its second.
+            let _ = (limiter.hit_from(&ip, 100), limiter.hit_from(&ip, 100));
+        }
+        let kept = limiter.windows.lock().map(|windows| windows.by_source.len()).unwrap_or_default();
+        assert!((MAX_SOURCES / 2..=MAX_SOURCES).contains(&kept), "{kept} refused sources kept");
     }
 
     #[test]
@@ -298,7 +332,7 @@ mod tests {
             list.note(&format!("client:b:ip:{n}"), 100, 100);
             largest = largest.max(list.until.lock().map(|blocked| blocked.by_key.len()).unwrap_or_default());
         }
-        assert!(largest <= SWEEP_ABOVE, "{largest} entries");
+        assert!(largest <= 2 * SWEEP_ABOVE, "{largest} entries");
         let sweeps = list.until.lock().map(|blocked| blocked.sweeps).unwrap_or_default();
         let most = (FAILURES + SWEEP_ABOVE as u64) / BLOCK_LIST_FIRST_SWEEP as u64 + 2;
         assert!(sweeps <= most, "{sweeps} sweeps for {FAILURES} failures");

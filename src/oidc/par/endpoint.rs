@@ -89,12 +89,15 @@ async fn push(state: &AppState, ip: &ClientIp, headers: &HeaderMap, body: &[u8])
                 "dpop_jkt is not the thumbprint of the DPoP proof's key",
             ));
         }
-        dpop::consume(state, proof).await.map_err(refused)?;
         request.dpop_jkt = Some(proof.jkt.clone());
     }
     // Larger than a login can carry, it could never be used; and each push is a row.
+    // Checked before the proof is spent, so that a refused push leaves it unused.
     if !crate::login::pending::can_be_sealed(&request) {
         return Err(OAuthError::invalid_request("the authorization request is too large"));
+    }
+    if let Some(proof) = &proof {
+        dpop::consume(state, proof).await.map_err(refused)?;
     }
     let ttl = state.config.par.request_uri_ttl;
     let request_uri = store(&state.db, &request, ttl, now).await?;
