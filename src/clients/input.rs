@@ -187,10 +187,8 @@ impl ClientInput {
         if let Some(uri) = &self.jwks_uri {
             validate_uri("jwks_uri", uri)?;
         }
-        if let Some(jwks) = &self.jwks
-            && !jwks.get("keys").is_some_and(serde_json::Value::is_array)
-        {
-            return Err(DomainError::invalid("jwks", "a JWK Set is an object with a `keys` list"));
+        if let Some(jwks) = &self.jwks {
+            check_key_set(jwks)?;
         }
         let method = match &self.token_endpoint_auth_method {
             // A desktop application cannot keep a secret (RFC 8252 8.5): public by default.
@@ -382,5 +380,55 @@ impl ClientInput {
             }
         }
         Ok(subject_type)
+    }
+}
+
+/// Keys a client may register or publish: a real set holds a few.
+pub const MAX_KEYS: usize = 20;
+/// Entries of a key's list members (`key_ops`, `x5c`).
+const MAX_LIST: usize = 10;
+
+/// A registered key set (`jwks`): an object with a `keys` list of at most [`MAX_KEYS`]
+/// keys, each an object of texts (and lists of a few texts: `key_ops`, `x5c`). Every
+/// node keeps each client's set parsed in its client cache, where numbers or long lists
+/// in a small document would take many times its size.
+fn check_key_set(jwks: &serde_json::Value) -> Result<(), DomainError> {
+    use serde_json::Value;
+    let Some(keys) = jwks.get("keys").and_then(Value::as_array) else {
+        return Err(DomainError::invalid("jwks", "a JWK Set is an object with a `keys` list"));
+    };
+    if keys.len() > MAX_KEYS {
+        return Err(DomainError::invalid("jwks", format!("a JWK Set holds at most {MAX_KEYS} keys")));
+    }
+    let texts = |value: &Value| match value {
+        Value::String(_) => true,
+        Value::Array(list) => list.len() <= MAX_LIST && list.iter().all(Value::is_string),
+        _ => false,
+    };
+    if !keys.iter().all(|key| key.as_object().is_some_and(|members| members.values().all(texts))) {
+        return Err(DomainError::invalid(
+            "jwks",
+            format!("each key is an object of texts (lists of at most {MAX_LIST} texts for `key_ops`, `x5c`)"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod key_set_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_registered_key_set_is_keys_made_of_texts() {
+        let key = json!({"kty": "EC", "crv": "P-256", "x": "eA", "y": "eQ", "kid": "k1", "key_ops": ["verify"]});
+        assert!(check_key_set(&json!({"keys": [key]})).is_ok());
+        assert!(check_key_set(&json!({"keys": []})).is_ok());
+        assert!(check_key_set(&json!({"keys": "k"})).is_err(), "not a list");
+        assert!(check_key_set(&json!({"keys": vec![key.clone(); MAX_KEYS + 1]})).is_err(), "too many keys");
+        assert!(check_key_set(&json!({"keys": [{"kty": "EC", "padding": vec![0; 30_000]}]})).is_err(), "numbers");
+        assert!(check_key_set(&json!({"keys": [{"kty": "EC", "x5c": vec!["a"; 11]}]})).is_err(), "a long list");
+        assert!(check_key_set(&json!({"keys": [{"kty": "EC", "n": 3}]})).is_err(), "a number");
+        assert!(check_key_set(&json!({"keys": ["not an object"]})).is_err());
     }
 }

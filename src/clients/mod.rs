@@ -10,7 +10,7 @@ pub mod redirect;
 mod secrets;
 mod storage;
 
-pub use input::{ClientInput, SecretInput};
+pub use input::{ClientInput, MAX_KEYS, SecretInput};
 pub use secrets::{SecretHasher, generate_secret};
 pub use storage::{ClientCache, delete, find, find_by_resource, list, list_for_application, upsert};
 

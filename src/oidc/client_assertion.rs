@@ -23,8 +23,8 @@ const CACHE_TTL: i64 = 300;
 /// while an attacker keeps the node's call slots busy): a client's outage or a flood is
 /// not a reason to refuse its valid assertions.
 const STALE_TTL: i64 = 3600;
-/// Keys kept of a fetched set: a real set holds a few.
-const MAX_KEYS: usize = 20;
+/// Keys kept of a fetched set, as many as a client may register.
+const MAX_KEYS: usize = crate::clients::MAX_KEYS;
 /// A jwks_uri is fetched again for an unknown key id at most this often (seconds), so
 /// that made-up key ids cannot make Sésame hammer a client's server.
 const REFETCH_EVERY: i64 = 10;
