@@ -28,6 +28,8 @@ enum Source {
 
 impl Source {
     fn of(ip: &str) -> Self {
+        // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: it is the
+        // IPv4 address, not one /64 shared by every IPv4 client.
         match ip.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(IpAddr::V6(v6)) => Self::V6((v6.to_bits() >> 64) as u64),
             Ok(IpAddr::V4(v4)) => Self::V4(v4.to_bits()),
@@ -137,18 +139,23 @@ impl RateLimiter {
     }
 }
 
-/// An address as the owner of a budget: IPv4 whole, IPv6 by its /64 (what one subscriber
-/// is given, so rotating through it gains nothing); `unknown` when it does not parse.
-pub fn source_of(ip: &str) -> String {
-    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: it is the
-    // IPv4 address, not one /64 shared by every IPv4 client.
-    match ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
-        Ok(std::net::IpAddr::V6(v6)) => {
-            let [a, b, c, d, ..] = v6.segments();
-            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+/// An address as the owner of a budget, as the database's budgets name it: IPv4 whole,
+/// IPv6 by its /64 (what one subscriber is given, so rotating through it gains nothing);
+/// `unknown` when there is none or it does not parse.
+pub fn source_of(ip: Option<&str>) -> String {
+    ip.map_or(Source::Unknown, Source::of).to_string()
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::V4(bits) => std::net::Ipv4Addr::from_bits(bits).fmt(f),
+            Self::V6(prefix) => {
+                let [a, b, c, d] = [48, 32, 16, 0].map(|shift| (prefix >> shift) & 0xffff);
+                write!(f, "{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+            Self::Unknown => f.write_str("unknown"),
         }
-        Ok(v4) => v4.to_string(),
-        Err(_) => "unknown".into(),
     }
 }
 
@@ -272,9 +279,9 @@ mod tests {
         assert!(limiter.hit_from("::ffff:192.0.2.7", 100).is_ok());
         assert!(limiter.hit_from("192.0.2.7", 100).is_ok());
         assert!(limiter.hit_from("192.0.2.7", 100).is_err(), "an IPv4 client of a dual-stack listener is its address");
-        assert_eq!(source_of("::ffff:192.0.2.7"), "192.0.2.7");
-        assert_eq!(source_of("192.0.2.7"), "192.0.2.7");
-        assert_eq!(source_of("not an address"), "unknown");
+        assert_eq!(source_of(Some("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(source_of(Some("192.0.2.7")), "192.0.2.7");
+        assert_eq!(source_of(Some("not an address")), "unknown");
     }
 
     /// A flood from a new /64 at every request, as an IPv6 client can send: the map

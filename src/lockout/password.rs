@@ -23,6 +23,7 @@ use crate::crypto::{
 };
 use crate::domain::DomainError;
 use crate::lockout::throttle::{self, Gate, Key, Policy};
+use crate::rate_limit::source_of;
 use crate::storage::Db;
 use sea_orm::TransactionTrait;
 
@@ -92,11 +93,6 @@ enum Budgets {
 /// has the identifier.
 pub fn subject_of(username: &str) -> String {
     format!("user:{}", crypto::token_hash(&username.trim().to_lowercase()))
-}
-
-/// The address as a budget owner: IPv4 whole, IPv6 by its /64 (one subscriber).
-pub(super) fn source_of(ip: Option<&str>) -> String {
-    ip.map_or_else(|| "unknown".into(), crate::rate_limit::source_of)
 }
 
 fn budgets(subject: &str, account: Option<&Account>, source: &Source<'_>) -> Budgets {

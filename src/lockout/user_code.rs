@@ -12,10 +12,10 @@
 //! password does: anyone can start a device authorization and type its code, and that
 //! must not buy them more guesses at other people's codes.
 
-use super::password::source_of;
 use super::throttle::{self, Gate, Key, Policy};
 use crate::config::DeviceAuthorizationConfig;
 use crate::domain::DomainError;
+use crate::rate_limit::source_of;
 use crate::storage::Db;
 
 /// The subject of every user-code budget (an administrator's unlock names it).

@@ -156,8 +156,7 @@ impl From<OAuthError> for Refused {
 /// client by its /64 (`rate_limit::source_of`), which it may rotate through at will.
 pub fn budget_of(client_id: &str, ip: &ClientIp) -> Key {
     let subject = format!("client:{client_id}");
-    let source = ip.0.as_deref().map_or_else(|| "unknown".into(), crate::rate_limit::source_of);
-    Key::new(format!("{subject}:ip:{source}"), subject)
+    Key::new(format!("{subject}:ip:{}", crate::rate_limit::source_of(ip.0.as_deref())), subject)
 }
 
 fn policy(state: &AppState) -> Policy {
